@@ -1,6 +1,17 @@
 """FastFNN: fast feedforward neural networks on NumPy, Numba or CUDA, one scikit-learn-style estimator."""
 
 from fastfnn.backends import available_backends, get_backend
+from fastfnn.model import FastFNN
+from fastfnn.trainer import TrainingDivergedError
 
 __version__ = "0.1.0"
-__all__ = ["available_backends", "get_backend", "__version__"]
+__all__ = ["FastFNN", "TrainingDivergedError", "available_backends", "get_backend", "load_mnist",
+           "__version__"]
+
+
+def __getattr__(name):
+    # The data module pulls in urllib/gzip/zipfile; import it only when asked for.
+    if name == "load_mnist":
+        from fastfnn.data import load_mnist
+        return load_mnist
+    raise AttributeError(f"module 'fastfnn' has no attribute {name!r}")

@@ -1,0 +1,265 @@
+"""The one training algorithm, parameterized by backend.
+
+Epochs, seeded shuffling, batches from 1 row to the full set, forward, backward, update, validation,
+early stopping with best-weight restore, history. Everything array-shaped goes through the Backend;
+data and buffers are put on the backend once per fit, and the host reads the device once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastfnn.kernels import Backend, EpochJob
+from fastfnn.network import Workspace, backward, forward, output_loss
+
+#: Rows per forward pass when evaluating or predicting (bounds the buffer size, not the result).
+EVAL_CHUNK = 4096
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or weight; the model keeps its last good weights."""
+
+
+@dataclass
+class TrainConfig:
+    """Resolved hyper-parameters of one fit (validated by the estimator before it gets here)."""
+
+    activation: str
+    output: str
+    solver: str
+    lr: float
+    batch_size: int | None  # None: full batch
+    alpha: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    shuffle: bool = True
+    max_iter: int = 200
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    early_stopping: bool = False
+
+
+@dataclass
+class TrainState:
+    """What a fit carries from epoch to epoch, on the backend (weights, optimizer state, counters)."""
+
+    coefs: list
+    intercepts: list
+    opt_state: list
+    t: int = 0
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    best_loss: float = math.inf
+    best_score: float = -math.inf
+    no_improvement: int = 0
+    best_params: tuple | None = None
+
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def new_opt_state(backend: Backend, solver, coefs, intercepts):
+    """Zeroed optimizer state: sgd [vel_W, vel_b]; adam [m_W, m_b, v_W, v_b] (lists of arrays)."""
+    copies = 1 if solver == "sgd" else 2
+    state = []
+    for _ in range(copies):
+        state.append([backend.zeros(w.shape, w.dtype) for w in coefs])
+        state.append([backend.zeros(b.shape, b.dtype) for b in intercepts])
+    return state
+
+
+def layer_sizes_of(coefs):
+    """(n_in, h1, ..., n_out) of a coefficient list."""
+    return (coefs[0].shape[0], *(w.shape[1] for w in coefs))
+
+
+def workspace_for(backend: Backend, coefs, rows, targets):
+    """A Workspace for ``rows``-row batches whose target buffer matches ``targets``."""
+    return Workspace(backend, layer_sizes_of(coefs), rows, coefs[0].dtype,
+                     targets.shape[1:], targets.dtype)
+
+
+def composed_epoch(backend: Backend, job: EpochJob, workspace: Workspace | None = None) -> None:
+    """Run one epoch of ``job`` with the composed kernels (the definition every fused path matches).
+
+    Updates job.coefs / job.intercepts / job.opt_state in place, advances job.t by the number of
+    steps (Adam) and adds (loss sum, correct rows) to job.stats.
+    """
+    n = job.order.shape[0]
+    rows = min(job.batch_size, n)
+    ws = workspace or workspace_for(backend, job.coefs, rows, job.targets)
+    for start in range(0, n, rows):
+        idx = job.order[start:start + rows]
+        m = idx.shape[0]
+        x = backend.gather(job.X, idx, ws.x[:m], job.x_scale)
+        targets = backend.take(job.targets, idx, ws.targets[:m])
+        logits = forward(backend, job.coefs, job.intercepts, x, ws.acts, job.activation)
+        output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m)
+        backward(backend, job.coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads,
+                 job.activation)
+        apply_update(backend, job, ws, job.alpha / m)
+
+
+def apply_update(backend: Backend, job: EpochJob, ws: Workspace, weight_decay: float) -> None:
+    """One optimizer step over every layer (L2 weight decay on weights only)."""
+    params = (job.coefs, job.intercepts)
+    grads = (ws.coef_grads, ws.intercept_grads)
+    if job.solver == "sgd":
+        for kind in range(2):
+            decay = weight_decay if kind == 0 else 0.0
+            for p, g, vel in zip(params[kind], grads[kind], job.opt_state[kind]):
+                backend.sgd_step(p, g, vel, job.lr, job.momentum, job.nesterov, decay)
+        return
+    job.t += 1
+    lr_t = job.lr * math.sqrt(1 - job.beta2 ** job.t) / (1 - job.beta1 ** job.t)
+    for kind in range(2):
+        decay = weight_decay if kind == 0 else 0.0
+        for p, g, m1, m2 in zip(params[kind], grads[kind], job.opt_state[kind],
+                                job.opt_state[kind + 2]):
+            backend.adam_step(p, g, m1, m2, lr_t, job.beta1, job.beta2, job.eps, decay)
+
+
+def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
+                     x_scale, workspace: Workspace | None = None):
+    """Summed loss and correct-row count of the whole set (X, targets), in chunks on the backend.
+
+    Returns a float64 backend array (2,) (loss sum, correct rows); no host synchronisation.
+    """
+    n = X.shape[0]
+    ws = workspace or workspace_for(backend, coefs, min(EVAL_CHUNK, n), targets)
+    stats = backend.zeros((2,), np.float64)
+    order = backend.asarray(np.arange(n, dtype=np.int64))
+    rows = ws.x.shape[0]
+    for start in range(0, n, rows):
+        idx = order[start:start + rows]
+        m = idx.shape[0]
+        x = backend.gather(X, idx, ws.x[:m], x_scale)
+        t = backend.take(targets, idx, ws.targets[:m])
+        logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
+        output_loss(backend, output, logits, t, stats, 0.0)
+    return stats
+
+
+def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_scale):
+    """Output-layer probabilities of every row of X as a NumPy array (n, n_out).
+
+    softmax output: row-wise softmax; sigmoid output: element-wise logistic.
+    """
+    n = X.shape[0]
+    sizes = layer_sizes_of(coefs)
+    rows = min(EVAL_CHUNK, n)
+    dtype = coefs[0].dtype
+    x_buf = backend.empty((rows, sizes[0]), dtype)
+    acts = [backend.empty((rows, k), dtype) for k in sizes[1:]]
+    order = backend.asarray(np.arange(n, dtype=np.int64))
+    result = np.empty((n, sizes[-1]), dtype=dtype)
+    no_bias = backend.zeros((sizes[-1],), dtype)
+    for start in range(0, n, rows):
+        idx = order[start:start + rows]
+        m = idx.shape[0]
+        x = backend.gather(X, idx, x_buf[:m], x_scale)
+        logits = forward(backend, coefs, intercepts, x, acts, activation)
+        if output == "softmax":
+            backend.softmax(logits)
+        else:
+            backend.bias_act(logits, no_bias, "sigmoid")
+        result[start:start + m] = backend.to_numpy(logits)
+    return result
+
+
+def copy_params(backend: Backend, arrays):
+    """Device-side copies of a list of arrays."""
+    return [backend.xp.array(a, copy=True) for a in arrays]
+
+
+def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, rng,
+          x_scale=1.0, X_val=None, targets_val=None, epochs=None, on_epoch=None) -> TrainState:
+    """Train ``state`` in place for up to ``epochs`` (default config.max_iter) epochs.
+
+    X: (n, d) backend array (uint8 read as ``x * x_scale``, or float of the parameters' dtype);
+    targets: (n,) int64 class indices or (n, k) float indicators; X_val/targets_val likewise, used
+    for validation history and, with ``config.early_stopping``, for stopping and best-weight restore.
+    ``on_epoch(epoch_index, record)`` is called after each epoch with that epoch's history record.
+    Raises TrainingDivergedError on a non-finite loss or weight (the state's weights are then
+    those before the failing epoch). Returns ``state``.
+    """
+    n = X.shape[0]
+    rows = n if config.batch_size is None else min(config.batch_size, n)
+    ws = workspace_for(backend, state.coefs, rows, targets)
+    val_ws = None if X_val is None else workspace_for(
+        backend, state.coefs, min(EVAL_CHUNK, X_val.shape[0]), targets_val)
+    n_steps = math.ceil(n / rows)
+    epochs = config.max_iter if epochs is None else epochs
+    for _ in range(epochs):
+        started = time.perf_counter()
+        order = rng.permutation(n) if config.shuffle else np.arange(n)
+        ws.stats[...] = 0
+        job = EpochJob(
+            X=X, targets=targets, order=backend.asarray(order.astype(np.int64)), batch_size=rows,
+            coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
+            output=config.output, solver=config.solver, opt_state=state.opt_state, lr=config.lr,
+            momentum=config.momentum, nesterov=config.nesterov, beta1=config.beta1,
+            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t, x_scale=x_scale,
+            stats=ws.stats)
+        last_good = (copy_params(backend, state.coefs), copy_params(backend, state.intercepts),
+                     [copy_params(backend, s) for s in state.opt_state], state.t)
+        if backend.fused_epoch_supported(job):
+            backend.fused_epoch(job)
+        else:
+            composed_epoch(backend, job, ws)
+        state.t = job.t
+        loss_sum, correct = backend.to_numpy(ws.stats)
+        sumsq = sum(float(backend.xp.vdot(w, w)) for w in state.coefs)
+        loss = float(loss_sum) / n + 0.5 * config.alpha * sumsq * n_steps / n
+        if not (math.isfinite(loss) and math.isfinite(sumsq)):
+            state.coefs[:], state.intercepts[:], state.opt_state[:], state.t = last_good
+            raise TrainingDivergedError(
+                f"training diverged in epoch {len(state.history['loss']) + 1}: the loss or a weight "
+                f"became non-finite (learning rate {config.lr:g}); the weights are those before this "
+                f"epoch. Try a smaller learning rate or standardised inputs.")
+        record = {"loss": loss, "accuracy": float(correct) / n,
+                  "val_loss": None, "val_accuracy": None}
+        if X_val is not None:
+            v_loss, v_correct = backend.to_numpy(loss_and_correct(
+                backend, state.coefs, state.intercepts, X_val, targets_val, config.activation,
+                config.output, x_scale, val_ws))
+            record["val_loss"] = float(v_loss) / X_val.shape[0]
+            record["val_accuracy"] = float(v_correct) / X_val.shape[0]
+        record["seconds"] = time.perf_counter() - started
+        for key in HISTORY_KEYS:
+            state.history[key].append(record[key])
+        if on_epoch is not None:
+            on_epoch(len(state.history["loss"]) - 1, record)
+        if _should_stop(backend, config, state, record):
+            break
+    if config.early_stopping and state.best_params is not None:
+        state.coefs[:], state.intercepts[:] = state.best_params
+    return state
+
+
+def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, record) -> bool:
+    """scikit-learn's stopping rule: n_iter_no_change epochs without a tol improvement."""
+    if config.early_stopping:
+        score = record["val_accuracy"]
+        if score < state.best_score + config.tol:
+            state.no_improvement += 1
+        else:
+            state.no_improvement = 0
+        if score > state.best_score:
+            state.best_score = score
+            state.best_params = (copy_params(backend, state.coefs),
+                                 copy_params(backend, state.intercepts))
+    else:
+        loss = record["loss"]
+        if loss > state.best_loss - config.tol:
+            state.no_improvement += 1
+        else:
+            state.no_improvement = 0
+        state.best_loss = min(state.best_loss, loss)
+    return state.no_improvement > config.n_iter_no_change
