@@ -40,8 +40,11 @@ class Backend(abc.ABC):
         """Return ``(True, "")`` when the backend can run here, else ``(False, reason)``."""
 
     def asarray(self, a, dtype=None):
-        """Copy/convert host data ``a`` to a C-contiguous backend array of ``dtype``."""
-        return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=dtype))
+        """A new C-contiguous backend array holding ``a`` (host or device data) as ``dtype``.
+
+        Always a copy, so kernels updating it in place never write through to the caller's data.
+        """
+        return self.xp.array(a, dtype=dtype, order="C", copy=True)
 
     def to_numpy(self, a) -> np.ndarray:
         """Return backend array ``a`` as a NumPy array on the host."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: the backends to test, and MNIST when $FASTFNN_DATA has it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastfnn.backends import available_backends, get_backend
+
+BACKEND_REPORT = available_backends()
+
+
+def backend_params(include_numpy=True):
+    """pytest params for every registered backend; unavailable ones skip with the reason."""
+    params = []
+    for name, reason in BACKEND_REPORT.items():
+        if name == "numpy" and not include_numpy:
+            continue
+        marks = [pytest.mark.skip(reason=f"backend {name} unavailable here: {reason}")] \
+            if reason else []
+        if name == "cupy":
+            marks.append(pytest.mark.gpu)
+        params.append(pytest.param(name, id=name, marks=marks))
+    return params
+
+
+@pytest.fixture(params=backend_params())
+def backend(request):
+    """Every backend available here (unavailable ones are skipped with the reason)."""
+    return get_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """The folder holding the official MNIST IDX files, or skip with the reason."""
+    root = os.environ.get("FASTFNN_DATA")
+    if not root:
+        pytest.skip("FASTFNN_DATA is not set (CI sets it to ../shared/data)")
+    folder = Path(root) / "mnist"
+    if not (folder / "train-images-idx3-ubyte.gz").exists() and \
+            not (folder / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"no MNIST files in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_uint8(mnist_dir):
+    """((X_train, y_train), (X_test, y_test)) with uint8 pixels."""
+    from fastfnn.data import load_mnist
+    return load_mnist(mnist_dir, dtype=np.uint8)
+
+
+def blobs(n=300, n_features=8, n_classes=3, seed=0, spread=0.3):
+    """Separable Gaussian blobs: X float64 (n, n_features), y int64 (n,)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, n_features)) * 3
+    y = rng.integers(0, n_classes, n)
+    X = centres[y] + spread * rng.standard_normal((n, n_features))
+    return X, y

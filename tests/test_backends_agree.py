@@ -1,0 +1,169 @@
+"""Every kernel of every available backend agrees with the NumPy float64 reference."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+from fastfnn.backends import get_backend
+from fastfnn.kernels import REGISTRY, Backend, backend_class
+
+from .conftest import BACKEND_REPORT
+
+REFERENCE = get_backend("numpy")
+TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-12)}
+SHAPES = [(1, 1, 1), (1, 784, 10), (3, 17, 5), (32, 130, 64), (7, 64, 10)]
+ACTS = ["identity", "relu", "sigmoid", "tanh"]
+
+
+def _ref(x):
+    return np.array(x, dtype=np.float64)  # always a copy: reference kernels work in place
+
+
+def _close(backend, got, want, dtype):
+    np.testing.assert_allclose(backend.to_numpy(got), want, **TOL[dtype])
+
+
+def _shape_of(fn):
+    """Parameter names, kinds and defaults (annotations may differ between implementations)."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_signatures_match_the_contract(name):
+    if BACKEND_REPORT[name].startswith("not installed"):
+        pytest.skip(f"{name}: {BACKEND_REPORT[name]}")
+    cls = backend_class(name)
+    for method, base_fn in inspect.getmembers(Backend, inspect.isfunction):
+        if method.startswith("_"):
+            continue
+        assert _shape_of(getattr(cls, method)) == _shape_of(base_fn), (name, method)
+    assert not getattr(cls, "__abstractmethods__", None), cls.__abstractmethods__
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
+def test_matmul(backend, dtype, m, k, n, trans_a, trans_b):
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    want = (_ref(a).T if trans_a else _ref(a)) @ (_ref(b).T if trans_b else _ref(b))
+    out = backend.empty((m, n), dtype)
+    got = backend.matmul(backend.asarray(a), backend.asarray(b), out, trans_a, trans_b)
+    np.testing.assert_allclose(backend.to_numpy(got), want, rtol=1e-4 if dtype == np.float32
+                               else 1e-10, atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("m,n", [(1, 1), (3, 17), (33, 130)])
+def test_bias_act_and_act_grad(backend, dtype, act, m, n):
+    rng = np.random.default_rng(n)
+    z = (rng.standard_normal((m, n)) * 3).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    want_a = _ref(z) + _ref(b)
+    REFERENCE.bias_act(want_a, _ref(b) * 0, act)
+    got_a = backend.bias_act(backend.asarray(z), backend.asarray(b), act)
+    _close(backend, got_a, want_a, dtype)
+    da = rng.standard_normal((m, n)).astype(dtype)
+    a = backend.to_numpy(got_a)
+    want_da = REFERENCE.act_grad(_ref(da), _ref(a), act)
+    _close(backend, backend.act_grad(backend.asarray(da), backend.asarray(a), act), want_da,
+           dtype)
+
+
+def _loss_case(kind, m, k, dtype, scale_logits, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((m, k)) * scale_logits).astype(dtype)
+    if kind == "multilabel":
+        targets = (rng.random((m, k)) < 0.4).astype(dtype)
+    else:
+        targets = rng.integers(0, k, m).astype(np.int64)
+    return logits, targets
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid", "multilabel"])
+@pytest.mark.parametrize("m,k", [(1, 1), (1, 10), (5, 3), (130, 10)])
+@pytest.mark.parametrize("scale_logits", [1.0, 1e4])
+def test_loss_kernels(backend, dtype, kind, m, k, scale_logits):
+    logits, targets = _loss_case(kind, m, k, dtype, scale_logits, seed=m + k)
+    want_stats = np.array([1.5, 2.0])
+    got_stats = backend.asarray(np.array([1.5, 2.0]))
+    want = _ref(logits).copy()
+    fn = "softmax_xent" if kind == "softmax" else "sigmoid_bce"
+    ref_targets = targets if targets.dtype == np.int64 else _ref(targets)
+    getattr(REFERENCE, fn)(want, ref_targets, want, want_stats, 0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # large logits must not overflow anywhere
+        dev_logits = backend.asarray(logits)
+        out = backend.empty((m, k), dtype)
+        getattr(backend, fn)(dev_logits, backend.asarray(targets), out, got_stats, 0.25)
+    _close(backend, out, want, dtype)
+    got = backend.to_numpy(got_stats)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[0], want_stats[0], rtol=1e-5 if dtype == np.float32 else 1e-10)
+    assert got[1] == want_stats[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k", [(1, 1), (4, 10), (130, 7)])
+def test_softmax_argmax_col_sum(backend, dtype, m, k):
+    rng = np.random.default_rng(k)
+    z = (rng.standard_normal((m, k)) * 5).astype(dtype)
+    _close(backend, backend.softmax(backend.asarray(z)), REFERENCE.softmax(_ref(z)), dtype)
+    got = backend.argmax_rows(backend.asarray(z), backend.empty((m,), np.int64))
+    np.testing.assert_array_equal(backend.to_numpy(got), np.argmax(z, axis=1))
+    _close(backend, backend.col_sum(backend.asarray(z), backend.empty((k,), dtype)),
+           _ref(z).sum(axis=0), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+@pytest.mark.parametrize("shape", [(1,), (17,), (33, 10)])
+def test_sgd_step(backend, dtype, momentum, nesterov, shape):
+    rng = np.random.default_rng(len(shape))
+    p, g, v = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    want_p, want_v = _ref(p), _ref(v)
+    REFERENCE.sgd_step(want_p, _ref(g), want_v, 0.1, momentum, nesterov, 0.01)
+    dp, dv = backend.asarray(p), backend.asarray(v)
+    backend.sgd_step(dp, backend.asarray(g), dv, 0.1, momentum, nesterov, 0.01)
+    _close(backend, dp, want_p, dtype)
+    if momentum:
+        _close(backend, dv, want_v, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (17,), (33, 10)])
+def test_adam_step(backend, dtype, shape):
+    rng = np.random.default_rng(len(shape))
+    p, g, m1 = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    m2 = rng.random(shape).astype(dtype)
+    want = [_ref(p), _ref(m1), _ref(m2)]
+    REFERENCE.adam_step(want[0], _ref(g), want[1], want[2], 0.003, 0.9, 0.999, 1e-8, 0.01)
+    got = [backend.asarray(a) for a in (p, m1, m2)]
+    backend.adam_step(got[0], backend.asarray(g), got[1], got[2], 0.003, 0.9, 0.999, 1e-8, 0.01)
+    for g_arr, w_arr in zip(got, want):
+        _close(backend, g_arr, w_arr, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", [np.uint8, "same"])
+@pytest.mark.parametrize("m", [1, 5, 64])
+def test_gather_and_take(backend, dtype, source, m):
+    rng = np.random.default_rng(m)
+    src_dtype = dtype if source == "same" else source
+    X = rng.integers(0, 256, (100, 13)).astype(src_dtype)
+    idx = rng.integers(0, 100, m).astype(np.int64)
+    scale = 1 / 255 if source == np.uint8 else 1.0
+    got = backend.gather(backend.asarray(X), backend.asarray(idx), backend.empty((m, 13), dtype),
+                         scale)
+    want = REFERENCE.gather(X, idx, np.empty((m, 13), dtype), scale)
+    np.testing.assert_array_equal(backend.to_numpy(got), want)  # cast then scale: exact
+    y = rng.integers(0, 10, 100).astype(np.int64)
+    got_y = backend.take(backend.asarray(y), backend.asarray(idx), backend.empty((m,), np.int64))
+    np.testing.assert_array_equal(backend.to_numpy(got_y), y[idx])
