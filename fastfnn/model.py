@@ -126,6 +126,7 @@ class FastFNN:
     def _fit(self, X, y, classes, incremental):
         hp = check_hyperparameters(self)
         X = check_X(X, hp["dtype"], self.n_features_in_ if incremental and self._fitted else None)
+        continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
         y = check_y(y, X.shape[0])
         backend = get_backend(self.backend)
         multilabel = y.ndim == 2
@@ -135,9 +136,8 @@ class FastFNN:
         if multilabel and output == "softmax":
             raise ValueError("softmax output needs 1-D class labels; use output='sigmoid' for a "
                              "multi-label indicator matrix")
-        classes_ = self._resolve_classes(y, classes, incremental)
+        classes_ = self._resolve_classes(y, classes, incremental, continuing)
         targets = self._encode(y, classes_, hp["dtype"])
-        continuing = self._fitted and (incremental or self.warm_start)
         sizes = (X.shape[1], *hp["hidden"], len(classes_))
         if continuing:
             self._check_continuation(sizes, classes_, output, hp["activation"])
@@ -165,14 +165,14 @@ class FastFNN:
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
         dev_coefs = [backend.asarray(w) for w in coefs]
         dev_intercepts = [backend.asarray(b) for b in intercepts]
-        if incremental and continuing and self._opt_state is not None:
+        if incremental and continuing and getattr(self, "_opt_state", None) is not None:
             opt_state = [[backend.asarray(a) for a in group] for group in self._opt_state]
             t = self._t
         else:
             opt_state = new_opt_state(backend, hp["solver"], dev_coefs, dev_intercepts)
             t = 0
         state = TrainState(coefs=dev_coefs, intercepts=dev_intercepts, opt_state=opt_state, t=t)
-        if incremental and continuing:
+        if incremental and continuing and hasattr(self, "history_"):
             state.history = copy.deepcopy(self.history_)
             state.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
         epochs_before = len(state.history["loss"])
@@ -209,7 +209,7 @@ class FastFNN:
             self.best_validation_score_ = None
         self.n_iter_ = len(self.loss_curve_) if incremental else (
             len(state.history["loss"]) - epochs_before)
-        self.t_ = (self.t_ if continuing else 0) + X_train.shape[0] * (
+        self.t_ = getattr(self, "t_", 0) * continuing + X_train.shape[0] * (
             len(state.history["loss"]) - epochs_before)
         return self
 
@@ -217,20 +217,20 @@ class FastFNN:
     def _fitted(self):
         return hasattr(self, "coefs_") and hasattr(self, "classes_")
 
-    def _resolve_classes(self, y, classes, incremental):
+    def _resolve_classes(self, y, classes, incremental, continuing):
+        known = continuing and hasattr(self, "classes_")
         if y.ndim == 2:
             found = np.arange(y.shape[1])
-            if self._fitted and (incremental or self.warm_start) and \
-                    len(self.classes_) != len(found):
+            if known and len(self.classes_) != len(found):
                 raise ValueError(f"y has {len(found)} label columns; the model was fitted with "
                                  f"{len(self.classes_)}")
             return found
-        if incremental and not self._fitted:
+        if incremental and not known:
             if classes is None:
                 raise ValueError("classes must be given on the first call to partial_fit "
                                  "(every label that will be seen)")
             classes_ = np.unique(np.asarray(classes))
-        elif incremental or (self.warm_start and self._fitted):
+        elif known:
             classes_ = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), classes_):
                 raise ValueError(f"classes {np.unique(classes)} differ from the fitted classes "

@@ -209,10 +209,12 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
             stats=ws.stats)
         last_good = (copy_params(backend, state.coefs), copy_params(backend, state.intercepts),
                      [copy_params(backend, s) for s in state.opt_state], state.t)
-        if backend.fused_epoch_supported(job):
-            backend.fused_epoch(job)
-        else:
-            composed_epoch(backend, job, ws)
+        # Overflow is caught below as a non-finite loss or weight, with a better message.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if backend.fused_epoch_supported(job):
+                backend.fused_epoch(job)
+            else:
+                composed_epoch(backend, job, ws)
         state.t = job.t
         loss_sum, correct = backend.to_numpy(ws.stats)
         sumsq = sum(float(backend.xp.vdot(w, w)) for w in state.coefs)

@@ -1,0 +1,300 @@
+"""The estimator: training outcomes, scikit-learn compatibility, fitted state, bad input."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from fastfnn import FastFNN, TrainingDivergedError
+from fastfnn.network import init_params
+
+from .conftest import blobs
+
+FAST = dict(backend="numpy", random_state=0, max_iter=60, tol=0.0)
+
+
+def snapshot(model):
+    """Deep copy of everything a fit can change, for 'left unchanged' checks."""
+    return {k: copy.deepcopy(v) for k, v in vars(model).items()}
+
+
+def assert_unchanged(model, before):
+    after = vars(model)
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for a, b in zip(after[key], value):
+                np.testing.assert_array_equal(a, b)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[key], value)
+        elif key != "_opt_state":
+            assert after[key] == value, key
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = blobs()
+    return FastFNN((8,), solver="sgd", learning_rate_init=0.1, **FAST).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("hidden", [(), (12,), (10, 6)])
+@pytest.mark.parametrize("solver,lr", [("sgd", 0.1), ("adam", 0.01)])
+@pytest.mark.parametrize("batch_size", [1, 32, None])
+def test_separable_data_is_learnt_perfectly(backend, hidden, solver, lr, batch_size):
+    X, y = blobs(n=120)
+    model = FastFNN(hidden, solver=solver, learning_rate_init=lr, batch_size=batch_size,
+                    **{**FAST, "backend": backend.name, "max_iter": 30 if batch_size else 150})
+    assert model.fit(X, y).score(X, y) == 1.0
+    assert len(model.loss_curve_) == model.n_iter_ == len(model.history_["loss"])
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic", "tanh", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_every_activation_and_output_trains(activation, output):
+    X, y = blobs(n=150)
+    model = FastFNN((10,), activation=activation, output=output, solver="adam",
+                    learning_rate_init=0.02, **FAST).fit(X, y)
+    assert model.score(X, y) == 1.0
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert model.out_activation_ == ("softmax" if output == "softmax" else "logistic")
+
+
+def test_labels_of_any_kind_round_trip():
+    X, y = blobs(n=90)
+    names = np.array(["cat", "dog", "emu"])[y]
+    model = FastFNN((8,), learning_rate_init=0.02, **FAST).fit(X, names)
+    assert list(model.classes_) == ["cat", "dog", "emu"]
+    assert model.predict(X).dtype == names.dtype
+    assert model.score(X, names) == 1.0
+
+
+def test_multilabel_indicator_targets():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 6))
+    Y = np.stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0], axis=1).astype(int)
+    model = FastFNN((16,), learning_rate_init=0.02, **FAST).fit(X, Y)
+    assert model.out_activation_ == "logistic"
+    assert model.predict(X).shape == (200, 2)
+    assert model.score(X, Y) > 0.95
+    with pytest.raises(ValueError, match="output='sigmoid'"):
+        FastFNN(output="softmax", **FAST).fit(X, Y)
+
+
+def test_same_seed_same_model_bitwise():
+    X, y = blobs()
+    a = FastFNN((8,), **{**FAST, "max_iter": 5}).fit(X, y)
+    b = FastFNN((8,), **{**FAST, "max_iter": 5}).fit(X, y)
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_uint8_input_is_read_as_intensities_over_255():
+    rng = np.random.default_rng(0)
+    X8 = rng.integers(0, 256, (100, 12)).astype(np.uint8)
+    y = (X8[:, 0] > 127).astype(int)
+    params = dict(hidden_layer_sizes=(5,), **{**FAST, "max_iter": 3})
+    from_uint8 = FastFNN(**params).fit(X8, y)
+    scaled = X8.astype(np.float32) * np.float32(1 / 255)
+    from_float = FastFNN(**params).fit(scaled, y)
+    for a, b in zip(from_uint8.coefs_, from_float.coefs_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(from_uint8.predict_proba(X8),
+                                  from_float.predict_proba(scaled))
+
+
+def test_dtype_float64_keeps_float64_weights():
+    X, y = blobs(n=60)
+    model = FastFNN((4,), dtype="float64", **{**FAST, "max_iter": 2}).fit(X, y)
+    assert all(w.dtype == np.float64 for w in model.coefs_ + model.intercepts_)
+    assert model.predict_proba(X).dtype == np.float64
+
+
+def test_warm_start_continues_from_assigned_coefs():
+    X, y = blobs(n=60)
+    model = FastFNN((4,), warm_start=True, **{**FAST, "max_iter": 1}).fit(X, y)
+    model.coefs_ = [np.zeros_like(w) for w in model.coefs_]
+    model.intercepts_ = [np.zeros_like(b) for b in model.intercepts_]
+    model.max_iter = 0 + 1
+    model.learning_rate_init = 1e-12  # so tiny that the weights stay ~0
+    model.fit(X, y)
+    assert max(np.abs(w).max() for w in model.coefs_) < 1e-6
+
+
+def test_partial_fit_needs_classes_first_then_continues():
+    X, y = blobs(n=90)
+    model = FastFNN((6,), **FAST)
+    with pytest.raises(ValueError, match="classes must be given"):
+        model.partial_fit(X, y)
+    assert not hasattr(model, "coefs_")
+    for _ in range(3):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    assert len(model.loss_curve_) == 3 and model.n_iter_ == 3
+    with pytest.raises(ValueError, match="not among the classes"):
+        model.partial_fit(X, y + 5)
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs(n=200, spread=2.5)
+    model = FastFNN((32,), early_stopping=True, n_iter_no_change=3, solver="sgd",
+                    learning_rate_init=0.5, **{**FAST, "max_iter": 40}).fit(X, y)
+    assert model.validation_scores_ == model.history_["val_accuracy"]
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert model.n_iter_ < 40
+
+
+def test_evaluate_returns_loss_accuracy_and_confusion_matrix(fitted):
+    model, X, y = fitted
+    report = model.evaluate(X, y)
+    assert report["accuracy"] == model.score(X, y)
+    matrix = report["confusion_matrix"]
+    assert matrix.shape == (3, 3) and matrix.sum() == len(y)
+    assert np.trace(matrix) == round(report["accuracy"] * len(y))
+    assert report["loss"] > 0
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_model():
+    X, y = blobs(n=60)
+    model = FastFNN((8,), solver="sgd", warm_start=True, **{**FAST, "max_iter": 2}).fit(X, y)
+    model.set_params(learning_rate_init=1e30, max_iter=5)
+    before = snapshot(model)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1.*learning rate 1e\+30"):
+        model.fit(X * 1e10, y)
+    assert_unchanged(model, before)
+
+
+# ---------------------------------------------------------------- bad input changes nothing
+BAD_FIT_INPUTS = {
+    "nan": lambda X, y: (np.where(X > 1, np.nan, X), y),
+    "inf": lambda X, y: (np.where(X > 1, np.inf, X), y),
+    "1-D X": lambda X, y: (X[:, 0], y),
+    "3-D X": lambda X, y: (X[:, :, None], y),
+    "empty X": lambda X, y: (X[:0], y[:0]),
+    "zero features": lambda X, y: (X[:, :0], y),
+    "lengths differ": lambda X, y: (X, y[:-1]),
+    "object X": lambda X, y: (X.astype(object), y),
+    "string X": lambda X, y: (X.astype(str), y),
+    "single class": lambda X, y: (X, np.zeros_like(y)),
+    "wrong feature count": lambda X, y: (X[:, :-1], y),
+    "unknown labels": lambda X, y: (X, y + 10),
+    "None label": lambda X, y: (X, np.array([None] * len(y), dtype=object)),
+    "3-D y": lambda X, y: (X, y[:, None, None].repeat(2, 1)),
+}
+
+
+@pytest.mark.parametrize("method,case", [
+    (method, case) for method in ("fit", "partial_fit") for case in sorted(BAD_FIT_INPUTS)
+    # a one-class batch is fine for partial_fit, only a fresh fit needs two classes
+    if (method, case) != ("partial_fit", "single class")])
+def test_bad_input_is_rejected_and_the_model_unchanged(fitted, case, method):
+    model, X, y = fitted
+    model = copy.deepcopy(model)
+    model.warm_start = True
+    before = snapshot(model)
+    bad_X, bad_y = BAD_FIT_INPUTS[case](X, y)
+    if case == "single class":
+        model.warm_start = False
+        before = snapshot(model)
+    with pytest.raises((ValueError, TypeError)) as info:
+        getattr(model, method)(bad_X, bad_y)
+    assert len(str(info.value)) > 20
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("case", ["nan", "1-D X", "3-D X", "empty X", "wrong feature count",
+                                  "object X"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_bad_input_at_predict(fitted, case, method):
+    model, X, y = fitted
+    with pytest.raises((ValueError, TypeError)):
+        getattr(model, method)(BAD_FIT_INPUTS[case](X, y)[0])
+
+
+BAD_PARAMS = [
+    dict(learning_rate_init=-0.1), dict(learning_rate_init=0), dict(batch_size=0),
+    dict(batch_size=2.5), dict(activation="swish"), dict(solver="lbfgs"),
+    dict(backend="tpu"), dict(hidden_layer_sizes=(10, 0)), dict(hidden_layer_sizes="wide"),
+    dict(max_iter=0), dict(momentum=1.5), dict(alpha=-1), dict(dtype="int8"),
+    dict(init="glorot"), dict(init=-1.0), dict(output="tanh"), dict(validation_fraction=1.0),
+    dict(beta_1=1.0), dict(epsilon=0), dict(n_iter_no_change=0), dict(tol=float("nan")),
+    dict(max_iter=True),
+]
+
+
+@pytest.mark.parametrize("params", BAD_PARAMS, ids=lambda p: f"{p}")
+def test_invalid_hyperparameters_are_named(fitted, params):
+    model, X, y = fitted
+    model = copy.deepcopy(model)
+    before = snapshot(model)
+    model.set_params(**params)
+    name = next(iter(params))
+    with pytest.raises((ValueError, TypeError), match=name.split("_")[0]):
+        model.fit(X, y)
+    for key in before:
+        if key.endswith("_") and isinstance(before[key], list) and key == "coefs_":
+            for a, b in zip(model.coefs_, before["coefs_"]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(ValueError, match="not fitted"):
+        FastFNN().predict(np.zeros((1, 3)))
+
+
+def test_unknown_labels_at_evaluate(fitted):
+    model, X, y = fitted
+    with pytest.raises(ValueError, match="unseen at fit"):
+        model.evaluate(X, y + 7)
+
+
+# ---------------------------------------------------------------- scikit-learn protocol
+def test_get_set_params_round_trip():
+    model = FastFNN((5,), solver="sgd", backend="numpy")
+    params = model.get_params()
+    assert params["hidden_layer_sizes"] == (5,) and params["backend"] == "numpy"
+    assert model.set_params(alpha=0.5) is model and model.alpha == 0.5
+    with pytest.raises(ValueError, match="invalid parameter"):
+        model.set_params(hidden=(3,))
+
+
+def test_sklearn_clone_pipeline_and_grid_search():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    assert sklearn.__version__
+    X, y = blobs(n=120)
+    model = FastFNN((6,), learning_rate_init=0.02, **{**FAST, "max_iter": 30})
+    cloned = clone(model)
+    assert cloned.get_params() == model.get_params() and cloned is not model
+    pipe = make_pipeline(StandardScaler(), model).fit(X, y)
+    assert pipe.score(X, y) == 1.0
+    search = GridSearchCV(model, {"alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert search.best_params_["alpha"] in (1e-4, 1e-2)
+
+
+def test_matches_sklearn_mlp_meaning_of_parameters():
+    """Same data, same weights, same plain-SGD settings: one epoch gives the same weights."""
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = blobs(n=64)
+    common = dict(hidden_layer_sizes=(7,), solver="sgd", learning_rate_init=0.05, momentum=0.9,
+                  nesterovs_momentum=True, alpha=0.01, batch_size=64, max_iter=1, shuffle=False)
+    coefs, intercepts = init_params((X.shape[1], 7, 3), "xavier", "relu", np.float64,
+                                    np.random.default_rng(0))
+    theirs = MLPClassifier(**common, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    ours = FastFNN(**common, backend="numpy", dtype="float64")
+    for model in (ours, theirs):  # the same starting point, fresh optimizer state
+        model.coefs_ = [w.copy() for w in coefs]
+        model.intercepts_ = [b.copy() for b in intercepts]
+    del theirs._optimizer
+    theirs.partial_fit(X, y)
+    ours.partial_fit(X, y, classes=[0, 1, 2])
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
