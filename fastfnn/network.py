@@ -41,16 +41,18 @@ def init_params(layer_sizes, init, activation, dtype, rng):
 class Workspace:
     """Per-fit buffers for batches of up to ``rows`` rows, allocated once on the backend.
 
-    x: (rows, n_in) input batch; targets: (rows,) int64 labels or (rows, k) float indicators;
+    x: (rows, n_in) input batch; targets: (rows,) int64 labels or (rows, k) float indicators
+    (both None when ``gathered`` is False: batches are then slices of data already in place);
     acts[l]: (rows, layer_sizes[l+1]) activations (the last one holds logits, then their gradient);
     deltas[l]: (rows, layer_sizes[l+1]) gradient w.r.t. hidden pre-activations;
     coef_grads / intercept_grads: shaped like the parameters.
     """
 
     def __init__(self, backend: Backend, layer_sizes, rows, dtype, targets_shape_tail=(),
-                 targets_dtype=np.int64):
-        self.x = backend.empty((rows, layer_sizes[0]), dtype)
-        self.targets = backend.empty((rows, *targets_shape_tail), targets_dtype)
+                 targets_dtype=np.int64, gathered=True):
+        self.x = backend.empty((rows, layer_sizes[0]), dtype) if gathered else None
+        self.targets = backend.empty((rows, *targets_shape_tail), targets_dtype) \
+            if gathered else None
         self.acts = [backend.empty((rows, n), dtype) for n in layer_sizes[1:]]
         self.deltas = [backend.empty((rows, n), dtype) for n in layer_sizes[1:-1]]
         self.coef_grads = [backend.empty((a, b), dtype)

@@ -79,10 +79,10 @@ def layer_sizes_of(coefs):
     return (coefs[0].shape[0], *(w.shape[1] for w in coefs))
 
 
-def workspace_for(backend: Backend, coefs, rows, targets):
+def workspace_for(backend: Backend, coefs, rows, targets, gathered=True):
     """A Workspace for ``rows``-row batches whose target buffer matches ``targets``."""
     return Workspace(backend, layer_sizes_of(coefs), rows, coefs[0].dtype,
-                     targets.shape[1:], targets.dtype)
+                     targets.shape[1:], targets.dtype, gathered)
 
 
 def composed_epoch(backend: Backend, job: EpochJob, workspace: Workspace | None = None) -> None:
@@ -91,14 +91,18 @@ def composed_epoch(backend: Backend, job: EpochJob, workspace: Workspace | None 
     Updates job.coefs / job.intercepts / job.opt_state in place, advances job.t by the number of
     steps (Adam) and adds (loss sum, correct rows) to job.stats.
     """
-    n = job.order.shape[0]
+    n = job.X.shape[0]
     rows = min(job.batch_size, n)
-    ws = workspace or workspace_for(backend, job.coefs, rows, job.targets)
+    ws = workspace or workspace_for(backend, job.coefs, rows, job.targets,
+                                    gathered=job.order is not None)
     for start in range(0, n, rows):
-        idx = job.order[start:start + rows]
-        m = idx.shape[0]
-        x = backend.gather(job.X, idx, ws.x[:m], job.x_scale)
-        targets = backend.take(job.targets, idx, ws.targets[:m])
+        if job.order is None:
+            x, targets = job.X[start:start + rows], job.targets[start:start + rows]
+        else:
+            idx = job.order[start:start + rows]
+            x = backend.gather(job.X, idx, ws.x[:idx.shape[0]], job.x_scale)
+            targets = backend.take(job.targets, idx, ws.targets[:idx.shape[0]])
+        m = x.shape[0]
         logits = forward(backend, job.coefs, job.intercepts, x, ws.acts, job.activation)
         output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m)
         backward(backend, job.coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads,
@@ -191,22 +195,31 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
     """
     n = X.shape[0]
     rows = n if config.batch_size is None else min(config.batch_size, n)
-    ws = workspace_for(backend, state.coefs, rows, targets)
+    in_order = rows == n or not config.shuffle
+    if in_order and (X.dtype != state.coefs[0].dtype or x_scale != 1):
+        # Batches will be plain slices: convert the data to the compute dtype once per fit.
+        X = backend.gather(X, backend.asarray(np.arange(n, dtype=np.int64)),
+                           backend.empty(X.shape, state.coefs[0].dtype), x_scale)
+        train_scale = 1.0
+    else:
+        train_scale = x_scale
+    ws = workspace_for(backend, state.coefs, rows, targets, gathered=not in_order)
     val_ws = None if X_val is None else workspace_for(
         backend, state.coefs, min(EVAL_CHUNK, X_val.shape[0]), targets_val)
     n_steps = math.ceil(n / rows)
     epochs = config.max_iter if epochs is None else epochs
     for _ in range(epochs):
         started = time.perf_counter()
-        order = rng.permutation(n) if config.shuffle else np.arange(n)
+        # Full-batch descent sums over every row whatever the order, so it is never shuffled.
+        order = None if in_order else backend.asarray(rng.permutation(n).astype(np.int64))
         ws.stats[...] = 0
         job = EpochJob(
-            X=X, targets=targets, order=backend.asarray(order.astype(np.int64)), batch_size=rows,
+            X=X, targets=targets, order=order, batch_size=rows,
             coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
             output=config.output, solver=config.solver, opt_state=state.opt_state, lr=config.lr,
             momentum=config.momentum, nesterov=config.nesterov, beta1=config.beta1,
-            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t, x_scale=x_scale,
-            stats=ws.stats)
+            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t,
+            x_scale=train_scale, stats=ws.stats)
         last_good = (copy_params(backend, state.coefs), copy_params(backend, state.intercepts),
                      [copy_params(backend, s) for s in state.opt_state], state.t)
         # Overflow is caught below as a non-finite loss or weight, with a better message.

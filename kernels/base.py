@@ -170,7 +170,8 @@ class EpochJob:
     Attributes:
         X: (n, d) uint8 or float backend array; rows are scaled by ``x_scale`` when gathered.
         targets: (n,) integer class indices, or (n, k) float 0/1 indicators (sigmoid output only).
-        order: (n,) int64 row order of this epoch.
+        order: (n,) int64 row order of this epoch, or None: rows in their stored order, and X is
+            then already in the parameters' dtype with ``x_scale`` 1, so batches are slices of X.
         batch_size: rows per step (the last step takes what is left).
         coefs, intercepts: lists of (n_in, n_out) and (n_out,) float arrays, updated in place.
         activation: hidden activation name; output: ``"softmax"`` or ``"sigmoid"``.
