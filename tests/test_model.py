@@ -298,3 +298,31 @@ def test_matches_sklearn_mlp_meaning_of_parameters():
     ours.partial_fit(X, y, classes=[0, 1, 2])
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- MNIST seed designs (issue 2)
+SEED_DESIGNS = {
+    # name: (estimator parameters, minimum test accuracy)
+    "784-128-10 relu he sgd mini-batch 20 epochs": (dict(
+        hidden_layer_sizes=(128,), init="he", solver="sgd", learning_rate_init=0.05,
+        momentum=0.9, batch_size=128, max_iter=20), 0.975),
+    "784-128-64-10 relu he sgd mini-batch 20 epochs": (dict(
+        hidden_layer_sizes=(128, 64), init="he", solver="sgd", learning_rate_init=0.05,
+        momentum=0.9, batch_size=128, max_iter=20), 0.978),
+    "softmax regression batch 1, 1 epoch": (dict(
+        hidden_layer_sizes=(), solver="sgd", learning_rate_init=0.01, momentum=0.0,
+        batch_size=1, max_iter=1), 0.90),
+    "784-10-10 relu full batch lr 0.1, 700 iterations": (dict(
+        hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=0.1, momentum=0.0,
+        batch_size=None, max_iter=700), 0.88),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", sorted(SEED_DESIGNS))
+def test_mnist_seed_designs_reach_their_accuracy(mnist_uint8, design):
+    (X, y), (X_test, y_test) = mnist_uint8
+    params, floor = SEED_DESIGNS[design]
+    model = FastFNN(**params, backend="numpy", alpha=0.0, tol=0.0, random_state=0).fit(X, y)
+    assert model.n_iter_ == params["max_iter"]
+    assert model.score(X_test, y_test) >= floor

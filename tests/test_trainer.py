@@ -1,0 +1,107 @@
+"""The one trainer: epochs, ordering, early stopping, divergence guard, evaluation helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastfnn.backends import get_backend
+from fastfnn.kernels import EpochJob
+from fastfnn.network import init_params
+from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, composed_epoch,
+                             loss_and_correct, new_opt_state, train)
+
+from .conftest import blobs
+
+
+def _state(backend, sizes, solver="sgd", dtype=np.float64, seed=0):
+    coefs, intercepts = init_params(sizes, "he", "relu", dtype, np.random.default_rng(seed))
+    coefs = [backend.asarray(w) for w in coefs]
+    intercepts = [backend.asarray(b) for b in intercepts]
+    return TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
+
+
+def _job(backend, state, X, y, order, batch_size, solver="sgd"):
+    return EpochJob(X=X, targets=y, order=order, batch_size=batch_size, coefs=state.coefs,
+                    intercepts=state.intercepts, activation="relu", output="softmax",
+                    solver=solver, opt_state=state.opt_state, lr=0.05, momentum=0.9,
+                    nesterov=True, beta1=0.9, beta2=0.999, eps=1e-8, alpha=1e-3, t=0,
+                    x_scale=1.0, stats=backend.zeros((2,), np.float64))
+
+
+@pytest.mark.parametrize("batch_size", [1, 16, 100])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_slicing_in_order_equals_gathering_the_identity_order(batch_size, solver):
+    backend = get_backend("numpy")
+    X, y = blobs(n=100)
+    a, b = (_state(backend, (8, 6, 3), solver) for _ in range(2))
+    ja = _job(backend, a, X, y, None, batch_size, solver)
+    jb = _job(backend, b, X, y, np.arange(100), batch_size, solver)
+    composed_epoch(backend, ja)
+    composed_epoch(backend, jb)
+    assert ja.t == jb.t == (100 + batch_size - 1) // batch_size * (solver == "adam")
+    np.testing.assert_array_equal(ja.stats, jb.stats)
+    for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_epoch_stats_count_loss_and_correct_rows():
+    backend = get_backend("numpy")
+    X, y = blobs(n=50)
+    state = _state(backend, (8, 3))
+    job = _job(backend, state, X, y, np.arange(50), 50)
+    before = loss_and_correct(backend, state.coefs, state.intercepts, X, y, "relu", "softmax", 1.0)
+    composed_epoch(backend, job)  # one full-batch step: the stats are those of the start weights
+    np.testing.assert_allclose(job.stats, before, rtol=1e-12)
+
+
+def test_history_has_one_record_per_epoch_and_stops_without_improvement():
+    backend = get_backend("numpy")
+    X, y = blobs(n=80)
+    state = _state(backend, (8, 5, 3))
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.05,
+                         batch_size=16, max_iter=200, tol=10.0, n_iter_no_change=2)
+    records = []
+    train(backend, config, X, y, state, np.random.default_rng(0),
+          on_epoch=lambda epoch, record: records.append((epoch, record)))
+    # As in scikit-learn: the first epoch improves on an infinite best loss; with tol=10 no later
+    # one counts as an improvement, and training stops once the count exceeds n_iter_no_change.
+    assert len(state.history["loss"]) == 4 == len(records)
+    assert [e for e, _ in records] == [0, 1, 2, 3]
+    assert all(s > 0 for s in state.history["seconds"])
+    assert state.history["val_loss"] == [None] * 4
+
+
+def test_early_stopping_restores_the_best_epochs_weights():
+    backend = get_backend("numpy")
+    X, y = blobs(n=200, spread=3.0, seed=4)
+    Xv, yv = blobs(n=100, spread=3.0, seed=4)
+    state = _state(backend, (8, 32, 3))
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.3,
+                         batch_size=8, max_iter=30, tol=0.0, n_iter_no_change=4,
+                         early_stopping=True)
+    snapshots = []
+    train(backend, config, X, y, state, np.random.default_rng(0), X_val=Xv, targets_val=yv,
+          on_epoch=lambda e, r: snapshots.append([w.copy() for w in state.coefs]))
+    scores = state.history["val_accuracy"]
+    best = int(np.argmax(scores))
+    for got, want in zip(state.coefs, snapshots[best]):
+        np.testing.assert_array_equal(got, want)
+    assert state.best_score == scores[best]
+
+
+def test_divergence_raises_and_restores_the_last_good_weights():
+    backend = get_backend("numpy")
+    X, y = blobs(n=40)
+    state = _state(backend, (8, 4, 3))
+    good = [[w.copy() for w in state.coefs]]
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=1e6,
+                         batch_size=8, max_iter=50)
+    with pytest.raises(TrainingDivergedError, match=r"epoch (\d+):.*learning rate 1e\+06") as info:
+        train(backend, config, X * 1e20, y, state, np.random.default_rng(0),
+              on_epoch=lambda e, r: good.append([w.copy() for w in state.coefs]))
+    assert f"epoch {len(good)}:" in str(info.value)
+    for got, want in zip(state.coefs, good[-1]):
+        np.testing.assert_array_equal(got, want)
+    assert all(np.isfinite(w).all() for w in state.coefs)
+    assert len(state.history["loss"]) == len(good) - 1
