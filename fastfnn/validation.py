@@ -130,7 +130,8 @@ def check_X(X, dtype, n_features=None, name="X") -> np.ndarray:
                          f"{n_features}")
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (or values too large for "
