@@ -1,0 +1,82 @@
+"""Loss / accuracy curves and the confusion matrix as PNG files (needs the ``plot`` extra)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'fastfnn[plot]'") from None
+    matplotlib.use("Agg")  # files only: works without a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    """Write the figure atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def plot_history(history, folder) -> list[Path]:
+    """Write ``loss.png`` and ``accuracy.png`` (train and, when present, validation) to ``folder``.
+
+    history: a mapping with lists ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (entries may
+    be None), e.g. ``FastFNN.history_``. Returns the paths written.
+    """
+    plt = _pyplot()
+    written = []
+    for metric in ("loss", "accuracy"):
+        train = [np.nan if v is None else v for v in history.get(metric, [])]
+        if not train:
+            raise ValueError(f"history has no {metric!r} values to plot")
+        val = [np.nan if v is None else v for v in history.get(f"val_{metric}", [])]
+        epochs = np.arange(1, len(train) + 1)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(epochs, train, marker="o", markersize=3, label=f"train {metric}")
+        if val and not np.all(np.isnan(val)):
+            ax.plot(epochs[:len(val)], val, marker="s", markersize=3, label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        written.append(_save(fig, Path(folder) / f"{metric}.png"))
+        plt.close(fig)
+    return written
+
+
+def plot_confusion_matrix(matrix, labels, path) -> Path:
+    """Write the confusion matrix (true rows, predicted columns) as a labelled heat map PNG."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
+        raise ValueError(f"confusion matrix must be square with one row per label, got shape "
+                         f"{matrix.shape} for {len(labels)} labels")
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.5 * k))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), [str(v) for v in labels])
+    ax.set_yticks(range(k), [str(v) for v in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > threshold else "black")
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
