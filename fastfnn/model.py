@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import sys
 
 import numpy as np
 
 from fastfnn.backends import get_backend
 from fastfnn.metrics import confusion_matrix
 from fastfnn.network import init_params
+from fastfnn.progress import EpochProgress
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
 from fastfnn.validation import check_hyperparameters, check_X, check_y
@@ -36,6 +38,8 @@ class FastFNN:
         one-hot targets, as the classic MNIST networks have it).
     batch_size: rows per step; ``"auto"`` = min(200, n_samples); ``None`` = full-batch gradient
         descent; 1 = per-example SGD.
+
+    verbose: a progress bar per epoch (when stdout is a terminal) and one line per epoch.
 
     ``hidden_layer_sizes=()`` is softmax regression. uint8 features are read as 8-bit intensities
     and scaled by 1/255 on the backend, so MNIST can stay uint8 (a quarter of the memory) on the device.
@@ -176,12 +180,15 @@ class FastFNN:
             state.history = copy.deepcopy(self.history_)
             state.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
         epochs_before = len(state.history["loss"])
+        progress = EpochProgress(None if incremental else config.max_iter, sys.stdout) \
+            if self.verbose else None
         train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
               x_scale=x_scale,
               X_val=None if X_val is None else backend.asarray(X_val),
               targets_val=None if t_val is None else backend.asarray(t_val),
               epochs=1 if incremental else None,
-              on_epoch=self._print_epoch if self.verbose else None)
+              on_epoch=progress.on_epoch if progress else None,
+              on_progress=progress.on_progress if progress and progress.bar_enabled else None)
 
         # Training succeeded: only now does the model change.
         self.coefs_ = [backend.to_numpy(w).copy() for w in state.coefs]
@@ -265,13 +272,6 @@ class FastFNN:
         if getattr(self, "_output", output) != output:
             raise ValueError(f"cannot continue training: the model has a {self._output} output, "
                              f"output={output!r} was asked for")
-
-    def _print_epoch(self, epoch, record):
-        line = (f"Epoch {epoch + 1}: loss {record['loss']:.6f}  accuracy "
-                f"{record['accuracy']:.4f}")
-        if record["val_accuracy"] is not None:
-            line += f"  val_loss {record['val_loss']:.6f}  val_accuracy {record['val_accuracy']:.4f}"
-        print(line + f"  {record['seconds']:.2f}s", flush=True)
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from fastfnn.kernels import Backend, EpochJob
 from fastfnn.network import Workspace, backward, forward, output_loss
+
+#: Progress callbacks per epoch, when progress is reported (each one is a host synchronisation).
+PROGRESS_UPDATES = 20
 
 #: Rows per forward pass when evaluating or predicting (bounds the buffer size, not the result).
 EVAL_CHUNK = 4096
@@ -91,7 +94,7 @@ def composed_epoch(backend: Backend, job: EpochJob, workspace: Workspace | None 
     Updates job.coefs / job.intercepts / job.opt_state in place, advances job.t by the number of
     steps (Adam) and adds (loss sum, correct rows) to job.stats.
     """
-    n = job.X.shape[0]
+    n = job.X.shape[0] if job.order is None else job.order.shape[0]
     rows = min(job.batch_size, n)
     ws = workspace or workspace_for(backend, job.coefs, rows, job.targets,
                                     gathered=job.order is not None)
@@ -183,13 +186,16 @@ def copy_params(backend: Backend, arrays):
 
 
 def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, rng,
-          x_scale=1.0, X_val=None, targets_val=None, epochs=None, on_epoch=None) -> TrainState:
+          x_scale=1.0, X_val=None, targets_val=None, epochs=None, on_epoch=None,
+          on_progress=None) -> TrainState:
     """Train ``state`` in place for up to ``epochs`` (default config.max_iter) epochs.
 
     X: (n, d) backend array (uint8 read as ``x * x_scale``, or float of the parameters' dtype);
     targets: (n,) int64 class indices or (n, k) float indicators; X_val/targets_val likewise, used
     for validation history and, with ``config.early_stopping``, for stopping and best-weight restore.
     ``on_epoch(epoch_index, record)`` is called after each epoch with that epoch's history record.
+    ``on_progress(rows_done, n, loss_sum, correct)``, when given, is called about
+    :data:`PROGRESS_UPDATES` times per epoch (each call reads the device once).
     Raises TrainingDivergedError on a non-finite loss or weight (the state's weights are then
     those before the failing epoch). Returns ``state``.
     """
@@ -224,10 +230,7 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
                      [copy_params(backend, s) for s in state.opt_state], state.t)
         # Overflow is caught below as a non-finite loss or weight, with a better message.
         with np.errstate(over="ignore", invalid="ignore"):
-            if backend.fused_epoch_supported(job):
-                backend.fused_epoch(job)
-            else:
-                composed_epoch(backend, job, ws)
+            _run_epoch(backend, job, ws, on_progress)
         state.t = job.t
         loss_sum, correct = backend.to_numpy(ws.stats)
         sumsq = sum(float(backend.xp.vdot(w, w)) for w in state.coefs)
@@ -256,6 +259,30 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
     if config.early_stopping and state.best_params is not None:
         state.coefs[:], state.intercepts[:] = state.best_params
     return state
+
+
+def _run_epoch(backend: Backend, job: EpochJob, ws: Workspace, on_progress) -> None:
+    """One epoch, fused where the backend can; in whole-batch parts when progress is reported."""
+    n = job.X.shape[0]
+    part_rows = n
+    if on_progress is not None:
+        part_rows = job.batch_size * max(1, math.ceil(n / PROGRESS_UPDATES / job.batch_size))
+    for start in range(0, n, part_rows):
+        stop = min(start + part_rows, n)
+        if part_rows >= n:
+            part = job
+        elif job.order is None:
+            part = replace(job, X=job.X[start:stop], targets=job.targets[start:stop])
+        else:
+            part = replace(job, order=job.order[start:stop])
+        if backend.fused_epoch_supported(part):
+            backend.fused_epoch(part)
+        else:
+            composed_epoch(backend, part, ws)
+        job.t = part.t
+        if on_progress is not None:
+            loss_sum, correct = backend.to_numpy(job.stats)
+            on_progress(stop, n, float(loss_sum), float(correct))
 
 
 def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, record) -> bool:
