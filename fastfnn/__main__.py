@@ -1,0 +1,3 @@
+from fastfnn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""The ``fastfnn`` command line: train, evaluate, info and bench, and its one-line errors.
+
+Most tests call ``main()`` in-process on a tiny synthetic MNIST-shaped folder (the official MD5 table
+is patched to accept it); two run the real command in a subprocess on the real MNIST when
+$FASTFNN_DATA has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from fastfnn import data
+from fastfnn.cli import main
+from fastfnn.serialization import load_model, save_model
+
+from .conftest import blobs
+
+COMMAND = [sys.executable, "-c", "from fastfnn.cli import main; raise SystemExit(main())"]
+
+
+def synthetic_digits(n, seed):
+    """MNIST-shaped uint8 images whose class (0-9) is the position of a bright 6x6 square."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.uint8) % 10
+    images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        row, col = 2 + 13 * (k // 5), 1 + 5 * (k % 5)
+        images[i, row:row + 6, col:col + 6] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory):
+    """A folder of the four MNIST IDX files holding synthetic data, and their MD5s."""
+    folder = tmp_path_factory.mktemp("mnist")
+    (train_x, train_y), (test_x, test_y) = synthetic_digits(300, 0), synthetic_digits(100, 1)
+    arrays = {"train_images": train_x, "train_labels": train_y,
+              "test_images": test_x, "test_labels": test_y}
+    md5 = {}
+    for role, array in arrays.items():
+        name = data.MNIST_FILES[role]
+        data.write_idx(folder / name, array)
+        md5[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
+    return folder, md5
+
+
+@pytest.fixture
+def mnist(synthetic_dir, monkeypatch):
+    """The synthetic folder, accepted by load_mnist for this test."""
+    folder, md5 = synthetic_dir
+    for name, digest in md5.items():
+        monkeypatch.setitem(data.MNIST_MD5, name, digest)
+    return folder
+
+
+def train_args(mnist, out, *extra):
+    return ["train", "--data", str(mnist), "--no-download", "--backend", "numpy", "--hidden",
+            "16", "--epochs", "3", "--out", str(out), *extra]
+
+
+def assert_one_line_error(capsys, status, expected_status, *fragments):
+    captured = capsys.readouterr()
+    assert status == expected_status, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastfnn: error: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------------------- train
+def test_train_logs_saves_and_evaluate_reads_it(mnist, tmp_path, capsys):
+    out, log = tmp_path / "model.npz", tmp_path / "log.jsonl"
+    assert main(train_args(mnist, out, "--log-json", str(log))) == 0
+    stdout = capsys.readouterr().out
+    assert "training 784-16-10 relu on 300 MNIST images: backend numpy" in stdout
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch}/3  loss " in stdout
+    assert "test accuracy" in stdout and f"model saved to {out}" in stdout
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert all(set(r) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+               for r in records)
+
+    model = load_model(out)
+    assert model.verbose is False and "_print_epoch" not in vars(model)
+    assert [r["loss"] for r in records] == model.loss_curve_
+    _, (X_test, y_test) = data.load_mnist(mnist, dtype=np.uint8)
+    accuracy = model.score(X_test, y_test)
+    assert f"test accuracy {accuracy:.4f}" in stdout
+
+    assert main(["evaluate", str(out), "--data", str(mnist), "--no-download"]) == 0
+    stdout = capsys.readouterr().out
+    assert f"accuracy {accuracy:.4f} ({round(accuracy * 100)}/100)" in stdout
+    assert "784-16-10 relu, softmax output, float32; backend numpy" in stdout
+    assert "true \\ predicted" in stdout
+    matrix = [line.split()[1:] for line in stdout.splitlines()[-10:]]
+    assert sum(int(c) for row in matrix for c in row) == 100
+
+
+def test_every_option_reaches_the_estimator(mnist, tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    status = main(["train", "--data", str(mnist), "--no-download", "--backend", "numpy",
+                   "--hidden", "", "--activation", "tanh", "--output", "sigmoid", "--solver",
+                   "adam", "--lr", "0.01", "--momentum", "0.5", "--no-nesterov", "--alpha", "0",
+                   "--batch-size", "full", "--epochs", "2", "--init", "0.01", "--dtype",
+                   "float64", "--seed", "7", "--tol", "0.001", "--n-iter-no-change", "4",
+                   "--limit", "50", "--out", str(out), "--quiet"])
+    assert status == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("test accuracy")
+    model = load_model(out)
+    assert model.get_params() | {"verbose": False} == {
+        **model.get_params(), "hidden_layer_sizes": (), "activation": "tanh", "output": "sigmoid",
+        "solver": "adam", "learning_rate_init": 0.01, "momentum": 0.5,
+        "nesterovs_momentum": False, "alpha": 0.0, "batch_size": None, "max_iter": 2,
+        "init": 0.01, "dtype": "float64", "random_state": 7, "tol": 0.001,
+        "n_iter_no_change": 4, "early_stopping": False, "backend": "numpy", "verbose": False}
+    assert model.coefs_[0].shape == (784, 10) and model.coefs_[0].dtype == np.float64
+    assert model.t_ == 2 * 50
+
+
+def test_defaults_suit_mnist_and_never_stop_early(mnist, tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    assert main(["train", "--data", str(mnist), "--no-download", "--backend", "numpy",
+                 "--epochs", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    params = load_model(out).get_params()
+    assert params["hidden_layer_sizes"] == (128, 64) and params["solver"] == "sgd"
+    assert params["learning_rate_init"] == 0.1 and params["momentum"] == 0.9
+    assert params["batch_size"] == 128 and params["random_state"] == 0
+    assert params["tol"] == 0 and params["n_iter_no_change"] >= params["max_iter"]
+
+
+def test_early_stopping_reports_validation(mnist, tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    assert main(train_args(mnist, out, "--early-stopping", "--validation-fraction", "0.2")) == 0
+    assert "val_accuracy" in capsys.readouterr().out
+    model = load_model(out)
+    assert model.early_stopping and model.n_iter_no_change == 10
+    assert model.validation_scores_ is not None
+
+
+def test_help_documents_the_defaults(capsys):
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for fragment in ("--lr LR learning rate (learning_rate_init) (default: 0.1)",
+                     "(default: 128,64)", "(default: sgd)", "(default: 20)", "(default: 128)",
+                     "(default: fastfnn-mnist.npz)", "--limit N"):
+        assert fragment in text
+
+
+# ------------------------------------------------------------------------------------ info, bench
+def test_info_lists_every_backend(capsys):
+    from fastfnn.backends import available_backends
+
+    assert main(["info"]) == 0
+    stdout = capsys.readouterr().out
+    for name, reason in available_backends().items():
+        assert f"  {name}: " + ("available" if not reason else f"not available: {reason}") \
+            in stdout
+    assert f"NumPy {np.__version__}" in stdout and "Python " in stdout and "CPUs: " in stdout
+    assert "backend 'auto' picks: " in stdout
+
+
+def test_bench_delegates_to_fastfnn_bench(monkeypatch, capsys):
+    calls = []
+    fake = types.ModuleType("fastfnn.bench")
+    fake.add_arguments = lambda parser: parser.add_argument("--quick", action="store_true")
+    fake.run = lambda args: calls.append(args) or 3
+    monkeypatch.setitem(sys.modules, "fastfnn.bench", fake)
+    assert main(["bench", "--quick"]) == 3
+    assert calls[0].quick is True
+    assert main(["bench", "--help"]) == 0
+    assert "--quick" in capsys.readouterr().out
+    assert_one_line_error(capsys, main(["bench", "--slow"]), 2, "unrecognized arguments: --slow")
+
+
+def test_bench_missing_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "fastfnn.bench", None)
+    assert_one_line_error(capsys, main(["bench"]), 2, "bench command is not available")
+
+
+# ---------------------------------------------------------------------------------------- errors
+@pytest.fixture
+def five_feature_model(tmp_path):
+    X, y = blobs(n=40, n_features=5)
+    from fastfnn import FastFNN
+    return save_model(FastFNN((3,), backend="numpy", max_iter=2).fit(X, y), tmp_path / "five.npz")
+
+
+@pytest.mark.parametrize("argv,status,fragment", [
+    ([], 2, "required"),
+    (["frobnicate"], 2, "invalid choice"),
+    (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["train", "--batch-size", "many"], 2, "positive integer or 'full'"),
+    (["train", "--hidden", "12,x"], 2, "comma-separated positive layer sizes"),
+    (["train", "--epochs", "0"], 2, "positive integer"),
+    (["train", "--solver", "lbfgs"], 2, "invalid choice"),
+    (["train", "--backend", "nope"], 1, "unknown backend 'nope'"),
+    (["train", "--lr", "-1"], 1, "learning_rate_init must be > 0"),
+    (["train", "--validation-fraction", "1.5", "--early-stopping"], 1, "validation_fraction"),
+    (["train", "--out", "{tmp}/no/such/folder/m.npz"], 1, "does not exist"),
+    (["train", "--out", "{tmp}"], 1, "is a folder"),
+    (["train", "--log-json", "{tmp}/no/log.jsonl"], 1, "does not exist"),
+    (["train", "--data", "{tmp}/empty", "--no-download"], 1, "MNIST files not found"),
+    (["evaluate", "{tmp}/absent.npz"], 1, "absent.npz: no such model file"),
+    (["evaluate", "{tmp}/garbage.npz"], 1, "not a FastFNN model file"),
+    (["evaluate", "{five}"], 1, "takes 5 features, expected 784"),
+    (["evaluate", "{five}", "--backend", "nope"], 1, "unknown backend 'nope'"),
+    (["evaluate"], 2, "required: MODEL"),
+])
+def test_errors_are_one_line_without_traceback(argv, status, fragment, mnist, tmp_path, capsys,
+                                                five_feature_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default --out would land
+    (tmp_path / "garbage.npz").write_bytes(b"\x80\x04not a model")
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(tmp=tmp_path, five=five_feature_model) for a in argv]
+    if argv and argv[0] == "train":
+        argv += ["--data", str(mnist), "--no-download", "--epochs", "1"] \
+            if "--data" not in argv else []
+    assert_one_line_error(capsys, main(argv), status, fragment)
+    assert not (tmp_path / "fastfnn-mnist.npz").exists()
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    result = subprocess.run([*COMMAND, "evaluate", str(tmp_path / "absent.npz")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"fastfnn: error: {tmp_path / 'absent.npz'}: no such model file"
+
+
+def test_real_mnist_train_then_evaluate_in_subprocesses(mnist_dir, tmp_path):
+    out, log = tmp_path / "model.npz", tmp_path / "log.jsonl"
+    env = {**os.environ, "FASTFNN_DATA": str(mnist_dir.parent)}
+    train = subprocess.run([*COMMAND, "train", "--limit", "3000", "--epochs", "2", "--hidden",
+                            "32", "--backend", "numpy", "--no-download", "--out", str(out),
+                            "--log-json", str(log)],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert train.returncode == 0, train.stderr
+    assert "on 3000 MNIST images" in train.stdout and "epoch 2/2" in train.stdout
+    assert "\r" not in train.stdout  # no progress bar when stdout is not a terminal
+    assert len(log.read_text().splitlines()) == 2
+    evaluate = subprocess.run([*COMMAND, "evaluate", str(out), "--data", str(mnist_dir),
+                               "--no-download"], capture_output=True, text=True, timeout=300)
+    assert evaluate.returncode == 0, evaluate.stderr
+    accuracy = float(evaluate.stdout.split("accuracy ")[1].split()[0])
+    assert accuracy > 0.85
+    assert f"test accuracy {accuracy:.4f}" in train.stdout

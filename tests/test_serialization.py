@@ -1,0 +1,496 @@
+"""Model files: exact round trips, continued training, atomic writes, and a corpus of damaged files."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastfnn import FastFNN
+from fastfnn.serialization import MAX_HEADER_BYTES, load_model, save_model
+
+from .conftest import blobs
+
+FAST = dict(backend="numpy", random_state=0, max_iter=3, tol=0.0)
+
+
+def assert_same_state(original, loaded, timings=True):
+    """Every attribute of ``original`` (parameters and fitted state) is in ``loaded``, equal.
+
+    timings=False: the epochs' durations (history_["seconds"]) may differ (separate training runs).
+    """
+    a, b = vars(original), vars(loaded)
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        other = b[key]
+        if key == "history_" and not timings:
+            value, other = ({k: v for k, v in h.items() if k != "seconds"} for h in (value, other))
+        if key == "_opt_state":
+            assert len(value) == len(other)
+            for group, other_group in zip(value, other):
+                for x, y in zip(group, other_group, strict=True):
+                    assert x.dtype == y.dtype
+                    np.testing.assert_array_equal(x, y)
+        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for x, y in zip(value, other, strict=True):
+                assert x.dtype == y.dtype and x.flags.writeable
+                np.testing.assert_array_equal(x, y)
+        elif isinstance(value, np.ndarray):
+            assert value.dtype == other.dtype
+            np.testing.assert_array_equal(value, other)
+        else:
+            assert value == other, key
+            assert type(value) is type(other), key
+
+
+def tiny_model(solver="sgd", hidden=()):
+    X, y = blobs(n=40, n_features=2, n_classes=2)
+    return FastFNN(hidden, solver=solver, **FAST).fit(X, y)
+
+
+# ----------------------------------------------------------------------------------- round trips
+LABELS = {
+    "int": lambda y: y,
+    "str": lambda y: np.array(["cat", "dog", "emu"])[y],
+    "float": lambda y: y * 0.5 - 1.25,
+    "object-str": lambda y: np.array(["a", "bb", "ccc"], dtype=object)[y],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden", [(), (7,), (6, 5)])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_round_trip_predicts_bitwise_identically(tmp_path, dtype, hidden, output, solver):
+    X, y = blobs(n=90, n_features=5)
+    model = FastFNN(hidden, output=output, solver=solver, dtype=dtype, **FAST).fit(X, y)
+    path = tmp_path / "model.npz"
+    assert save_model(model, path) == path
+    loaded = load_model(path)
+    assert_same_state(model, loaded)
+    proba = loaded.predict_proba(X)
+    assert proba.dtype == np.dtype(dtype)
+    assert proba.tobytes() == model.predict_proba(X).tobytes()
+
+
+@pytest.mark.parametrize("kind", sorted(LABELS))
+def test_labels_keep_their_kind(tmp_path, kind):
+    X, y = blobs(n=60, n_features=4)
+    labels = LABELS[kind](y)
+    model = FastFNN((4,), **FAST).fit(X, labels)
+    loaded = FastFNN.load(model.save(tmp_path / "m.npz"))
+    assert loaded.classes_.dtype == model.classes_.dtype
+    assert list(loaded.classes_) == list(model.classes_)
+    assert [type(c) for c in loaded.classes_] == [type(c) for c in model.classes_]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_bool_labels(tmp_path):
+    X, y = blobs(n=60, n_features=4, n_classes=2)
+    model = FastFNN((4,), **FAST).fit(X, y.astype(bool))
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    assert loaded.classes_.dtype == np.bool_
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_multilabel_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 6))
+    Y = (X[:, :3] > 0).astype(int)
+    model = FastFNN((8,), **FAST).fit(X, Y)
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    assert_same_state(model, loaded)
+    assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_early_stopping_state_round_trips(tmp_path):
+    X, y = blobs(n=120)
+    model = FastFNN((5,), early_stopping=True, **{**FAST, "max_iter": 6}).fit(X, y)
+    assert model.validation_scores_ is not None
+    assert_same_state(model, load_model(save_model(model, tmp_path / "m.npz")))
+
+
+def test_uint8_inputs_predict_identically(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 256, (50, 16), dtype=np.uint8)
+    y = (X[:, 0] > 127).astype(int)
+    model = FastFNN((6,), **FAST).fit(X, y)
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_after_load_continues_exactly(tmp_path, solver):
+    X, y = blobs(n=100, n_features=6)
+    model = FastFNN((7, 5), solver=solver, **FAST)
+    model.partial_fit(X[:50], y[:50], classes=np.unique(y))
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    for _ in range(2):
+        model.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+    assert_same_state(model, loaded, timings=False)
+    assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
+
+
+def test_warm_start_fit_after_load_continues_exactly(tmp_path):
+    X, y = blobs(n=100, n_features=6)
+    model = FastFNN((7,), warm_start=True, **FAST).fit(X, y)
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    model.fit(X, y)
+    loaded.fit(X, y)
+    assert_same_state(model, loaded, timings=False)
+
+
+def test_solver_changed_after_fit_saves_without_optimizer_state(tmp_path):
+    X, y = blobs(n=60)
+    model = FastFNN((4,), solver="sgd", **FAST).fit(X, y)
+    model.set_params(solver="adam")
+    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    assert loaded._opt_state is None and loaded._t == 0
+    loaded.partial_fit(X, y)  # a fresh Adam state, as a new optimizer must start
+    assert np.isfinite(loaded.loss_)
+
+
+def test_generator_random_state_is_stored_as_none(tmp_path):
+    X, y = blobs(n=60)
+    model = FastFNN((4,), **{**FAST, "random_state": np.random.RandomState(0)}).fit(X, y)
+    assert load_model(save_model(model, tmp_path / "m.npz")).random_state is None
+
+
+def test_name_is_used_as_given_and_permissions_follow_the_umask(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "model.bin"
+    assert save_model(model, str(path)) == str(path)
+    assert os.listdir(tmp_path) == ["model.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert load_model(str(path)).coefs_[0].shape == model.coefs_[0].shape
+
+
+# -------------------------------------------------------------------------------- refusing to save
+def test_unfitted_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="unfitted"):
+        save_model(FastFNN(), tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("classes", [
+    np.array([object(), object()], dtype=object),
+    np.array([b"a", b"b"]),
+    np.array([(1, 2), "x"], dtype=object),
+], ids=["objects", "bytes", "tuple"])
+def test_classes_json_cannot_hold_are_refused(tmp_path, classes):
+    model = tiny_model()
+    model.classes_ = classes
+    with pytest.raises(ValueError, match="cannot save classes_"):
+        save_model(model, tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+def test_non_finite_weights_are_not_saved(tmp_path):
+    model = tiny_model()
+    model.coefs_[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        save_model(model, tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+# --------------------------------------------------------------------------------- atomic writes
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("stage", ["savez", "fsync", "replace"])
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatch, stage):
+    import fastfnn.serialization as ser
+
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"the previous model")
+    real_savez = np.savez
+
+    def half_savez(f, **arrays):
+        real_savez(f, **arrays)
+        f.truncate(100)
+        raise Boom("disk full")
+
+    def fail(*args, **kwargs):
+        raise Boom(stage)
+
+    target = {"savez": (ser.np, "savez", half_savez), "fsync": (ser.os, "fsync", fail),
+              "replace": (ser.os, "replace", fail)}[stage]
+    monkeypatch.setattr(*target)
+    with pytest.raises(Boom):
+        save_model(tiny_model(), path)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["m.npz"]
+    assert path.read_bytes() == b"the previous model"
+
+
+def test_missing_folder_is_an_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        save_model(tiny_model(), tmp_path / "nowhere" / "m.npz")
+
+
+def test_missing_file_is_file_not_found_naming_the_path(tmp_path):
+    path = tmp_path / "absent.npz"
+    with pytest.raises(FileNotFoundError, match="absent.npz"):
+        load_model(path)
+
+
+# --------------------------------------------------------------------------- damaged file corpus
+def read_archive(path):
+    """(header dict, {name: array}) of a saved model, read independently of load_model."""
+    with zipfile.ZipFile(path) as zf:
+        arrays = {name[:-4]: np.lib.format.read_array(zf.open(name), allow_pickle=False)
+                  for name in zf.namelist()}
+    header = json.loads(arrays.pop("header.json").tobytes())
+    return header, arrays
+
+
+def npy(array, allow_pickle=False):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asarray(array), allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def write_archive(path, header, arrays, raw=None):
+    """Write a model archive: ``header`` (dict or bytes), arrays, and raw .npy entry bytes."""
+    if isinstance(header, dict):
+        header = json.dumps(header).encode()
+    entries = {"header.json": npy(np.frombuffer(header, dtype=np.uint8)),
+               **{name: npy(a) for name, a in arrays.items()}, **(raw or {})}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in entries.items():
+            zf.writestr(f"{name}.npy", data)
+    return path
+
+
+def expect_value_error(path):
+    """load_model raises ValueError naming the file and saying what was expected."""
+    with pytest.raises(ValueError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "expected" in message, message
+    return message
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small saved model (2-3-2, SGD state), its bytes, header and arrays."""
+    path = tmp_path_factory.mktemp("saved") / "model.npz"
+    save_model(tiny_model(hidden=(3,)), path)
+    header, arrays = read_archive(path)
+    return path, path.read_bytes(), header, arrays
+
+
+def test_every_truncation_is_a_value_error(saved, tmp_path):
+    _, data, _, _ = saved
+    assert len(data) < 6000  # small enough to try every length
+    for n in range(len(data)):
+        path = tmp_path / f"cut{n}.npz"
+        path.write_bytes(data[:n])
+        expect_value_error(path)
+        path.unlink()
+
+
+def test_flipped_bits_are_caught_or_harmless(saved, tmp_path):
+    original_path, data, _, _ = saved
+    X = np.linspace(-1, 1, 8).reshape(4, 2)
+    expected = load_model(original_path).predict_proba(X)
+    rng = np.random.default_rng(0)
+    for offset in range(0, len(data), 3):
+        damaged = bytearray(data)
+        damaged[offset] ^= 1 << int(rng.integers(8))
+        path = tmp_path / f"flip{offset}.npz"
+        path.write_bytes(bytes(damaged))
+        try:
+            model = load_model(path)
+        except ValueError:
+            continue
+        finally:
+            path.unlink()
+        # Only bytes no reader looks at (timestamps, the local copies of CRCs) may change silently.
+        assert model.predict_proba(X).tobytes() == expected.tobytes(), offset
+
+
+def _set(key, value):
+    return lambda h: h.__setitem__(key, value)
+
+
+HEADER_CASES = {
+    "wrong format name": _set("format", "pickle"),
+    "wrong version": _set("format_version", 2),
+    "version as bool": _set("format_version", True),
+    "missing key": lambda h: h.pop("history"),
+    "extra key": _set("exec", "import os"),
+    "architecture too short": _set("architecture", [2]),
+    "architecture not ints": _set("architecture", [2, "2", 2]),
+    "architecture zero": _set("architecture", [2, 0, 2]),
+    "wrong layer chain": _set("architecture", [2, 2, 3]),
+    "layers swapped": _set("architecture", [3, 2, 2]),
+    "shape product overflows int64": _set("architecture", [2**62, 2**62, 2]),
+    "huge layer": _set("architecture", [2, 10**9, 2]),
+    "a million layers": _set("architecture", [2] * 1_000_000),
+    "wrong dtype": _set("dtype", "float16"),
+    "dtype of the other width": _set("dtype", "float64"),  # the weights are float32
+    "object dtype": _set("dtype", "object"),
+    "unknown activation": _set("activation", "__import__('os')"),
+    "unknown output": _set("output", "linear"),
+    "multilabel softmax": lambda h: h.update(multilabel=True),
+    "multilabel not bool": _set("multilabel", "yes"),
+    "classes count": lambda h: h["classes"].update(values=[0, 1, 2]),
+    "classes unsorted": lambda h: h["classes"].update(values=[1, 0]),
+    "classes duplicated": lambda h: h["classes"].update(values=[1, 1]),
+    "classes out of dtype range": lambda h: h["classes"].update(values=[0, 2**70]),
+    "classes object dtype of lists": lambda h: h["classes"].update(dtype="object",
+                                                                  values=[[1], [2]]),
+    "classes void dtype": lambda h: h["classes"].update(dtype="V8"),
+    "classes pickle dtype": lambda h: h["classes"].update(dtype="O"),
+    "classes mixed types": lambda h: h["classes"].update(dtype="object", values=["a", 1]),
+    "params unknown": lambda h: h["params"].update(evil=1),
+    "params bad value": lambda h: h["params"].update(learning_rate_init=-1),
+    "params bad type": lambda h: h["params"].update(max_iter="many"),
+    "params bool as string": lambda h: h["params"].update(shuffle="no"),
+    "params nested": lambda h: h["params"].update(hidden_layer_sizes=[[2]]),
+    "params not a dict": _set("params", [1, 2]),
+    "optimizer groups for adam": lambda h: h["optimizer"].update(groups=4),
+    "optimizer negative t": lambda h: h["optimizer"].update(t=-1),
+    "history ragged": lambda h: h["history"]["loss"].append(0.5),
+    "history empty": lambda h: h.update(history={k: [] for k in h["history"]}),
+    "history string": lambda h: h["history"]["loss"].__setitem__(0, "0.5"),
+    "n_iter negative": _set("n_iter", -1),
+    "best_loss string": _set("best_loss", "low"),
+    "validation_scores dict": _set("validation_scores", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_header_perturbations_are_value_errors(saved, tmp_path, case):
+    _, _, header, arrays = saved
+    header = json.loads(json.dumps(header))
+    HEADER_CASES[case](header)
+    expect_value_error(write_archive(tmp_path / "m.npz", header, arrays))
+
+
+ARRAY_CASES = {
+    "NaN weight": lambda a: a["coef_0"].__setitem__((0, 0), np.nan),
+    "inf bias": lambda a: a["intercept_1"].__setitem__(0, np.inf),
+    "NaN optimizer state": lambda a: a["opt_0_0"].__setitem__((0, 0), np.nan),
+    "weights of another dtype": lambda a: a.update(coef_0=a["coef_0"].astype(np.float64)),
+    "integer weights": lambda a: a.update(coef_0=a["coef_0"].astype(np.int32)),
+    "transposed weights": lambda a: a.update(coef_0=np.ascontiguousarray(a["coef_0"].T)),
+    "fortran order": lambda a: a.update(coef_1=np.asfortranarray(a["coef_1"])),
+    "bias as matrix": lambda a: a.update(intercept_0=a["intercept_0"][None, :]),
+    "missing entry": lambda a: a.pop("intercept_1"),
+    "missing optimizer entry": lambda a: a.pop("opt_1_1"),
+    "extra entry": lambda a: a.update(coef_2=np.zeros((2, 2), np.float32)),
+    "renamed entry": lambda a: a.update(coef_00=a.pop("coef_0")),
+    "structured dtype": lambda a: a.update(
+        intercept_0=np.zeros(2, dtype=[("x", np.float32)])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARRAY_CASES))
+def test_array_perturbations_are_value_errors(saved, tmp_path, case):
+    _, _, header, arrays = saved
+    arrays = {k: v.copy() for k, v in arrays.items()}
+    ARRAY_CASES[case](arrays)
+    expect_value_error(write_archive(tmp_path / "m.npz", header, arrays))
+
+
+def touch(path):
+    pathlib.Path(path).touch()
+
+
+class Payload:
+    """Pickled, it would create ``marker`` when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return touch, (self.marker,)
+
+
+def test_pickle_payload_is_never_unpickled(saved, tmp_path):
+    _, _, header, arrays = saved
+    marker = tmp_path / "pwned"
+    payload = np.array([Payload(str(marker))], dtype=object)
+    for name in ("coef_0", "header.json"):
+        raw = {name: npy(payload, allow_pickle=True)}
+        kept = {k: v for k, v in arrays.items() if k != name}
+        path = write_archive(tmp_path / f"{name}.npz", header, kept, raw)
+        expect_value_error(path)
+    assert not marker.exists()
+
+
+def test_lying_npy_header_cannot_make_it_allocate(saved, tmp_path):
+    _, _, header, arrays = saved
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": (2**40, 2**40)})
+    lying = buf.getvalue() + arrays["coef_0"].tobytes()
+    kept = {k: v for k, v in arrays.items() if k != "coef_0"}
+    header = json.loads(json.dumps(header))
+    header["architecture"][:2] = [2**40, 2**40]
+    expect_value_error(write_archive(tmp_path / "a.npz", header, kept, {"coef_0": lying}))
+    # A header shape matching the (lying) architecture is still bounded by the entry's real size.
+    header["architecture"][:2] = [2, 2]
+    expect_value_error(write_archive(tmp_path / "b.npz", header, kept, {"coef_0": lying}))
+
+
+def test_oversized_header_is_refused(saved, tmp_path):
+    _, _, header, arrays = saved
+    big = json.dumps({**header, "pad": "x" * MAX_HEADER_BYTES}).encode()
+    assert "at most" in expect_value_error(write_archive(tmp_path / "m.npz", big, arrays))
+
+
+@pytest.mark.parametrize("raw", [
+    b"not json", b"[1, 2]", b'{"format": NaN}', b"\xff\xfe", b"[" * 100000,
+    b'{"format": "fastfnn", "format": "fastfnn"}',
+], ids=["text", "list", "nan", "not-utf8", "deep", "duplicate-key"])
+def test_malformed_json_header(saved, tmp_path, raw):
+    _, _, _, arrays = saved
+    expect_value_error(write_archive(tmp_path / "m.npz", raw, arrays))
+
+
+def test_header_entry_of_floats(saved, tmp_path):
+    _, _, header, arrays = saved
+    raw = {"header.json": npy(np.frombuffer(json.dumps(header).encode(), np.uint8).astype(float))}
+    path = write_archive(tmp_path / "m.npz", header, arrays, raw)
+    expect_value_error(path)
+
+
+def test_compressed_duplicate_and_non_zip_files(saved, tmp_path):
+    path, data, header, arrays = saved
+    compressed = tmp_path / "compressed.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(compressed, "w",
+                                                        zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    expect_value_error(compressed)
+    duplicate = write_archive(tmp_path / "dup.npz", header, arrays)
+    with zipfile.ZipFile(duplicate, "a") as zf, pytest.warns(UserWarning, match="Duplicate"):
+        zf.writestr("coef_0.npy", npy(arrays["coef_0"]))
+    expect_value_error(duplicate)
+    single = tmp_path / "array.npy"
+    np.save(single, arrays["coef_0"])
+    expect_value_error(single)
+    empty_zip = tmp_path / "empty.npz"
+    zipfile.ZipFile(empty_zip, "w").close()
+    expect_value_error(empty_zip)
+
+
+def test_missing_params_take_their_defaults(saved, tmp_path):
+    _, _, header, arrays = saved
+    header = json.loads(json.dumps(header))
+    del header["params"]["epsilon"]
+    model = load_model(write_archive(tmp_path / "m.npz", header, arrays))
+    assert model.epsilon == FastFNN().epsilon
