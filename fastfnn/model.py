@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import math
+import os
 import sys
 
 import numpy as np
@@ -13,7 +15,7 @@ from fastfnn.backends import get_backend
 from fastfnn.metrics import confusion_matrix
 from fastfnn.network import init_params
 from fastfnn.progress import EpochProgress
-from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
+from fastfnn.trainer import (TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
 from fastfnn.validation import check_hyperparameters, check_X, check_y
 
@@ -110,28 +112,41 @@ class FastFNN:
     _estimator_type = "classifier"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y):
+    def fit(self, X, y, *, on_epoch=None, checkpoint=None, resume=False):
         """Train on X (n_samples, n_features) and y ((n,) labels or (n, k) 0/1 indicators).
 
         Starts from fresh weights unless ``warm_start`` is set and the model is fitted (or
-        ``coefs_``/``intercepts_`` were assigned). Returns self. On any error the model is left
-        exactly as it was.
-        """
-        return self._fit(X, y, classes=None, incremental=False)
+        ``coefs_``/``intercepts_`` were assigned). On any error the model is left exactly as it was.
 
-    def partial_fit(self, X, y, classes=None):
+        on_epoch: called as ``on_epoch(epoch_index, record)`` after every epoch, ``record`` being
+            that epoch's entries of ``history_`` (loss, accuracy, val_loss, val_accuracy, seconds).
+        checkpoint: a file path; after every epoch the whole training state (weights, optimizer
+            state, epoch, random generator, a hash of the configuration and data) is written there
+            atomically, so killing the process at any moment leaves the previous checkpoint intact.
+        resume: continue from ``checkpoint`` when that file exists. It must come from the same
+            parameters (``max_iter`` and ``verbose`` aside) and data, else ValueError. A resumed fit
+            ends with bitwise the same weights as an uninterrupted one (same backend and threads).
+        Returns self.
+        """
+        return self._fit(X, y, None, False, on_epoch, checkpoint, resume)
+
+    def partial_fit(self, X, y, classes=None, *, on_epoch=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
 
         classes: every label that will ever be seen; required on the first call (as in
-        scikit-learn), optional later. Returns self.
+        scikit-learn), optional later. on_epoch: as in :meth:`fit`. Returns self.
         """
-        return self._fit(X, y, classes=classes, incremental=True)
+        return self._fit(X, y, classes, True, on_epoch)
 
-    def _fit(self, X, y, classes, incremental):
+    def _fit(self, X, y, classes, incremental, on_epoch=None, checkpoint=None, resume=False):
         hp = check_hyperparameters(self)
         X = check_X(X, hp["dtype"], self.n_features_in_ if incremental and self._fitted else None)
         continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
         y = check_y(y, X.shape[0])
+        if on_epoch is not None and not callable(on_epoch):
+            raise TypeError(f"on_epoch must be callable, got {type(on_epoch).__name__}")
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=PATH: the file to resume from")
         backend = get_backend(self.backend)
         multilabel = y.ndim == 2
         output = hp["output"]
@@ -145,11 +160,22 @@ class FastFNN:
         sizes = (X.shape[1], *hp["hidden"], len(classes_))
         if continuing:
             self._check_continuation(sizes, classes_, output, hp["activation"])
-        rng = np.random.default_rng(_seed_of(self.random_state))
         if continuing:
             coefs = [np.ascontiguousarray(w, dtype=hp["dtype"]) for w in self.coefs_]
             intercepts = [np.ascontiguousarray(b, dtype=hp["dtype"]) for b in self.intercepts_]
-        else:
+        config_hash = None if checkpoint is None else self._config_hash(
+            backend.name, X, targets, coefs if continuing else None)
+        saved = None
+        if resume and os.path.exists(checkpoint):
+            from fastfnn.serialization import load_checkpoint
+            saved = load_checkpoint(checkpoint)
+            if saved.progress["config_hash"] != config_hash:
+                raise ValueError(f"{checkpoint}: the checkpoint was written by a fit with other "
+                                 "parameters or data; resume it with the same ones, or start "
+                                 "afresh with resume=False")
+        seed = saved.progress["seed"] if saved else _seed_of(self.random_state)
+        rng = np.random.default_rng(seed)
+        if not continuing:
             coefs, intercepts = init_params(sizes, hp["init"], hp["activation"], hp["dtype"], rng)
 
         X_train, t_train, X_val, t_val = X, targets, None, None
@@ -167,44 +193,71 @@ class FastFNN:
             n_iter_no_change=hp["n_iter_no_change"],
             early_stopping=hp["early_stopping"] and not incremental)
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
-        dev_coefs = [backend.asarray(w) for w in coefs]
-        dev_intercepts = [backend.asarray(b) for b in intercepts]
-        if incremental and continuing and getattr(self, "_opt_state", None) is not None:
-            opt_state = [[backend.asarray(a) for a in group] for group in self._opt_state]
-            t = self._t
+        if saved:
+            state = saved.train_state(backend)
+            rng.bit_generator.state = saved.progress["rng_state"]
         else:
-            opt_state = new_opt_state(backend, hp["solver"], dev_coefs, dev_intercepts)
-            t = 0
-        state = TrainState(coefs=dev_coefs, intercepts=dev_intercepts, opt_state=opt_state, t=t)
-        if incremental and continuing and hasattr(self, "history_"):
-            state.history = copy.deepcopy(self.history_)
-            state.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
-        epochs_before = len(state.history["loss"])
+            dev_coefs = [backend.asarray(w) for w in coefs]
+            dev_intercepts = [backend.asarray(b) for b in intercepts]
+            if incremental and continuing and getattr(self, "_opt_state", None) is not None:
+                opt_state = [[backend.asarray(a) for a in group] for group in self._opt_state]
+                t = self._t
+            else:
+                opt_state = new_opt_state(backend, hp["solver"], dev_coefs, dev_intercepts)
+                t = 0
+            state = TrainState(coefs=dev_coefs, intercepts=dev_intercepts, opt_state=opt_state,
+                               t=t)
+            if incremental and continuing and hasattr(self, "history_"):
+                state.history = copy.deepcopy(self.history_)
+                state.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
+        # fit starts a new history (resumed: the one of the fit it continues); partial_fit adds
+        # one epoch to the model's.
+        epochs = 1 if incremental else (
+            0 if state.finished else config.max_iter - len(state.history["loss"]))
+        t_before = getattr(self, "t_", 0) if continuing else 0
         progress = EpochProgress(None if incremental else config.max_iter, sys.stdout) \
             if self.verbose else None
+
+        def after_epoch(epoch, record):
+            if checkpoint is not None:
+                from fastfnn.serialization import save_checkpoint
+                snapshot = FastFNN(**self.get_params())
+                snapshot._set_fitted(backend, state, config, classes_, sizes, multilabel,
+                                     X_train.shape[0], incremental, t_before)
+                save_checkpoint(snapshot, checkpoint, state, rng, seed, config_hash, backend)
+            if progress is not None:
+                progress.on_epoch(epoch, record)
+            if on_epoch is not None:
+                on_epoch(epoch, record)
+
         train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
               x_scale=x_scale,
               X_val=None if X_val is None else backend.asarray(X_val),
               targets_val=None if t_val is None else backend.asarray(t_val),
-              epochs=1 if incremental else None,
-              on_epoch=progress.on_epoch if progress else None,
+              epochs=epochs, on_epoch=after_epoch,
               on_progress=progress.on_progress if progress and progress.bar_enabled else None)
-
         # Training succeeded: only now does the model change.
+        self._set_fitted(backend, state, config, classes_, sizes, multilabel, X_train.shape[0],
+                         incremental, t_before)
+        return self
+
+    def _set_fitted(self, backend, state, config, classes_, sizes, multilabel, n_train,
+                    incremental, t_before):
+        """Copy a training state to the host as scikit-learn's fitted attributes."""
         self.coefs_ = [backend.to_numpy(w).copy() for w in state.coefs]
         self.intercepts_ = [backend.to_numpy(b).copy() for b in state.intercepts]
         self._opt_state = [[backend.to_numpy(a).copy() for a in group]
                            for group in state.opt_state]
         self._t = state.t
         self.classes_ = classes_
-        self.n_features_in_ = X.shape[1]
-        self.n_layers_ = len(sizes) + 1
+        self.n_features_in_ = sizes[0]
+        self.n_layers_ = len(sizes)
         self.n_outputs_ = len(classes_)
-        self.out_activation_ = "softmax" if output == "softmax" else "logistic"
-        self._output = output
+        self.out_activation_ = "softmax" if config.output == "softmax" else "logistic"
+        self._output = config.output
         self._multilabel = multilabel
-        self._activation = hp["activation"]
-        self.history_ = state.history
+        self._activation = config.activation
+        self.history_ = copy.deepcopy(state.history)
         self.loss_curve_ = list(state.history["loss"])
         self.loss_ = self.loss_curve_[-1]
         self.best_loss_ = None if config.early_stopping else state.best_loss
@@ -214,11 +267,18 @@ class FastFNN:
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self.n_iter_ = len(self.loss_curve_) if incremental else (
-            len(state.history["loss"]) - epochs_before)
-        self.t_ = getattr(self, "t_", 0) * continuing + X_train.shape[0] * (
-            len(state.history["loss"]) - epochs_before)
-        return self
+        self.n_iter_ = len(self.loss_curve_)
+        self.t_ = t_before + n_train * (1 if incremental else self.n_iter_)
+
+    def _config_hash(self, backend_name, X, targets, start_coefs):
+        """SHA-256 of what makes a fit what it is: parameters, backend, data, starting weights."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "verbose")}
+        digest = hashlib.sha256(repr(sorted(params.items())).encode())
+        digest.update(backend_name.encode())
+        for array in (X, targets, *(start_coefs or ())):
+            digest.update(repr((array.dtype.str, array.shape)).encode())
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        return digest.hexdigest()
 
     @property
     def _fitted(self):
@@ -369,11 +429,15 @@ def _same(a, b):
         return False
 
 
-def _seed_of(random_state):
-    """An int seed, None, or the state of a Generator/RandomState, as numpy's default_rng accepts."""
+def _seed_of(random_state) -> int:
+    """The int seed of a fit: random_state itself, drawn from a RandomState/Generator, or fresh."""
     if isinstance(random_state, np.random.RandomState):
-        return random_state.randint(np.iinfo(np.int32).max)
-    return random_state
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int64).max))
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    return int(random_state)
 
 
 def _validation_split(X, targets, fraction, rng, stratify):

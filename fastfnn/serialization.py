@@ -57,7 +57,7 @@ _CLASS_DTYPE = re.compile(r"[<>|=]?(b1|[iu][1248]|f[248]|U[0-9]{1,7})")
 _HEADER_KEYS = {"format", "format_version", "fastfnn_version", "params", "architecture",
                 "activation", "output", "multilabel", "dtype", "classes", "optimizer", "history",
                 "n_iter", "t", "n_layers", "best_loss", "validation_scores",
-                "best_validation_score"}
+                "best_validation_score", "checkpoint"}
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -67,7 +67,7 @@ class _FormatError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------ save
-def save_model(model, path):
+def save_model(model, path, checkpoint=None, best_arrays=None):
     """Write the fitted ``model`` (a FastFNN) to ``path`` as one ``.npz`` file; return ``path``.
 
     The write is atomic: the data goes to a temporary file in the same folder, is flushed and
@@ -75,12 +75,17 @@ def save_model(model, path):
     is left and an existing file at ``path`` is untouched. The name is used as given (no ``.npz`` is
     appended). A ``random_state`` that is a RandomState/Generator object is stored as None.
 
+    checkpoint / best_arrays: training progress and early stopping's best weights, written by
+    :func:`save_checkpoint` (a checkpoint is also a model file that :func:`load_model` reads).
+
     Raises ValueError when the model is not fitted or holds something the format cannot store
     (e.g. classes that are arbitrary objects), TypeError for a path that is not str/PathLike, and
     OSError when the file cannot be written.
     """
     where = os.fspath(path)
     header, arrays = _encode(model, where)
+    header["checkpoint"] = checkpoint
+    arrays.update(best_arrays or {})
     try:
         raw = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -248,7 +253,19 @@ def _fsync_folder(folder):
 
 # ------------------------------------------------------------------------------------------ load
 def load_model(path):
-    """Read a model written by :func:`save_model` and return it as a fitted FastFNN.
+    """Read a model written by :func:`save_model` (or a checkpoint) as a fitted FastFNN.
+
+    The loaded model predicts exactly as the saved one did (same weights, bit for bit) and continues
+    training with ``partial_fit`` / ``warm_start`` from the saved optimizer state.
+
+    Raises FileNotFoundError when ``path`` does not exist, and ValueError ("<path>: <what was
+    wrong>, expected <what>") for any malformed, truncated or tampered-with file. Never unpickles.
+    """
+    return _build(*_load(path))
+
+
+def _load(path):
+    """Read and check a file written by :func:`save_model`: (spec, arrays), nothing built yet.
 
     The loaded model predicts exactly as the saved one did (same weights, bit for bit) and continues
     training with ``partial_fit`` / ``warm_start`` from the saved optimizer state.
@@ -267,7 +284,7 @@ def load_model(path):
         f.seek(0)
         try:
             with np.load(f, allow_pickle=False) as npz:
-                return _read(where, npz.zip, os.fstat(f.fileno()).st_size)
+                spec, arrays = _read(where, npz.zip, os.fstat(f.fileno()).st_size)
         except _FormatError:
             raise
         except (ValueError, zipfile.BadZipFile, EOFError, struct.error, zlib.error, OverflowError,
@@ -276,6 +293,7 @@ def load_model(path):
             # Damage that zipfile or NumPy's .npy header parser noticed before our checks did.
             raise _FormatError(f"{where}: corrupt model file ({type(exc).__name__}: {exc}), "
                                "expected an intact .npz archive written by FastFNN.save") from None
+    return spec, arrays
 
 
 def _fail(where, what, expected):
@@ -313,7 +331,7 @@ def _read(where, zf, file_size):
     arrays = {name: _read_entry(where, zf, zf.getinfo(f"{name}.npy"), shape, spec["dtype"])
               for name, shape in spec["entries"].items()}
     _check_arrays(where, spec, arrays)
-    return _build(spec, arrays)
+    return spec, arrays
 
 
 def _read_entry(where, zf, info, shape, dtype, max_bytes=None):
@@ -451,6 +469,11 @@ def _check_header(where, h):
     for g in range(0 if optimizer is None else optimizer["groups"]):
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             entries[f"opt_{g}_{i}"] = (n_in, n_out) if g % 2 == 0 else (n_out,)
+    if h["checkpoint"] is not None:
+        _check_progress(where, h["checkpoint"])
+        if h["checkpoint"]["has_best"]:
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                entries[f"best_coef_{i}"], entries[f"best_intercept_{i}"] = (n_in, n_out), (n_out,)
     return {**h, "params": params, "classes": classes, "entries": entries,
             "n_layers_weights": len(sizes) - 1, "dtype": np.dtype(h["dtype"])}
 
@@ -577,3 +600,102 @@ def _build(spec, arrays):
     model.n_iter_ = spec["n_iter"]
     model.t_ = spec["t"]
     return model
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+_PROGRESS_KEYS = {"config_hash", "seed", "rng_state", "best_loss", "best_score",
+                  "no_improvement", "finished", "has_best"}
+
+
+def save_checkpoint(snapshot, path, state, rng, seed, config_hash, backend):
+    """Write a training checkpoint atomically: ``snapshot`` (a FastFNN holding the state's weights,
+    optimizer state and history) plus what resuming needs: the generator's state, the fit's seed,
+    the configuration hash, the stopping rule's counters and early stopping's best weights.
+    """
+    best_arrays = {}
+    if state.best_params is not None:
+        for i, (w, b) in enumerate(zip(*state.best_params)):
+            best_arrays[f"best_coef_{i}"] = backend.to_numpy(w)
+            best_arrays[f"best_intercept_{i}"] = backend.to_numpy(b)
+    progress = {
+        "config_hash": config_hash,
+        "seed": int(seed),
+        "rng_state": rng.bit_generator.state,
+        # JSON has no infinities: the "nothing seen yet" values are stored as null.
+        "best_loss": None if math.isinf(state.best_loss) else float(state.best_loss),
+        "best_score": None if math.isinf(state.best_score) else float(state.best_score),
+        "no_improvement": int(state.no_improvement),
+        "finished": bool(state.finished),
+        "has_best": state.best_params is not None,
+    }
+    return save_model(snapshot, path, progress, best_arrays)
+
+
+class Checkpoint:
+    """A loaded checkpoint: ``model`` (fitted FastFNN), ``progress`` (dict), ``best`` arrays."""
+
+    def __init__(self, model, progress, best):
+        self.model, self.progress, self.best = model, progress, best
+
+    def train_state(self, backend):
+        """The trainer's state to continue from, on ``backend``."""
+        from fastfnn.trainer import TrainState
+
+        model, progress = self.model, self.progress
+        state = TrainState(
+            coefs=[backend.asarray(w) for w in model.coefs_],
+            intercepts=[backend.asarray(b) for b in model.intercepts_],
+            opt_state=[[backend.asarray(a) for a in group] for group in model._opt_state],
+            t=model._t, history={k: list(v) for k, v in model.history_.items()},
+            best_loss=math.inf if progress["best_loss"] is None else progress["best_loss"],
+            best_score=-math.inf if progress["best_score"] is None else progress["best_score"],
+            no_improvement=progress["no_improvement"], finished=progress["finished"])
+        if self.best is not None:
+            state.best_params = tuple([backend.asarray(a) for a in group] for group in self.best)
+        return state
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; ValueError for anything else."""
+    spec, arrays = _load(path)
+    where = os.fspath(path)
+    progress = spec["checkpoint"]
+    if progress is None:
+        _fail(where, "a model file without training progress", "a checkpoint written by fit")
+    if spec["optimizer"] is None:
+        _fail(where, "a checkpoint without optimizer state", "the optimizer state to resume")
+    layers = range(spec["n_layers_weights"])
+    best = None
+    if progress["has_best"]:
+        best = ([arrays[f"best_coef_{i}"] for i in layers],
+                [arrays[f"best_intercept_{i}"] for i in layers])
+    return Checkpoint(_build(spec, arrays), progress, best)
+
+
+def _check_progress(where, progress):
+    if not (isinstance(progress, dict) and set(progress) == _PROGRESS_KEYS):
+        _fail(where, f"checkpoint is {_short(progress)}",
+              f"an object with exactly the keys {sorted(_PROGRESS_KEYS)}")
+    if not (isinstance(progress["config_hash"], str)
+            and re.fullmatch(r"[0-9a-f]{64}", progress["config_hash"])):
+        _fail(where, "checkpoint config_hash is malformed", "64 hexadecimal digits")
+    if not (_is_int(progress["seed"]) and 0 <= progress["seed"] < 2**64):
+        _fail(where, f"checkpoint seed is {_short(progress['seed'])}", "an integer in [0, 2**64)")
+    rng_state = progress["rng_state"]
+    inner = rng_state.get("state") if isinstance(rng_state, dict) else None
+    if not (isinstance(rng_state, dict)
+            and set(rng_state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+            and rng_state["bit_generator"] == "PCG64" and isinstance(inner, dict)
+            and set(inner) == {"state", "inc"}
+            and all(_is_int(v) and 0 <= v < 2**128 for v in inner.values())
+            and rng_state["has_uint32"] in (0, 1) and _is_int(rng_state["has_uint32"])
+            and _is_int(rng_state["uinteger"]) and 0 <= rng_state["uinteger"] < 2**32):
+        _fail(where, "checkpoint rng_state is malformed", "a PCG64 generator state")
+    for key in ("best_loss", "best_score"):
+        if not (progress[key] is None or _is_number(progress[key])):
+            _fail(where, f"checkpoint {key} is {_short(progress[key])}", "null or a finite number")
+    if not (_is_int(progress["no_improvement"]) and progress["no_improvement"] >= 0):
+        _fail(where, "checkpoint no_improvement is malformed", "an integer >= 0")
+    for key in ("finished", "has_best"):
+        if not isinstance(progress[key], bool):
+            _fail(where, f"checkpoint {key} is {_short(progress[key])}", "true or false")

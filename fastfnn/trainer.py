@@ -62,6 +62,7 @@ class TrainState:
     best_score: float = -math.inf
     no_improvement: int = 0
     best_params: tuple | None = None
+    finished: bool = False  # the stopping rule fired: nothing is left to train
 
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -252,9 +253,10 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
         record["seconds"] = time.perf_counter() - started
         for key in HISTORY_KEYS:
             state.history[key].append(record[key])
+        state.finished = _should_stop(backend, config, state, record)
         if on_epoch is not None:
             on_epoch(len(state.history["loss"]) - 1, record)
-        if _should_stop(backend, config, state, record):
+        if state.finished:
             break
     if config.early_stopping and state.best_params is not None:
         state.coefs[:], state.intercepts[:] = state.best_params

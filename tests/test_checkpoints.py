@@ -1,0 +1,158 @@
+"""Checkpoints and resume: atomic per-epoch state, bitwise-equal resumed fits, refusals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from fastfnn import FastFNN, TrainingDivergedError
+from fastfnn.serialization import load_checkpoint, load_model
+
+from .conftest import blobs
+
+CONFIGS = {
+    "sgd": dict(solver="sgd", learning_rate_init=0.05, batch_size=16),
+    "adam-early-stopping": dict(solver="adam", learning_rate_init=0.01, batch_size=32,
+                                early_stopping=True, n_iter_no_change=50),
+    "full-batch": dict(solver="sgd", learning_rate_init=0.1, batch_size=None),
+}
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _model(backend_name, config, max_iter=6):
+    return FastFNN((10, 6), random_state=3, tol=0.0, max_iter=max_iter, backend=backend_name,
+                   **CONFIGS[config])
+
+
+def _assert_same_weights(a, b):
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_interrupted_then_resumed_fit_equals_an_uninterrupted_one(backend, config, tmp_path):
+    X, y = blobs(n=200, spread=1.5)
+    whole = _model(backend.name, config).fit(X, y)
+    path = tmp_path / "ckpt.npz"
+
+    def stop_after_third(epoch, record):
+        if epoch == 2:
+            raise Interrupt
+
+    interrupted = _model(backend.name, config)
+    with pytest.raises(Interrupt):
+        interrupted.fit(X, y, checkpoint=path, on_epoch=stop_after_third)
+    assert not hasattr(interrupted, "coefs_")  # a failed fit changes nothing
+    assert len(load_checkpoint(path).model.loss_curve_) == 3
+
+    resumed = _model(backend.name, config).fit(X, y, checkpoint=path, resume=True)
+    _assert_same_weights(resumed, whole)
+    assert resumed.loss_curve_ == whole.loss_curve_
+    assert resumed.n_iter_ == whole.n_iter_ == 6
+    assert resumed.t_ == whole.t_
+    np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
+
+
+def test_resume_with_more_epochs_continues_and_a_finished_fit_is_not_repeated(tmp_path):
+    X, y = blobs(n=120)
+    path = tmp_path / "ckpt.npz"
+    _model("numpy", "sgd", max_iter=3).fit(X, y, checkpoint=path)
+    longer = _model("numpy", "sgd", max_iter=5).fit(X, y, checkpoint=path, resume=True)
+    _assert_same_weights(longer, _model("numpy", "sgd", max_iter=5).fit(X, y))
+    again = _model("numpy", "sgd", max_iter=5).fit(X, y, checkpoint=path, resume=True)
+    _assert_same_weights(again, longer)  # nothing left to train: the checkpoint's result
+    assert again.loss_curve_ == longer.loss_curve_
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
+    X, y = blobs(n=80)
+    fresh = _model("numpy", "sgd", 2).fit(X, y, checkpoint=tmp_path / "new.npz", resume=True)
+    _assert_same_weights(fresh, _model("numpy", "sgd", 2).fit(X, y))
+    assert load_model(tmp_path / "new.npz").n_iter_ == 2  # a checkpoint is a loadable model
+
+
+@pytest.mark.parametrize("change", ["alpha", "data", "labels", "backend-params"])
+def test_a_checkpoint_from_another_configuration_is_refused(tmp_path, change):
+    X, y = blobs(n=80)
+    path = tmp_path / "ckpt.npz"
+    _model("numpy", "sgd", 2).fit(X, y, checkpoint=path)
+    other = _model("numpy", "sgd", 4)
+    if change == "alpha":
+        other.set_params(alpha=0.5)
+    elif change == "data":
+        X = X + 1e-9
+    elif change == "labels":
+        y = (y + 1) % 3
+    else:
+        other.set_params(hidden_layer_sizes=(10, 7))
+    before = os.path.getmtime(path), path.read_bytes()
+    with pytest.raises(ValueError, match="other parameters or data"):
+        other.fit(X, y, checkpoint=path, resume=True)
+    assert not hasattr(other, "coefs_")
+    assert (os.path.getmtime(path), path.read_bytes()) == before
+
+
+def test_resume_needs_a_checkpoint_path():
+    X, y = blobs(n=30)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint=PATH"):
+        FastFNN(backend="numpy").fit(X, y, resume=True)
+
+
+def test_nothing_non_finite_is_checkpointed(tmp_path):
+    X, y = blobs(n=60)
+    path = tmp_path / "ckpt.npz"
+    model = FastFNN((8,), solver="sgd", learning_rate_init=1e6, max_iter=30, backend="numpy",
+                    random_state=0)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X * 1e20, y, checkpoint=path)
+    if path.exists():  # epochs before the divergence were fine and were saved, finite
+        saved = load_checkpoint(path).model
+        assert all(np.isfinite(w).all() for w in saved.coefs_)
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from fastfnn import FastFNN
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 40))
+    y = (X[:, :3].sum(axis=1) > 0).astype(int) + (X[:, 3] > 1)
+    model = FastFNN((64, 32), solver="sgd", learning_rate_init=0.01, batch_size=8, max_iter=40,
+                    tol=0.0, random_state=1, backend="numpy")
+    model.fit(X, y, checkpoint=sys.argv[1], resume=sys.argv[2] == "resume",
+              on_epoch=lambda e, r: print(e, flush=True))
+    np.save(sys.argv[3], np.concatenate([w.ravel() for w in model.coefs_ + model.intercepts_]))
+""")
+
+
+@pytest.mark.slow
+def test_killing_the_process_leaves_a_loadable_checkpoint_and_resume_is_exact(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(KILL_SCRIPT)
+    ckpt, weights = tmp_path / "ckpt.npz", tmp_path / "w.npy"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    for kill_after in (1, 3, 4):
+        proc = subprocess.Popen([sys.executable, str(script), str(ckpt), "resume", str(weights)],
+                                stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(kill_after):
+            proc.stdout.readline()
+        time.sleep(0.01 * kill_after)  # somewhere inside the next epoch or its checkpoint write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        load_checkpoint(ckpt)  # always loadable
+    subprocess.run([sys.executable, str(script), str(ckpt), "resume", str(weights)], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+    resumed = np.load(weights)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "other.npz"), "fresh",
+                    str(weights)], check=True, stdout=subprocess.DEVNULL, env=env)
+    np.testing.assert_array_equal(resumed, np.load(weights))
