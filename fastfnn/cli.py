@@ -1,8 +1,9 @@
-"""The ``fastfnn`` command line: ``train``, ``evaluate``, ``info`` and ``bench``.
+"""The ``fastfnn`` command line: train, evaluate, plot, predict, info and bench.
 
 Every failure the user can cause (a bad path or option value, an unknown or unavailable backend, a
-malformed model file) ends with one line ``fastfnn: error: ...`` on stderr and a non-zero exit status:
-2 for a wrong command line, 1 for anything else. No traceback.
+malformed model, checkpoint, log or image file, a missing optional extra) ends with one line
+``fastfnn: error: ...`` on stderr and a non-zero exit status: 2 for a wrong command line, 1 for
+anything else. No traceback.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ DEFAULT_OUT = "fastfnn-mnist.npz"
 #: Epochs without improvement that end training under --early-stopping, unless told otherwise.
 EARLY_STOPPING_PATIENCE = 10
 
+#: n_iter_no_change that never stops training early. It does not depend on --epochs, so that a
+#: checkpoint written under --epochs 2 can be resumed under --epochs 4 (the configuration matches).
+NEVER_STOP_EARLY = 2**31 - 1
+
 MNIST_FEATURES = 28 * 28
 
 
 class _UsageError(Exception):
     """A wrong command line: reported as one line, exit status 2."""
+
+
+class _MissingExtra(Exception):
+    """An optional dependency (an extra such as fastfnn[plot]) is not installed: exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +67,9 @@ def main(argv=None) -> int:
     except _UsageError as exc:
         print(f"fastfnn: error: {exc}", file=sys.stderr)
         return 2
+    except _MissingExtra as exc:
+        print(f"fastfnn: error: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:  # --help and --version end here
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
@@ -86,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "test accuracy. Training runs all --epochs unless --early-stopping or "
                     "--n-iter-no-change asks otherwise. On a terminal a progress bar follows "
                     "each epoch; one line per epoch reports its loss, accuracy, validation "
-                    "accuracy (with --early-stopping) and seconds.")
+                    "accuracy (with --early-stopping) and seconds. --log-json writes the same "
+                    "per epoch, as training goes. --checkpoint saves the whole training state "
+                    "after every epoch (atomically: an interrupted run leaves the last complete "
+                    "epoch), and --resume continues from it, e.g. with more --epochs; the options "
+                    "and data must be those of the run that wrote it (--epochs and --quiet "
+                    "aside), and the result is bitwise that of an uninterrupted run. --plot DIR "
+                    "writes loss.png, accuracy.png and confusion.png (test set) after training.")
     _add_data_arguments(train)
     train.add_argument("--backend", default="auto",
                        help="compute backend: auto (CUDA GPU, else Numba, else NumPy; "
@@ -128,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of the training data held out by --early-stopping")
     train.add_argument("--n-iter-no-change", type=_positive_int, metavar="N",
                        help="stop after N epochs without an improvement of more than --tol "
-                            "(default: 10 with --early-stopping, else --epochs: never stop early)")
+                            "(default: 10 with --early-stopping, else never stop early)")
     train.add_argument("--tol", type=float, default=0.0,
                        help="least improvement that counts (training loss, or validation accuracy "
                             "with --early-stopping)")
@@ -137,8 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true",
                        help="print only the test accuracy and where the model was saved")
     train.add_argument("--log-json", metavar="PATH",
-                       help="write one JSON object per epoch (epoch, loss, accuracy, val_loss, "
-                            "val_accuracy, seconds) to PATH when training ends")
+                       help="write one JSON line per epoch (epoch, loss, accuracy, val_loss, "
+                            "val_accuracy, seconds) to PATH, flushed after each epoch; with "
+                            "--resume it starts with the checkpoint's epochs")
+    train.add_argument("--checkpoint", metavar="PATH",
+                       help="save the training state to PATH after every epoch (atomically); a "
+                            "checkpoint is also a model file")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint when that file exists (else start "
+                            "afresh); needs the same options and data as the run that wrote it")
+    train.add_argument("--plot", metavar="DIR",
+                       help="after training, write loss.png, accuracy.png and confusion.png to "
+                            "DIR (created if needed; needs fastfnn[plot])")
     train.set_defaults(handler=_train)
 
     evaluate = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix on the MNIST "
@@ -149,6 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(evaluate)
     evaluate.add_argument("--backend", help="compute backend (default: the model's own, as saved)")
     evaluate.set_defaults(handler=_evaluate)
+
+    plot = sub.add_parser(
+        "plot", help="loss/accuracy curves and confusion matrix as PNG files",
+        formatter_class=_HelpFormatter,
+        description="Plot a model file (.npz, e.g. from fastfnn train or --checkpoint): "
+                    "loss.png and accuracy.png from its training history, and confusion.png "
+                    "from its predictions on the MNIST test set (when it takes 28x28 images). "
+                    "Or plot a --log-json file (one JSON object per line): the curves only. "
+                    "Needs fastfnn[plot] (matplotlib).")
+    plot.add_argument("source", metavar="MODEL_OR_LOG",
+                      help="a model file or a log written by fastfnn train --log-json")
+    plot.add_argument("--out", default=".", metavar="DIR",
+                      help="folder to write the PNG files to (created if needed)")
+    _add_data_arguments(plot)
+    plot.add_argument("--backend", help="compute backend for the confusion matrix (default: "
+                      "the model's own, as saved)")
+    plot.set_defaults(handler=_plot)
+
+    predict = sub.add_parser(
+        "predict", help="recognise digits in PNG/JPEG images",
+        description="Classify digit images with a model that takes 28x28 images: each image "
+                    "(PNG or JPEG, any size, dark-on-light or light-on-dark) is prepared as "
+                    "MNIST digits are, and one line 'IMAGE: DIGIT (probability P)' is printed. "
+                    "All images are read before any is classified: the first one that cannot be "
+                    "read ends the command with an error naming it (exit status 1) and nothing "
+                    "is printed. Needs fastfnn[images] (Pillow).")
+    predict.add_argument("model", metavar="MODEL", help="a model file written by fastfnn train "
+                         "or FastFNN.save")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files of digits")
+    predict.add_argument("--backend", help="compute backend (default: the model's own, as saved)")
+    predict.set_defaults(handler=_predict)
 
     info = sub.add_parser("info", help="backends, versions and hardware",
                           description="Show which backends can run here (or why not), their "
@@ -162,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_data_arguments(parser):
-    """--data and --no-download, shared by train and evaluate."""
+    """--data and --no-download, shared by train, evaluate and plot."""
     parser.add_argument("--data", metavar="DIR",
                         help="folder with the MNIST IDX files, raw or .gz; missing files are "
                              "downloaded into it (default: $FASTFNN_DATA/mnist, else "
@@ -223,9 +282,11 @@ def _train(args) -> int:
     from fastfnn.backends import resolve_backend_name
     from fastfnn.data import load_mnist
     from fastfnn.serialization import save_model
-    from fastfnn.trainer import HISTORY_KEYS
     from fastfnn.validation import check_hyperparameters
 
+    if args.resume and not args.checkpoint:
+        raise _UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from "
+                          "(see 'fastfnn train --help')")
     early = args.early_stopping
     model = FastFNN(
         hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
@@ -234,7 +295,7 @@ def _train(args) -> int:
         nesterovs_momentum=not args.no_nesterov, early_stopping=early,
         validation_fraction=args.validation_fraction,
         n_iter_no_change=args.n_iter_no_change or (EARLY_STOPPING_PATIENCE if early
-                                                   else args.epochs),
+                                                   else NEVER_STOP_EARLY),
         backend=args.backend, dtype=args.dtype, init=args.init, output=args.output,
         # verbose: FastFNN's progress bar over each epoch (on a terminal) and one line per epoch.
         verbose=not args.quiet)
@@ -244,6 +305,17 @@ def _train(args) -> int:
     _check_output_path("--out", args.out)
     if args.log_json:
         _check_output_path("--log-json", args.log_json)
+    if args.checkpoint:
+        _check_output_path("--checkpoint", args.checkpoint)
+    if args.plot:
+        _require_matplotlib()
+        _check_output_folder("--plot", args.plot)
+    resumed_history = None
+    if args.resume and os.path.exists(args.checkpoint):
+        from fastfnn.serialization import load_checkpoint
+        # A file that is no checkpoint fails here, before the data is loaded; one written by
+        # other options or data is refused by fit.
+        resumed_history = load_checkpoint(args.checkpoint).model.history_
     (X, y), (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
                                           download=not args.no_download)
     if args.limit is not None:
@@ -253,21 +325,72 @@ def _train(args) -> int:
         print(f"training {'-'.join(map(str, sizes))} {args.activation} on {X.shape[0]} MNIST "
               f"images: backend {backend}, {args.dtype}, {args.solver} lr {args.lr:g}, batch "
               f"{args.batch_size or 'full'}, up to {args.epochs} epochs", flush=True)
-    model.fit(X, y)
+        if resumed_history is not None:
+            print(f"resuming from {args.checkpoint} after epoch {len(resumed_history['loss'])}",
+                  flush=True)
+    log = _EpochLog(args.log_json, resumed_history) if args.log_json else None
+    try:
+        model.fit(X, y, on_epoch=log.on_epoch if log else None, checkpoint=args.checkpoint,
+                  resume=args.resume)
+        if log:
+            log.finish()  # a resumed fit that had nothing left to train still gets its log
+    finally:
+        if log:
+            log.close()
     model.verbose = False  # the saved model trains silently when used again
     save_model(model, args.out)  # first: the training is on disk before anything else can fail
-    if args.log_json:
-        with open(args.log_json, "w", encoding="utf-8") as log:
-            for epoch, values in enumerate(zip(*(model.history_[k] for k in HISTORY_KEYS))):
-                log.write(json.dumps({"epoch": epoch + 1, **dict(zip(HISTORY_KEYS, values))})
-                          + "\n")
     if not args.quiet:
         print(f"trained {model.n_iter_} epochs in {sum(model.history_['seconds']):.1f} s")
     result = model.evaluate(X_test, y_test)
     print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}, "
           f"{len(y_test)} images)")
     print(f"model saved to {args.out}")
+    if args.plot:
+        written = _write_plots(model.history_, args.plot, result["confusion_matrix"],
+                               model.classes_)
+        print(f"plots saved to {args.plot}: {', '.join(p.name for p in written)}")
     return 0
+
+
+class _EpochLog:
+    """``--log-json``: one JSON line per epoch of the whole fit, flushed as each epoch ends.
+
+    The file is opened (truncated) at the first epoch, or by :meth:`finish` when no epoch ran, so a
+    fit refused before training (a checkpoint of another configuration) leaves an old log as it
+    was. A resumed fit's log starts with the checkpoint's epochs (``previous``, a history dict).
+    """
+
+    def __init__(self, path, previous=None):
+        from fastfnn.trainer import HISTORY_KEYS
+
+        self.keys = HISTORY_KEYS
+        self.path, self.previous, self.file = path, previous, None
+
+    def _open(self):
+        if self.file is None:
+            self.file = open(self.path, "w", encoding="utf-8")
+            if self.previous:
+                for epoch, values in enumerate(zip(*(self.previous[k] for k in self.keys))):
+                    self._write(epoch, dict(zip(self.keys, values)))
+                self.file.flush()
+
+    def _write(self, epoch, record):
+        self.file.write(json.dumps({"epoch": epoch + 1, **{k: record[k] for k in self.keys}})
+                        + "\n")
+
+    def on_epoch(self, epoch, record):
+        """fit's on_epoch callback: ``epoch`` is the 0-based index in the whole fit's history."""
+        self._open()
+        self._write(epoch, record)
+        self.file.flush()
+
+    def finish(self):
+        self._open()
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def _check_output_path(option, path):
@@ -277,6 +400,53 @@ def _check_output_path(option, path):
         raise FileNotFoundError(f"{option} {path}: folder {folder} does not exist")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{option} {path} is a folder, expected a file name")
+
+
+def _check_output_folder(option, folder):
+    """Fail early when ``folder`` is neither a writable folder nor creatable as one."""
+    path = os.path.abspath(folder)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
+        raise NotADirectoryError(f"{option} {folder} {where}, expected a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {folder}: no permission to write in {existing}")
+
+
+def _require_matplotlib():
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise _MissingExtra("plots need matplotlib, which is not installed: "
+                            "pip install 'fastfnn[plot]'") from None
+
+
+def _require_pillow():
+    try:
+        importlib.import_module("PIL.Image")
+    except ImportError:
+        raise _MissingExtra("reading images needs Pillow, which is not installed: "
+                            "pip install 'fastfnn[images]'") from None
+
+
+def _write_plots(history, folder, confusion=None, classes=None):
+    """loss.png and accuracy.png from ``history``, and confusion.png when given; the paths."""
+    from pathlib import Path
+
+    from fastfnn.plots import plot_confusion_matrix, plot_history
+
+    written = plot_history(history, folder)
+    if confusion is not None:
+        written.append(plot_confusion_matrix(confusion, classes, Path(folder) / "confusion.png"))
+    return written
+
+
+def _check_mnist_model(model, path):
+    if model.n_features_in_ != MNIST_FEATURES:
+        raise ValueError(f"{path}: the model takes {model.n_features_in_} features, "
+                         f"expected {MNIST_FEATURES} (28x28 MNIST images)")
 
 
 # --------------------------------------------------------------------------------------- evaluate
@@ -290,9 +460,7 @@ def _evaluate(args) -> int:
     if args.backend is not None:
         model.set_params(backend=args.backend)
     backend = resolve_backend_name(model.backend)
-    if model.n_features_in_ != MNIST_FEATURES:
-        raise ValueError(f"{args.model}: the model takes {model.n_features_in_} features, "
-                         f"expected {MNIST_FEATURES} (28x28 MNIST images)")
+    _check_mnist_model(model, args.model)
     _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8, download=not args.no_download)
     result = model.evaluate(X_test, y_test)
     sizes = [model.n_features_in_, *(w.shape[1] for w in model.coefs_)]
@@ -302,6 +470,101 @@ def _evaluate(args) -> int:
     print(f"test loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f} "
           f"({correct}/{len(y_test)})")
     print(format_confusion_matrix(result["confusion_matrix"], model.classes_))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- plot
+def _plot(args) -> int:
+    from fastfnn.serialization import load_model
+
+    _require_matplotlib()
+    _check_output_folder("--out", args.out)
+    source = args.source
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"{source}: no such file")
+    if os.path.isdir(source):
+        raise IsADirectoryError(f"{source} is a folder, expected a model file or a --log-json log")
+    with open(source, "rb") as f:
+        is_model = f.read(4) == b"PK\x03\x04"  # a .npz is a zip archive; a log is text
+    confusion = classes = None
+    if not is_model:
+        history = _read_log(source)
+    else:
+        model = load_model(source)
+        if args.backend is not None:
+            model.set_params(backend=args.backend)
+        history = model.history_
+        if model.n_features_in_ == MNIST_FEATURES and not model._multilabel:
+            from fastfnn.data import load_mnist
+
+            _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
+                                             download=not args.no_download)
+            confusion, classes = model.evaluate(X_test, y_test)["confusion_matrix"], model.classes_
+        else:
+            print(f"no confusion matrix: the model takes {model.n_features_in_} features, not "
+                  f"28x28 MNIST images")
+    written = _write_plots(history, args.out, confusion, classes)
+    print(f"plots saved to {args.out}: {', '.join(p.name for p in written)}")
+    return 0
+
+
+def _read_log(path):
+    """The history in a --log-json file; ValueError naming the first malformed line."""
+    from fastfnn.trainer import HISTORY_KEYS
+
+    expected = "one JSON object per line with numbers loss and accuracy, as fastfnn train " \
+               "--log-json writes"
+    history = {k: [] for k in HISTORY_KEYS}
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+                record = json.loads(line) if line.strip() else None
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}: line {number} is not UTF-8 text, expected "
+                                 f"{expected}") from None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {number} is not JSON ({exc.msg}), expected "
+                                 f"{expected}") from None
+            if record is None:
+                continue  # blank lines are allowed
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}: line {number} holds a {type(record).__name__}, "
+                                 f"expected {expected}")
+            for key in HISTORY_KEYS:
+                value = record.get(key)
+                optional = key not in ("loss", "accuracy")
+                if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                        or optional and value is None):
+                    raise ValueError(f"{path}: line {number}: {key} is {value!r}, expected "
+                                     f"{'null or ' if optional else ''}a number")
+                history[key].append(value)
+    if not history["loss"]:
+        raise ValueError(f"{path}: the log holds no epochs, expected {expected}")
+    return history
+
+
+# ---------------------------------------------------------------------------------------- predict
+def _predict(args) -> int:
+    from fastfnn.serialization import load_model
+
+    _require_pillow()
+    from fastfnn.images import load_digit
+
+    model = load_model(args.model)
+    if args.backend is not None:
+        model.set_params(backend=args.backend)
+    _check_mnist_model(model, args.model)
+    digits = []
+    for image in args.images:  # all are read first: a bad one stops before any prediction
+        try:
+            digits.append(load_digit(image))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{image}: no such image file") from None
+    proba = model.predict_proba(np.stack(digits))
+    for image, p in zip(args.images, proba):
+        best = int(np.argmax(p))
+        print(f"{image}: {model.classes_[best]} (probability {float(p[best]):.4f})")
     return 0
 
 

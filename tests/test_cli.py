@@ -1,4 +1,4 @@
-"""The ``fastfnn`` command line: train, evaluate, info and bench, and its one-line errors.
+"""The ``fastfnn`` command line: train, evaluate, plot, predict, info and bench; one-line errors.
 
 Most tests call ``main()`` in-process on a tiny synthetic MNIST-shaped folder (the official MD5 table
 is patched to accept it); two run the real command in a subprocess on the real MNIST when
@@ -17,13 +17,15 @@ import types
 import numpy as np
 import pytest
 
-from fastfnn import data
+from fastfnn import FastFNN, data
 from fastfnn.cli import main
 from fastfnn.serialization import load_model, save_model
 
 from .conftest import blobs
 
 COMMAND = [sys.executable, "-c", "from fastfnn.cli import main; raise SystemExit(main())"]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def synthetic_digits(n, seed):
@@ -158,6 +160,186 @@ def test_help_documents_the_defaults(capsys):
         assert fragment in text
 
 
+# ------------------------------------------------------------------------ checkpoint, resume, log
+def records_of(log):
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_checkpoint_and_resume_equal_an_uninterrupted_run(mnist, tmp_path, capsys, monkeypatch):
+    ckpt, log = tmp_path / "ckpt.npz", tmp_path / "log.jsonl"
+    seen = []
+    real_fit = FastFNN.fit
+
+    def fit(self, X, y, *, on_epoch=None, **kwargs):
+        def spy(epoch, record):  # the log already holds this epoch when the next one starts
+            on_epoch(epoch, record)
+            seen.append((epoch + 1, len(log.read_text().splitlines())))
+        return real_fit(self, X, y, on_epoch=spy if on_epoch else None, **kwargs)
+
+    monkeypatch.setattr(FastFNN, "fit", fit)
+    straight = tmp_path / "straight.npz"
+    assert main(train_args(mnist, straight, "--epochs", "4", "--quiet")) == 0
+    assert main(train_args(mnist, tmp_path / "first.npz", "--epochs", "2", "--checkpoint",
+                           str(ckpt), "--log-json", str(log))) == 0
+    assert seen[-2:] == [(1, 1), (2, 2)]
+    assert [r["epoch"] for r in records_of(log)] == [1, 2]
+    assert load_model(ckpt).n_iter_ == 2  # the checkpoint is a model file
+    capsys.readouterr()
+
+    resumed = tmp_path / "resumed.npz"
+    assert main(train_args(mnist, resumed, "--epochs", "4", "--checkpoint", str(ckpt),
+                           "--resume", "--log-json", str(log))) == 0
+    stdout = capsys.readouterr().out
+    assert f"resuming from {ckpt} after epoch 2" in stdout
+    assert "epoch 3/4" in stdout and "epoch 1/4" not in stdout
+    assert seen[-2:] == [(3, 3), (4, 4)]  # written per epoch, after the checkpoint's epochs
+    records = records_of(log)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    a, b = load_model(resumed), load_model(straight)
+    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+    assert [r["loss"] for r in records] == a.loss_curve_ == b.loss_curve_
+    assert load_model(ckpt).n_iter_ == 4
+
+    # Nothing left to train: the checkpoint's result, and still a log of every epoch.
+    assert main(train_args(mnist, resumed, "--epochs", "4", "--checkpoint", str(ckpt),
+                           "--resume", "--log-json", str(log), "--quiet")) == 0
+    assert [r["loss"] for r in records_of(log)] == b.loss_curve_
+    assert load_model(resumed).coefs_[0].tobytes() == b.coefs_[0].tobytes()
+
+
+def test_resume_refuses_another_configuration_and_a_plain_model(mnist, tmp_path, capsys):
+    ckpt, log = tmp_path / "ckpt.npz", tmp_path / "log.jsonl"
+    assert main(train_args(mnist, tmp_path / "m.npz", "--epochs", "1", "--checkpoint",
+                           str(ckpt), "--log-json", str(log))) == 0
+    capsys.readouterr()
+    before = ckpt.read_bytes(), log.read_text()
+    status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint", str(ckpt),
+                             "--resume", "--alpha", "0.5", "--log-json", str(log)))
+    assert_one_line_error(capsys, status, 1, str(ckpt), "other parameters or data")
+    assert (ckpt.read_bytes(), log.read_text()) == before  # neither was touched
+    assert not (tmp_path / "other.npz").exists()
+    status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint",
+                             str(tmp_path / "m.npz"), "--resume"))
+    assert_one_line_error(capsys, status, 1, "without training progress")
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh(mnist, tmp_path, capsys):
+    ckpt = tmp_path / "new.npz"
+    assert main(train_args(mnist, tmp_path / "m.npz", "--checkpoint", str(ckpt), "--resume",
+                           "--quiet")) == 0
+    capsys.readouterr()
+    assert load_model(ckpt).n_iter_ == 3
+
+
+# ------------------------------------------------------------------------------------------ plots
+def assert_pngs(folder, *names):
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    for name in names:
+        assert (folder / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_train_plot_writes_three_pngs(mnist, tmp_path, capsys):
+    folder = tmp_path / "plots" / "run1"  # created, parents too
+    assert main(train_args(mnist, tmp_path / "m.npz", "--epochs", "2", "--plot",
+                           str(folder))) == 0
+    assert f"plots saved to {folder}: loss.png, accuracy.png, confusion.png" \
+        in capsys.readouterr().out
+    assert_pngs(folder, "loss.png", "accuracy.png", "confusion.png")
+
+
+def test_plot_needs_matplotlib_before_training(mnist, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status = main(train_args(mnist, tmp_path / "m.npz", "--plot", str(tmp_path / "plots")))
+    assert_one_line_error(capsys, status, 1, "matplotlib", "pip install 'fastfnn[plot]'")
+    assert not (tmp_path / "m.npz").exists()
+    (tmp_path / "log.jsonl").write_text('{"loss": 1, "accuracy": 0.5}\n')
+    assert_one_line_error(capsys, main(["plot", str(tmp_path / "log.jsonl")]), 1,
+                          "fastfnn[plot]")
+
+
+def test_plot_a_model_and_a_log(mnist, tmp_path, capsys, monkeypatch, five_feature_model):
+    model, log = tmp_path / "m.npz", tmp_path / "log.jsonl"
+    assert main(train_args(mnist, model, "--epochs", "2", "--log-json", str(log))) == 0
+    capsys.readouterr()
+    assert main(["plot", str(model), "--out", str(tmp_path / "from-model"), "--data", str(mnist),
+                 "--no-download"]) == 0
+    assert "loss.png, accuracy.png, confusion.png" in capsys.readouterr().out
+    assert_pngs(tmp_path / "from-model", "loss.png", "accuracy.png", "confusion.png")
+
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")  # the default --out
+    assert main(["plot", str(log)]) == 0
+    assert "plots saved to .: loss.png, accuracy.png" in capsys.readouterr().out
+    assert_pngs(tmp_path / "here", "loss.png", "accuracy.png")
+
+    assert main(["plot", str(five_feature_model), "--out", str(tmp_path / "five")]) == 0
+    assert "no confusion matrix: the model takes 5 features" in capsys.readouterr().out
+    assert_pngs(tmp_path / "five", "loss.png", "accuracy.png")
+
+
+@pytest.mark.parametrize("lines,fragment", [
+    (['{"loss": 1.0, "accuracy": 0.5}', '{"loss": 0.9, "accuracy"'], "line 2 is not JSON"),
+    (['{"loss": 1.0, "accuracy": 0.5}', "", "[1, 2]"], "line 3 holds a list"),
+    (['{"loss": 1.0, "accuracy": "high"}'], "line 1: accuracy is 'high'"),
+    (['{"loss": 1.0, "accuracy": 0.5, "val_loss": true}'], "line 1: val_loss is True"),
+    ([""], "holds no epochs"),
+])
+def test_plot_a_malformed_log_names_the_line(lines, fragment, tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    status = main(["plot", str(log), "--out", str(tmp_path / "out")])
+    assert_one_line_error(capsys, status, 1, str(log), fragment)
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------- predict
+def test_predict_reads_digit_images(mnist, tmp_path, capsys):
+    from PIL import Image
+
+    from fastfnn.images import load_digit
+
+    model = tmp_path / "m.npz"
+    assert main(train_args(mnist, model, "--quiet")) == 0
+    capsys.readouterr()
+    images, _ = synthetic_digits(2, 5)
+    paths = [tmp_path / "big-dark-on-light.png", tmp_path / "plain.jpg"]
+    big = 255 - np.kron(images[0], np.ones((4, 4), dtype=np.uint8))  # 112x112, inverted
+    Image.fromarray(big).save(paths[0])
+    Image.fromarray(images[1]).save(paths[1])
+    assert main(["predict", str(model), *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    fitted = load_model(model)
+    proba = fitted.predict_proba(np.stack([load_digit(p) for p in paths]))
+    assert len(lines) == 2
+    for line, path, p in zip(lines, paths, proba):
+        digit = int(np.argmax(p))
+        assert line == f"{path}: {fitted.classes_[digit]} (probability {p[digit]:.4f})"
+        assert 0 <= digit <= 9 and 0.1 <= p[digit] <= 1
+
+
+def test_predict_errors(mnist, tmp_path, capsys, monkeypatch, five_feature_model):
+    from PIL import Image
+
+    model = tmp_path / "m.npz"
+    assert main(train_args(mnist, model, "--epochs", "1", "--quiet")) == 0
+    capsys.readouterr()
+    good, junk = tmp_path / "good.png", tmp_path / "junk.png"
+    Image.fromarray(synthetic_digits(1, 3)[0][0]).save(good)
+    junk.write_bytes(b"this is not an image")
+    status = main(["predict", str(model), str(good), str(junk)])
+    line = assert_one_line_error(capsys, status, 1, str(junk), "not a readable image")
+    assert str(good) not in line
+    assert_one_line_error(capsys, main(["predict", str(model), str(tmp_path / "none.png")]), 1,
+                          "none.png: no such image file")
+    assert_one_line_error(capsys, main(["predict", str(five_feature_model), str(good)]), 1,
+                          "takes 5 features, expected 784")
+    assert_one_line_error(capsys, main(["predict", str(model)]), 2, "IMAGE")
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    assert_one_line_error(capsys, main(["predict", str(model), str(good)]), 1,
+                          "Pillow", "pip install 'fastfnn[images]'")
+
+
 # ------------------------------------------------------------------------------------ info, bench
 def test_info_lists_every_backend(capsys):
     from fastfnn.backends import available_backends
@@ -211,6 +393,15 @@ def five_feature_model(tmp_path):
     (["train", "--out", "{tmp}/no/such/folder/m.npz"], 1, "does not exist"),
     (["train", "--out", "{tmp}"], 1, "is a folder"),
     (["train", "--log-json", "{tmp}/no/log.jsonl"], 1, "does not exist"),
+    (["train", "--resume"], 2, "--resume needs --checkpoint"),
+    (["train", "--checkpoint", "{tmp}/no/ckpt.npz"], 1, "does not exist"),
+    (["train", "--checkpoint", "{tmp}/garbage.npz", "--resume"], 1, "not a FastFNN model file"),
+    (["train", "--plot", "{tmp}/garbage.npz"], 1, "garbage.npz is a file, expected a folder"),
+    (["train", "--plot", "{tmp}/garbage.npz/sub"], 1, "cannot be created"),
+    (["plot", "{tmp}/absent.jsonl"], 1, "absent.jsonl: no such file"),
+    (["plot", "{tmp}/garbage.npz", "--out", "{tmp}/out"], 1, "line 1 is not UTF-8"),
+    (["plot"], 2, "required: MODEL_OR_LOG"),
+    (["predict", "{tmp}/absent.npz", "x.png"], 1, "absent.npz: no such model file"),
     (["train", "--data", "{tmp}/empty", "--no-download"], 1, "MNIST files not found"),
     (["evaluate", "{tmp}/absent.npz"], 1, "absent.npz: no such model file"),
     (["evaluate", "{tmp}/garbage.npz"], 1, "not a FastFNN model file"),
