@@ -1,4 +1,4 @@
-"""``fastfnn bench``: time one training epoch of the seed workloads on every backend, beside PyTorch.
+"""Time one training epoch of the seed workloads on every backend, beside PyTorch (``fastfnn bench``).
 
 For each seed workload (MNIST-shaped data, float32, ReLU hidden layers, softmax + cross-entropy, plain
 SGD) the same network is trained, starting from the same weights, by
@@ -13,7 +13,8 @@ SGD) the same network is trained, starting from the same weights, by
   that leaves the GEMMs to BLAS can beat.
 
 The variants of a workload are interleaved: one epoch each, round-robin (the starting variant rotates),
-repeated ``--reps`` times; the table reports the median. Each variant's first epoch (JIT compilation or
+repeated ``--reps`` times; the table reports the median. Each epoch starts after a short sleep
+(``--settle``) so that the previous variant's busy-waiting thread pools are idle. Each variant's first epoch (JIT compilation or
 cache loading, lazy initialisation, first touch of buffers) is run before the timed rounds and reported
 apart.
 
@@ -35,10 +36,14 @@ import numpy as np
 
 #: Rows per epoch by default (MNIST's training set) and with ``--quick``.
 DEFAULT_ROWS = 60000
-QUICK_ROWS = 5000
+QUICK_ROWS = 3000
 #: Timed epochs per variant by default and with ``--quick``.
 DEFAULT_REPS = 5
-QUICK_REPS = 3
+QUICK_REPS = 5
+#: Seconds of idle time before each timed epoch. The variants' thread pools busy-wait after use
+#: (OpenBLAS's workers for about 0.1 s): without a pause, an epoch right after another variant's
+#: shares the cores with those spinning threads (PyTorch ran 7x slower after a NumPy epoch here).
+SETTLE_S = 0.15
 #: Seed of the weight initialisation, the synthetic data and each variant's shuffling.
 SEED = 0
 
@@ -129,7 +134,7 @@ def synthetic_mnist(n, seed=SEED):
     """MNIST-shaped random data: (n, 784) uint8 with ~80% zeros, labels 0..9."""
     rng = np.random.default_rng(seed)
     X = rng.integers(1, 256, size=(n, 784), dtype=np.uint8)
-    X[rng.random((n, 784)) < 0.8] = 0
+    X[rng.integers(0, 5, size=(n, 784), dtype=np.uint8) != 0] = 0  # each pixel zero with p = 4/5
     y = rng.integers(0, 10, size=n).astype(np.int64)
     return Data(X, y, f"synthetic MNIST-shaped uint8, ~80% zeros (seed {seed})")
 
@@ -195,56 +200,42 @@ class Variant:
 
 
 class FastFNNVariant(Variant):
-    """One epoch of FastFNN's trainer on a backend, its buffers reused from epoch to epoch as in a fit.
+    """One epoch of FastFNN's trainer (:class:`fastfnn.trainer.EpochRunner`) on a backend.
 
-    Mirrors the body of ``fastfnn.trainer.train``'s epoch loop: a seeded permutation put on the device,
-    the backend's fused epoch when it supports the job, else ``composed_epoch``, one host read of the
-    (loss, correct) stats. Validation, divergence checks and history are left out.
+    Per fit (untimed) the data, weights and workspace go on the backend; per epoch (timed) the
+    runner shuffles, runs the fused or composed epoch and reads the (loss, correct) stats once.
+    Validation, the divergence check and the history are left out.
     """
 
     kind = "fastfnn"
 
     def __init__(self, backend_name, workload, data):
         from fastfnn.backends import get_backend
-        from fastfnn.trainer import new_opt_state, workspace_for
+        from fastfnn.trainer import EpochRunner, TrainConfig, TrainState, new_opt_state
 
         self.backend = b = get_backend(backend_name)
         self.name = f"fastfnn[{b.name}]"
         self.workload = workload
         coefs, intercepts = initial_params(workload)
-        self.coefs = [b.asarray(w) for w in coefs]
-        self.intercepts = [b.asarray(v) for v in intercepts]
-        self.opt_state = new_opt_state(b, "sgd", self.coefs, self.intercepts)
-        self.X = b.asarray(data.X)
-        self.targets = b.asarray(data.y)
+        coefs = [b.asarray(w) for w in coefs]
+        intercepts = [b.asarray(v) for v in intercepts]
+        state = TrainState(coefs, intercepts, new_opt_state(b, "sgd", coefs, intercepts))
         self.n = data.X.shape[0]
-        self.rows = workload.batch_rows(self.n)
-        self.ws = workspace_for(b, self.coefs, self.rows, self.targets)
+        config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=workload.lr,
+                             batch_size=workload.batch_rows(self.n), momentum=0.0,
+                             nesterov=False)
+        self.runner = EpochRunner(b, config, b.asarray(data.X), b.asarray(data.y), state,
+                                  x_scale=1.0 / 255.0)
         self.rng = np.random.default_rng(SEED)
-        self.t = 0
+
+    @property
+    def path(self):
+        return self.runner.path
 
     def epoch(self):
-        from fastfnn.kernels import EpochJob
-        from fastfnn.trainer import composed_epoch
-
-        b = self.backend
-        order = self.rng.permutation(self.n)
-        self.ws.stats[...] = 0
-        job = EpochJob(
-            X=self.X, targets=self.targets, order=b.asarray(order.astype(np.int64)),
-            batch_size=self.rows, coefs=self.coefs, intercepts=self.intercepts,
-            activation="relu", output="softmax", solver="sgd", opt_state=self.opt_state,
-            lr=self.workload.lr, momentum=0.0, nesterov=False, beta1=0.9, beta2=0.999, eps=1e-8,
-            alpha=0.0, t=self.t, x_scale=1.0 / 255.0, stats=self.ws.stats)
-        if b.fused_epoch_supported(job):
-            self.path = "fused"
-            b.fused_epoch(job)
-        else:
-            self.path = "composed"
-            composed_epoch(b, job, self.ws)
-        self.t = job.t
-        b.synchronize()
-        return float(b.to_numpy(self.ws.stats)[0]) / self.n
+        loss_sum, _ = self.runner.run(self.rng)
+        self.backend.synchronize()
+        return loss_sum / self.n
 
 
 class NumpyLoopVariant(Variant):
@@ -324,13 +315,13 @@ class TorchVariant(Variant):
         self.X = torch.from_numpy(data.floats())
         self.y = torch.from_numpy(data.y)
         self.rows = workload.batch_rows(len(data.y))
-        self.generator = torch.Generator().manual_seed(SEED)
+        self.rng = np.random.default_rng(SEED)
 
     def epoch(self):
         torch = self.torch
         F = torch.nn.functional
         n = len(self.y)
-        order = torch.randperm(n, generator=self.generator)
+        order = torch.from_numpy(self.rng.permutation(n))  # the order the other variants use
         total_loss = 0.0
         for start in range(0, n, self.rows):
             idx = order[start:start + self.rows]
@@ -384,8 +375,13 @@ class FloorVariant(Variant):
 
 # ------------------------------------------------------------------------------------ measuring
 def build_variants(workload, data, backends, comparisons, torch_threads, skipped):
-    """The variants to compare on ``workload``; unavailable comparisons go to ``skipped`` with why."""
-    variants = [FastFNNVariant(name, workload, data) for name in backends]
+    """The variants to compare on ``workload``; those that cannot run go to ``skipped`` with why."""
+    variants = []
+    for name in backends:
+        try:
+            variants.append(FastFNNVariant(name, workload, data))
+        except Exception as exc:  # noqa: BLE001 - report a broken backend, time the others
+            skipped[f"fastfnn[{name}] on {workload.key}"] = f"failed to set up: {exc!r}"
     if "loop" in comparisons:
         variants.append(NumpyLoopVariant(workload, data))
     if "torch" in comparisons:
@@ -397,27 +393,39 @@ def build_variants(workload, data, backends, comparisons, torch_threads, skipped
     return variants
 
 
-def _timed(fn):
+def _timed(fn, settle=0.0):
+    if settle:
+        time.sleep(settle)
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
 
 
-def measure_workload(workload, variants, reps, progress=None):
+def measure_workload(workload, variants, reps, progress=None, settle=SETTLE_S, skipped=None):
     """First epoch of each variant (untimed rounds), then ``reps`` interleaved rounds of one epoch each.
 
+    Every epoch is preceded by ``settle`` seconds of sleep, so that the previous variant's thread
+    pools have stopped spinning.
+
+    A variant whose first epoch raises is dropped (noted in ``skipped``, when given).
     Returns one record per variant: name, kind, path, first-epoch seconds and the timed seconds.
     """
     first = {}
-    for variant in variants:
-        first[variant.name] = _timed(variant.epoch)
+    for variant in list(variants):
+        try:
+            first[variant.name] = _timed(variant.epoch, settle)
+        except Exception as exc:  # noqa: BLE001 - report a broken variant, time the others
+            variants.remove(variant)
+            if skipped is not None:
+                skipped[f"{variant.name} on {workload.key}"] = f"first epoch failed: {exc!r}"
+            continue
         if progress:
             progress(f"  {workload.key:<14} {variant.name:<16} first epoch {first[variant.name]:.3f} s")
     times = {variant.name: [] for variant in variants}
     for rep in range(reps):
         shift = rep % len(variants)
         for variant in variants[shift:] + variants[:shift]:
-            times[variant.name].append(_timed(variant.epoch))
+            times[variant.name].append(_timed(variant.epoch, settle))
     return [{"name": v.name, "kind": v.kind, "path": v.path, "first_epoch_s": first[v.name],
              "times_s": times[v.name]} for v in variants]
 
@@ -446,6 +454,14 @@ def summarize(workload, rows, records):
 
 
 # ------------------------------------------------------------------------------------ reporting (pure)
+def warmup_overhead(results):
+    """Per variant: the sum over workloads of (first epoch - median epoch), floored at 0 each."""
+    extra = {}
+    for r in results:
+        extra[r["variant"]] = extra.get(r["variant"], 0.0) + max(0.0, r["first_epoch_s"] - r["median_s"])
+    return extra
+
+
 TABLE_COLUMNS = (
     ("workload", "workload", "<"),
     ("variant", "variant", "<"),
@@ -525,6 +541,13 @@ def machine_info():
     for module in ("numba", "torch"):
         if module in sys.modules:
             info[module] = getattr(sys.modules[module], "__version__", "?")
+    if "numba" in sys.modules:
+        config = sys.modules["numba"].config
+        info["numba_threads"] = f"{config.NUMBA_NUM_THREADS} ({config.THREADING_LAYER} layer)"
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        info["torch_blas"] = "MKL" if torch.backends.mkl.is_available() else "not MKL"
+        info["torch_threads"] = str(torch.get_num_threads())
     from fastfnn import __version__
     info["fastfnn"] = __version__
     return info
@@ -552,6 +575,9 @@ def add_arguments(parser):
                              "$FASTFNN_DATA/mnist or the cache, else synthetic data")
     parser.add_argument("--synthetic", action="store_true",
                         help="use random MNIST-shaped data, read no files")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
+                        help="seconds of sleep before each epoch, for the previous variant's "
+                             f"spinning threads to go idle (default {SETTLE_S})")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="PyTorch intra-op threads (default: the usable CPU cores)")
     return parser
@@ -595,6 +621,8 @@ def _resolve_options(args):
         raise ValueError(f"--rows must be at least 1, got {rows}")
     if reps < 1:
         raise ValueError(f"--reps must be at least 1, got {reps}")
+    if not args.settle >= 0:
+        raise ValueError(f"--settle must be >= 0, got {args.settle}")
     unavailable = {name: reason for name, reason in report.items() if reason}
     return backends, comparisons, workloads, rows, reps, unavailable
 
@@ -625,18 +653,21 @@ def run(args) -> int:
     results = []
     for workload in workloads:
         variants = build_variants(workload, data, backends, comparisons, torch_threads, skipped)
-        records = measure_workload(workload, variants, reps, progress)
+        records = measure_workload(workload, variants, reps, progress, args.settle, skipped)
         results.extend(summarize(workload, rows, records))
         del variants
     elapsed = time.perf_counter() - started
 
     info = machine_info()
-    if "torch" in sys.modules:
-        info["torch_threads"] = str(torch_threads)
     print(f"fastfnn bench: {rows} rows ({data.source}), float32, SGD; median of {reps} interleaved "
           f"epochs per variant")
     print(f"machine: {info.get('cpu', '?')}, {info.get('cpus_usable', info['cpus'])} usable cores; "
           f"BLAS: {info['blas']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}")
+    extras = [f"{label} {info[key]}" for key, label in
+              (("numba", "numba"), ("numba_threads", "numba threads"), ("torch", "torch"),
+               ("torch_threads", "torch threads"), ("torch_blas", "torch BLAS")) if key in info]
+    print(f"versions: python {info['python']}, numpy {info['numpy']}"
+          + "".join(f", {e}" for e in extras))
     print()
     print(format_table(results))
     print()
@@ -644,12 +675,18 @@ def run(args) -> int:
           "cache load, first touches);")
     print("/ torch, / floor: median time over PyTorch's and over the floor's; GFLOP/s: the epoch's "
           "GEMM flops / median time;")
-    print("floor: the epoch's GEMMs alone, NumPy BLAS into preallocated buffers.")
+    print("floor: the epoch's GEMMs alone, NumPy BLAS into preallocated buffers. GFLOP/s counts dense "
+          "GEMM flops, so a")
+    print("backend that skips work (zero inputs, say) can show more than the floor's.")
+    extra = warmup_overhead(results)
+    if extra:
+        print("warm-up beyond a timed epoch, all workloads (JIT compile or cache load, first touches): "
+              + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in extra.items()))
     for name, reason in {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}.items():
         print(f"not run: {name}: {reason}")
     print(f"total {elapsed:.1f} s")
     if args.json:
-        payload = {"command": " ".join(sys.argv), "rows": rows, "reps": reps,
+        payload = {"command": " ".join(sys.argv), "rows": rows, "reps": reps, "settle_s": args.settle,
                    "data": data.source, "dtype": "float32", "machine": info,
                    "backends": backends, "comparisons": comparisons,
                    "not_run": {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped},

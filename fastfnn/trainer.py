@@ -200,50 +200,28 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
     Raises TrainingDivergedError on a non-finite loss or weight (the state's weights are then
     those before the failing epoch). Returns ``state``.
     """
+    runner = EpochRunner(backend, config, X, targets, state, x_scale)
     n = X.shape[0]
-    rows = n if config.batch_size is None else min(config.batch_size, n)
-    in_order = rows == n or not config.shuffle
-    if in_order and (X.dtype != state.coefs[0].dtype or x_scale != 1):
-        # Batches will be plain slices: convert the data to the compute dtype once per fit.
-        X = backend.gather(X, backend.asarray(np.arange(n, dtype=np.int64)),
-                           backend.empty(X.shape, state.coefs[0].dtype), x_scale)
-        train_scale = 1.0
-    else:
-        train_scale = x_scale
-    ws = workspace_for(backend, state.coefs, rows, targets, gathered=not in_order)
     val_ws = None if X_val is None else workspace_for(
         backend, state.coefs, min(EVAL_CHUNK, X_val.shape[0]), targets_val)
-    n_steps = math.ceil(n / rows)
+    n_steps = math.ceil(n / runner.rows)
     epochs = config.max_iter if epochs is None else epochs
     for _ in range(epochs):
         started = time.perf_counter()
-        # Full-batch descent sums over every row whatever the order, so it is never shuffled.
-        order = None if in_order else backend.asarray(rng.permutation(n).astype(np.int64))
-        ws.stats[...] = 0
-        job = EpochJob(
-            X=X, targets=targets, order=order, batch_size=rows,
-            coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
-            output=config.output, solver=config.solver, opt_state=state.opt_state, lr=config.lr,
-            momentum=config.momentum, nesterov=config.nesterov, beta1=config.beta1,
-            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t,
-            x_scale=train_scale, stats=ws.stats)
         last_good = (copy_params(backend, state.coefs), copy_params(backend, state.intercepts),
                      [copy_params(backend, s) for s in state.opt_state], state.t)
         # Overflow is caught below as a non-finite loss or weight, with a better message.
         with np.errstate(over="ignore", invalid="ignore"):
-            _run_epoch(backend, job, ws, on_progress)
-        state.t = job.t
-        loss_sum, correct = backend.to_numpy(ws.stats)
+            loss_sum, correct = runner.run(rng, on_progress)
         sumsq = sum(float(backend.xp.vdot(w, w)) for w in state.coefs)
-        loss = float(loss_sum) / n + 0.5 * config.alpha * sumsq * n_steps / n
+        loss = loss_sum / n + 0.5 * config.alpha * sumsq * n_steps / n
         if not (math.isfinite(loss) and math.isfinite(sumsq)):
             state.coefs[:], state.intercepts[:], state.opt_state[:], state.t = last_good
             raise TrainingDivergedError(
                 f"training diverged in epoch {len(state.history['loss']) + 1}: the loss or a weight "
                 f"became non-finite (learning rate {config.lr:g}); the weights are those before this "
                 f"epoch. Try a smaller learning rate or standardised inputs.")
-        record = {"loss": loss, "accuracy": float(correct) / n,
-                  "val_loss": None, "val_accuracy": None}
+        record = {"loss": loss, "accuracy": correct / n, "val_loss": None, "val_accuracy": None}
         if X_val is not None:
             v_loss, v_correct = backend.to_numpy(loss_and_correct(
                 backend, state.coefs, state.intercepts, X_val, targets_val, config.activation,
@@ -263,28 +241,72 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
     return state
 
 
-def _run_epoch(backend: Backend, job: EpochJob, ws: Workspace, on_progress) -> None:
-    """One epoch, fused where the backend can; in whole-batch parts when progress is reported."""
-    n = job.X.shape[0]
-    part_rows = n
-    if on_progress is not None:
-        part_rows = job.batch_size * max(1, math.ceil(n / PROGRESS_UPDATES / job.batch_size))
-    for start in range(0, n, part_rows):
-        stop = min(start + part_rows, n)
-        if part_rows >= n:
-            part = job
-        elif job.order is None:
-            part = replace(job, X=job.X[start:stop], targets=job.targets[start:stop])
-        else:
-            part = replace(job, order=job.order[start:stop])
-        if backend.fused_epoch_supported(part):
-            backend.fused_epoch(part)
-        else:
-            composed_epoch(backend, part, ws)
-        job.t = part.t
+class EpochRunner:
+    """The per-fit half of training: data on the backend in the form batches read it, the
+    workspace; :meth:`run` trains ``state`` for one epoch with them.
+
+    When batches are plain slices (full batch, or no shuffling) uint8 data is converted to the
+    compute dtype once here rather than once per step.
+    """
+
+    def __init__(self, backend: Backend, config: TrainConfig, X, targets, state: TrainState,
+                 x_scale=1.0):
+        self.backend, self.config, self.state = backend, config, state
+        self.n = n = X.shape[0]
+        self.rows = n if config.batch_size is None else min(config.batch_size, n)
+        # Full-batch descent sums over every row whatever the order, so it is never shuffled.
+        self.in_order = self.rows == n or not config.shuffle
+        dtype = state.coefs[0].dtype
+        if self.in_order and (X.dtype != dtype or x_scale != 1):
+            X = backend.gather(X, backend.asarray(np.arange(n, dtype=np.int64)),
+                               backend.empty(X.shape, dtype), x_scale)
+            x_scale = 1.0
+        self.X, self.targets, self.x_scale = X, targets, x_scale
+        self.ws = workspace_for(backend, state.coefs, self.rows, targets,
+                                gathered=not self.in_order)
+        #: "fused" or "composed": how the last epoch ran.
+        self.path = None
+
+    def run(self, rng, on_progress=None):
+        """One epoch (shuffled with ``rng`` unless in order); returns (loss sum, correct rows).
+
+        ``on_progress(rows_done, n, loss_sum, correct)``, when given, is called about
+        :data:`PROGRESS_UPDATES` times; the epoch then runs in whole-batch parts.
+        """
+        backend, config, state, ws = self.backend, self.config, self.state, self.ws
+        order = None if self.in_order else backend.asarray(rng.permutation(self.n).astype(np.int64))
+        ws.stats[...] = 0
+        job = EpochJob(
+            X=self.X, targets=self.targets, order=order, batch_size=self.rows,
+            coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
+            output=config.output, solver=config.solver, opt_state=state.opt_state, lr=config.lr,
+            momentum=config.momentum, nesterov=config.nesterov, beta1=config.beta1,
+            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t,
+            x_scale=self.x_scale, stats=ws.stats)
+        part_rows = self.n
         if on_progress is not None:
-            loss_sum, correct = backend.to_numpy(job.stats)
-            on_progress(stop, n, float(loss_sum), float(correct))
+            part_rows = self.rows * max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows))
+        for start in range(0, self.n, part_rows):
+            stop = min(start + part_rows, self.n)
+            if part_rows >= self.n:
+                part = job
+            elif order is None:
+                part = replace(job, X=self.X[start:stop], targets=self.targets[start:stop])
+            else:
+                part = replace(job, order=order[start:stop])
+            if backend.fused_epoch_supported(part):
+                self.path = "fused"
+                backend.fused_epoch(part)
+            else:
+                self.path = "composed"
+                composed_epoch(backend, part, ws)
+            job.t = part.t
+            if on_progress is not None:
+                loss_sum, correct = backend.to_numpy(ws.stats)
+                on_progress(stop, self.n, float(loss_sum), float(correct))
+        state.t = job.t
+        loss_sum, correct = backend.to_numpy(ws.stats)
+        return float(loss_sum), float(correct)
 
 
 def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, record) -> bool:
