@@ -11,7 +11,7 @@ import pytest
 from fastfnn.backends import get_backend
 from fastfnn.kernels import REGISTRY, Backend, backend_class
 
-from .conftest import BACKEND_REPORT
+from .conftest import BACKEND_REPORT, backend_params
 
 REFERENCE = get_backend("numpy")
 TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-12)}
@@ -167,3 +167,61 @@ def test_gather_and_take(backend, dtype, source, m):
     y = rng.integers(0, 10, 100).astype(np.int64)
     got_y = backend.take(backend.asarray(y), backend.asarray(idx), backend.empty((m,), np.int64))
     np.testing.assert_array_equal(backend.to_numpy(got_y), y[idx])
+
+
+# ---------------------------------------------------------------- whole epochs agree
+def _epoch_weights(backend, dtype, batch_size, activation, output, solver, X, targets, order):
+    from fastfnn.network import init_params
+    from fastfnn.trainer import TrainConfig, TrainState, EpochRunner, new_opt_state
+
+    coefs, intercepts = init_params((X.shape[1], 9, 5, 4), "xavier", activation, dtype,
+                                    np.random.default_rng(11))
+    coefs = [backend.asarray(w) for w in coefs]
+    intercepts = [backend.asarray(b) for b in intercepts]
+    state = TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
+    config = TrainConfig(activation=activation, output=output, solver=solver,
+                         lr=0.01 if solver == "sgd" else 0.002, batch_size=batch_size,
+                         alpha=1e-3, momentum=0.5, nesterov=True)
+    runner = EpochRunner(backend, config, backend.asarray(X), backend.asarray(targets), state,
+                         x_scale=1 / 255)
+    stats = runner.run(FixedOrder(order))
+    return [backend.to_numpy(a) for a in state.coefs + state.intercepts], stats
+
+
+class FixedOrder:
+    """Stands in for the trainer's generator: the same batch order for every backend."""
+
+    def __init__(self, order):
+        self.order = order
+
+    def permutation(self, n):
+        return self.order
+
+
+@pytest.mark.parametrize("name", backend_params(include_numpy=False))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [1, 32, 128, None])
+@pytest.mark.parametrize("activation", ACTS)
+@pytest.mark.parametrize("output,solver", [("softmax", "sgd"), ("sigmoid", "sgd"),
+                                           ("softmax", "adam"), ("multilabel", "sgd")])
+def test_one_epoch_ends_with_the_same_weights_as_numpy(name, dtype, batch_size, activation,
+                                                       output, solver):
+    backend = get_backend(name)
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (200, 30)).astype(np.uint8)
+    X[rng.random(X.shape) < 0.7] = 0  # sparse, like MNIST
+    if output == "multilabel":
+        targets, output = (rng.random((200, 4)) < 0.4).astype(dtype), "sigmoid"
+    else:
+        targets = rng.integers(0, 4, 200).astype(np.int64)
+    order = rng.permutation(200).astype(np.int64)
+    args = (dtype, batch_size, activation, output, solver, X, targets, order)
+    got, got_stats = _epoch_weights(backend, *args)
+    want, want_stats = _epoch_weights(REFERENCE, *args)
+    rtol, atol = (1e-9, 1e-12) if dtype == np.float64 else (1e-4, 1e-4)
+    for g, w in zip(got, want):
+        assert np.isfinite(w).all()  # a diverged run would compare NaN with NaN
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(got_stats[0], want_stats[0], rtol=max(rtol, 1e-6))
+    # float32: a logit within rounding of its threshold may be judged differently, a row or two.
+    assert abs(got_stats[1] - want_stats[1]) <= (0 if dtype == np.float64 else 3)
