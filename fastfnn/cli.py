@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", type=_init, default="auto", metavar="auto|he|xavier|STD",
                        help="weight initialisation: He for ReLU and Xavier otherwise (auto), or a "
                             "normal standard deviation")
+    train.add_argument("--n-jobs", type=_int, metavar="N",
+                       help="CPU threads for the kernels (Numba and BLAS); -1 for all cores "
+                            "(default: the backend's own, e.g. $NUMBA_NUM_THREADS)")
     train.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                        help="precision of the weights and arithmetic")
     train.add_argument("--seed", type=_int, default=0,
@@ -297,6 +300,7 @@ def _train(args) -> int:
         n_iter_no_change=args.n_iter_no_change or (EARLY_STOPPING_PATIENCE if early
                                                    else NEVER_STOP_EARLY),
         backend=args.backend, dtype=args.dtype, init=args.init, output=args.output,
+        n_jobs=args.n_jobs,
         # verbose: FastFNN's progress bar over each epoch (on a terminal) and one line per epoch.
         verbose=not args.quiet)
     # Everything that can be checked is checked before minutes go into loading and training.

@@ -40,6 +40,9 @@ class FastFNN:
         one-hot targets, as the classic MNIST networks have it).
     batch_size: rows per step; ``"auto"`` = min(200, n_samples); ``None`` = full-batch gradient
         descent; 1 = per-example SGD.
+    n_jobs: CPU threads for the kernels (Numba's threads and BLAS); None = the backend's default
+        (all cores, or ``NUMBA_NUM_THREADS``), -1 = all cores. With a fixed thread count a fixed
+        seed gives bitwise the same model.
 
     verbose: a progress bar per epoch (when stdout is a terminal) and one line per epoch.
 
@@ -53,7 +56,7 @@ class FastFNN:
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, backend="auto", dtype="float32", init="auto",
-                 output="auto"):
+                 output="auto", n_jobs=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -78,6 +81,7 @@ class FastFNN:
         self.dtype = dtype
         self.init = init
         self.output = output
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ scikit-learn protocol
     @classmethod
@@ -230,12 +234,13 @@ class FastFNN:
             if on_epoch is not None:
                 on_epoch(epoch, record)
 
-        train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
-              x_scale=x_scale,
-              X_val=None if X_val is None else backend.asarray(X_val),
-              targets_val=None if t_val is None else backend.asarray(t_val),
-              epochs=epochs, on_epoch=after_epoch,
-              on_progress=progress.on_progress if progress and progress.bar_enabled else None)
+        with backend.thread_limit(hp["n_jobs"]):
+            train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
+                  x_scale=x_scale,
+                  X_val=None if X_val is None else backend.asarray(X_val),
+                  targets_val=None if t_val is None else backend.asarray(t_val),
+                  epochs=epochs, on_epoch=after_epoch,
+                  on_progress=progress.on_progress if progress and progress.bar_enabled else None)
         # Training succeeded: only now does the model change.
         self._set_fitted(backend, state, config, classes_, sizes, multilabel, X_train.shape[0],
                          incremental, t_before)
@@ -344,10 +349,11 @@ class FastFNN:
         dtype = self.coefs_[0].dtype
         X = check_X(X, dtype, self.n_features_in_)
         backend = get_backend(self.backend)
-        return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
-                             [backend.asarray(b) for b in self.intercepts_], backend.asarray(X),
-                             self._activation, self._output,
-                             UINT8_SCALE if X.dtype == np.uint8 else 1.0)
+        with backend.thread_limit(check_hyperparameters(self)["n_jobs"]):
+            return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
+                                 [backend.asarray(b) for b in self.intercepts_],
+                                 backend.asarray(X), self._activation, self._output,
+                                 UINT8_SCALE if X.dtype == np.uint8 else 1.0)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes) as float (the model's dtype).

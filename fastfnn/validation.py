@@ -5,6 +5,7 @@ All checks run before any state changes, so a rejected call leaves a model exact
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -89,7 +90,20 @@ def check_hyperparameters(est) -> dict:
         "dtype": DTYPES[dtype_name],
         "init": init,
         "output": _choice("output", est.output, OUTPUTS),
+        "n_jobs": _n_jobs(est.n_jobs),
     }
+
+
+def _n_jobs(value):
+    """None, a positive thread count, or -1 for every core (scikit-learn's convention)."""
+    if value is None:
+        return None
+    n = _number("n_jobs", value, integer=True)
+    if n == -1:
+        return os.cpu_count() or 1
+    if n < 1:
+        raise ValueError(f"n_jobs must be None, -1 or a positive number of threads, got {value!r}")
+    return n
 
 
 def _is_dtype_like(value) -> bool:

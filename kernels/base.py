@@ -17,6 +17,7 @@ Activation names: ``"identity"``, ``"relu"``, ``"sigmoid"``, ``"tanh"``.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -60,6 +61,13 @@ class Backend(abc.ABC):
 
     def synchronize(self) -> None:
         """Block until queued device work is done (no-op on CPU backends)."""
+
+    def thread_limit(self, n_threads: int | None):
+        """Context manager: the enclosed kernels use at most ``n_threads`` CPU threads.
+
+        None keeps the backend's default. The base class runs no CPU threads of its own.
+        """
+        return contextlib.nullcontext()
 
     def describe(self) -> dict:
         """Facts for ``fastfnn info``: versions, threads, device. Keys and values are strings."""

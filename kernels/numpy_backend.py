@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .base import Backend
 
@@ -16,6 +19,11 @@ class NumpyBackend(Backend):
     @classmethod
     def availability(cls):
         return True, ""
+
+    def thread_limit(self, n_threads):
+        if n_threads is None:
+            return contextlib.nullcontext()
+        return threadpool_limits(limits=n_threads, user_api="blas")
 
     def describe(self):
         return {"numpy": np.__version__}

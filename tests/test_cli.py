@@ -116,7 +116,7 @@ def test_every_option_reaches_the_estimator(mnist, tmp_path, capsys):
                    "adam", "--lr", "0.01", "--momentum", "0.5", "--no-nesterov", "--alpha", "0",
                    "--batch-size", "full", "--epochs", "2", "--init", "0.01", "--dtype",
                    "float64", "--seed", "7", "--tol", "0.001", "--n-iter-no-change", "4",
-                   "--limit", "50", "--out", str(out), "--quiet"])
+                   "--limit", "50", "--n-jobs", "1", "--out", str(out), "--quiet"])
     assert status == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("test accuracy")
     model = load_model(out)
@@ -125,7 +125,8 @@ def test_every_option_reaches_the_estimator(mnist, tmp_path, capsys):
         "solver": "adam", "learning_rate_init": 0.01, "momentum": 0.5,
         "nesterovs_momentum": False, "alpha": 0.0, "batch_size": None, "max_iter": 2,
         "init": 0.01, "dtype": "float64", "random_state": 7, "tol": 0.001,
-        "n_iter_no_change": 4, "early_stopping": False, "backend": "numpy", "verbose": False}
+        "n_iter_no_change": 4, "early_stopping": False, "backend": "numpy", "verbose": False,
+        "n_jobs": 1}
     assert model.coefs_[0].shape == (784, 10) and model.coefs_[0].dtype == np.float64
     assert model.t_ == 2 * 50
 

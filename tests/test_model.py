@@ -220,7 +220,7 @@ BAD_PARAMS = [
     dict(max_iter=0), dict(momentum=1.5), dict(alpha=-1), dict(dtype="int8"),
     dict(init="glorot"), dict(init=-1.0), dict(output="tanh"), dict(validation_fraction=1.0),
     dict(beta_1=1.0), dict(epsilon=0), dict(n_iter_no_change=0), dict(tol=float("nan")),
-    dict(max_iter=True),
+    dict(max_iter=True), dict(n_jobs=0), dict(n_jobs=1.5),
 ]
 
 
@@ -326,3 +326,22 @@ def test_mnist_seed_designs_reach_their_accuracy(mnist_uint8, design):
     model = FastFNN(**params, backend="numpy", alpha=0.0, tol=0.0, random_state=0).fit(X, y)
     assert model.n_iter_ == params["max_iter"]
     assert model.score(X_test, y_test) >= floor
+
+
+def test_n_jobs_limits_blas_threads_and_keeps_results_bitwise():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X, y = blobs(n=100)
+    seen = []
+
+    class Spy:
+        def __call__(self, epoch, record):
+            seen.extend(info["num_threads"] for info in threadpoolctl.threadpool_info()
+                        if info["user_api"] == "blas")
+
+    one = FastFNN((6,), n_jobs=1, **{**FAST, "max_iter": 2}).fit(X, y, on_epoch=Spy())
+    assert seen and set(seen) == {1}
+    again = FastFNN((6,), n_jobs=1, **{**FAST, "max_iter": 2}).fit(X, y)
+    for a, b in zip(one.coefs_, again.coefs_):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="n_jobs"):
+        FastFNN(n_jobs=0).fit(X, y)
