@@ -1,0 +1,2171 @@
+"""Numba backend: every kernel compiled for the CPU with ``@njit(cache=True)``, plus a fused epoch.
+
+Kernels
+    Each contract kernel is a compiled loop nest in the operand dtype (float32 or float64), with no
+    ``fastmath``: element-wise kernels and the optimizer steps round exactly as the NumPy
+    reference does (bit for bit), reductions differ from it only in summation order. Work of at
+    least :attr:`NumbaBackend.parallel_min_elements` elements runs in ``prange`` chunks of rows
+    (columns for ``col_sum``); parallel reductions use a fixed decomposition, so results do not
+    depend on the thread count. ``matmul`` is ``np.dot`` inside compiled code (SciPy's BLAS, as
+    fast as NumPy's here): transposed views reach BLAS as Fortran-ordered operands, never copied;
+    only operands with other strides go to ``np.matmul``.
+
+Fused epoch
+    :meth:`NumbaBackend.fused_epoch` runs a whole epoch of mini-batch training (any depth, both
+    outputs and target forms, SGD with or without (Nesterov) momentum, Adam, L2 decay) in one
+    compiled call and computes what ``fastfnn.trainer.composed_epoch`` computes, up to rounding
+    (summation order, FMA). It works on vector-padded flat copies of the parameters, runs rows
+    through the whole network in blocks of 16 with hand-vectorized loops (accumulators in
+    registers), and applies the optimizer once per mini-batch.
+
+    * Sparse inputs (at most :attr:`NumbaBackend.sparse_max_density` nonzeros; MNIST has ~19%):
+      the first layer visits only the nonzero inputs, from a CSR copy of X that is built once and
+      cached while X lives unchanged (a sampled fingerprint notices in-place edits). Any batch
+      size takes this path.
+    * Plain SGD on sparse inputs with batches of at most :attr:`NumbaBackend.lazy_max_rows` rows
+      (per-example SGD) updates only the first-layer rows the step's inputs touch; the other rows'
+      zero-gradient steps (weight decay, momentum) are applied later in closed form, when a row is
+      next read or at the end of the epoch. With batch 1 the first layer's gradient is never
+      stored: each touched row is updated directly from ``x_j * dz``.
+    * Dense inputs take the fused path for batches of at most
+      :attr:`NumbaBackend.dense_fused_max_rows` rows; larger dense batches run composed (BLAS).
+    * Steps of at least 2 x :attr:`NumbaBackend.fused_rows_per_chunk` rows split into up to
+      :attr:`NumbaBackend.fused_chunks` row chunks run in parallel; the split depends on the
+      batch size only, so results are bitwise reproducible whatever the thread count.
+
+Compilation is lazy (first call of each signature; the fused epoch takes tens of seconds per
+dtype and input kind the first time) and cached on disk (``__pycache__`` next to this file, or
+``$NUMBA_CACHE_DIR``); without any writable cache location kernels compile in every process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+
+import numpy as np
+
+from .base import ACTIVATIONS, Backend
+
+try:  # numba is a hard dependency, but a broken install must still report cleanly
+    import numba
+    from numba import njit, prange, types
+    from numba.extending import overload
+    from numba.typed import List as _TypedList
+    _IMPORT_ERROR = ""
+except Exception as exc:  # pragma: no cover - exercised only without numba
+    numba = None
+    _IMPORT_ERROR = f"numba cannot be imported ({type(exc).__name__}: {exc})"
+    prange = range
+    _TypedList = None
+
+    def njit(*args, **kwargs):
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda fn: fn
+
+    def overload(*args, **kwargs):
+        return lambda fn: fn
+
+
+#: Activation names as the small integers compiled code branches on.
+_ACT_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}  # identity, relu, sigmoid, tanh
+_IDENTITY = _ACT_CODES["identity"]
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+_JIT = dict(cache=True, fastmath=False)
+_JIT_PAR = dict(cache=True, fastmath=False, parallel=True)
+# Helpers called per row or per element: inlined into their callers at the Numba IR level. A
+# real call would increment and decrement the reference count of every array argument, two
+# atomic operations each, which costs more than the helper's work.
+_JIT_INLINE = dict(cache=True, fastmath=False, inline="always")
+
+
+def _compiled(**options):
+    """``njit(**options)``; where no cache location is writable, the same without the cache."""
+    def decorate(fn):
+        try:
+            return njit(**options)(fn)
+        except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+            if "cannot cache" not in str(exc):
+                raise
+            return njit(**dict(options, cache=False))(fn)
+    return decorate
+
+
+# ----------------------------------------------------------------------------- typed scalars
+def _cst(like, value):
+    """``value`` cast to the float dtype of array ``like`` (compiled code only)."""
+    raise NotImplementedError
+
+
+@overload(_cst, inline="always")
+def _ol_cst(like, value):
+    dt = like.dtype if isinstance(like, types.Array) else like
+    if dt == types.float32:
+        return lambda like, value: np.float32(value)
+    return lambda like, value: np.float64(value)
+
+
+def _xval(v, lut, sc):
+    """An input value as the compute dtype: ``lut[v]`` for uint8, else ``T(v) * sc``."""
+    raise NotImplementedError
+
+
+@overload(_xval, inline="always")
+def _ol_xval(v, lut, sc):
+    if isinstance(v, types.Integer) and v.bitwidth == 8 and not v.signed:
+        return lambda v, lut, sc: lut[v]
+    if lut.dtype == types.float32:
+        return lambda v, lut, sc: np.float32(v) * sc
+    return lambda v, lut, sc: np.float64(v) * sc
+
+
+# ----------------------------------------------------------------------------- SIMD vectors
+# A 64-byte vector of the compute dtype (16 float32 or 8 float64) as a first-class value of
+# compiled code, so that accumulators live in registers: with ``fastmath=False`` LLVM keeps
+# accumulations over memory in memory, and numba does not run the SLP vectorizer. The few
+# operations below are LLVM vector instructions (FMA: one rounding, as in BLAS kernels); they
+# address 1-D C arrays by element offset and are used on buffers padded to whole vectors.
+if numba is not None:
+    from llvmlite import ir as _ir
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
+    from numba.extending import models as _models
+    from numba.extending import register_model as _register_model
+
+    class _VecType(types.Type):
+        def __init__(self, dtype):
+            self.dtype = dtype
+            self.lanes = 64 // (dtype.bitwidth // 8)
+            super().__init__(name=f"FastFNNVec({dtype}x{self.lanes})")
+
+    @_register_model(_VecType)
+    class _VecModel(_models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            elem = _ir.FloatType() if fe_type.dtype == types.float32 else _ir.DoubleType()
+            super().__init__(dmm, fe_type, _ir.VectorType(elem, fe_type.lanes))
+
+    def _vec_suffix(vt):
+        return f"v{vt.lanes}f{vt.dtype.bitwidth}"
+
+    def _elem_ptr(context, builder, aryty, ary, off):
+        arr = context.make_array(aryty)(context, builder, ary)
+        return builder.gep(arr.data, [off])
+
+    @_intrinsic
+    def _lanes(typingctx, like):
+        """Lanes of a vector of ``like``'s dtype (a compile-time constant)."""
+        n = 64 // (like.dtype.bitwidth // 8)
+
+        def codegen(context, builder, sig, args):
+            return _ir.Constant(_ir.IntType(64), n)
+        return types.int64(like), codegen
+
+    @_intrinsic
+    def _vzero(typingctx, like):
+        vt = _VecType(like.dtype)
+
+        def codegen(context, builder, sig, args):
+            return _ir.Constant(context.get_value_type(vt), None)
+        return vt(like), codegen
+
+    @_intrinsic
+    def _vsplat(typingctx, like, x):
+        vt = _VecType(like.dtype)
+
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(vt)
+            xv = context.cast(builder, args[1], sig.args[1], like.dtype)
+            v = builder.insert_element(_ir.Constant(ty, _ir.Undefined), xv,
+                                       _ir.Constant(_ir.IntType(32), 0))
+            return builder.shuffle_vector(
+                v, v, _ir.Constant(_ir.VectorType(_ir.IntType(32), vt.lanes), [0] * vt.lanes))
+        return vt(like, x), codegen
+
+    @_intrinsic
+    def _vld(typingctx, a, off):
+        """Load lanes a[off:off+lanes] (all in bounds)."""
+        vt = _VecType(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(vt)
+            ptr = builder.bitcast(_elem_ptr(context, builder, sig.args[0], args[0], args[1]),
+                                  ty.as_pointer())
+            return builder.load(ptr, align=a.dtype.bitwidth // 8)
+        return vt(a, off), codegen
+
+    @_intrinsic
+    def _vst(typingctx, a, off, v):
+        """Store all lanes of v at a[off:off+lanes]."""
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.args[2])
+            ptr = builder.bitcast(_elem_ptr(context, builder, sig.args[0], args[0], args[1]),
+                                  ty.as_pointer())
+            builder.store(args[2], ptr, align=a.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+        return types.none(a, off, v), codegen
+
+    @_intrinsic
+    def _vfma(typingctx, x, y, acc):
+        """x * y + acc with one rounding per lane (as BLAS kernels do)."""
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.args[0])
+            fn = _cgutils.get_or_insert_function(builder.module, _ir.FunctionType(ty, [ty] * 3),
+                                                 f"llvm.fma.{_vec_suffix(sig.args[0])}")
+            return builder.call(fn, args)
+        return x(x, y, acc), codegen
+
+    @_intrinsic
+    def _vadd(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fadd(args[0], args[1])
+        return x(x, y), codegen
+
+    @_intrinsic
+    def _vsub(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fsub(args[0], args[1])
+        return x(x, y), codegen
+
+    @_intrinsic
+    def _vmul(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fmul(args[0], args[1])
+        return x(x, y), codegen
+
+    @_intrinsic
+    def _vhsum(typingctx, v):
+        """Sum of the lanes by a fixed halving tree (deterministic)."""
+        def codegen(context, builder, sig, args):
+            x = args[0]
+            n = sig.args[0].lanes
+            i32 = _ir.IntType(32)
+            while n > 1:
+                h = n // 2
+                lo = builder.shuffle_vector(x, x, _ir.Constant(_ir.VectorType(i32, h),
+                                                               list(range(h))))
+                hi = builder.shuffle_vector(x, x, _ir.Constant(_ir.VectorType(i32, h),
+                                                               list(range(h, n))))
+                x = builder.fadd(lo, hi)
+                n = h
+            return builder.extract_element(x, _ir.Constant(i32, 0))
+        return v.dtype(v), codegen
+else:  # pragma: no cover
+    _lanes = _vzero = _vsplat = _vld = _vst = _vfma = _vadd = _vsub = _vmul = _vhsum = None
+
+
+# ----------------------------------------------------------------------------- scalar helpers
+@_compiled(**_JIT_INLINE)
+def _sigmoid(z):
+    one = _cst(z, 1.0)
+    e = np.exp(-np.abs(z))
+    if z >= 0:
+        return one / (one + e)
+    return e / (one + e)
+
+
+@_compiled(**_JIT_INLINE)
+def _dact(a, act):
+    """act'(z) written through the stored activation a = act(z), as the NumPy reference does."""
+    one = _cst(a, 1.0)
+    if act == 1:
+        return one if a > 0 else _cst(a, 0.0)
+    if act == 2:
+        return a * (one - a)
+    if act == 3:
+        return one - a * a
+    return one
+
+
+@_compiled(**_JIT_INLINE)
+def _chunk(total, nchunks, c):
+    """Bounds of chunk c of ``range(total)`` split into ``nchunks`` near-equal parts."""
+    total = np.int64(total)
+    nchunks = np.int64(nchunks)
+    c = np.int64(c)  # a prange index may be unsigned: keep the arithmetic in int64
+    base = total // nchunks
+    extra = total % nchunks
+    lo = c * base + min(c, extra)
+    hi = lo + base + (1 if c < extra else 0)
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- matmul
+@_compiled(**_JIT)
+def _matmul(a, b, out):
+    np.dot(a, b, out)
+
+
+# ----------------------------------------------------------------------------- bias + activation
+@_compiled(**_JIT)
+def _bias_act_rows(z, b, act, r0, r1):
+    n = z.shape[1]
+    if act == 0:
+        for i in range(r0, r1):
+            for j in range(n):
+                z[i, j] = z[i, j] + b[j]
+    elif act == 1:
+        zero = _cst(z, 0.0)
+        for i in range(r0, r1):
+            for j in range(n):
+                v = z[i, j] + b[j]
+                z[i, j] = zero if v < zero else v
+    elif act == 2:
+        for i in range(r0, r1):
+            for j in range(n):
+                z[i, j] = _sigmoid(z[i, j] + b[j])
+    else:
+        for i in range(r0, r1):
+            for j in range(n):
+                z[i, j] = np.tanh(z[i, j] + b[j])
+
+
+@_compiled(**_JIT)
+def _bias_act_ser(z, b, act):
+    _bias_act_rows(z, b, act, 0, z.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _bias_act_par(z, b, act, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(z.shape[0], nchunks, c)
+        _bias_act_rows(z, b, act, lo, hi)
+
+
+# ----------------------------------------------------------------------------- activation grad
+@_compiled(**_JIT)
+def _act_grad_rows(da, a, act, r0, r1):
+    n = da.shape[1]
+    one = _cst(da, 1.0)
+    zero = _cst(da, 0.0)
+    if act == 1:
+        for i in range(r0, r1):
+            for j in range(n):
+                da[i, j] = da[i, j] * (one if a[i, j] > zero else zero)
+    elif act == 2:
+        for i in range(r0, r1):
+            for j in range(n):
+                v = a[i, j]
+                da[i, j] = da[i, j] * (v * (one - v))
+    elif act == 3:
+        for i in range(r0, r1):
+            for j in range(n):
+                v = a[i, j]
+                da[i, j] = da[i, j] * (one - v * v)
+
+
+@_compiled(**_JIT)
+def _act_grad_ser(da, a, act):
+    _act_grad_rows(da, a, act, 0, da.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _act_grad_par(da, a, act, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(da.shape[0], nchunks, c)
+        _act_grad_rows(da, a, act, lo, hi)
+
+
+# ----------------------------------------------------------------------------- output losses
+@_compiled(**_JIT_INLINE)
+def _first_argmax(z, i):
+    """np.argmax of row i: the first maximum, or the first NaN when there is one."""
+    k = z.shape[1]
+    best = z[i, 0]
+    arg = 0
+    if best != best:
+        return 0
+    for j in range(1, k):
+        v = z[i, j]
+        if v != v:
+            return j
+        if v > best:
+            best = v
+            arg = j
+    return arg
+
+
+@_compiled(**_JIT_INLINE)
+def _softmax_xent_row(logits, y, dlogits, i, scale):
+    """One row of softmax + cross-entropy + gradient; returns (loss as float64, correct 0/1)."""
+    k = logits.shape[1]
+    label = y
+    mx = logits[i, 0]
+    for j in range(1, k):
+        v = logits[i, j]
+        if v > mx or v != v:
+            mx = v
+    amax = _first_argmax(logits, i)
+    s = _cst(logits, 0.0)
+    for j in range(k):
+        s += np.exp(logits[i, j] - mx)
+    log_norm = np.log(s)
+    loss = log_norm - (logits[i, label] - mx)
+    one = _cst(logits, 1.0)
+    for j in range(k):
+        p = np.exp((logits[i, j] - mx) - log_norm)
+        if j == label:
+            p = p - one
+        dlogits[i, j] = p * scale
+    return np.float64(loss), 1 if amax == label else 0
+
+
+@_compiled(**_JIT_INLINE)
+def _sigmoid_bce_elem(z, t, scale):
+    """(loss term as float64, gradient) of one logit z against target t (both dtype T)."""
+    zero = _cst(z, 0.0)
+    one = _cst(z, 1.0)
+    e = np.exp(-np.abs(z))
+    pos = z if z > zero else zero
+    if z != z:
+        pos = z
+    loss = (pos - t * z) + np.log1p(e)
+    if z >= zero:
+        sg = one / (one + e)
+    else:
+        sg = e / (one + e)
+    return np.float64(loss), (sg - t) * scale
+
+
+@_compiled(**_JIT_INLINE)
+def _bce_label_row(logits, label, dlogits, i, scale):
+    k = logits.shape[1]
+    amax = _first_argmax(logits, i)
+    total = 0.0
+    for j in range(k):
+        t = _cst(logits, 1.0) if j == label else _cst(logits, 0.0)
+        lo, g = _sigmoid_bce_elem(logits[i, j], t, scale)
+        total += lo
+        dlogits[i, j] = g
+    return total, 1 if amax == label else 0
+
+
+@_compiled(**_JIT_INLINE)
+def _bce_multi_row(logits, targets, r, dlogits, i, scale):
+    k = logits.shape[1]
+    total = 0.0
+    ok = 1
+    half = _cst(logits, 0.5)
+    zero = _cst(logits, 0.0)
+    for j in range(k):
+        t = _cst(logits, targets[r, j])
+        z = logits[i, j]
+        if (z > zero) != (t > half):
+            ok = 0
+        lo, g = _sigmoid_bce_elem(z, t, scale)
+        total += lo
+        dlogits[i, j] = g
+    return total, ok
+
+
+@_compiled(**_JIT)
+def _check_labels(y, k):
+    for i in range(y.shape[0]):
+        if y[i] < 0 or y[i] >= k:
+            return i
+    return -1
+
+
+def _loss_row(kind, logits, targets, r, dlogits, i, scale):
+    """Loss row i of logits against targets row r: kind 0 softmax, 1 sigmoid (compiled code only).
+
+    Integer label vectors serve both outputs; (n, k) indicator matrices only the sigmoid one.
+    """
+    raise NotImplementedError
+
+
+@overload(_loss_row, inline="always")
+def _ol_loss_row(kind, logits, targets, r, dlogits, i, scale):
+    if targets.ndim == 1:
+        def impl(kind, logits, targets, r, dlogits, i, scale):
+            if kind == 0:
+                return _softmax_xent_row(logits, targets[r], dlogits, i, scale)
+            return _bce_label_row(logits, targets[r], dlogits, i, scale)
+        return impl
+
+    def impl2(kind, logits, targets, r, dlogits, i, scale):
+        return _bce_multi_row(logits, targets, r, dlogits, i, scale)
+    return impl2
+
+
+@_compiled(**_JIT)
+def _loss_rows(kind, logits, targets, dlogits, scale, loss, correct, r0, r1):
+    for i in range(r0, r1):
+        loss[i], correct[i] = _loss_row(kind, logits, targets, i, dlogits, i, scale)
+
+
+@_compiled(**_JIT_PAR)
+def _loss_par(kind, logits, targets, dlogits, scale, stats, nchunks):
+    m = logits.shape[0]
+    loss = np.empty(m, np.float64)
+    correct = np.empty(m, np.int64)
+    for c in prange(nchunks):
+        lo, hi = _chunk(m, nchunks, c)
+        _loss_rows(kind, logits, targets, dlogits, scale, loss, correct, lo, hi)
+    total = 0.0
+    hits = 0
+    for i in range(m):
+        total += loss[i]
+        hits += correct[i]
+    stats[0] += total
+    stats[1] += hits
+
+
+@_compiled(**_JIT)
+def _loss_ser(kind, logits, targets, dlogits, scale, stats):
+    total = 0.0
+    hits = 0
+    for i in range(logits.shape[0]):
+        lo, ok = _loss_row(kind, logits, targets, i, dlogits, i, scale)
+        total += lo
+        hits += ok
+    stats[0] += total
+    stats[1] += hits
+
+
+# ----------------------------------------------------------------------------- softmax
+@_compiled(**_JIT)
+def _softmax_rows(z, r0, r1):
+    k = z.shape[1]
+    for i in range(r0, r1):
+        mx = z[i, 0]
+        for j in range(1, k):
+            v = z[i, j]
+            if v > mx or v != v:
+                mx = v
+        s = _cst(z, 0.0)
+        for j in range(k):
+            e = np.exp(z[i, j] - mx)
+            z[i, j] = e
+            s += e
+        for j in range(k):
+            z[i, j] = z[i, j] / s
+
+
+@_compiled(**_JIT)
+def _softmax_ser(z):
+    _softmax_rows(z, 0, z.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _softmax_par(z, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(z.shape[0], nchunks, c)
+        _softmax_rows(z, lo, hi)
+
+
+# ----------------------------------------------------------------------------- column sum
+@_compiled(**_JIT)
+def _col_sum_cols(dz, out, c0, c1):
+    """out[c0:c1] = sum over rows, row after row (the order NumPy uses for axis 0)."""
+    zero = _cst(out, 0.0)
+    for j in range(c0, c1):
+        out[j] = zero
+    for i in range(dz.shape[0]):
+        for j in range(c0, c1):
+            out[j] = out[j] + dz[i, j]
+
+
+@_compiled(**_JIT)
+def _col_sum_ser(dz, out):
+    _col_sum_cols(dz, out, 0, dz.shape[1])
+
+
+@_compiled(**_JIT_PAR)
+def _col_sum_par(dz, out, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(dz.shape[1], nchunks, c)
+        _col_sum_cols(dz, out, lo, hi)
+
+
+# ----------------------------------------------------------------------------- optimizers
+@_compiled(**_JIT)
+def _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, lo, hi):
+    """Flat 1-D views; the NumPy reference's operation order, one rounding per operation."""
+    if not use_mom:
+        if use_wd:
+            for i in range(lo, hi):
+                p[i] = p[i] - lr * (g[i] + wd * p[i])
+        else:
+            for i in range(lo, hi):
+                p[i] = p[i] - lr * g[i]
+        return
+    for i in range(lo, hi):
+        gi = g[i] + wd * p[i] if use_wd else g[i]
+        step = lr * gi
+        vi = v[i] * mom - step
+        v[i] = vi
+        if nesterov:
+            p[i] = p[i] + (mom * vi - step)
+        else:
+            p[i] = p[i] + vi
+
+
+@_compiled(**_JIT)
+def _sgd_ser(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom):
+    _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, 0, p.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _sgd_par(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(p.shape[0], nchunks, c)
+        _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, lo, hi)
+
+
+@_compiled(**_JIT)
+def _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, lo, hi):
+    for i in range(lo, hi):
+        gi = g[i] + wd * p[i] if use_wd else g[i]
+        mi = m[i] * b1 + c1 * gi
+        vi = v[i] * b2 + c2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - (lr_t * mi) / (np.sqrt(vi) + eps)
+
+
+@_compiled(**_JIT)
+def _adam_ser(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd):
+    _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, 0, p.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _adam_par(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(p.shape[0], nchunks, c)
+        _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, lo, hi)
+
+
+# ------------------------------------------------------------------------- gather / take / argmax
+@_compiled(**_JIT)
+def _fix_index(idx, n):
+    """Position of the first index outside [-n, n) (NumPy's valid range), or -1."""
+    for i in range(idx.shape[0]):
+        j = idx[i]
+        if j < -n or j >= n:
+            return i
+    return -1
+
+
+@_compiled(**_JIT)
+def _gather_rows(X, idx, out, lut, sc, r0, r1):
+    n = X.shape[0]
+    d = X.shape[1]
+    for i in range(r0, r1):
+        r = idx[i]
+        if r < 0:
+            r += n
+        for j in range(d):
+            out[i, j] = _xval(X[r, j], lut, sc)
+
+
+@_compiled(**_JIT)
+def _gather_ser(X, idx, out, lut, sc):
+    _gather_rows(X, idx, out, lut, sc, 0, idx.shape[0])
+
+
+@_compiled(**_JIT_PAR)
+def _gather_par(X, idx, out, lut, sc, nchunks):
+    for c in prange(nchunks):
+        lo, hi = _chunk(idx.shape[0], nchunks, c)
+        _gather_rows(X, idx, out, lut, sc, lo, hi)
+
+
+@_compiled(**_JIT)
+def _take1(y, idx, out):
+    n = y.shape[0]
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        if r < 0:
+            r += n
+        out[i] = y[r]
+
+
+@_compiled(**_JIT)
+def _take2(y, idx, out):
+    n = y.shape[0]
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        if r < 0:
+            r += n
+        for j in range(y.shape[1]):
+            out[i, j] = y[r, j]
+
+
+@_compiled(**_JIT)
+def _argmax_rows(z, out):
+    for i in range(z.shape[0]):
+        out[i] = _first_argmax(z, i)
+
+
+# ----------------------------------------------------------------------------- sparse copy of X
+@_compiled(**_JIT_PAR)
+def _csr_count(X, counts, nchunks):
+    n, d = X.shape
+    for c in prange(nchunks):
+        lo, hi = _chunk(n, nchunks, c)
+        for i in range(lo, hi):
+            k = 0
+            for j in range(d):
+                k += X[i, j] != 0
+            counts[i] = k
+
+
+@_compiled(**_JIT_PAR)
+def _csr_fill(X, ptr, ind, val, nchunks):
+    n, d = X.shape
+    for c in prange(nchunks):
+        lo, hi = _chunk(n, nchunks, c)
+        row_ind = np.empty(d + 1, ind.dtype)
+        row_val = np.empty(d + 1, val.dtype)
+        for i in range(lo, hi):
+            k = 0
+            for j in range(d):  # branch-free compaction: always write, advance on nonzero
+                v = X[i, j]
+                row_ind[k] = j
+                row_val[k] = v
+                k += v != 0
+            p = ptr[i]
+            for q in range(k):
+                ind[p + q] = row_ind[q]
+                val[p + q] = row_val[q]
+
+
+@_compiled(**_JIT)
+def _fingerprint(Xb, step):
+    """A cheap checksum of the bytes of every ``step``-th row (and the last) of Xb (uint8 view)."""
+    n, d = Xb.shape
+    s1 = np.uint64(0)
+    s2 = np.uint64(0)
+    i = 0
+    while True:
+        w = np.uint64(i * d + 1)
+        for j in range(d):
+            b = np.uint64(Xb[i, j])
+            s1 += b
+            s2 += b * (w + np.uint64(j))
+        if i == n - 1:
+            break
+        i = min(i + step, n - 1)
+    return s1 ^ (s2 * np.uint64(1099511628211))
+
+
+# ----------------------------------------------------------------------------- sparse fused engine
+# The epoch runs on flat working copies of the parameters and optimizer state (copied in at the
+# start, out at the end) whose rows are padded to whole vectors, so every vector access is a
+# plain load and each layer's update is one contiguous loop. Rows go through the network in
+# blocks of _BLOCK_ROWS: forward layer by layer, the loss, backward layer by layer, the step's
+# gradients accumulating in a buffer laid out like the parameters. Layer 0 visits only the
+# nonzero inputs of a row (CSR). The optimizer step runs once per mini-batch, after all its rows.
+# Offsets are unsigned in the loops so that numba emits no negative-index wraparound (which
+# would stop LLVM from vectorizing).
+_BLOCK_ROWS = 16
+_UPDATE_PIECE = 8192  # elements per work item of the parallel optimizer step
+
+
+if numba is not None:
+    @_intrinsic
+    def _ld(typingctx, a, off):
+        """a.ravel()[off] for a 1-D C array (no negative-index wraparound, no bounds check)."""
+        def codegen(context, builder, sig, args):
+            return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1]))
+        return a.dtype(a, off), codegen
+
+    @_intrinsic
+    def _st(typingctx, a, off, x):
+        """a[off] = x for a 1-D C array (x cast to a's dtype)."""
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[2], sig.args[2], a.dtype)
+            builder.store(v, _elem_ptr(context, builder, sig.args[0], args[0], args[1]))
+            return context.get_dummy_value()
+        return types.none(a, off, x), codegen
+else:  # pragma: no cover
+    _ld = _st = None
+
+
+@_compiled(**_JIT_INLINE)
+def _act_scalar(v, act):
+    if act == 1:
+        zero = _cst(v, 0.0)
+        return zero if v < zero else v
+    if act == 2:
+        return _sigmoid(v)
+    if act == 3:
+        return np.tanh(v)
+    return v
+
+
+@_compiled(**_JIT_INLINE)
+def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
+    """out[oo:oo+P] = sum over the nonzeros (j, x) at p0..p1 of x * w[wo + j*P : +P]."""
+    V = _lanes(w)
+    c0 = 0
+    while c0 < P:
+        nb = (P - c0) // V
+        if nb >= 3:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            for p in range(p0, p1):
+                xs = _vsplat(w, _xval(_ld(val, p), lut, sc))
+                base = wo + np.int64(_ld(ind, p)) * P + c0
+                a0 = _vfma(xs, _vld(w, base), a0)
+                a1 = _vfma(xs, _vld(w, base + V), a1)
+                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
+                if nb >= 4:
+                    a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
+            _vst(out, oo + c0, a0)
+            _vst(out, oo + c0 + V, a1)
+            _vst(out, oo + c0 + 2 * V, a2)
+            if nb >= 4:
+                _vst(out, oo + c0 + 3 * V, a3)
+                c0 += 4 * V
+            else:
+                c0 += 3 * V
+        elif nb == 2:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            p = p0
+            while p + 1 < p1:
+                x0 = _vsplat(w, _xval(_ld(val, p), lut, sc))
+                x1 = _vsplat(w, _xval(_ld(val, p + 1), lut, sc))
+                base0 = wo + np.int64(_ld(ind, p)) * P + c0
+                base1 = wo + np.int64(_ld(ind, p + 1)) * P + c0
+                a0 = _vfma(x0, _vld(w, base0), a0)
+                a1 = _vfma(x0, _vld(w, base0 + V), a1)
+                a2 = _vfma(x1, _vld(w, base1), a2)
+                a3 = _vfma(x1, _vld(w, base1 + V), a3)
+                p += 2
+            if p < p1:
+                x0 = _vsplat(w, _xval(_ld(val, p), lut, sc))
+                base0 = wo + np.int64(_ld(ind, p)) * P + c0
+                a0 = _vfma(x0, _vld(w, base0), a0)
+                a1 = _vfma(x0, _vld(w, base0 + V), a1)
+            _vst(out, oo + c0, _vadd(a0, a2))
+            _vst(out, oo + c0 + V, _vadd(a1, a3))
+            c0 += 2 * V
+        else:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            p = p0
+            wc = wo + c0
+            while p + 3 < p1:
+                a0 = _vfma(_vsplat(w, _xval(_ld(val, p), lut, sc)),
+                           _vld(w, wc + np.int64(_ld(ind, p)) * P), a0)
+                a1 = _vfma(_vsplat(w, _xval(_ld(val, p + 1), lut, sc)),
+                           _vld(w, wc + np.int64(_ld(ind, p + 1)) * P), a1)
+                a2 = _vfma(_vsplat(w, _xval(_ld(val, p + 2), lut, sc)),
+                           _vld(w, wc + np.int64(_ld(ind, p + 2)) * P), a2)
+                a3 = _vfma(_vsplat(w, _xval(_ld(val, p + 3), lut, sc)),
+                           _vld(w, wc + np.int64(_ld(ind, p + 3)) * P), a3)
+                p += 4
+            while p < p1:
+                a0 = _vfma(_vsplat(w, _xval(_ld(val, p), lut, sc)),
+                           _vld(w, wc + np.int64(_ld(ind, p)) * P), a0)
+                p += 1
+            _vst(out, oo + c0, _vadd(_vadd(a0, a1), _vadd(a2, a3)))
+            c0 += V
+
+
+@_compiled(**_JIT_INLINE)
+def _fwd_dense(x, xo, nin, w, wo, P, out, oo):
+    """out[oo:oo+P] = sum_k x[xo + k] * w[wo + k*P : +P] for k < nin."""
+    V = _lanes(w)
+    c0 = 0
+    while c0 < P:
+        nb = (P - c0) // V
+        if nb >= 3:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            for k in range(nin):
+                xs = _vsplat(w, _ld(x, xo + k))
+                base = wo + k * P + c0
+                a0 = _vfma(xs, _vld(w, base), a0)
+                a1 = _vfma(xs, _vld(w, base + V), a1)
+                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
+                if nb >= 4:
+                    a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
+            _vst(out, oo + c0, a0)
+            _vst(out, oo + c0 + V, a1)
+            _vst(out, oo + c0 + 2 * V, a2)
+            if nb >= 4:
+                _vst(out, oo + c0 + 3 * V, a3)
+                c0 += 4 * V
+            else:
+                c0 += 3 * V
+        elif nb == 2:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            k = 0
+            while k + 1 < nin:
+                x0 = _vsplat(w, _ld(x, xo + k))
+                x1 = _vsplat(w, _ld(x, xo + k + 1))
+                base = wo + k * P + c0
+                a0 = _vfma(x0, _vld(w, base), a0)
+                a1 = _vfma(x0, _vld(w, base + V), a1)
+                a2 = _vfma(x1, _vld(w, base + P), a2)
+                a3 = _vfma(x1, _vld(w, base + P + V), a3)
+                k += 2
+            if k < nin:
+                x0 = _vsplat(w, _ld(x, xo + k))
+                base = wo + k * P + c0
+                a0 = _vfma(x0, _vld(w, base), a0)
+                a1 = _vfma(x0, _vld(w, base + V), a1)
+            _vst(out, oo + c0, _vadd(a0, a2))
+            _vst(out, oo + c0 + V, _vadd(a1, a3))
+            c0 += 2 * V
+        else:
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            k = 0
+            wc = wo + c0
+            while k + 3 < nin:
+                a0 = _vfma(_vsplat(w, _ld(x, xo + k)), _vld(w, wc + k * P), a0)
+                a1 = _vfma(_vsplat(w, _ld(x, xo + k + 1)), _vld(w, wc + (k + 1) * P), a1)
+                a2 = _vfma(_vsplat(w, _ld(x, xo + k + 2)), _vld(w, wc + (k + 2) * P), a2)
+                a3 = _vfma(_vsplat(w, _ld(x, xo + k + 3)), _vld(w, wc + (k + 3) * P), a3)
+                k += 4
+            while k < nin:
+                a0 = _vfma(_vsplat(w, _ld(x, xo + k)), _vld(w, wc + k * P), a0)
+                k += 1
+            _vst(out, oo + c0, _vadd(_vadd(a0, a1), _vadd(a2, a3)))
+            c0 += V
+
+
+@_compiled(**_JIT_INLINE)
+def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
+    """g[go + j*P : +P] += x * dz[do:do+P] over the nonzeros (j, x) at p0..p1."""
+    V = _lanes(g)
+    c0 = 0
+    while c0 < P:
+        nb = (P - c0) // V
+        if nb >= 4:
+            d0 = _vld(dz, do + c0)
+            d1 = _vld(dz, do + c0 + V)
+            d2 = _vld(dz, do + c0 + 2 * V)
+            d3 = _vld(dz, do + c0 + 3 * V)
+            for p in range(p0, p1):
+                xs = _vsplat(g, _xval(_ld(val, p), lut, sc))
+                base = go + np.int64(_ld(ind, p)) * P + c0
+                _vst(g, base, _vfma(xs, d0, _vld(g, base)))
+                _vst(g, base + V, _vfma(xs, d1, _vld(g, base + V)))
+                _vst(g, base + 2 * V, _vfma(xs, d2, _vld(g, base + 2 * V)))
+                _vst(g, base + 3 * V, _vfma(xs, d3, _vld(g, base + 3 * V)))
+            c0 += 4 * V
+        elif nb >= 2:
+            d0 = _vld(dz, do + c0)
+            d1 = _vld(dz, do + c0 + V)
+            for p in range(p0, p1):
+                xs = _vsplat(g, _xval(_ld(val, p), lut, sc))
+                base = go + np.int64(_ld(ind, p)) * P + c0
+                _vst(g, base, _vfma(xs, d0, _vld(g, base)))
+                _vst(g, base + V, _vfma(xs, d1, _vld(g, base + V)))
+            c0 += 2 * V
+        else:
+            d0 = _vld(dz, do + c0)
+            gc = go + c0
+            for p in range(p0, p1):
+                base = gc + np.int64(_ld(ind, p)) * P
+                _vst(g, base, _vfma(_vsplat(g, _xval(_ld(val, p), lut, sc)), d0, _vld(g, base)))
+            c0 += V
+
+
+@_compiled(**_JIT_INLINE)
+def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, go, cstart, cfill,
+                       ci, cx):
+    """The block's rows' contributions to the first layer's weight gradient, column by column:
+    the nonzeros of the bs rows (order[first:first+bs]) are sorted by input j (counting sort
+    into ci/cx), then each touched row j of g is loaded once, gets sum_i x_ij * dz[i] in
+    registers, and is stored once (instead of one read-modify-write per nonzero)."""
+    V = _lanes(g)
+    d = cstart.shape[0] - 1
+    for j in range(d + 1):
+        cstart[j] = 0
+    for i in range(bs):
+        r = order[first + i]
+        for p in range(ptr[r], ptr[r + 1]):
+            cstart[np.int64(ind[p]) + 1] += 1
+    for j in range(d):
+        cstart[j + 1] += cstart[j]
+        cfill[j] = cstart[j]
+    for i in range(bs):
+        r = order[first + i]
+        for p in range(ptr[r], ptr[r + 1]):
+            j = np.int64(ind[p])
+            q = cfill[j]
+            ci[q] = i
+            cx[q] = _xval(val[p], lut, sc)
+            cfill[j] = q + 1
+    for j in range(d):
+        e0 = cstart[j]
+        e1 = cstart[j + 1]
+        if e0 == e1:
+            continue
+        row = go + j * P
+        c0 = 0
+        while c0 < P:
+            nb = (P - c0) // V
+            if nb >= 4:
+                g0 = _vld(g, row + c0)
+                g1 = _vld(g, row + c0 + V)
+                g2 = _vld(g, row + c0 + 2 * V)
+                g3 = _vld(g, row + c0 + 3 * V)
+                for e in range(e0, e1):
+                    xs = _vsplat(g, cx[e])
+                    base = do + np.int64(ci[e]) * P + c0
+                    g0 = _vfma(xs, _vld(dz, base), g0)
+                    g1 = _vfma(xs, _vld(dz, base + V), g1)
+                    g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
+                    g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
+                _vst(g, row + c0, g0)
+                _vst(g, row + c0 + V, g1)
+                _vst(g, row + c0 + 2 * V, g2)
+                _vst(g, row + c0 + 3 * V, g3)
+                c0 += 4 * V
+            elif nb >= 2:
+                g0 = _vld(g, row + c0)
+                g1 = _vld(g, row + c0 + V)
+                for e in range(e0, e1):
+                    xs = _vsplat(g, cx[e])
+                    base = do + np.int64(ci[e]) * P + c0
+                    g0 = _vfma(xs, _vld(dz, base), g0)
+                    g1 = _vfma(xs, _vld(dz, base + V), g1)
+                _vst(g, row + c0, g0)
+                _vst(g, row + c0 + V, g1)
+                c0 += 2 * V
+            else:
+                g0 = _vld(g, row + c0)
+                for e in range(e0, e1):
+                    g0 = _vfma(_vsplat(g, cx[e]), _vld(dz, do + np.int64(ci[e]) * P + c0), g0)
+                _vst(g, row + c0, g0)
+                c0 += V
+
+
+@_compiled(**_JIT_INLINE)
+def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go):
+    """g[go + k*P : +P] += sum_i a[ao + i*Pa + k] * dz[do + i*P : +P] for k < nin, i < bs."""
+    V = _lanes(g)
+    for k in range(nin):
+        c0 = 0
+        row = go + k * P
+        while c0 < P:
+            nb = (P - c0) // V
+            if nb >= 4:
+                g0 = _vld(g, row + c0)
+                g1 = _vld(g, row + c0 + V)
+                g2 = _vld(g, row + c0 + 2 * V)
+                g3 = _vld(g, row + c0 + 3 * V)
+                for i in range(bs):
+                    xs = _vsplat(g, _ld(a, ao + i * Pa + k))
+                    base = do + i * P + c0
+                    g0 = _vfma(xs, _vld(dz, base), g0)
+                    g1 = _vfma(xs, _vld(dz, base + V), g1)
+                    g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
+                    g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
+                _vst(g, row + c0, g0)
+                _vst(g, row + c0 + V, g1)
+                _vst(g, row + c0 + 2 * V, g2)
+                _vst(g, row + c0 + 3 * V, g3)
+                c0 += 4 * V
+            elif nb >= 2:
+                g0 = _vld(g, row + c0)
+                g1 = _vld(g, row + c0 + V)
+                for i in range(bs):
+                    xs = _vsplat(g, _ld(a, ao + i * Pa + k))
+                    base = do + i * P + c0
+                    g0 = _vfma(xs, _vld(dz, base), g0)
+                    g1 = _vfma(xs, _vld(dz, base + V), g1)
+                _vst(g, row + c0, g0)
+                _vst(g, row + c0 + V, g1)
+                c0 += 2 * V
+            else:
+                g0 = _vld(g, row + c0)
+                for i in range(bs):
+                    g0 = _vfma(_vsplat(g, _ld(a, ao + i * Pa + k)), _vld(dz, do + i * P + c0), g0)
+                _vst(g, row + c0, g0)
+                c0 += V
+
+
+@_compiled(**_JIT_INLINE)
+def _back_dense(w, wo, P, nin, dz, do, bs, a, ao, Pa, act):
+    """dz[ao + i*Pa + k] = (w[wo + k*P : +P] . dz[do + i*P : +P]) * act'(a[ao + i*Pa + k])."""
+    V = _lanes(w)
+    for k in range(nin):
+        wrow = wo + k * P
+        for i in range(bs):
+            acc = _vzero(w)
+            drow = do + i * P
+            for c0 in range(0, P, V):
+                acc = _vfma(_vld(w, wrow + c0), _vld(dz, drow + c0), acc)
+            o = ao + i * Pa + k
+            _st(dz, o, _vhsum(acc) * _dact(_ld(a, o), act))
+
+
+@_compiled(**_JIT_INLINE)
+def _softmax_xent_flat(z, zo, k, label, d, do, scale):
+    """_softmax_xent_row on z[zo:zo+k], gradient into d[do:do+k]."""
+    mx = _ld(z, zo)
+    amax = 0
+    for j in range(1, k):
+        v = _ld(z, zo + j)
+        if v > mx or (v != v and mx == mx):
+            mx = v
+            amax = j
+    if _ld(z, zo) != _ld(z, zo):
+        amax = 0
+    s = _cst(z, 0.0)
+    for j in range(k):
+        s += np.exp(_ld(z, zo + j) - mx)
+    log_norm = np.log(s)
+    loss = log_norm - (_ld(z, zo + label) - mx)
+    one = _cst(z, 1.0)
+    for j in range(k):
+        p = np.exp((_ld(z, zo + j) - mx) - log_norm)
+        if j == label:
+            p = p - one
+        _st(d, do + j, p * scale)
+    return np.float64(loss), 1 if amax == label else 0
+
+
+@_compiled(**_JIT_INLINE)
+def _bce_label_flat(z, zo, k, label, d, do, scale):
+    mx = _ld(z, zo)
+    amax = 0
+    total = 0.0
+    for j in range(k):
+        v = _ld(z, zo + j)
+        if j > 0 and (v > mx or (v != v and mx == mx)):
+            mx = v
+            amax = j
+        t = _cst(z, 1.0) if j == label else _cst(z, 0.0)
+        lo, gr = _sigmoid_bce_elem(v, t, scale)
+        total += lo
+        _st(d, do + j, gr)
+    if _ld(z, zo) != _ld(z, zo):
+        amax = 0
+    return total, 1 if amax == label else 0
+
+
+@_compiled(**_JIT_INLINE)
+def _bce_multi_flat(z, zo, k, targets, r, d, do, scale):
+    total = 0.0
+    ok = 1
+    half = _cst(z, 0.5)
+    zero = _cst(z, 0.0)
+    for j in range(k):
+        t = _cst(z, targets[r, j])
+        v = _ld(z, zo + j)
+        if (v > zero) != (t > half):
+            ok = 0
+        lo, gr = _sigmoid_bce_elem(v, t, scale)
+        total += lo
+        _st(d, do + j, gr)
+    return total, ok
+
+
+@_compiled(**_JIT_INLINE)
+def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
+    """Loss of logits z[zo:zo+k] against row r of the targets, gradient into d[do:do+k].
+    kind 0: softmax + labels; 1: sigmoid + labels; 2: sigmoid + (n, k) indicators. Both target
+    arrays are always passed (one of them a dummy) so that one compiled epoch serves all three."""
+    if kind == 0:
+        return _softmax_xent_flat(z, zo, k, labels[r], d, do, scale)
+    if kind == 1:
+        return _bce_label_flat(z, zo, k, labels[r], d, do, scale)
+    return _bce_multi_flat(z, zo, k, indicators, r, d, do, scale)
+
+
+@_compiled(**_JIT)
+def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
+               nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
+               grad0, keep, block_min):
+    """Forward, loss and backward of rows r0..r1 of the step starting at ``start``; gradients
+    accumulate in g (laid out like w; the first layer's weights only when grad0), loss and
+    correct rows in res[c]. Sparse inputs come from the CSR (ptr, ind, val); dense ones are
+    gathered block by block into xb. With a sparse first layer and ``keep`` of more than one
+    element, the rows' first-layer deltas are stored there (row i at keep[i*P0:]) instead of
+    accumulating that layer's weight gradient."""
+    V = _lanes(w)
+    d = nin[0]
+    # scratch of the column-sorted nonzeros of a block (first-layer gradient)
+    cstart = np.empty(d + 1 if sparse else 1, np.int64)
+    cfill = np.empty(d if sparse else 1, np.int64)
+    ci = np.empty(_BLOCK_ROWS * d if sparse else 1, np.int32)
+    cx = np.empty(_BLOCK_ROWS * d if sparse else 1, w.dtype)
+    for b0 in range(r0, r1, _BLOCK_ROWS):
+        bs = min(_BLOCK_ROWS, r1 - b0)
+        if not sparse:
+            for i in range(bs):
+                r = order[start + b0 + i]
+                for k in range(d):
+                    xb[i * d + k] = _xval(X[r, k], lut, sc)
+        for l in range(L):
+            Pl = P[l]
+            n_out = nout[l]
+            bo = wboff[l]
+            code = act if l < L - 1 else 0
+            for i in range(bs):
+                oo = aoff[l] + i * Pl
+                if l == 0 and sparse:
+                    r = order[start + b0 + i]
+                    _fwd_sparse(ind, val, ptr[r], ptr[r + 1], lut, sc, w, woff[0], Pl, a, oo)
+                elif l == 0:
+                    _fwd_dense(xb, i * d, d, w, woff[0], Pl, a, oo)
+                else:
+                    _fwd_dense(a, aoff[l - 1] + i * P[l - 1], nin[l], w, woff[l], Pl, a, oo)
+                for q in range(n_out):
+                    _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
+        Pl = P[L - 1]
+        ao = aoff[L - 1]
+        total = 0.0
+        hits = 0
+        for i in range(bs):
+            lo, ok = _loss_flat(out_kind, a, ao + i * Pl, nout[L - 1], labels, indicators,
+                                order[start + b0 + i], dz, ao + i * Pl, scale)
+            total += lo
+            hits += ok
+        res[c, 0] += total
+        res[c, 1] += hits
+        for l in range(L - 1, -1, -1):
+            Pl = P[l]
+            do = aoff[l]
+            gbo = wboff[l]
+            for i in range(bs):
+                for c0 in range(0, Pl, V):
+                    _vst(g, gbo + c0, _vadd(_vld(g, gbo + c0), _vld(dz, do + i * Pl + c0)))
+            if l > 0:
+                _grad_dense(a, aoff[l - 1], P[l - 1], nin[l], dz, do, Pl, bs, g, woff[l])
+                _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
+            elif not sparse:
+                _grad_dense(xb, 0, d, d, dz, do, Pl, bs, g, woff[0])
+            elif keep.shape[0] > 1:  # parallel step: layer 0 is done later, by rows of W0
+                for i in range(bs):
+                    for c0 in range(0, Pl, V):
+                        _vst(keep, (b0 + i) * Pl + c0, _vld(dz, do + i * Pl + c0))
+            elif grad0 and bs >= block_min:
+                _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, dz, do, Pl, g,
+                                   woff[0], cstart, cfill, ci, cx)
+            elif grad0:
+                for i in range(bs):
+                    r = order[start + b0 + i]
+                    _grad_sparse(ind, val, ptr[r], ptr[r + 1], lut, sc, dz, do + i * Pl, Pl, g,
+                                 woff[0])
+
+
+@_compiled(**_JIT_PAR)
+def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m, L,
+                   nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res,
+                   nchunks, keep, block_min):
+    """_rows_flat over a fixed split of the step's m rows into nchunks chunks, chunk c
+    accumulating into g[c] (so the summation order never depends on the thread count)."""
+    for c in prange(nchunks):
+        lo, hi = _chunk(m, nchunks, c)
+        _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, lo, hi, L,
+                   nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g[c], a[c], dz[c],
+                   xb[c], res, c, True, keep, block_min)
+
+
+@_compiled(**_JIT)
+def _upd_flat(solver, w, g, s0, s1, lo, hi, rows, nrows, lr, mom, nesterov, wd, use_wd, use_mom,
+              lr_t, b1, c1, b2, c2, eps):
+    """The optimizer step on w[lo:hi] with gradient g[lo:hi], state s0 (sgd velocity / adam m)
+    and s1 (adam v); zeroes g[lo:hi]. The NumPy reference's operation order. With nrows >= 0,
+    on the segments w[lo + j*hi : +hi] for j in rows[:nrows] instead."""
+    zero = _cst(w, 0.0)
+    nseg = 1 if nrows < 0 else nrows
+    for seg in range(nseg):
+        if nrows < 0:
+            u0 = np.uint64(lo)
+            n = np.uint64(hi - lo)
+        else:
+            u0 = np.uint64(lo + rows[seg] * hi)
+            n = np.uint64(hi)
+        _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1,
+                 c1, b2, c2, eps, zero)
+
+
+@_compiled(**_JIT_INLINE)
+def _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
+             b2, c2, eps, zero):
+    if solver == 0:
+        if not use_mom:
+            if use_wd:
+                for i in range(n):
+                    j = u0 + i
+                    w[j] = w[j] - lr * (g[j] + wd * w[j])
+            else:
+                for i in range(n):
+                    j = u0 + i
+                    w[j] = w[j] - lr * g[j]
+        elif nesterov:
+            if use_wd:
+                for i in range(n):
+                    j = u0 + i
+                    step = lr * (g[j] + wd * w[j])
+                    vi = s0[j] * mom - step
+                    s0[j] = vi
+                    w[j] = w[j] + (mom * vi - step)
+            else:
+                for i in range(n):
+                    j = u0 + i
+                    step = lr * g[j]
+                    vi = s0[j] * mom - step
+                    s0[j] = vi
+                    w[j] = w[j] + (mom * vi - step)
+        else:
+            if use_wd:
+                for i in range(n):
+                    j = u0 + i
+                    vi = s0[j] * mom - lr * (g[j] + wd * w[j])
+                    s0[j] = vi
+                    w[j] = w[j] + vi
+            else:
+                for i in range(n):
+                    j = u0 + i
+                    vi = s0[j] * mom - lr * g[j]
+                    s0[j] = vi
+                    w[j] = w[j] + vi
+    else:
+        if use_wd:
+            for i in range(n):
+                j = u0 + i
+                gi = g[j] + wd * w[j]
+                mi = s0[j] * b1 + c1 * gi
+                vi = s1[j] * b2 + c2 * (gi * gi)
+                s0[j] = mi
+                s1[j] = vi
+                w[j] = w[j] - (lr_t * mi) / (np.sqrt(vi) + eps)
+        else:
+            for i in range(n):
+                j = u0 + i
+                gi = g[j]
+                mi = s0[j] * b1 + c1 * gi
+                vi = s1[j] * b2 + c2 * (gi * gi)
+                s0[j] = mi
+                s1[j] = vi
+                w[j] = w[j] - (lr_t * mi) / (np.sqrt(vi) + eps)
+    for i in range(n):
+        g[u0 + i] = zero
+
+
+@_compiled(**_JIT_PAR)
+def _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1,
+             c1, b2, c2, eps):
+    """The optimizer step of a parallel step: for each item (lo, hi, decay) of the flat
+    parameters, first g[0, lo:hi] += g[1, lo:hi] + ... (chunk order; those are zeroed), then
+    _upd_seg on the range (weight decay where ``decay``)."""
+    zero = _cst(w, 0.0)
+    g0 = g[0]
+    for q in prange(items.shape[0]):
+        u0 = np.uint64(items[q, 0])
+        n = np.uint64(items[q, 1] - items[q, 0])
+        for c in range(1, nch):
+            gc = g[c]
+            for i in range(n):
+                g0[u0 + i] += gc[u0 + i]
+                gc[u0 + i] = zero
+        _upd_seg(solver, w, g0, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd and items[q, 2] != 0,
+                 use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+
+
+@_compiled(**_JIT_PAR)
+def _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P0, d, nparts, solver, w, g,
+                    nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2,
+                    c2, eps):
+    """The optimizer step of a parallel sparse step. Work items 0..nparts-1 each own a range of
+    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order (each row's CSR
+    indices are sorted, a binary search finds the range) and update those rows, so that layer
+    needs no reduction and its sums do not depend on the thread count. The other items are
+    those of _upd_par (the remaining parameters, chunk gradients summed in chunk order)."""
+    zero = _cst(w, 0.0)
+    g0 = g[0]
+    V = _lanes(w)
+    for q in prange(nparts + items.shape[0]):
+        if q < nparts:
+            ja, jb = _chunk(d, nparts, q)
+            for i in range(m):
+                r = order[start + i]
+                lo = ptr[r]
+                hi = ptr[r + 1]
+                while lo < hi:  # first nonzero with index >= ja
+                    mid = (lo + hi) // 2
+                    if np.int64(ind[mid]) < ja:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                p1 = lo
+                e = ptr[r + 1]
+                while p1 < e and np.int64(ind[p1]) < jb:
+                    p1 += 1
+                if p1 > lo:
+                    _grad_sparse(ind, val, lo, p1, lut, sc, keep, i * P0, P0, g0, 0)
+            _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
+                     mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+        else:
+            it = q - nparts
+            u0 = np.uint64(items[it, 0])
+            n = np.uint64(items[it, 1] - items[it, 0])
+            for c in range(1, nch):
+                gc = g[c]
+                for i in range(n):
+                    g0[u0 + i] += gc[u0 + i]
+                    gc[u0 + i] = zero
+            _upd_seg(solver, w, g0, s0, s1, u0, n, lr, mom, nesterov, wd,
+                     use_wd and items[it, 2] != 0, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+
+
+@_compiled(**_JIT)
+def _catch_up_flat(w, s0, wo, P, rows, nrows, last, s, pw, use_mom):
+    """Bring rows rows[:nrows] (every row of the layer when nrows < 0, then ``-nrows`` rows) of
+    the layer at w[wo:] from step last[j] to step s: those steps had a zero data gradient, so
+    (w, v) <- M^k (w, v) with M^k = pw[k] (float64), k = s - last[j]. Sets last[j] = s."""
+    total = -nrows if nrows < 0 else nrows
+    uP = np.uint64(P)
+    for q in range(total):
+        j = q if nrows < 0 else rows[q]
+        k = s - last[j]
+        last[j] = s
+        if k <= 0:
+            continue
+        u0 = np.uint64(wo + j * P)
+        a_ = pw[k, 0]
+        b_ = pw[k, 1]
+        if use_mom:
+            c_ = pw[k, 2]
+            d_ = pw[k, 3]
+            for i in range(uP):
+                x = np.float64(w[u0 + i])
+                v = np.float64(s0[u0 + i])
+                w[u0 + i] = _cst(w, a_ * x + b_ * v)
+                s0[u0 + i] = _cst(w, c_ * x + d_ * v)
+        else:
+            for i in range(uP):
+                w[u0 + i] = _cst(w, a_ * np.float64(w[u0 + i]))
+
+
+@_compiled(**_JIT)
+def _zero_grad_powers(steps, lr, mom, wd, nesterov, use_mom):
+    """M^k for k = 0..steps: the SGD map of (w, v) over one step whose data gradient is zero
+    (g = wd w): v' = mom v - lr g; w' = w + v', or w + mom v' - lr g with Nesterov."""
+    lam = np.float64(lr) * np.float64(wd)
+    mu = np.float64(mom)
+    if not use_mom:
+        m00, m01, m10, m11 = 1.0 - lam, 0.0, 0.0, 1.0
+    elif nesterov:
+        m00, m01, m10, m11 = 1.0 - lam * (1.0 + mu), mu * mu, -lam, mu
+    else:
+        m00, m01, m10, m11 = 1.0 - lam, mu, -lam, mu
+    pw = np.empty((steps + 1, 4), np.float64)
+    pw[0, 0], pw[0, 1], pw[0, 2], pw[0, 3] = 1.0, 0.0, 0.0, 1.0
+    for k in range(1, steps + 1):
+        a, b, c, d = pw[k - 1, 0], pw[k - 1, 1], pw[k - 1, 2], pw[k - 1, 3]
+        pw[k, 0] = m00 * a + m01 * c
+        pw[k, 1] = m00 * b + m01 * d
+        pw[k, 2] = m10 * a + m11 * c
+        pw[k, 3] = m10 * b + m11 * d
+    return pw
+
+
+@_compiled(**_JIT)
+def _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, back):
+    """Copy parameters (k = 0) and optimizer state (k = 1, 2) between the caller's arrays and the
+    padded flat buffers bufs[k] (to the buffers when back is False, else from them)."""
+    for k in range(n_state + 1):
+        buf = bufs[k]
+        for l in range(L):
+            W = mats[k * L + l]
+            b = vecs[k * L + l]
+            nin, no = W.shape
+            for r in range(nin):
+                o = woff[l] + r * P[l]
+                for c in range(no):
+                    if back:
+                        W[r, c] = buf[o + c]
+                    else:
+                        buf[o + c] = W[r, c]
+            for c in range(no):
+                if back:
+                    b[c] = buf[wboff[l] + c]
+                else:
+                    buf[wboff[l] + c] = b[c]
+
+
+@_compiled(**_JIT_INLINE)
+def _catch_up_vec(w, s0, o, P, k, pw, use_mom):
+    """k zero-gradient SGD steps at once on w[o:o+P] (and velocity s0[o:o+P]), M^k = pw[k]."""
+    V = _lanes(w)
+    A = _vsplat(w, pw[k, 0])
+    if use_mom:
+        B = _vsplat(w, pw[k, 1])
+        C = _vsplat(w, pw[k, 2])
+        D = _vsplat(w, pw[k, 3])
+        for c0 in range(0, P, V):
+            x = _vld(w, o + c0)
+            v = _vld(s0, o + c0)
+            _vst(w, o + c0, _vfma(A, x, _vmul(B, v)))
+            _vst(s0, o + c0, _vfma(C, x, _vmul(D, v)))
+    else:
+        for c0 in range(0, P, V):
+            _vst(w, o + c0, _vmul(A, _vld(w, o + c0)))
+
+
+@_compiled(**_JIT)
+def _lazy_rows_catch_up(ind, val, p0, p1, w, s0, wo, P, last, s, pw, use_mom):
+    """Bring the first-layer rows the nonzeros p0..p1 read from their last step to step s."""
+    for p in range(p0, p1):
+        j = np.int64(_ld(ind, p))
+        k = s - last[j]
+        if k > 0:
+            _catch_up_vec(w, s0, wo + j * P, P, k, pw, use_mom)
+            last[j] = s
+
+
+@_compiled(**_JIT)
+def _lazy_row_update(ind, val, p0, p1, lut, sc, dz, do, w, s0, wo, P, last, s, lr, mom, nesterov,
+                     wd, use_wd, use_mom):
+    """SGD step of the first-layer rows read by one input row (a batch of one): the gradient of
+    row j is x_j * dz, formed on the fly; rows of zero inputs are left for a later catch-up."""
+    V = _lanes(w)
+    LR = _vsplat(w, lr)
+    MOM = _vsplat(w, mom)
+    WD = _vsplat(w, wd)
+    for p in range(p0, p1):
+        j = np.int64(_ld(ind, p))
+        xs = _vsplat(w, _xval(_ld(val, p), lut, sc))
+        o = wo + j * P
+        last[j] = s + 1
+        for c0 in range(0, P, V):
+            g = _vmul(xs, _vld(dz, do + c0))
+            x = _vld(w, o + c0)
+            if use_wd:
+                g = _vadd(g, _vmul(WD, x))
+            step = _vmul(LR, g)
+            if not use_mom:
+                _vst(w, o + c0, _vsub(x, step))
+            else:
+                vi = _vsub(_vmul(_vld(s0, o + c0), MOM), step)
+                _vst(s0, o + c0, vi)
+                if nesterov:
+                    _vst(w, o + c0, _vadd(x, _vsub(_vmul(MOM, vi), step)))
+                else:
+                    _vst(w, o + c0, _vadd(x, vi))
+
+
+@_compiled(**_JIT)
+def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows, mats, vecs, act,
+              out_kind, solver, lr64, mom64, nesterov, beta1, beta2, eps64, alpha, t, stats,
+              max_chunks, rows_per_chunk, lazy_max_rows, nparts, block_min):
+    """One epoch on sparse inputs (see the section comment). Returns the new Adam step count."""
+    n_state = 1 if solver == 0 else 2
+    L = len(mats) // (n_state + 1)
+    W0 = mats[0]
+    V = _lanes(W0)
+    d = W0.shape[0]
+    nin = np.empty(L, np.int64)
+    nout = np.empty(L, np.int64)
+    P = np.empty(L, np.int64)
+    woff = np.empty(L, np.int64)
+    wboff = np.empty(L, np.int64)
+    aoff = np.empty(L, np.int64)
+    wsize = 0
+    asize = 0
+    for l in range(L):
+        nin[l] = mats[l].shape[0]
+        nout[l] = mats[l].shape[1]
+        P[l] = (nout[l] + V - 1) // V * V
+        woff[l] = wsize
+        wsize += nin[l] * P[l]
+        wboff[l] = wsize
+        wsize += P[l]
+        aoff[l] = asize
+        asize += _BLOCK_ROWS * P[l]
+    bufs = np.zeros((3, wsize), W0.dtype)
+    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, False)
+    w = bufs[0]
+    s0 = bufs[1]
+    s1 = bufs[2]
+    nch_max = max(1, min(max_chunks, rows // rows_per_chunk))
+    g = np.zeros((nch_max, wsize), W0.dtype)
+    a = np.zeros((nch_max, asize), W0.dtype)
+    dz = np.zeros((nch_max, asize), W0.dtype)
+    res = np.zeros((nch_max, 2), np.float64)
+    xb = np.zeros((nch_max, 1 if sparse else _BLOCK_ROWS * d), W0.dtype)
+    nitems = 0
+    for l in range(L):
+        nitems += (nin[l] * P[l] + _UPDATE_PIECE - 1) // _UPDATE_PIECE + 1
+    items = np.empty((nitems, 3), np.int64)  # (lo, hi, decay) pieces of the flat parameters
+    q = 0
+    q_w0 = 0  # items[q_w0:] leaves out the first layer's weights (woff[0] == 0)
+    for l in range(L):
+        if l == 1:
+            q_w0 = q - 1
+        for lo in range(woff[l], wboff[l], _UPDATE_PIECE):
+            items[q, 0] = lo
+            items[q, 1] = min(lo + _UPDATE_PIECE, wboff[l])
+            items[q, 2] = 1
+            q += 1
+        items[q, 0] = wboff[l]
+        items[q, 1] = wboff[l] + P[l]
+        items[q, 2] = 0
+        q += 1
+    if L == 1:
+        q_w0 = q - 1
+    rest = items[q_w0:]  # first-layer bias, then the other layers
+    # First-layer rows per part of a parallel sparse step: each part scans every row of the step
+    # (binary search), so there are few parts (the thread count: the sums do not depend on it).
+    nparts = max(1, min(nparts, d // 16))
+    by_rows = sparse and d * P[0] > 8 * rows  # else: the chunk sums are cheaper to reduce
+    keep = np.zeros(rows * P[0] if (by_rows and nch_max > 1) else 1, W0.dtype)
+    no_keep = np.zeros(1, W0.dtype)
+    g0 = g[0]
+    a0 = a[0]
+    dz0 = dz[0]
+    xb0 = xb[0]
+    lr = _cst(W0, lr64)
+    mom = _cst(W0, mom64)
+    use_mom = mom64 != 0.0
+    b1 = _cst(W0, beta1)
+    c1 = _cst(W0, 1.0 - beta1)
+    b2 = _cst(W0, beta2)
+    c2 = _cst(W0, 1.0 - beta2)
+    eps = _cst(W0, eps64)
+    n = order.shape[0]
+    nsteps = (n + rows - 1) // rows
+    lazy = sparse and solver == 0 and rows <= lazy_max_rows
+    lazy_skip = lazy and not use_mom and alpha == 0.0  # untouched rows do not change at all
+    catch = lazy and not lazy_skip
+    last = np.zeros(d, np.int64)
+    flag = np.zeros(d, np.uint8)
+    touched = np.empty(d, np.int64)
+    if catch:
+        pw = _zero_grad_powers(nsteps, lr, mom, _cst(W0, alpha / rows), nesterov, use_mom)
+    else:
+        pw = np.zeros((1, 4), np.float64)
+    P0 = P[0]
+    s = 0
+    for start in range(0, n, rows):
+        m = min(rows, n - start)
+        scale = _cst(W0, 1.0 / m)
+        wd = _cst(W0, alpha / m)
+        use_wd = alpha / m != 0.0
+        lazy_step = lazy and m == rows
+        nt = 0
+        r_one = order[start]
+        if lazy_step and rows == 1:  # bring the rows of W0 this input reads up to date
+            if catch:
+                _lazy_rows_catch_up(ind, val, ptr[r_one], ptr[r_one + 1], w, s0, woff[0], P0,
+                                    last, s, pw, use_mom)
+        elif lazy_step:  # the rows of W0 this step reads: list them, bring them up to date
+            for i in range(m):
+                r = order[start + i]
+                for p in range(ptr[r], ptr[r + 1]):
+                    j = np.int64(ind[p])
+                    if flag[j] == 0:
+                        flag[j] = 1
+                        touched[nt] = j
+                        nt += 1
+            for q in range(nt):
+                flag[touched[q]] = 0
+            if catch:
+                _catch_up_flat(w, s0, woff[0], P0, touched, nt, last, s, pw, use_mom)
+        elif catch:  # a shorter last step: bring every row up to date first
+            _catch_up_flat(w, s0, woff[0], P0, touched, -d, last, s, pw, use_mom)
+        nch = max(1, min(nch_max, m // rows_per_chunk))
+        if nch > 1:
+            _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m,
+                           L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz,
+                           xb, res, nch, keep, block_min)
+        else:
+            grad0 = not (lazy_step and rows == 1)  # (no control flow inside a 30+-arg call)
+            _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, 0, m,
+                       L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g0, a0, dz0,
+                       xb0, res, 0, grad0, no_keep, block_min)
+        total = 0.0
+        hits = 0.0
+        for c in range(nch):
+            total += res[c, 0]
+            hits += res[c, 1]
+            res[c, 0] = 0.0
+            res[c, 1] = 0.0
+        stats[0] += total
+        stats[1] += hits
+        if solver == 1:
+            t += 1
+            lr_t = _cst(W0, lr64 * math.sqrt(1.0 - math.pow(beta2, float(t)))
+                        / (1.0 - math.pow(beta1, float(t))))
+        else:
+            lr_t = lr
+        if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
+            _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P[0], d, nparts, solver,
+                            w, g, nch, s0, s1, rest, lr, mom, nesterov, wd, use_wd, use_mom, lr_t,
+                            b1, c1, b2, c2, eps)
+            s += 1
+            continue
+        if nch > 1:  # the chunks' gradients are summed inside the parallel update
+            _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom,
+                     lr_t, b1, c1, b2, c2, eps)
+            s += 1
+            continue
+        for l in range(L):
+            if l == 0 and lazy_step and rows == 1:
+                _lazy_row_update(ind, val, ptr[r_one], ptr[r_one + 1], lut, sc, dz[0], aoff[0], w,
+                                 s0, woff[0], P0, last, s, lr, mom, nesterov, wd, use_wd, use_mom)
+            elif l == 0 and lazy_step:
+                _upd_flat(0, w, g0, s0, s1, woff[0], P0, touched, nt, lr, mom, nesterov, wd,
+                          use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
+                if catch:
+                    for q in range(nt):
+                        last[touched[q]] = s + 1
+            else:
+                _upd_flat(solver, w, g0, s0, s1, woff[l], wboff[l], touched, -1, lr, mom,
+                          nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
+                if l == 0 and catch:
+                    for j in range(d):
+                        last[j] = s + 1
+            _upd_flat(solver, w, g0, s0, s1, wboff[l], wboff[l] + P[l], touched, -1, lr, mom,
+                      nesterov, wd, False, use_mom, lr_t, b1, c1, b2, c2, eps)
+        s += 1
+    if catch:
+        _catch_up_flat(w, s0, woff[0], P0, touched, -d, last, nsteps, pw, use_mom)
+    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, True)
+    return t
+
+
+# ----------------------------------------------------------------------------- the backend
+class NumbaBackend(Backend):
+    """CPU kernels compiled by Numba (float32/float64), with a fused one-call epoch."""
+
+    name = "numba"
+    xp = np
+
+    #: Kernels on fewer elements run on one thread (a parallel launch costs microseconds).
+    parallel_min_elements = 1 << 16
+    #: The fused epoch visits only nonzero inputs when X has at most this fraction of nonzeros.
+    sparse_max_density = 0.5
+    #: Dense inputs (not sparse enough) take the fused path only for batches of at most this
+    #: many rows; larger batches run composed, where BLAS does the GEMMs faster.
+    dense_fused_max_rows = 64
+    #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
+    #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
+    #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
+    #: does the result.
+    fused_chunks = 4
+    fused_rows_per_chunk = 16
+    #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
+    #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
+    lazy_max_rows = 4
+    #: Blocks of at least this many rows sum the first-layer weight gradient input by input.
+    block_grad_min_rows = 4
+
+    def __init__(self):
+        self._csr_cache = {}
+        self._list_cache = {}
+
+    # ------------------------------------------------------------------ plumbing
+    @classmethod
+    def availability(cls):
+        if numba is None:
+            return False, _IMPORT_ERROR
+        return True, ""
+
+    def describe(self):
+        info = {"numba": numba.__version__ if numba is not None else "unavailable",
+                "numpy": np.__version__}
+        if numba is None:
+            return info
+        info["threads"] = str(numba.get_num_threads())
+        try:
+            info["threading_layer"] = numba.threading_layer()
+        except ValueError:  # only known once a parallel kernel has run
+            layer = numba.config.THREADING_LAYER
+            info["threading_layer"] = f"not yet chosen (requested: {layer})"
+        info["cache"] = _cache_info()
+        info["blas"] = _blas_info()
+        return info
+
+    # ------------------------------------------------------------------ helpers
+    def _chunks(self, rows, elements):
+        """Number of parallel chunks for ``rows`` rows of ``elements`` elements in all, or 1."""
+        if elements < self.parallel_min_elements or rows < 2:
+            return 1
+        threads = numba.get_num_threads()
+        if threads < 2:
+            return 1
+        return int(max(1, min(rows // 16, 4 * threads)))
+
+    # ------------------------------------------------------------------ kernels
+    def matmul(self, a, b, out, trans_a=False, trans_b=False):
+        a = a.T if trans_a else a
+        b = b.T if trans_b else b
+        if _blas_ready(a) and _blas_ready(b) and out.flags.c_contiguous and \
+                a.dtype == b.dtype == out.dtype and a.dtype in _FLOATS and a.size and b.size:
+            _matmul(a, b, out)
+        else:  # odd layouts or empty operands: NumPy's matmul (no numba copy of 'A' arrays)
+            np.matmul(a, b, out=out)
+        return out
+
+    def bias_act(self, z, b, act):
+        code = _act_code(act)
+        nch = self._chunks(z.shape[0], z.size)
+        if nch > 1:
+            _bias_act_par(z, b, code, nch)
+        else:
+            _bias_act_ser(z, b, code)
+        return z
+
+    def act_grad(self, da, a, act):
+        code = _act_code(act)
+        if code == _IDENTITY:
+            return da
+        nch = self._chunks(da.shape[0], da.size)
+        if nch > 1:
+            _act_grad_par(da, a, code, nch)
+        else:
+            _act_grad_ser(da, a, code)
+        return da
+
+    def softmax_xent(self, logits, y, dlogits, stats, scale):
+        _check_label_range(y, logits.shape[1])
+        sc = logits.dtype.type(scale)
+        nch = self._chunks(logits.shape[0], logits.size)
+        if nch > 1:
+            _loss_par(0, logits, y, dlogits, sc, stats, nch)
+        else:
+            _loss_ser(0, logits, y, dlogits, sc, stats)
+        return dlogits
+
+    def sigmoid_bce(self, logits, targets, dlogits, stats, scale):
+        if targets.ndim == 1:
+            _check_label_range(targets, logits.shape[1])
+        sc = logits.dtype.type(scale)
+        nch = self._chunks(logits.shape[0], logits.size)
+        if nch > 1:
+            _loss_par(1, logits, targets, dlogits, sc, stats, nch)
+        else:
+            _loss_ser(1, logits, targets, dlogits, sc, stats)
+        return dlogits
+
+    def softmax(self, z):
+        nch = self._chunks(z.shape[0], z.size)
+        if nch > 1:
+            _softmax_par(z, nch)
+        else:
+            _softmax_ser(z)
+        return z
+
+    def col_sum(self, dz, out):
+        nch = self._chunks(dz.shape[1], dz.size)
+        if nch > 1:
+            _col_sum_par(dz, out, min(nch, dz.shape[1]))
+        else:
+            _col_sum_ser(dz, out)
+        return out
+
+    def sgd_step(self, param, grad, velocity, lr, momentum, nesterov, weight_decay):
+        flat = _flat_views(param, grad, velocity)
+        if flat is None:  # not all C-contiguous: the reference formula
+            from .numpy_backend import NumpyBackend
+            return NumpyBackend.sgd_step(self, param, grad, velocity, lr, momentum, nesterov,
+                                         weight_decay)
+        p, g, v = flat
+        T = param.dtype.type
+        args = (T(lr), T(momentum), bool(nesterov), T(weight_decay), bool(weight_decay),
+                momentum != 0)
+        nch = self._chunks(p.shape[0], p.size)
+        if nch > 1:
+            _sgd_par(p, g, v, *args, nch)
+        else:
+            _sgd_ser(p, g, v, *args)
+        return param
+
+    def adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay):
+        flat = _flat_views(param, grad, m, v)
+        if flat is None:
+            from .numpy_backend import NumpyBackend
+            return NumpyBackend.adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps,
+                                          weight_decay)
+        p, g, m1, v1 = flat
+        T = param.dtype.type
+        args = (T(lr_t), T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps),
+                T(weight_decay), bool(weight_decay))
+        nch = self._chunks(p.shape[0], p.size)
+        if nch > 1:
+            _adam_par(p, g, m1, v1, *args, nch)
+        else:
+            _adam_ser(p, g, m1, v1, *args)
+        return param
+
+    def gather(self, X, idx, out, scale):
+        if X.ndim != 2 or out.ndim != 2 or out.dtype not in _FLOATS:
+            from .numpy_backend import NumpyBackend
+            return NumpyBackend.gather(self, X, idx, out, scale)
+        bad = _fix_index(idx, X.shape[0])
+        if bad >= 0:
+            raise IndexError(f"index {idx[bad]} is out of bounds for axis 0 with size {X.shape[0]}")
+        lut, sc = _lut_for(X.dtype, out.dtype, scale)
+        nch = self._chunks(idx.shape[0], out.size)
+        if nch > 1:
+            _gather_par(X, idx, out, lut, sc, nch)
+        else:
+            _gather_ser(X, idx, out, lut, sc)
+        return out
+
+    def take(self, y, idx, out):
+        bad = _fix_index(idx, y.shape[0])
+        if bad >= 0:
+            raise IndexError(f"index {idx[bad]} is out of bounds for axis 0 with size {y.shape[0]}")
+        if y.ndim == 1 and out.ndim == 1:
+            _take1(y, idx, out)
+        elif y.ndim == 2 and out.ndim == 2:
+            _take2(y, idx, out)
+        else:
+            np.take(y, idx, axis=0, out=out)
+        return out
+
+    def argmax_rows(self, z, out):
+        _argmax_rows(z, out)
+        return out
+
+    # ------------------------------------------------------------------ fused epoch
+    def fused_epoch_supported(self, job):
+        try:
+            coefs, intercepts = list(job.coefs), list(job.intercepts)
+            if not coefs or len(coefs) != len(intercepts):
+                return False
+            dtype = coefs[0].dtype
+            if dtype not in _FLOATS:
+                return False
+            if job.activation not in _ACT_CODES or job.output not in ("softmax", "sigmoid"):
+                return False
+            if job.solver not in ("sgd", "adam"):
+                return False
+            n_state = 2 if job.solver == "sgd" else 4
+            if len(job.opt_state) != n_state:
+                return False
+            arrays = coefs + intercepts + [a for s in job.opt_state for a in s]
+            if not all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+                       for a in arrays):
+                return False
+            for k in range(n_state):
+                like = coefs if k % 2 == 0 else intercepts
+                if len(job.opt_state[k]) != len(like) or any(
+                        s.shape != p.shape for s, p in zip(job.opt_state[k], like)):
+                    return False
+            X, targets, order = job.X, job.targets, job.order
+            if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == coefs[0].shape[0]
+                    and (X.dtype == np.uint8 or X.dtype in _FLOATS)):
+                return False
+            if order is not None and not (isinstance(order, np.ndarray) and order.ndim == 1
+                                          and order.dtype.kind in "iu"):
+                return False
+            k = coefs[-1].shape[1]
+            if not isinstance(targets, np.ndarray) or targets.shape[0] != X.shape[0]:
+                return False
+            if targets.ndim == 1:
+                if targets.dtype.kind not in "iu":
+                    return False
+            elif not (targets.ndim == 2 and job.output == "sigmoid" and targets.shape[1] == k):
+                return False
+            if int(job.batch_size) < 1:
+                return False
+            if not (isinstance(job.stats, np.ndarray) and job.stats.dtype == np.float64):
+                return False
+            rows = min(int(job.batch_size), X.shape[0])
+            return rows <= self.dense_fused_max_rows or self._sparse_of(X) is not None
+        except (AttributeError, TypeError):
+            return False
+
+    def fused_epoch(self, job):
+        coefs, intercepts = list(job.coefs), list(job.intercepts)
+        dtype = coefs[0].dtype
+        X = job.X if job.X.flags.c_contiguous else np.ascontiguousarray(job.X)
+        if job.order is None:  # stored order: batches are slices of X
+            order = _arange(X.shape[0])
+        else:
+            order = np.ascontiguousarray(job.order, dtype=np.int64)
+            bad = _fix_index(order, X.shape[0])
+            if bad >= 0:
+                raise IndexError(f"order holds {order[bad]}, out of range for {X.shape[0]} rows")
+            if order.shape[0] and order.min() < 0:
+                order = np.where(order < 0, order + X.shape[0], order)
+        n = order.shape[0]
+        if n == 0:
+            return
+        k = coefs[-1].shape[1]
+        if job.targets.ndim == 1:
+            labels = np.ascontiguousarray(job.targets, dtype=np.int64)
+            _check_label_range(labels, k)
+            indicators = np.zeros((1, 1), dtype)
+            kind = 0 if job.output == "softmax" else 1
+        else:
+            labels = np.zeros(1, np.int64)
+            indicators = np.ascontiguousarray(job.targets, dtype=dtype)
+            kind = 2
+        lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
+        sparse = self._sparse_of(X)
+        if sparse is None:
+            ptr = np.zeros(1, np.int64)
+            ind = np.zeros(1, np.uint16)
+            val = np.zeros(1, X.dtype)
+        else:
+            ptr, ind, val = sparse
+        rows = min(int(job.batch_size), n)
+        if job.solver == "sgd":
+            mats = coefs + list(job.opt_state[0])
+            vecs = intercepts + list(job.opt_state[1])
+        else:
+            mats = coefs + list(job.opt_state[0]) + list(job.opt_state[2])
+            vecs = intercepts + list(job.opt_state[1]) + list(job.opt_state[3])
+        t = _sp_epoch(
+            X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order, rows,
+            self._typed(mats), self._typed(vecs), _ACT_CODES[job.activation], kind,
+            0 if job.solver == "sgd" else 1, float(job.lr),
+            float(job.momentum), bool(job.nesterov), float(job.beta1), float(job.beta2),
+            float(job.eps), float(job.alpha), int(job.t), job.stats, self.fused_chunks,
+            self.fused_rows_per_chunk, self.lazy_max_rows, numba.get_num_threads(),
+            self.block_grad_min_rows)
+        job.t = int(t)
+
+    def _typed(self, arrays):
+        """A numba typed List of ``arrays``, reused while it holds the very same arrays."""
+        key = tuple(id(a) for a in arrays)
+        hit = self._list_cache.get(key)
+        if hit is not None and all(x is y for x, y in zip(hit[0], arrays)):
+            return hit[1]
+        lst = _TypedList.empty_list(numba.typeof(arrays[0]))
+        for a in arrays:
+            lst.append(a)
+        if len(self._list_cache) > 32:
+            self._list_cache.clear()
+        self._list_cache[key] = (list(arrays), lst)
+        return lst
+
+    def _sparse_of(self, X):
+        """(indptr, indices, values) of X when it is sparse enough, else None; cached per X."""
+        n, d = X.shape
+        if n == 0 or d == 0:
+            return None
+        key = id(X)
+        step = max(1, n // 256)
+        fp = int(_fingerprint(X.view(np.uint8).reshape(n, -1), step))
+        entry = self._csr_cache.get(key)
+        ident = (X.__array_interface__["data"][0], X.shape, X.strides, X.dtype.str, fp)
+        if entry is not None and entry[0]() is X and entry[1] == ident:
+            return entry[2]
+        counts = np.empty(n, np.int64)
+        nch = max(1, min(n // 256, 4 * numba.get_num_threads()))
+        _csr_count(X, counts, nch)
+        ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        nnz = int(ptr[-1])
+        result = None
+        if nnz <= self.sparse_max_density * n * d:
+            ind = np.empty(max(nnz, 1), np.uint16 if d <= 65536 else np.int32)
+            val = np.empty(max(nnz, 1), X.dtype)
+            _csr_fill(X, ptr, ind, val, nch)
+            result = (ptr, ind, val)
+        try:
+            ref = weakref.ref(X, lambda _r, key=key, cache=self._csr_cache: cache.pop(key, None))
+        except TypeError:
+            return result
+        self._csr_cache.clear()  # one X at a time: the training set
+        self._csr_cache[key] = (ref, ident, result)
+        return result
+
+
+# ----------------------------------------------------------------------------- module helpers
+def _act_code(act):
+    try:
+        return _ACT_CODES[act]
+    except KeyError:
+        raise ValueError(f"unknown activation {act!r}") from None
+
+
+def _check_label_range(y, k):
+    bad = _check_labels(y, k)
+    if bad >= 0:
+        raise IndexError(f"label {y[bad]} at row {bad} is outside [0, {k})")
+
+
+def _blas_ready(a):
+    return a.ndim == 2 and (a.flags.c_contiguous or a.flags.f_contiguous)
+
+
+def _flat_views(*arrays):
+    if not all(a.flags.c_contiguous for a in arrays):
+        return None
+    return tuple(a.reshape(-1) for a in arrays)
+
+
+_ARANGES: dict = {}
+
+
+def _arange(n):
+    """A cached read-only ``np.arange(n)`` (int64), the row order of an unshuffled epoch."""
+    a = _ARANGES.get(n)
+    if a is None:
+        a = np.arange(n, dtype=np.int64)
+        a.flags.writeable = False
+        _ARANGES.clear()
+        _ARANGES[n] = a
+    return a
+
+
+_LUTS: dict = {}
+
+
+def _lut_for(x_dtype, out_dtype, scale):
+    """(lut, sc): uint8 inputs map through a 256-entry table ``T(u) * T(scale)``; others use sc."""
+    out_dtype = np.dtype(out_dtype)
+    T = out_dtype.type
+    sc = T(scale)
+    key = (np.dtype(x_dtype).str, out_dtype.str, float(scale))
+    lut = _LUTS.get(key)
+    if lut is None:
+        if np.dtype(x_dtype) == np.uint8:
+            lut = np.arange(256).astype(out_dtype)
+            if scale != 1:
+                lut *= scale
+        else:
+            lut = np.zeros(1, out_dtype)
+        if len(_LUTS) > 64:
+            _LUTS.clear()
+        _LUTS[key] = lut
+    return lut, sc
+
+
+def _cache_info():
+    """Where numba keeps this module's compiled kernels, as numba itself resolved it."""
+    impl = getattr(getattr(_bias_act_ser, "_cache", None), "_impl", None)
+    locator = getattr(impl, "locator", None)
+    if locator is None:  # NullCache: no writable location was found
+        return "no cache (no writable location: kernels compile in every process)"
+    path = locator.get_cache_path()
+    kind = "NUMBA_CACHE_DIR" if os.environ.get("NUMBA_CACHE_DIR") and \
+        os.path.abspath(path).startswith(os.path.abspath(os.environ["NUMBA_CACHE_DIR"])) \
+        else type(locator).__name__
+    return f"{path} ({kind})"
+
+
+def _blas_info():
+    try:
+        import scipy
+        cfg = scipy.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        return f"scipy {scipy.__version__}: {name}"
+    except Exception as exc:  # noqa: BLE001 - informational only
+        return f"unknown ({type(exc).__name__})"
