@@ -40,11 +40,13 @@ dtype and input kind the first time) and cached on disk (``__pycache__`` next to
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import weakref
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .base import ACTIVATIONS, Backend
 
@@ -1780,6 +1782,19 @@ class NumbaBackend(Backend):
         if numba is None:
             return False, _IMPORT_ERROR
         return True, ""
+
+    @contextlib.contextmanager
+    def thread_limit(self, n_threads):
+        if n_threads is None:
+            yield
+            return
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            with threadpool_limits(limits=n_threads, user_api="blas"):  # np.dot's BLAS
+                yield
+        finally:
+            numba.set_num_threads(previous)
 
     def describe(self):
         info = {"numba": numba.__version__ if numba is not None else "unavailable",

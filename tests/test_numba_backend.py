@@ -541,3 +541,15 @@ def test_no_writable_cache_anywhere(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
     assert "no cache" in result.stdout
+
+
+def test_thread_limit_sets_numba_threads_and_restores_them():
+    import numba
+
+    backend = NB
+    before = numba.get_num_threads()
+    with backend.thread_limit(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with backend.thread_limit(None):
+        assert numba.get_num_threads() == before
