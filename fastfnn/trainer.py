@@ -7,6 +7,7 @@ data and buffers are put on the backend once per fit, and the host reads the dev
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -210,17 +211,27 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
         started = time.perf_counter()
         last_good = (copy_params(backend, state.coefs), copy_params(backend, state.intercepts),
                      [copy_params(backend, s) for s in state.opt_state], state.t)
+        rng_before = copy.deepcopy(rng.bit_generator.state)
         # Overflow is caught below as a non-finite loss or weight, with a better message.
         with np.errstate(over="ignore", invalid="ignore"):
             loss_sum, correct = runner.run(rng, on_progress)
-        sumsq = sum(float(backend.xp.vdot(w, w)) for w in state.coefs)
+        sumsq = _sum_of_squares(backend, state.coefs)
         loss = loss_sum / n + 0.5 * config.alpha * sumsq * n_steps / n
         if not (math.isfinite(loss) and math.isfinite(sumsq)):
-            state.coefs[:], state.intercepts[:], state.opt_state[:], state.t = last_good
+            # Replay the epoch step by step (same order) to name the first step that went wrong;
+            # this costs time only when training has already failed.
+            def restore():
+                (state.coefs[:], state.intercepts[:], state.opt_state[:], state.t) = (
+                    copy_params(backend, last_good[0]), copy_params(backend, last_good[1]),
+                    [copy_params(backend, g) for g in last_good[2]], last_good[3])
+            restore()
+            rng.bit_generator.state = rng_before
+            step = _first_bad_step(runner, rng, backend, state)
+            restore()
             raise TrainingDivergedError(
-                f"training diverged in epoch {len(state.history['loss']) + 1}: the loss or a weight "
-                f"became non-finite (learning rate {config.lr:g}); the weights are those before this "
-                f"epoch. Try a smaller learning rate or standardised inputs.")
+                f"training diverged in epoch {len(state.history['loss']) + 1}, step {step}: the "
+                f"loss or a weight became non-finite (learning rate {config.lr:g}); the weights "
+                f"are those before this epoch. Try a smaller learning rate or standardised inputs.")
         record = {"loss": loss, "accuracy": correct / n, "val_loss": None, "val_accuracy": None}
         if X_val is not None:
             v_loss, v_correct = backend.to_numpy(loss_and_correct(
@@ -267,11 +278,11 @@ class EpochRunner:
         #: "fused" or "composed": how the last epoch ran.
         self.path = None
 
-    def run(self, rng, on_progress=None):
+    def run(self, rng, on_progress=None, steps_per_part=None):
         """One epoch (shuffled with ``rng`` unless in order); returns (loss sum, correct rows).
 
-        ``on_progress(rows_done, n, loss_sum, correct)``, when given, is called about
-        :data:`PROGRESS_UPDATES` times; the epoch then runs in whole-batch parts.
+        ``on_progress(rows_done, n, loss_sum, correct)``, when given, is called after every
+        ``steps_per_part`` steps (default: about :data:`PROGRESS_UPDATES` times per epoch).
         """
         backend, config, state, ws = self.backend, self.config, self.state, self.ws
         order = None if self.in_order else backend.asarray(rng.permutation(self.n).astype(np.int64))
@@ -285,7 +296,8 @@ class EpochRunner:
             x_scale=self.x_scale, stats=ws.stats)
         part_rows = self.n
         if on_progress is not None:
-            part_rows = self.rows * max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows))
+            part_rows = self.rows * (steps_per_part or
+                                     max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows)))
         for start in range(0, self.n, part_rows):
             stop = min(start + part_rows, self.n)
             if part_rows >= self.n:
@@ -307,6 +319,31 @@ class EpochRunner:
         state.t = job.t
         loss_sum, correct = backend.to_numpy(ws.stats)
         return float(loss_sum), float(correct)
+
+
+def _sum_of_squares(backend: Backend, coefs) -> float:
+    return sum(float(backend.xp.vdot(w, w)) for w in coefs)
+
+
+class _StepFailed(Exception):
+    """Raised inside a diagnostic replay at the first step with a non-finite loss or weight."""
+
+
+def _first_bad_step(runner: EpochRunner, rng, backend: Backend, state: TrainState) -> int:
+    """1-based index of the first step of the epoch whose loss or weights are not finite."""
+    steps = []
+
+    def check(rows_done, n, loss_sum, correct):
+        steps.append(rows_done)
+        if not (math.isfinite(loss_sum) and math.isfinite(_sum_of_squares(backend, state.coefs))):
+            raise _StepFailed
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            runner.run(rng, check, steps_per_part=1)
+        except _StepFailed:
+            pass
+    return len(steps)
 
 
 def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, record) -> bool:

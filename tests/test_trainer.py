@@ -97,11 +97,23 @@ def test_divergence_raises_and_restores_the_last_good_weights():
     good = [[w.copy() for w in state.coefs]]
     config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=1e6,
                          batch_size=8, max_iter=50)
-    with pytest.raises(TrainingDivergedError, match=r"epoch (\d+):.*learning rate 1e\+06") as info:
+    with pytest.raises(TrainingDivergedError,
+                       match=r"epoch (\d+), step (\d+):.*learning rate 1e\+06") as info:
         train(backend, config, X * 1e20, y, state, np.random.default_rng(0),
               on_epoch=lambda e, r: good.append([w.copy() for w in state.coefs]))
-    assert f"epoch {len(good)}:" in str(info.value)
+    assert f"epoch {len(good)}, step " in str(info.value)
     for got, want in zip(state.coefs, good[-1]):
         np.testing.assert_array_equal(got, want)
     assert all(np.isfinite(w).all() for w in state.coefs)
     assert len(state.history["loss"]) == len(good) - 1
+
+
+def test_divergence_names_the_first_bad_step():
+    backend = get_backend("numpy")
+    X, y = blobs(n=40)
+    X[21] = 1e200  # row 21 (step 6 of 4-row steps) makes the weights overflow
+    state = _state(backend, (8, 4, 3))
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.1,
+                         batch_size=4, max_iter=3, shuffle=False)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 6:"):
+        train(backend, config, X, y, state, np.random.default_rng(0))
