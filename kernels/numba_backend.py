@@ -765,6 +765,7 @@ def _fingerprint(Xb, step):
 # would stop LLVM from vectorizing).
 _BLOCK_ROWS = 16
 _UPDATE_PIECE = 8192  # elements per work item of the parallel optimizer step
+_SORT_ROWS = 128  # rows per column sort of a parallel step's first-layer gradient
 
 
 if numba is not None:
@@ -986,32 +987,37 @@ def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
 
 
 @_compiled(**_JIT_INLINE)
-def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, go, cstart, cfill,
-                       ci, cx):
-    """The block's rows' contributions to the first layer's weight gradient, column by column:
-    the nonzeros of the bs rows (order[first:first+bs]) are sorted by input j (counting sort
-    into ci/cx), then each touched row j of g is loaded once, gets sum_i x_ij * dz[i] in
-    registers, and is stored once (instead of one read-modify-write per nonzero)."""
+def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, ja, jb, dz, do, P, g, go,
+                       cstart, cfill, ci, cx):
+    """The rows' contributions to the first layer's weight gradient rows ja..jb, column by
+    column: the nonzeros (i, j, x) with ja <= j < jb of the bs rows order[first:first+bs] are
+    sorted by j (a stable counting sort into ci/cx, so i ascends within a column), then each
+    touched row j of g is loaded once, gets sum_i x * dz[do + i*P] in registers, and is stored
+    once (instead of one read-modify-write per nonzero). Scratch: cstart (d+1,), cfill (d,),
+    ci and cx of at least the nonzero count."""
     V = _lanes(g)
-    d = cstart.shape[0] - 1
-    for j in range(d + 1):
+    for j in range(ja, jb + 1):
         cstart[j] = 0
     for i in range(bs):
         r = order[first + i]
         for p in range(ptr[r], ptr[r + 1]):
-            cstart[np.int64(ind[p]) + 1] += 1
-    for j in range(d):
+            j = np.int64(ind[p])
+            if ja <= j < jb:
+                cstart[j + 1] += 1
+    cstart[ja] = 0
+    for j in range(ja, jb):
         cstart[j + 1] += cstart[j]
         cfill[j] = cstart[j]
     for i in range(bs):
         r = order[first + i]
         for p in range(ptr[r], ptr[r + 1]):
             j = np.int64(ind[p])
-            q = cfill[j]
-            ci[q] = i
-            cx[q] = _xval(val[p], lut, sc)
-            cfill[j] = q + 1
-    for j in range(d):
+            if ja <= j < jb:
+                q = cfill[j]
+                ci[q] = i
+                cx[q] = _xval(val[p], lut, sc)
+                cfill[j] = q + 1
+    for j in range(ja, jb):
         e0 = cstart[j]
         e1 = cstart[j + 1]
         if e0 == e1:
@@ -1118,7 +1124,8 @@ def _back_dense(w, wo, P, nin, dz, do, bs, a, ao, Pa, act):
 
 @_compiled(**_JIT_INLINE)
 def _softmax_xent_flat(z, zo, k, label, d, do, scale):
-    """_softmax_xent_row on z[zo:zo+k], gradient into d[do:do+k]."""
+    """Softmax cross-entropy of z[zo:zo+k] against ``label``, gradient into d[do:do+k] (may not
+    alias z). Returns (loss as float64, 1 if the first argmax is the label else 0)."""
     mx = _ld(z, zo)
     amax = 0
     for j in range(1, k):
@@ -1129,13 +1136,15 @@ def _softmax_xent_flat(z, zo, k, label, d, do, scale):
     if _ld(z, zo) != _ld(z, zo):
         amax = 0
     s = _cst(z, 0.0)
-    for j in range(k):
-        s += np.exp(_ld(z, zo + j) - mx)
+    for j in range(k):  # the exponentials wait in d (one exp per logit, not two)
+        e = np.exp(_ld(z, zo + j) - mx)
+        _st(d, do + j, e)
+        s += e
     log_norm = np.log(s)
     loss = log_norm - (_ld(z, zo + label) - mx)
     one = _cst(z, 1.0)
     for j in range(k):
-        p = np.exp((_ld(z, zo + j) - mx) - log_norm)
+        p = _ld(d, do + j) / s  # = exp(shifted - log_norm) up to rounding
         if j == label:
             p = p - one
         _st(d, do + j, p * scale)
@@ -1203,10 +1212,11 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
     V = _lanes(w)
     d = nin[0]
     # scratch of the column-sorted nonzeros of a block (first-layer gradient)
-    cstart = np.empty(d + 1 if sparse else 1, np.int64)
-    cfill = np.empty(d if sparse else 1, np.int64)
-    ci = np.empty(_BLOCK_ROWS * d if sparse else 1, np.int32)
-    cx = np.empty(_BLOCK_ROWS * d if sparse else 1, w.dtype)
+    blocked = sparse and grad0 and P[0] >= 4 * V and r1 - r0 >= block_min
+    cstart = np.empty(d + 1 if blocked else 1, np.int64)
+    cfill = np.empty(d if blocked else 1, np.int64)
+    ci = np.empty(_BLOCK_ROWS * d if blocked else 1, np.int32)
+    cx = np.empty(_BLOCK_ROWS * d if blocked else 1, w.dtype)
     for b0 in range(r0, r1, _BLOCK_ROWS):
         bs = min(_BLOCK_ROWS, r1 - b0)
         if not sparse:
@@ -1257,9 +1267,9 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                 for i in range(bs):
                     for c0 in range(0, Pl, V):
                         _vst(keep, (b0 + i) * Pl + c0, _vld(dz, do + i * Pl + c0))
-            elif grad0 and bs >= block_min:
-                _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, dz, do, Pl, g,
-                                   woff[0], cstart, cfill, ci, cx)
+            elif blocked and bs >= block_min:
+                _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, 0, d, dz, do,
+                                   Pl, g, woff[0], cstart, cfill, ci, cx)
             elif grad0:
                 for i in range(bs):
                     r = order[start + b0 + i]
@@ -1386,38 +1396,25 @@ def _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, us
 @_compiled(**_JIT_PAR)
 def _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P0, d, nparts, solver, w, g,
                     nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2,
-                    c2, eps):
+                    c2, eps, cstart, cfill, ci, cx):
     """The optimizer step of a parallel sparse step. Work items 0..nparts-1 each own a range of
-    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order (each row's CSR
-    indices are sorted, a binary search finds the range) and update those rows, so that layer
-    needs no reduction and its sums do not depend on the thread count. The other items are
-    those of _upd_par (the remaining parameters, chunk gradients summed in chunk order)."""
+    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order (by columns,
+    _grad_sparse_block on up to _SORT_ROWS rows at a time, with scratch cstart[q], cfill[q],
+    ci[q], cx[q] of part q) and update those rows, so that layer needs no reduction and its
+    sums do not depend on the thread count. The other items are
+    those of _upd_par (the remaining parameters, chunk gradients summed in chunk order); part q
+    also takes items q, q + nparts, ... (prange hands each thread one contiguous range of
+    iterations, so a first-layer part per iteration keeps the threads evenly loaded)."""
     zero = _cst(w, 0.0)
     g0 = g[0]
-    V = _lanes(w)
-    for q in prange(nparts + items.shape[0]):
-        if q < nparts:
-            ja, jb = _chunk(d, nparts, q)
-            for i in range(m):
-                r = order[start + i]
-                lo = ptr[r]
-                hi = ptr[r + 1]
-                while lo < hi:  # first nonzero with index >= ja
-                    mid = (lo + hi) // 2
-                    if np.int64(ind[mid]) < ja:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                p1 = lo
-                e = ptr[r + 1]
-                while p1 < e and np.int64(ind[p1]) < jb:
-                    p1 += 1
-                if p1 > lo:
-                    _grad_sparse(ind, val, lo, p1, lut, sc, keep, i * P0, P0, g0, 0)
-            _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
-                     mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
-        else:
-            it = q - nparts
+    for q in prange(nparts):
+        ja, jb = _chunk(d, nparts, q)
+        for i0 in range(0, m, _SORT_ROWS):
+            _grad_sparse_block(ptr, ind, val, lut, sc, order, start + i0, min(_SORT_ROWS, m - i0),
+                               ja, jb, keep, i0 * P0, P0, g0, 0, cstart[q], cfill[q], ci[q], cx[q])
+        _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
+                 mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+        for it in range(q, items.shape[0], nparts):
             u0 = np.uint64(items[it, 0])
             n = np.uint64(items[it, 1] - items[it, 0])
             for c in range(1, nch):
@@ -1631,6 +1628,11 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     nparts = max(1, min(nparts, d // 16))
     by_rows = sparse and d * P[0] > 8 * rows  # else: the chunk sums are cheaper to reduce
     keep = np.zeros(rows * P[0] if (by_rows and nch_max > 1) else 1, W0.dtype)
+    sort_rows = min(rows, _SORT_ROWS) if (by_rows and nch_max > 1) else 0
+    cstart = np.empty((nparts, d + 1 if sort_rows else 1), np.int64)
+    cfill = np.empty((nparts, d if sort_rows else 1), np.int64)
+    ci = np.empty((nparts, max(1, sort_rows * d)), np.int32)
+    cx = np.empty((nparts, max(1, sort_rows * d)), W0.dtype)
     no_keep = np.zeros(1, W0.dtype)
     g0 = g[0]
     a0 = a[0]
@@ -1713,7 +1715,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
             _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P[0], d, nparts, solver,
                             w, g, nch, s0, s1, rest, lr, mom, nesterov, wd, use_wd, use_mom, lr_t,
-                            b1, c1, b2, c2, eps)
+                            b1, c1, b2, c2, eps, cstart, cfill, ci, cx)
             s += 1
             continue
         if nch > 1:  # the chunks' gradients are summed inside the parallel update
@@ -1753,8 +1755,10 @@ class NumbaBackend(Backend):
     name = "numba"
     xp = np
 
-    #: Kernels on fewer elements run on one thread (a parallel launch costs microseconds).
-    parallel_min_elements = 1 << 16
+    #: Kernels on fewer elements run on one thread. Mini-batch kernels stay serial on purpose: in
+    #: a composed step they alternate with BLAS calls, and two busy-waiting thread pools (OpenMP
+    #: here, OpenBLAS there) on few cores slow each other down by whole scheduler time slices.
+    parallel_min_elements = 1 << 22
     #: The fused epoch visits only nonzero inputs when X has at most this fraction of nonzeros.
     sparse_max_density = 0.5
     #: Dense inputs (not sparse enough) take the fused path only for batches of at most this
@@ -1769,7 +1773,8 @@ class NumbaBackend(Backend):
     #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
     #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
     lazy_max_rows = 4
-    #: Blocks of at least this many rows sum the first-layer weight gradient input by input.
+    #: Blocks of at least this many rows sum a wide (>= 4 vectors) first layer's weight gradient
+    #: input by input (one read-modify-write of each touched row of W per block, not per row).
     block_grad_min_rows = 4
 
     def __init__(self):

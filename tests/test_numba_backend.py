@@ -30,10 +30,13 @@ from fastfnn.network import init_params  # noqa: E402
 from fastfnn.trainer import composed_epoch, new_opt_state  # noqa: E402
 
 NB = backend_class("numba")() if BACKEND_REPORT.get("numba") == "" else None
+PAR = backend_class("numba")() if NB is not None else None  # parallel kernels from 10k elements
+if PAR is not None:
+    PAR.parallel_min_elements = 10_000
 REF = NumpyBackend()
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-12)}
-# (m, n): m = 1, odd widths, and one shape above parallel_min_elements (the parallel kernels)
+# (m, n): m = 1, odd widths, and one shape that PAR runs with its parallel kernels
 SHAPES = [(1, 1), (1, 17), (3, 3), (7, 130), (17, 10), (300, 251)]
 
 
@@ -46,6 +49,11 @@ def _f64(x):
     return np.array(x, dtype=np.float64)
 
 
+def _be(*shape):
+    """The backend under test for arrays of ``shape``: big ones exercise the parallel kernels."""
+    return PAR if int(np.prod(shape)) >= 10_000 else NB
+
+
 def _close(got, want, dtype, **override):
     np.testing.assert_allclose(got, want, **{**TOL[dtype], **override})
 
@@ -56,7 +64,7 @@ def test_available_and_describe():
     info = NB.describe()
     for key in ("numba", "threads", "threading_layer", "cache", "blas"):
         assert isinstance(info[key], str) and info[key], key
-    NB.bias_act(np.zeros((400, 400)), np.zeros(400), "relu")  # a parallel kernel has run now
+    PAR.bias_act(np.zeros((400, 400)), np.zeros(400), "relu")  # a parallel kernel has run now
     assert "not yet" not in NB.describe()["threading_layer"]
 
 
@@ -105,11 +113,11 @@ def test_bias_act_and_act_grad(dtype, m, n, act):
     rng = _rng("act", m, n, act)
     z = (rng.standard_normal((m, n)) * 3).astype(dtype)
     b = rng.standard_normal(n).astype(dtype)
-    got = NB.bias_act(z.copy(), b, act)
+    got = _be(m, n).bias_act(z.copy(), b, act)
     want = REF.bias_act(_f64(z), _f64(b), act)
     _close(got, want, dtype)
     da = rng.standard_normal((m, n)).astype(dtype)
-    g = NB.act_grad(da.copy(), got, act)
+    g = _be(m, n).act_grad(da.copy(), got, act)
     _close(g, REF.act_grad(_f64(da), _f64(got), act), dtype)
 
 
@@ -131,7 +139,7 @@ def test_softmax_xent(dtype, m, n, alias):
     want = REF.softmax_xent(_f64(logits), y, np.empty((m, n)), want_stats, scale)
     work = logits.copy()
     out = work if alias else np.empty_like(work)
-    got = NB.softmax_xent(work, y, out, stats, scale)
+    got = _be(m, n).softmax_xent(work, y, out, stats, scale)
     assert got is out
     _close(got, want, dtype)
     np.testing.assert_allclose(stats, want_stats, rtol=1e-6 if dtype == np.float32 else 1e-12)
@@ -151,7 +159,7 @@ def test_sigmoid_bce(dtype, m, n, form):
         targets[0] = (logits[0] > 0)  # at least one fully correct row
     stats, want_stats = np.array([1.5, 3.0]), np.array([1.5, 3.0])
     want = REF.sigmoid_bce(_f64(logits), targets, np.empty((m, n)), want_stats, 0.5)
-    got = NB.sigmoid_bce(logits.copy(), targets, np.empty_like(logits), stats, 0.5)
+    got = _be(m, n).sigmoid_bce(logits.copy(), targets, np.empty_like(logits), stats, 0.5)
     _close(got, want, dtype)
     np.testing.assert_allclose(stats, want_stats, rtol=1e-6 if dtype == np.float32 else 1e-12)
     assert stats[1] == want_stats[1]
@@ -169,7 +177,7 @@ def test_bad_labels_raise():
 def test_softmax_and_argmax(dtype, m, n):
     rng = _rng("sm", m, n)
     z = (rng.standard_normal((m, n)) * 5).astype(dtype)
-    _close(NB.softmax(z.copy()), REF.softmax(_f64(z)), dtype)
+    _close(_be(m, n).softmax(z.copy()), REF.softmax(_f64(z)), dtype)
     ties = np.round(z)  # many equal maxima: the first one wins, as with np.argmax
     out = np.empty(m, np.int64)
     assert NB.argmax_rows(ties, out) is out
@@ -181,7 +189,7 @@ def test_softmax_and_argmax(dtype, m, n):
 def test_col_sum(dtype, m, n):
     rng = _rng("cs", m, n)
     dz = rng.standard_normal((m, n)).astype(dtype)
-    got = NB.col_sum(dz, np.empty(n, dtype))
+    got = _be(m, n).col_sum(dz, np.empty(n, dtype))
     # rows are summed in order, like NumPy's axis-0 reduction: equal to it bit for bit
     np.testing.assert_array_equal(got, REF.col_sum(dz, np.empty(n, dtype)))
     tol = TOL[dtype] if m <= 20 else dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else {}
@@ -196,7 +204,7 @@ def test_sgd_step(dtype, shape, momentum, nesterov, weight_decay):
     rng = _rng("sgd", shape, momentum, nesterov, weight_decay)
     p, g, v = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
     ours = [p.copy(), v.copy()]
-    NB.sgd_step(ours[0], g, ours[1], 0.05, momentum, nesterov, weight_decay)
+    _be(*shape).sgd_step(ours[0], g, ours[1], 0.05, momentum, nesterov, weight_decay)
     same = [p.copy(), v.copy()]  # the reference in the same dtype: identical operation order
     REF.sgd_step(same[0], g, same[1], 0.05, momentum, nesterov, weight_decay)
     np.testing.assert_array_equal(ours[0], same[0])
@@ -216,7 +224,7 @@ def test_adam_step(dtype, shape, weight_decay):
     m = rng.standard_normal(shape).astype(dtype) * 0.1
     v = np.abs(rng.standard_normal(shape)).astype(dtype) * 0.01
     ours = [p.copy(), m.copy(), v.copy()]
-    NB.adam_step(*ours[:1], g, *ours[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay)
+    _be(*shape).adam_step(*ours[:1], g, *ours[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay)
     same = [p.copy(), m.copy(), v.copy()]
     REF.adam_step(*same[:1], g, *same[1:], 1e-3, 0.9, 0.999, 1e-8, weight_decay)
     for a, b in zip(ours, same):
@@ -251,7 +259,7 @@ def test_gather(dtype, x_dtype, m, d):
         X = rng.standard_normal((n, d)).astype(x_dtype)
         scale = 0.5 if x_dtype == np.float32 else 1.0
     idx = rng.integers(-n, n, m)  # negative rows count from the end, as in NumPy
-    got = NB.gather(X, idx, np.empty((m, d), dtype), scale)
+    got = _be(m, d).gather(X, idx, np.empty((m, d), dtype), scale)
     np.testing.assert_array_equal(got, REF.gather(X, idx, np.empty((m, d), dtype), scale))
     _close(got, REF.gather(X, idx, np.empty((m, d)), scale), dtype)
 
@@ -440,12 +448,17 @@ def _chunky():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch,solver,inputs", [(N_ROWS * 3, "nesterov", "sparse"),
-                                                 (50, "adam", "sparse"),
-                                                 (24, "sgd", "float")])
-def test_parallel_chunks(dtype, batch, solver, inputs):
-    job = make_job(dtype=dtype, batch=batch, n=N_ROWS * 3, solver=solver, inputs=inputs,
-                   depth=1)
+@pytest.mark.parametrize("batch,solver,inputs,d", [(N_ROWS * 3, "nesterov", "sparse", 20),
+                                                   (50, "adam", "sparse", 20),
+                                                   (24, "sgd", "float", 20),
+                                                   # a wide sparse first layer: its gradient is
+                                                   # summed by rows of W0, in column-sorted runs
+                                                   # of up to 128 rows (2 runs for 150 rows)
+                                                   (150, "sgd", "sparse", 200),
+                                                   (60, "momentum", "sparse", 200)])
+def test_parallel_chunks(dtype, batch, solver, inputs, d):
+    job = make_job(dtype=dtype, batch=batch, n=max(N_ROWS * 3, 2 * batch + 7), solver=solver,
+                   inputs=inputs, depth=1, d=d)
     assert_same_epoch(*run_both(job, _chunky()), dtype)
 
 
