@@ -18,6 +18,11 @@ repeated ``--reps`` times; the table reports the median. Each epoch starts after
 cache loading, lazy initialisation, first touch of buffers) is run before the timed rounds and reported
 apart.
 
+With ``--compile``, the first-fit overhead is measured apart (:func:`first_fit_overhead`): a fresh
+process fits the seed network twice, once with an empty Numba cache (cold: everything compiles) and
+once more with the cache that run left behind (warm: cached code is loaded); the overhead is the
+first fit's time minus the second's.
+
 Run ``fastfnn bench`` or ``python -m fastfnn.bench``; ``--quick`` takes well under a minute.
 """
 
@@ -28,7 +33,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -68,9 +75,12 @@ class Workload:
         return n if self.batch_size is None else min(self.batch_size, n)
 
 
-#: The seed workloads: two mini-batch MLPs, per-example softmax regression, full-batch 784-10-10.
+#: The seed workloads: two mini-batch MLPs, per-example softmax regression, full-batch 784-10-10,
+#: and the 784-128-64-10 MLP again at batch 32 and per example (the batch sizes of issue 3's goals).
 WORKLOADS = (
     Workload("784-128-64-10", (784, 128, 64, 10), 128, 0.1, "ReLU MLP, SGD, batch 128"),
+    Workload("784-128-64-10/32", (784, 128, 64, 10), 32, 0.05, "ReLU MLP, SGD, batch 32"),
+    Workload("784-128-64-10/1", (784, 128, 64, 10), 1, 0.01, "ReLU MLP, per-example SGD"),
     Workload("784-128-10", (784, 128, 10), 128, 0.1, "ReLU MLP, SGD, batch 128"),
     Workload("784-10", (784, 10), 1, 0.01, "softmax regression, SGD, batch 1"),
     Workload("784-10-10", (784, 10, 10), None, 0.1, "ReLU MLP, full-batch gradient descent"),
@@ -453,6 +463,66 @@ def summarize(workload, rows, records):
     return out
 
 
+# ------------------------------------------------------------------------------------ first-fit overhead
+#: The fit whose first-call overhead ``--compile`` measures: the seed network, batch 128, one epoch.
+FIRST_FIT = dict(hidden_layer_sizes=(128, 64), solver="sgd", batch_size=128, learning_rate_init=0.1,
+                 momentum=0.0, max_iter=1, random_state=SEED, dtype="float32")
+
+
+def first_fit_child(options_json):
+    """Child process of :func:`first_fit_times`: import, load, fit twice; print the times as JSON."""
+    import warnings
+
+    started = time.perf_counter()
+    options = json.loads(options_json)
+    from fastfnn import FastFNN
+    data = load_data(options["rows"], options["data"], options["synthetic"])
+    loaded = time.perf_counter()
+    fits = []
+    for _ in range(2):
+        model = FastFNN(backend=options["backend"], **FIRST_FIT)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter=1 does not converge, on purpose
+            begin = time.perf_counter()
+            model.fit(data.X, data.y)
+            fits.append(time.perf_counter() - begin)
+    print(json.dumps({"import_and_load_s": loaded - started, "first_fit_s": fits[0],
+                      "second_fit_s": fits[1]}))
+
+
+def first_fit_times(backend, cache_dir, rows, data_dir=None, synthetic=False):
+    """Times of one fresh process (see :func:`first_fit_child`) with Numba's cache in ``cache_dir``.
+
+    Returns a dict of seconds: import_and_load_s, first_fit_s, second_fit_s. Raises RuntimeError
+    with the child's error output when it fails.
+    """
+    options = json.dumps({"backend": backend, "rows": rows, "data": data_dir, "synthetic": synthetic})
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    proc = subprocess.run([sys.executable, "-c", "import sys; from fastfnn.bench import "
+                           "first_fit_child; first_fit_child(sys.argv[1])", options],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the first-fit process failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def first_fit_overhead(backend, rows, data_dir=None, synthetic=False):
+    """Cold and warm first-fit overhead of ``backend`` (seconds over a warm fit in the same process).
+
+    Cold: a process whose Numba cache directory starts empty, so every kernel it runs compiles.
+    Warm: a second process on the cache the first one wrote. Returns a record with both overheads
+    and the raw times of both processes.
+    """
+    with tempfile.TemporaryDirectory(prefix="fastfnn-bench-cache-") as cache_dir:
+        cold = first_fit_times(backend, cache_dir, rows, data_dir, synthetic)
+        warm = first_fit_times(backend, cache_dir, rows, data_dir, synthetic)
+    return {"backend": backend, "rows": rows,
+            "cold_extra_s": max(0.0, cold["first_fit_s"] - cold["second_fit_s"]),
+            "warm_extra_s": max(0.0, warm["first_fit_s"] - warm["second_fit_s"]),
+            "cold": cold, "warm": warm}
+
+
 # ------------------------------------------------------------------------------------ reporting (pure)
 def warmup_overhead(results):
     """Per variant: the sum over workloads of (first epoch - median epoch), floored at 0 each."""
@@ -580,6 +650,9 @@ def add_arguments(parser):
                              f"spinning threads to go idle (default {SETTLE_S})")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="PyTorch intra-op threads (default: the usable CPU cores)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure each backend's first-fit overhead (JIT compile) with a "
+                             "cold and a warm Numba cache, in fresh processes")
     return parser
 
 
@@ -656,6 +729,15 @@ def run(args) -> int:
         records = measure_workload(workload, variants, reps, progress, args.settle, skipped)
         results.extend(summarize(workload, rows, records))
         del variants
+    overheads = []
+    if args.compile:
+        for name in backends:
+            progress(f"  first-fit overhead of fastfnn[{name}] (two fresh processes)")
+            try:
+                overheads.append(first_fit_overhead(name, min(rows, 10000), args.data,
+                                                    args.synthetic))
+            except RuntimeError as exc:
+                skipped[f"first-fit overhead of fastfnn[{name}]"] = str(exc)
     elapsed = time.perf_counter() - started
 
     info = machine_info()
@@ -682,6 +764,10 @@ def run(args) -> int:
     if extra:
         print("warm-up beyond a timed epoch, all workloads (JIT compile or cache load, first touches): "
               + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in extra.items()))
+    for record in overheads:
+        print(f"first fit over a warm one, fastfnn[{record['backend']}] (784-128-64-10, batch 128, "
+              f"one epoch of {record['rows']} rows): cold cache +{record['cold_extra_s']:.2f} s, "
+              f"warm cache +{record['warm_extra_s']:.2f} s")
     for name, reason in {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}.items():
         print(f"not run: {name}: {reason}")
     print(f"total {elapsed:.1f} s")
@@ -690,7 +776,7 @@ def run(args) -> int:
                    "data": data.source, "dtype": "float32", "machine": info,
                    "backends": backends, "comparisons": comparisons,
                    "not_run": {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped},
-                   "elapsed_s": elapsed, "results": results}
+                   "elapsed_s": elapsed, "results": results, "first_fit_overhead": overheads}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
         print(f"raw numbers written to {args.json}")
