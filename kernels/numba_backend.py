@@ -986,7 +986,7 @@ def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
             c0 += V
 
 
-@_compiled(**_JIT_INLINE)
+@_compiled(**_JIT)  # a call per block of rows; one copy compiles faster than inlined ones
 def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, ja, jb, dz, do, P, g, go,
                        cstart, cfill, ci, cx):
     """The rows' contributions to the first layer's weight gradient rows ja..jb, column by
@@ -1202,17 +1202,17 @@ def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
 @_compiled(**_JIT)
 def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
                nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
-               grad0, keep, block_min):
+               grads, keep, block_min):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start``; gradients
-    accumulate in g (laid out like w; the first layer's weights only when grad0), loss and
-    correct rows in res[c]. Sparse inputs come from the CSR (ptr, ind, val); dense ones are
+    accumulate in g (laid out like w; only when ``grads``, else the caller steps from the
+    activations in a and the deltas in dz), loss and correct rows in res[c]. Sparse inputs come from the CSR (ptr, ind, val); dense ones are
     gathered block by block into xb. With a sparse first layer and ``keep`` of more than one
     element, the rows' first-layer deltas are stored there (row i at keep[i*P0:]) instead of
     accumulating that layer's weight gradient."""
     V = _lanes(w)
     d = nin[0]
     # scratch of the column-sorted nonzeros of a block (first-layer gradient)
-    blocked = sparse and grad0 and P[0] >= 4 * V and r1 - r0 >= block_min
+    blocked = sparse and grads and P[0] >= 4 * V and r1 - r0 >= block_min
     cstart = np.empty(d + 1 if blocked else 1, np.int64)
     cfill = np.empty(d if blocked else 1, np.int64)
     ci = np.empty(_BLOCK_ROWS * d if blocked else 1, np.int32)
@@ -1255,12 +1255,16 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
             Pl = P[l]
             do = aoff[l]
             gbo = wboff[l]
-            for i in range(bs):
-                for c0 in range(0, Pl, V):
-                    _vst(g, gbo + c0, _vadd(_vld(g, gbo + c0), _vld(dz, do + i * Pl + c0)))
+            if grads:
+                for i in range(bs):
+                    for c0 in range(0, Pl, V):
+                        _vst(g, gbo + c0, _vadd(_vld(g, gbo + c0), _vld(dz, do + i * Pl + c0)))
             if l > 0:
-                _grad_dense(a, aoff[l - 1], P[l - 1], nin[l], dz, do, Pl, bs, g, woff[l])
+                if grads:
+                    _grad_dense(a, aoff[l - 1], P[l - 1], nin[l], dz, do, Pl, bs, g, woff[l])
                 _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
+            elif not grads:
+                pass  # the caller steps the first layer from dz
             elif not sparse:
                 _grad_dense(xb, 0, d, d, dz, do, Pl, bs, g, woff[0])
             elif keep.shape[0] > 1:  # parallel step: layer 0 is done later, by rows of W0
@@ -1270,7 +1274,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
             elif blocked and bs >= block_min:
                 _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, 0, d, dz, do,
                                    Pl, g, woff[0], cstart, cfill, ci, cx)
-            elif grad0:
+            else:
                 for i in range(bs):
                     r = order[start + b0 + i]
                     _grad_sparse(ind, val, ptr[r], ptr[r + 1], lut, sc, dz, do + i * Pl, Pl, g,
@@ -1282,12 +1286,13 @@ def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res,
                    nchunks, keep, block_min):
     """_rows_flat over a fixed split of the step's m rows into nchunks chunks, chunk c
-    accumulating into g[c] (so the summation order never depends on the thread count)."""
+    accumulating into g[c] (so the summation order never depends on the thread count). The
+    arguments of both _rows_flat calls have the same (non-literal) types: one compilation."""
     for c in prange(nchunks):
         lo, hi = _chunk(m, nchunks, c)
         _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, lo, hi, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g[c], a[c], dz[c],
-                   xb[c], res, c, True, keep, block_min)
+                   xb[c], res, np.int64(c), bool(True), keep, block_min)
 
 
 @_compiled(**_JIT)
@@ -1309,7 +1314,7 @@ def _upd_flat(solver, w, g, s0, s1, lo, hi, rows, nrows, lr, mom, nesterov, wd, 
                  c1, b2, c2, eps, zero)
 
 
-@_compiled(**_JIT_INLINE)
+@_compiled(**_JIT)  # a call per range; one copy compiles faster than inlined ones
 def _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
              b2, c2, eps, zero):
     if solver == 0:
@@ -1532,35 +1537,55 @@ def _lazy_rows_catch_up(ind, val, p0, p1, w, s0, wo, P, last, s, pw, use_mom):
             last[j] = s
 
 
+@_compiled(**_JIT_INLINE)
+def _sgd_row(w, s0, o, P, x, dz, do, lr, mom, nesterov, wd, use_wd, use_mom):
+    """SGD step of w[o:o+P] (velocity s0[o:o+P]) whose gradient is x * dz[do:do+P], formed on
+    the fly: the operations of _upd_seg on that gradient, without storing it."""
+    V = _lanes(w)
+    xs = _vsplat(w, x)
+    LR = _vsplat(w, lr)
+    MOM = _vsplat(w, mom)
+    WD = _vsplat(w, wd)
+    for c0 in range(0, P, V):
+        g = _vmul(xs, _vld(dz, do + c0))
+        v = _vld(w, o + c0)
+        if use_wd:
+            g = _vadd(g, _vmul(WD, v))
+        step = _vmul(LR, g)
+        if not use_mom:
+            _vst(w, o + c0, _vsub(v, step))
+        else:
+            vi = _vsub(_vmul(_vld(s0, o + c0), MOM), step)
+            _vst(s0, o + c0, vi)
+            if nesterov:
+                _vst(w, o + c0, _vadd(v, _vsub(_vmul(MOM, vi), step)))
+            else:
+                _vst(w, o + c0, _vadd(v, vi))
+
+
 @_compiled(**_JIT)
 def _lazy_row_update(ind, val, p0, p1, lut, sc, dz, do, w, s0, wo, P, last, s, lr, mom, nesterov,
                      wd, use_wd, use_mom):
     """SGD step of the first-layer rows read by one input row (a batch of one): the gradient of
     row j is x_j * dz, formed on the fly; rows of zero inputs are left for a later catch-up."""
-    V = _lanes(w)
-    LR = _vsplat(w, lr)
-    MOM = _vsplat(w, mom)
-    WD = _vsplat(w, wd)
     for p in range(p0, p1):
         j = np.int64(_ld(ind, p))
-        xs = _vsplat(w, _xval(_ld(val, p), lut, sc))
-        o = wo + j * P
         last[j] = s + 1
-        for c0 in range(0, P, V):
-            g = _vmul(xs, _vld(dz, do + c0))
-            x = _vld(w, o + c0)
-            if use_wd:
-                g = _vadd(g, _vmul(WD, x))
-            step = _vmul(LR, g)
-            if not use_mom:
-                _vst(w, o + c0, _vsub(x, step))
-            else:
-                vi = _vsub(_vmul(_vld(s0, o + c0), MOM), step)
-                _vst(s0, o + c0, vi)
-                if nesterov:
-                    _vst(w, o + c0, _vadd(x, _vsub(_vmul(MOM, vi), step)))
-                else:
-                    _vst(w, o + c0, _vadd(x, vi))
+        _sgd_row(w, s0, wo + j * P, P, _xval(_ld(val, p), lut, sc), dz, do, lr, mom, nesterov,
+                 wd, use_wd, use_mom)
+
+
+@_compiled(**_JIT)
+def _dense_rows_update(x, xo, nin, dz, do, w, s0, wo, P, lr, mom, nesterov, wd, use_wd, use_mom):
+    """SGD step of a layer's weight rows w[wo + k*P : +P], k < nin, for a batch of one: the
+    gradient of row k is x[xo + k] * dz[do:do+P]. Rows of zero inputs (ReLU zeros) have a zero
+    gradient and are skipped when that leaves them unchanged (no momentum, no decay)."""
+    skip_zeros = not (use_mom or use_wd)
+    for k in range(nin):
+        xk = _ld(x, xo + k)
+        if skip_zeros and xk == _cst(x, 0.0):
+            continue
+        _sgd_row(w, s0, wo + k * P, P, xk, dz, do, lr, mom, nesterov, wd, use_wd, use_mom)
 
 
 @_compiled(**_JIT)
@@ -1659,6 +1684,11 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     else:
         pw = np.zeros((1, 4), np.float64)
     P0 = P[0]
+    # typed (not literal) constant arguments: a literal would compile the callee once more
+    sgd = np.int64(0)
+    all_rows = np.int64(-1)
+    no_decay = bool(False)
+    one = np.ones(1, W0.dtype)  # the input of a bias
     s = 0
     for start in range(0, n, rows):
         m = min(rows, n - start)
@@ -1666,9 +1696,10 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         wd = _cst(W0, alpha / m)
         use_wd = alpha / m != 0.0
         lazy_step = lazy and m == rows
+        one_row = lazy_step and rows == 1
         nt = 0
         r_one = order[start]
-        if lazy_step and rows == 1:  # bring the rows of W0 this input reads up to date
+        if one_row:  # bring the rows of W0 this input reads up to date
             if catch:
                 _lazy_rows_catch_up(ind, val, ptr[r_one], ptr[r_one + 1], w, s0, woff[0], P0,
                                     last, s, pw, use_mom)
@@ -1693,10 +1724,9 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
                            L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz,
                            xb, res, nch, keep, block_min)
         else:
-            grad0 = not (lazy_step and rows == 1)  # (no control flow inside a 30+-arg call)
-            _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, 0, m,
-                       L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g0, a0, dz0,
-                       xb0, res, 0, grad0, no_keep, block_min)
+            _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start,
+                       np.int64(0), m, L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale,
+                       g0, a0, dz0, xb0, res, np.int64(0), not one_row, no_keep, block_min)
         total = 0.0
         hits = 0.0
         for c in range(nch):
@@ -1723,24 +1753,32 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
                      lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
+        if one_row:  # per-example SGD: every layer steps from a0 and dz0, no gradient stored
+            _lazy_row_update(ind, val, ptr[r_one], ptr[r_one + 1], lut, sc, dz0, aoff[0], w, s0,
+                             woff[0], P0, last, s, lr, mom, nesterov, wd, use_wd, use_mom)
+            for l in range(L):
+                if l > 0:
+                    _dense_rows_update(a0, aoff[l - 1], nin[l], dz0, aoff[l], w, s0, woff[l], P[l],
+                                       lr, mom, nesterov, wd, use_wd, use_mom)
+                _dense_rows_update(one, 0, 1, dz0, aoff[l], w, s0, wboff[l], P[l], lr, mom,
+                                   nesterov, wd, no_decay, use_mom)
+            s += 1
+            continue
         for l in range(L):
-            if l == 0 and lazy_step and rows == 1:
-                _lazy_row_update(ind, val, ptr[r_one], ptr[r_one + 1], lut, sc, dz[0], aoff[0], w,
-                                 s0, woff[0], P0, last, s, lr, mom, nesterov, wd, use_wd, use_mom)
-            elif l == 0 and lazy_step:
-                _upd_flat(0, w, g0, s0, s1, woff[0], P0, touched, nt, lr, mom, nesterov, wd,
+            if l == 0 and lazy_step:
+                _upd_flat(sgd, w, g0, s0, s1, woff[0], P0, touched, nt, lr, mom, nesterov, wd,
                           use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
                 if catch:
                     for q in range(nt):
                         last[touched[q]] = s + 1
             else:
-                _upd_flat(solver, w, g0, s0, s1, woff[l], wboff[l], touched, -1, lr, mom,
+                _upd_flat(solver, w, g0, s0, s1, woff[l], wboff[l], touched, all_rows, lr, mom,
                           nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
                 if l == 0 and catch:
                     for j in range(d):
                         last[j] = s + 1
-            _upd_flat(solver, w, g0, s0, s1, wboff[l], wboff[l] + P[l], touched, -1, lr, mom,
-                      nesterov, wd, False, use_mom, lr_t, b1, c1, b2, c2, eps)
+            _upd_flat(solver, w, g0, s0, s1, wboff[l], wboff[l] + P[l], touched, all_rows, lr,
+                      mom, nesterov, wd, no_decay, use_mom, lr_t, b1, c1, b2, c2, eps)
         s += 1
     if catch:
         _catch_up_flat(w, s0, woff[0], P0, touched, -d, last, nsteps, pw, use_mom)
