@@ -1229,15 +1229,18 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
             n_out = nout[l]
             bo = wboff[l]
             code = act if l < L - 1 else 0
+            # the layer's dense input: the gathered block (first layer) or the previous layer's
+            # activations; one call site, so the inlined loop nest is compiled once
+            src = xb if l == 0 else a
+            so = 0 if l == 0 else aoff[l - 1]
+            sp = d if l == 0 else P[l - 1]
             for i in range(bs):
                 oo = aoff[l] + i * Pl
                 if l == 0 and sparse:
                     r = order[start + b0 + i]
                     _fwd_sparse(ind, val, ptr[r], ptr[r + 1], lut, sc, w, woff[0], Pl, a, oo)
-                elif l == 0:
-                    _fwd_dense(xb, i * d, d, w, woff[0], Pl, a, oo)
                 else:
-                    _fwd_dense(a, aoff[l - 1] + i * P[l - 1], nin[l], w, woff[l], Pl, a, oo)
+                    _fwd_dense(src, so + i * sp, nin[l], w, woff[l], Pl, a, oo)
                 for q in range(n_out):
                     _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
         Pl = P[L - 1]
@@ -1259,14 +1262,15 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                 for i in range(bs):
                     for c0 in range(0, Pl, V):
                         _vst(g, gbo + c0, _vadd(_vld(g, gbo + c0), _vld(dz, do + i * Pl + c0)))
+            if grads and (l > 0 or not sparse):
+                src = xb if l == 0 else a
+                so = 0 if l == 0 else aoff[l - 1]
+                sp = d if l == 0 else P[l - 1]
+                _grad_dense(src, so, sp, nin[l], dz, do, Pl, bs, g, woff[l])
             if l > 0:
-                if grads:
-                    _grad_dense(a, aoff[l - 1], P[l - 1], nin[l], dz, do, Pl, bs, g, woff[l])
                 _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
-            elif not grads:
-                pass  # the caller steps the first layer from dz
-            elif not sparse:
-                _grad_dense(xb, 0, d, d, dz, do, Pl, bs, g, woff[0])
+            elif not (grads and sparse):
+                pass  # dense inputs: done above; no grads: the caller steps from dz
             elif keep.shape[0] > 1:  # parallel step: layer 0 is done later, by rows of W0
                 for i in range(bs):
                     for c0 in range(0, Pl, V):
