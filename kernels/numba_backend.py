@@ -765,7 +765,6 @@ def _fingerprint(Xb, step):
 # would stop LLVM from vectorizing).
 _BLOCK_ROWS = 16
 _UPDATE_PIECE = 8192  # elements per work item of the parallel optimizer step
-_SORT_ROWS = 128  # rows per column sort of a parallel step's first-layer gradient
 
 
 if numba is not None:
@@ -986,80 +985,78 @@ def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
             c0 += V
 
 
-@_compiled(**_JIT)  # a call per block of rows; one copy compiles faster than inlined ones
-def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, ja, jb, dz, do, P, g, go,
-                       cstart, cfill, ci, cx):
-    """The rows' contributions to the first layer's weight gradient rows ja..jb, column by
-    column: the nonzeros (i, j, x) with ja <= j < jb of the bs rows order[first:first+bs] are
-    sorted by j (a stable counting sort into ci/cx, so i ascends within a column), then each
-    touched row j of g is loaded once, gets sum_i x * dz[do + i*P] in registers, and is stored
-    once (instead of one read-modify-write per nonzero). Scratch: cstart (d+1,), cfill (d,),
-    ci and cx of at least the nonzero count."""
+@_compiled(**_JIT_INLINE)
+def _grad_col(g, row, P, dz, do, ci, cx, e0, e1):
+    """g[row:row+P] += sum over e in e0..e1 of cx[e] * dz[do + ci[e]*P : +P], summed in e order
+    in registers (one load and one store of the row of g)."""
     V = _lanes(g)
-    for j in range(ja, jb + 1):
+    c0 = 0
+    while c0 < P:
+        nb = (P - c0) // V
+        if nb >= 4:
+            g0 = _vld(g, row + c0)
+            g1 = _vld(g, row + c0 + V)
+            g2 = _vld(g, row + c0 + 2 * V)
+            g3 = _vld(g, row + c0 + 3 * V)
+            for e in range(e0, e1):
+                xs = _vsplat(g, cx[e])
+                base = do + np.int64(ci[e]) * P + c0
+                g0 = _vfma(xs, _vld(dz, base), g0)
+                g1 = _vfma(xs, _vld(dz, base + V), g1)
+                g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
+                g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
+            _vst(g, row + c0, g0)
+            _vst(g, row + c0 + V, g1)
+            _vst(g, row + c0 + 2 * V, g2)
+            _vst(g, row + c0 + 3 * V, g3)
+            c0 += 4 * V
+        elif nb >= 2:
+            g0 = _vld(g, row + c0)
+            g1 = _vld(g, row + c0 + V)
+            for e in range(e0, e1):
+                xs = _vsplat(g, cx[e])
+                base = do + np.int64(ci[e]) * P + c0
+                g0 = _vfma(xs, _vld(dz, base), g0)
+                g1 = _vfma(xs, _vld(dz, base + V), g1)
+            _vst(g, row + c0, g0)
+            _vst(g, row + c0 + V, g1)
+            c0 += 2 * V
+        else:
+            g0 = _vld(g, row + c0)
+            for e in range(e0, e1):
+                g0 = _vfma(_vsplat(g, cx[e]), _vld(dz, do + np.int64(ci[e]) * P + c0), g0)
+            _vst(g, row + c0, g0)
+            c0 += V
+
+
+@_compiled(**_JIT)  # a call per block of rows; one copy compiles faster than an inlined one
+def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, go, cstart, cfill,
+                       ci, cx):
+    """The block's rows' contributions to the first layer's weight gradient, column by column:
+    the nonzeros of the bs rows (order[first:first+bs]) are sorted by input j (a stable counting
+    sort into ci/cx, so i ascends within a column), then each touched row j of g gets them by
+    _grad_col (one read-modify-write of the row, not one per nonzero)."""
+    d = cstart.shape[0] - 1
+    for j in range(d + 1):
         cstart[j] = 0
     for i in range(bs):
         r = order[first + i]
         for p in range(ptr[r], ptr[r + 1]):
-            j = np.int64(ind[p])
-            if ja <= j < jb:
-                cstart[j + 1] += 1
-    cstart[ja] = 0
-    for j in range(ja, jb):
+            cstart[np.int64(ind[p]) + 1] += 1
+    for j in range(d):
         cstart[j + 1] += cstart[j]
         cfill[j] = cstart[j]
     for i in range(bs):
         r = order[first + i]
         for p in range(ptr[r], ptr[r + 1]):
             j = np.int64(ind[p])
-            if ja <= j < jb:
-                q = cfill[j]
-                ci[q] = i
-                cx[q] = _xval(val[p], lut, sc)
-                cfill[j] = q + 1
-    for j in range(ja, jb):
-        e0 = cstart[j]
-        e1 = cstart[j + 1]
-        if e0 == e1:
-            continue
-        row = go + j * P
-        c0 = 0
-        while c0 < P:
-            nb = (P - c0) // V
-            if nb >= 4:
-                g0 = _vld(g, row + c0)
-                g1 = _vld(g, row + c0 + V)
-                g2 = _vld(g, row + c0 + 2 * V)
-                g3 = _vld(g, row + c0 + 3 * V)
-                for e in range(e0, e1):
-                    xs = _vsplat(g, cx[e])
-                    base = do + np.int64(ci[e]) * P + c0
-                    g0 = _vfma(xs, _vld(dz, base), g0)
-                    g1 = _vfma(xs, _vld(dz, base + V), g1)
-                    g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
-                    g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
-                _vst(g, row + c0, g0)
-                _vst(g, row + c0 + V, g1)
-                _vst(g, row + c0 + 2 * V, g2)
-                _vst(g, row + c0 + 3 * V, g3)
-                c0 += 4 * V
-            elif nb >= 2:
-                g0 = _vld(g, row + c0)
-                g1 = _vld(g, row + c0 + V)
-                for e in range(e0, e1):
-                    xs = _vsplat(g, cx[e])
-                    base = do + np.int64(ci[e]) * P + c0
-                    g0 = _vfma(xs, _vld(dz, base), g0)
-                    g1 = _vfma(xs, _vld(dz, base + V), g1)
-                _vst(g, row + c0, g0)
-                _vst(g, row + c0 + V, g1)
-                c0 += 2 * V
-            else:
-                g0 = _vld(g, row + c0)
-                for e in range(e0, e1):
-                    g0 = _vfma(_vsplat(g, cx[e]), _vld(dz, do + np.int64(ci[e]) * P + c0), g0)
-                _vst(g, row + c0, g0)
-                c0 += V
+            q = cfill[j]
+            ci[q] = i
+            cx[q] = _xval(val[p], lut, sc)
+            cfill[j] = q + 1
+    for j in range(d):
+        if cstart[j] < cstart[j + 1]:
+            _grad_col(g, go + j * P, P, dz, do, ci, cx, cstart[j], cstart[j + 1])
 
 
 @_compiled(**_JIT_INLINE)
@@ -1202,13 +1199,16 @@ def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
 @_compiled(**_JIT)
 def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
                nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
-               grads, keep, block_min):
+               grads, keep, bcnt, bi, bx, block_min):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start``; gradients
     accumulate in g (laid out like w; only when ``grads``, else the caller steps from the
     activations in a and the deltas in dz), loss and correct rows in res[c]. Sparse inputs come from the CSR (ptr, ind, val); dense ones are
     gathered block by block into xb. With a sparse first layer and ``keep`` of more than one
-    element, the rows' first-layer deltas are stored there (row i at keep[i*P0:]) instead of
-    accumulating that layer's weight gradient."""
+    element, the rows' first-layer deltas are stored there (row i of the step at keep[i*P0:])
+    instead of accumulating that layer's weight gradient, and the rows' nonzeros are filed by
+    input j into buckets of cap = bx.shape[0] // d entries: the k-th nonzero of input j goes to
+    bi[j*cap + k] (its row i of the step) and bx[j*cap + k] (its value), with bcnt[j] = k + 1
+    (rows in ascending order)."""
     V = _lanes(w)
     d = nin[0]
     # scratch of the column-sorted nonzeros of a block (first-layer gradient)
@@ -1217,6 +1217,11 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
     cfill = np.empty(d if blocked else 1, np.int64)
     ci = np.empty(_BLOCK_ROWS * d if blocked else 1, np.int32)
     cx = np.empty(_BLOCK_ROWS * d if blocked else 1, w.dtype)
+    by_rows = keep.shape[0] > 1
+    cap = bx.shape[0] // d
+    if by_rows:
+        for j in range(d):
+            bcnt[j] = 0
     for b0 in range(r0, r1, _BLOCK_ROWS):
         bs = min(_BLOCK_ROWS, r1 - b0)
         if not sparse:
@@ -1271,13 +1276,20 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                 _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
             elif not (grads and sparse):
                 pass  # dense inputs: done above; no grads: the caller steps from dz
-            elif keep.shape[0] > 1:  # parallel step: layer 0 is done later, by rows of W0
+            elif by_rows:  # parallel step: layer 0 is done later, by rows of W0
                 for i in range(bs):
                     for c0 in range(0, Pl, V):
                         _vst(keep, (b0 + i) * Pl + c0, _vld(dz, do + i * Pl + c0))
+                    r = order[start + b0 + i]
+                    for p in range(ptr[r], ptr[r + 1]):
+                        j = np.int64(ind[p])
+                        k = bcnt[j]
+                        bi[j * cap + k] = b0 + i
+                        bx[j * cap + k] = _xval(val[p], lut, sc)
+                        bcnt[j] = k + 1
             elif blocked and bs >= block_min:
-                _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, 0, d, dz, do,
-                                   Pl, g, woff[0], cstart, cfill, ci, cx)
+                _grad_sparse_block(ptr, ind, val, lut, sc, order, start + b0, bs, dz, do, Pl, g,
+                                   woff[0], cstart, cfill, ci, cx)
             else:
                 for i in range(bs):
                     r = order[start + b0 + i]
@@ -1288,7 +1300,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
 @_compiled(**_JIT_PAR)
 def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res,
-                   nchunks, keep, block_min):
+                   nchunks, keep, bcnt, bi, bx, block_min):
     """_rows_flat over a fixed split of the step's m rows into nchunks chunks, chunk c
     accumulating into g[c] (so the summation order never depends on the thread count). The
     arguments of both _rows_flat calls have the same (non-literal) types: one compilation."""
@@ -1296,7 +1308,7 @@ def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order,
         lo, hi = _chunk(m, nchunks, c)
         _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, lo, hi, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g[c], a[c], dz[c],
-                   xb[c], res, np.int64(c), bool(True), keep, block_min)
+                   xb[c], res, np.int64(c), bool(True), keep, bcnt[c], bi[c], bx[c], block_min)
 
 
 @_compiled(**_JIT)
@@ -1403,24 +1415,25 @@ def _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, us
 
 
 @_compiled(**_JIT_PAR)
-def _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P0, d, nparts, solver, w, g,
-                    nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2,
-                    c2, eps, cstart, cfill, ci, cx):
+def _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, items, lr, mom,
+                    nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps):
     """The optimizer step of a parallel sparse step. Work items 0..nparts-1 each own a range of
-    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order (by columns,
-    _grad_sparse_block on up to _SORT_ROWS rows at a time, with scratch cstart[q], cfill[q],
-    ci[q], cx[q] of part q) and update those rows, so that layer needs no reduction and its
-    sums do not depend on the thread count. The other items are
-    those of _upd_par (the remaining parameters, chunk gradients summed in chunk order); part q
-    also takes items q, q + nparts, ... (prange hands each thread one contiguous range of
-    iterations, so a first-layer part per iteration keeps the threads evenly loaded)."""
+    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order, from the
+    buckets of input j that the nch chunks filed (see _rows_flat; chunk c's rows precede chunk
+    c + 1's), and update those rows, so that layer needs no reduction and its sums do not depend
+    on the thread count. The other items are those of _upd_par (the remaining parameters, chunk
+    gradients summed in chunk order); part q also takes items q, q + nparts, ... (prange hands
+    each thread one contiguous range of iterations, so a first-layer part per iteration keeps
+    the threads evenly loaded)."""
     zero = _cst(w, 0.0)
     g0 = g[0]
+    cap = bx.shape[1] // d
     for q in prange(nparts):
         ja, jb = _chunk(d, nparts, q)
-        for i0 in range(0, m, _SORT_ROWS):
-            _grad_sparse_block(ptr, ind, val, lut, sc, order, start + i0, min(_SORT_ROWS, m - i0),
-                               ja, jb, keep, i0 * P0, P0, g0, 0, cstart[q], cfill[q], ci[q], cx[q])
+        for j in range(ja, jb):
+            for c in range(nch):
+                if bcnt[c, j] > 0:
+                    _grad_col(g0, j * P0, P0, keep, 0, bi[c], bx[c], j * cap, j * cap + bcnt[c, j])
         _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
                  mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
         for it in range(q, items.shape[0], nparts):
@@ -1657,11 +1670,17 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     nparts = max(1, min(nparts, d // 16))
     by_rows = sparse and d * P[0] > 8 * rows  # else: the chunk sums are cheaper to reduce
     keep = np.zeros(rows * P[0] if (by_rows and nch_max > 1) else 1, W0.dtype)
-    sort_rows = min(rows, _SORT_ROWS) if (by_rows and nch_max > 1) else 0
-    cstart = np.empty((nparts, d + 1 if sort_rows else 1), np.int64)
-    cfill = np.empty((nparts, d if sort_rows else 1), np.int64)
-    ci = np.empty((nparts, max(1, sort_rows * d)), np.int32)
-    cx = np.empty((nparts, max(1, sort_rows * d)), W0.dtype)
+    # per chunk, the first-layer nonzeros of its rows filed by input (see _rows_flat): room for
+    # every row of the largest chunk of any step
+    cap = 0
+    if by_rows and nch_max > 1:
+        for m_step in (rows, order.shape[0] % rows):
+            nch_step = max(1, min(nch_max, m_step // rows_per_chunk))
+            if nch_step > 1:
+                cap = max(cap, (m_step + nch_step - 1) // nch_step)
+    bcnt = np.zeros((nch_max, d), np.int64)
+    bi = np.empty((nch_max, max(1, cap * d)), np.int32)
+    bx = np.empty((nch_max, max(1, cap * d)), W0.dtype)
     no_keep = np.zeros(1, W0.dtype)
     g0 = g[0]
     a0 = a[0]
@@ -1726,11 +1745,12 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         if nch > 1:
             _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m,
                            L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz,
-                           xb, res, nch, keep, block_min)
+                           xb, res, nch, keep, bcnt, bi, bx, block_min)
         else:
             _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start,
                        np.int64(0), m, L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale,
-                       g0, a0, dz0, xb0, res, np.int64(0), not one_row, no_keep, block_min)
+                       g0, a0, dz0, xb0, res, np.int64(0), not one_row, no_keep, bcnt[0], bi[0],
+                       bx[0], block_min)
         total = 0.0
         hits = 0.0
         for c in range(nch):
@@ -1747,9 +1767,8 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         else:
             lr_t = lr
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
-            _upd_par_sparse(ptr, ind, val, lut, sc, order, start, m, keep, P[0], d, nparts, solver,
-                            w, g, nch, s0, s1, rest, lr, mom, nesterov, wd, use_wd, use_mom, lr_t,
-                            b1, c1, b2, c2, eps, cstart, cfill, ci, cx)
+            _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, rest,
+                            lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
         if nch > 1:  # the chunks' gradients are summed inside the parallel update
