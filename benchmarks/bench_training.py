@@ -2,10 +2,10 @@
 and the GEMM floor.
 
 Workloads (float32, ReLU hidden layers, softmax + cross-entropy, plain SGD; see
-``fastfnn.bench.WORKLOADS``): 784-128-64-10 and 784-128-10 with batch 128, 784-10 softmax regression
-with batch 1, 784-10-10 full batch (one step per epoch). Each epoch runs over the first
-``FASTFNN_BENCH_ROWS`` (default 6000) MNIST training rows when $FASTFNN_DATA/mnist has them, else
-over random MNIST-shaped data of that size.
+``fastfnn.bench.WORKLOADS``): 784-128-64-10 with batch 128, 32 and 1, 784-128-10 with batch 128,
+784-10 softmax regression with batch 1, 784-10-10 full batch (one step per epoch). Each epoch runs
+over the first ``FASTFNN_BENCH_ROWS`` (default 6000) MNIST training rows when $FASTFNN_DATA/mnist
+has them, else over random MNIST-shaped data of that size.
 
 Variants (one benchmark group per workload, one benchmark per variant):
     fastfnn[<backend>]  FastFNN's trainer epoch (fused epoch where the backend offers one, else the

@@ -25,13 +25,17 @@ Fused epoch
     * Plain SGD on sparse inputs with batches of at most :attr:`NumbaBackend.lazy_max_rows` rows
       (per-example SGD) updates only the first-layer rows the step's inputs touch; the other rows'
       zero-gradient steps (weight decay, momentum) are applied later in closed form, when a row is
-      next read or at the end of the epoch. With batch 1 the first layer's gradient is never
-      stored: each touched row is updated directly from ``x_j * dz``.
+      next read or at the end of the epoch. With batch 1 no gradient is stored at all: each
+      touched first-layer row is updated directly from ``x_j * dz``, the other layers' rows from
+      their inputs and deltas the same way.
     * Dense inputs take the fused path for batches of at most
       :attr:`NumbaBackend.dense_fused_max_rows` rows; larger dense batches run composed (BLAS).
     * Steps of at least 2 x :attr:`NumbaBackend.fused_rows_per_chunk` rows split into up to
       :attr:`NumbaBackend.fused_chunks` row chunks run in parallel; the split depends on the
-      batch size only, so results are bitwise reproducible whatever the thread count.
+      batch size only, so results are bitwise reproducible whatever the thread count. With a
+      wide sparse first layer, each chunk files its rows' nonzeros by input, and the optimizer
+      step sums that layer's gradient row by row of W from those buckets, in parallel over
+      ranges of rows (no per-chunk copy of the largest gradient to reduce).
 
 Compilation is lazy (first call of each signature; the fused epoch takes tens of seconds per
 dtype and input kind the first time) and cached on disk (``__pycache__`` next to this file, or
@@ -1199,24 +1203,20 @@ def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
 @_compiled(**_JIT)
 def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
                nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
-               grads, keep, bcnt, bi, bx, block_min):
+               grads, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start``; gradients
     accumulate in g (laid out like w; only when ``grads``, else the caller steps from the
-    activations in a and the deltas in dz), loss and correct rows in res[c]. Sparse inputs come from the CSR (ptr, ind, val); dense ones are
-    gathered block by block into xb. With a sparse first layer and ``keep`` of more than one
-    element, the rows' first-layer deltas are stored there (row i of the step at keep[i*P0:])
-    instead of accumulating that layer's weight gradient, and the rows' nonzeros are filed by
-    input j into buckets of cap = bx.shape[0] // d entries: the k-th nonzero of input j goes to
-    bi[j*cap + k] (its row i of the step) and bx[j*cap + k] (its value), with bcnt[j] = k + 1
-    (rows in ascending order)."""
+    activations in a and the deltas in dz), loss and correct rows in res[c]. Sparse inputs come
+    from the CSR (ptr, ind, val); dense ones are gathered block by block into xb. With a sparse
+    first layer and ``keep`` of more than one element (a parallel step), the rows' first-layer
+    deltas are stored there (row i of the step at keep[i*P0:]) instead of accumulating that
+    layer's weight gradient, and the rows' nonzeros are filed by input j into buckets of
+    cap = bx.shape[0] // d entries: the k-th nonzero of input j goes to bi[j*cap + k] (its row i
+    of the step) and bx[j*cap + k] (its value), with bcnt[j] = k + 1 (rows in ascending order).
+    cstart, cfill, ci, cx: scratch of _grad_sparse_block, used when ``blocked`` (below)."""
     V = _lanes(w)
     d = nin[0]
-    # scratch of the column-sorted nonzeros of a block (first-layer gradient)
     blocked = sparse and grads and P[0] >= 4 * V and r1 - r0 >= block_min
-    cstart = np.empty(d + 1 if blocked else 1, np.int64)
-    cfill = np.empty(d if blocked else 1, np.int64)
-    ci = np.empty(_BLOCK_ROWS * d if blocked else 1, np.int32)
-    cx = np.empty(_BLOCK_ROWS * d if blocked else 1, w.dtype)
     by_rows = keep.shape[0] > 1
     cap = bx.shape[0] // d
     if by_rows:
@@ -1300,7 +1300,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
 @_compiled(**_JIT_PAR)
 def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res,
-                   nchunks, keep, bcnt, bi, bx, block_min):
+                   nchunks, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min):
     """_rows_flat over a fixed split of the step's m rows into nchunks chunks, chunk c
     accumulating into g[c] (so the summation order never depends on the thread count). The
     arguments of both _rows_flat calls have the same (non-literal) types: one compilation."""
@@ -1308,7 +1308,8 @@ def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order,
         lo, hi = _chunk(m, nchunks, c)
         _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, lo, hi, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g[c], a[c], dz[c],
-                   xb[c], res, np.int64(c), bool(True), keep, bcnt[c], bi[c], bx[c], block_min)
+                   xb[c], res, np.int64(c), bool(True), keep, bcnt[c], bi[c], bx[c], cstart[c],
+                   cfill[c], ci[c], cx[c], block_min)
 
 
 @_compiled(**_JIT)
@@ -1681,6 +1682,12 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     bcnt = np.zeros((nch_max, d), np.int64)
     bi = np.empty((nch_max, max(1, cap * d)), np.int32)
     bx = np.empty((nch_max, max(1, cap * d)), W0.dtype)
+    # per chunk, scratch of _grad_sparse_block (a wide sparse first layer's gradient, by blocks)
+    sort = sparse and P[0] >= 4 * V
+    cstart = np.empty((nch_max, d + 1 if sort else 1), np.int64)
+    cfill = np.empty((nch_max, d if sort else 1), np.int64)
+    ci = np.empty((nch_max, _BLOCK_ROWS * d if sort else 1), np.int32)
+    cx = np.empty((nch_max, _BLOCK_ROWS * d if sort else 1), W0.dtype)
     no_keep = np.zeros(1, W0.dtype)
     g0 = g[0]
     a0 = a[0]
@@ -1745,12 +1752,12 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         if nch > 1:
             _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m,
                            L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz,
-                           xb, res, nch, keep, bcnt, bi, bx, block_min)
+                           xb, res, nch, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min)
         else:
             _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start,
                        np.int64(0), m, L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale,
                        g0, a0, dz0, xb0, res, np.int64(0), not one_row, no_keep, bcnt[0], bi[0],
-                       bx[0], block_min)
+                       bx[0], cstart[0], cfill[0], ci[0], cx[0], block_min)
         total = 0.0
         hits = 0.0
         for c in range(nch):
