@@ -768,6 +768,7 @@ def _fingerprint(Xb, step):
 # Offsets are unsigned in the loops so that numba emits no negative-index wraparound (which
 # would stop LLVM from vectorizing).
 _BLOCK_ROWS = 16
+_BLOCK_IOTA = np.arange(_BLOCK_ROWS, dtype=np.int64)  # row i of a block is row i (_grad_col)
 _UPDATE_PIECE = 8192  # elements per work item of the parallel optimizer step
 
 
@@ -990,9 +991,11 @@ def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
 
 
 @_compiled(**_JIT_INLINE)
-def _grad_col(g, row, P, dz, do, ci, cx, e0, e1):
-    """g[row:row+P] += sum over e in e0..e1 of cx[e] * dz[do + ci[e]*P : +P], summed in e order
-    in registers (one load and one store of the row of g)."""
+def _grad_col(g, row, P, dz, do, x, xo, xs, ri, e0, e1):
+    """g[row:row+P] += sum over e in e0..e1 of x[xo + e*xs] * dz[do + ri[e]*P : +P], summed in e
+    order in registers (one load and one store of the row of g). A sparse column: x, ri = the
+    values and rows of its nonzeros (xs = 1); a dense input k of a block: x = the activations
+    (xo = their offset + k, xs = their row stride), ri = _BLOCK_IOTA."""
     V = _lanes(g)
     c0 = 0
     while c0 < P:
@@ -1003,12 +1006,12 @@ def _grad_col(g, row, P, dz, do, ci, cx, e0, e1):
             g2 = _vld(g, row + c0 + 2 * V)
             g3 = _vld(g, row + c0 + 3 * V)
             for e in range(e0, e1):
-                xs = _vsplat(g, cx[e])
-                base = do + np.int64(ci[e]) * P + c0
-                g0 = _vfma(xs, _vld(dz, base), g0)
-                g1 = _vfma(xs, _vld(dz, base + V), g1)
-                g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
-                g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
+                xv = _vsplat(g, _ld(x, xo + e * xs))
+                base = do + np.int64(ri[e]) * P + c0
+                g0 = _vfma(xv, _vld(dz, base), g0)
+                g1 = _vfma(xv, _vld(dz, base + V), g1)
+                g2 = _vfma(xv, _vld(dz, base + 2 * V), g2)
+                g3 = _vfma(xv, _vld(dz, base + 3 * V), g3)
             _vst(g, row + c0, g0)
             _vst(g, row + c0 + V, g1)
             _vst(g, row + c0 + 2 * V, g2)
@@ -1018,17 +1021,18 @@ def _grad_col(g, row, P, dz, do, ci, cx, e0, e1):
             g0 = _vld(g, row + c0)
             g1 = _vld(g, row + c0 + V)
             for e in range(e0, e1):
-                xs = _vsplat(g, cx[e])
-                base = do + np.int64(ci[e]) * P + c0
-                g0 = _vfma(xs, _vld(dz, base), g0)
-                g1 = _vfma(xs, _vld(dz, base + V), g1)
+                xv = _vsplat(g, _ld(x, xo + e * xs))
+                base = do + np.int64(ri[e]) * P + c0
+                g0 = _vfma(xv, _vld(dz, base), g0)
+                g1 = _vfma(xv, _vld(dz, base + V), g1)
             _vst(g, row + c0, g0)
             _vst(g, row + c0 + V, g1)
             c0 += 2 * V
         else:
             g0 = _vld(g, row + c0)
             for e in range(e0, e1):
-                g0 = _vfma(_vsplat(g, cx[e]), _vld(dz, do + np.int64(ci[e]) * P + c0), g0)
+                xv = _vsplat(g, _ld(x, xo + e * xs))
+                g0 = _vfma(xv, _vld(dz, do + np.int64(ri[e]) * P + c0), g0)
             _vst(g, row + c0, g0)
             c0 += V
 
@@ -1060,52 +1064,14 @@ def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, g
             cfill[j] = q + 1
     for j in range(d):
         if cstart[j] < cstart[j + 1]:
-            _grad_col(g, go + j * P, P, dz, do, ci, cx, cstart[j], cstart[j + 1])
+            _grad_col(g, go + j * P, P, dz, do, cx, 0, 1, ci, cstart[j], cstart[j + 1])
 
 
 @_compiled(**_JIT_INLINE)
 def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go):
     """g[go + k*P : +P] += sum_i a[ao + i*Pa + k] * dz[do + i*P : +P] for k < nin, i < bs."""
-    V = _lanes(g)
     for k in range(nin):
-        c0 = 0
-        row = go + k * P
-        while c0 < P:
-            nb = (P - c0) // V
-            if nb >= 4:
-                g0 = _vld(g, row + c0)
-                g1 = _vld(g, row + c0 + V)
-                g2 = _vld(g, row + c0 + 2 * V)
-                g3 = _vld(g, row + c0 + 3 * V)
-                for i in range(bs):
-                    xs = _vsplat(g, _ld(a, ao + i * Pa + k))
-                    base = do + i * P + c0
-                    g0 = _vfma(xs, _vld(dz, base), g0)
-                    g1 = _vfma(xs, _vld(dz, base + V), g1)
-                    g2 = _vfma(xs, _vld(dz, base + 2 * V), g2)
-                    g3 = _vfma(xs, _vld(dz, base + 3 * V), g3)
-                _vst(g, row + c0, g0)
-                _vst(g, row + c0 + V, g1)
-                _vst(g, row + c0 + 2 * V, g2)
-                _vst(g, row + c0 + 3 * V, g3)
-                c0 += 4 * V
-            elif nb >= 2:
-                g0 = _vld(g, row + c0)
-                g1 = _vld(g, row + c0 + V)
-                for i in range(bs):
-                    xs = _vsplat(g, _ld(a, ao + i * Pa + k))
-                    base = do + i * P + c0
-                    g0 = _vfma(xs, _vld(dz, base), g0)
-                    g1 = _vfma(xs, _vld(dz, base + V), g1)
-                _vst(g, row + c0, g0)
-                _vst(g, row + c0 + V, g1)
-                c0 += 2 * V
-            else:
-                g0 = _vld(g, row + c0)
-                for i in range(bs):
-                    g0 = _vfma(_vsplat(g, _ld(a, ao + i * Pa + k)), _vld(dz, do + i * P + c0), g0)
-                _vst(g, row + c0, g0)
-                c0 += V
+        _grad_col(g, go + k * P, P, dz, do, a, ao + k, Pa, _BLOCK_IOTA, 0, bs)
 
 
 @_compiled(**_JIT_INLINE)
@@ -1434,7 +1400,8 @@ def _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1
         for j in range(ja, jb):
             for c in range(nch):
                 if bcnt[c, j] > 0:
-                    _grad_col(g0, j * P0, P0, keep, 0, bi[c], bx[c], j * cap, j * cap + bcnt[c, j])
+                    _grad_col(g0, j * P0, P0, keep, 0, bx[c], 0, 1, bi[c], j * cap,
+                              j * cap + bcnt[c, j])
         _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
                  mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
         for it in range(q, items.shape[0], nparts):
