@@ -587,61 +587,35 @@ def _col_sum_par(dz, out, nchunks):
 
 
 # ----------------------------------------------------------------------------- optimizers
-@_compiled(**_JIT)
-def _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, lo, hi):
-    """Flat 1-D views; the NumPy reference's operation order, one rounding per operation."""
-    if not use_mom:
-        if use_wd:
-            for i in range(lo, hi):
-                p[i] = p[i] - lr * (g[i] + wd * p[i])
-        else:
-            for i in range(lo, hi):
-                p[i] = p[i] - lr * g[i]
-        return
-    for i in range(lo, hi):
-        gi = g[i] + wd * p[i] if use_wd else g[i]
-        step = lr * gi
-        vi = v[i] * mom - step
-        v[i] = vi
-        if nesterov:
-            p[i] = p[i] + (mom * vi - step)
-        else:
-            p[i] = p[i] + vi
-
-
+# The contract's sgd_step and adam_step run _step_seg (defined with the fused epoch below) on
+# flat views; the arguments one solver does not read are passed as the other's, for one type
+# signature.
 @_compiled(**_JIT)
 def _sgd_ser(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom):
-    _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, 0, p.shape[0])
+    _step_seg(np.int64(0), p, g, v, v, np.uint64(0), np.uint64(p.shape[0]), lr, mom, nesterov, wd,
+              use_wd, use_mom, lr, lr, lr, lr, lr, lr)
 
 
 @_compiled(**_JIT_PAR)
 def _sgd_par(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, nchunks):
     for c in prange(nchunks):
         lo, hi = _chunk(p.shape[0], nchunks, c)
-        _sgd_range(p, g, v, lr, mom, nesterov, wd, use_wd, use_mom, lo, hi)
-
-
-@_compiled(**_JIT)
-def _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, lo, hi):
-    for i in range(lo, hi):
-        gi = g[i] + wd * p[i] if use_wd else g[i]
-        mi = m[i] * b1 + c1 * gi
-        vi = v[i] * b2 + c2 * (gi * gi)
-        m[i] = mi
-        v[i] = vi
-        p[i] = p[i] - (lr_t * mi) / (np.sqrt(vi) + eps)
+        _step_seg(np.int64(0), p, g, v, v, np.uint64(lo), np.uint64(hi - lo), lr, mom, nesterov,
+                  wd, use_wd, use_mom, lr, lr, lr, lr, lr, lr)
 
 
 @_compiled(**_JIT)
 def _adam_ser(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd):
-    _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, 0, p.shape[0])
+    _step_seg(np.int64(1), p, g, m, v, np.uint64(0), np.uint64(p.shape[0]), lr_t, b1, bool(False),
+              wd, use_wd, bool(False), lr_t, b1, c1, b2, c2, eps)
 
 
 @_compiled(**_JIT_PAR)
 def _adam_par(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, nchunks):
     for c in prange(nchunks):
         lo, hi = _chunk(p.shape[0], nchunks, c)
-        _adam_range(p, g, m, v, lr_t, b1, c1, b2, c2, eps, wd, use_wd, lo, hi)
+        _step_seg(np.int64(1), p, g, m, v, np.uint64(lo), np.uint64(hi - lo), lr_t, b1,
+                  bool(False), wd, use_wd, bool(False), lr_t, b1, c1, b2, c2, eps)
 
 
 # ------------------------------------------------------------------------- gather / take / argmax
@@ -768,7 +742,6 @@ def _fingerprint(Xb, step):
 # Offsets are unsigned in the loops so that numba emits no negative-index wraparound (which
 # would stop LLVM from vectorizing).
 _BLOCK_ROWS = 16
-_BLOCK_IOTA = np.arange(_BLOCK_ROWS, dtype=np.int64)  # row i of a block is row i (_grad_col)
 _UPDATE_PIECE = 8192  # elements per work item of the parallel optimizer step
 
 
@@ -805,8 +778,10 @@ def _act_scalar(v, act):
 
 
 @_compiled(**_JIT_INLINE)
-def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
-    """out[oo:oo+P] = sum over the nonzeros (j, x) at p0..p1 of x * w[wo + j*P : +P]."""
+def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
+    """out[oo:oo+P] = sum over p in p0..p1 of x_p * w[wo + ind[p]*P : +P], x_p = val[dv + p]
+    as the compute dtype (_xval). A sparse input row: its CSR nonzeros (dv = 0). A dense input
+    vector of n values at val[o:o+n]: ind = an arange, p0 = 0, p1 = n, dv = o."""
     V = _lanes(w)
     c0 = 0
     while c0 < P:
@@ -817,7 +792,7 @@ def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
             a2 = a0
             a3 = a0
             for p in range(p0, p1):
-                xs = _vsplat(w, _xval(_ld(val, p), lut, sc))
+                xs = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
                 base = wo + np.int64(_ld(ind, p)) * P + c0
                 a0 = _vfma(xs, _vld(w, base), a0)
                 a1 = _vfma(xs, _vld(w, base + V), a1)
@@ -839,8 +814,8 @@ def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
             a3 = a0
             p = p0
             while p + 1 < p1:
-                x0 = _vsplat(w, _xval(_ld(val, p), lut, sc))
-                x1 = _vsplat(w, _xval(_ld(val, p + 1), lut, sc))
+                x0 = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
+                x1 = _vsplat(w, _xval(_ld(val, dv + p + 1), lut, sc))
                 base0 = wo + np.int64(_ld(ind, p)) * P + c0
                 base1 = wo + np.int64(_ld(ind, p + 1)) * P + c0
                 a0 = _vfma(x0, _vld(w, base0), a0)
@@ -849,7 +824,7 @@ def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
                 a3 = _vfma(x1, _vld(w, base1 + V), a3)
                 p += 2
             if p < p1:
-                x0 = _vsplat(w, _xval(_ld(val, p), lut, sc))
+                x0 = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
                 base0 = wo + np.int64(_ld(ind, p)) * P + c0
                 a0 = _vfma(x0, _vld(w, base0), a0)
                 a1 = _vfma(x0, _vld(w, base0 + V), a1)
@@ -864,90 +839,19 @@ def _fwd_sparse(ind, val, p0, p1, lut, sc, w, wo, P, out, oo):
             p = p0
             wc = wo + c0
             while p + 3 < p1:
-                a0 = _vfma(_vsplat(w, _xval(_ld(val, p), lut, sc)),
+                a0 = _vfma(_vsplat(w, _xval(_ld(val, dv + p), lut, sc)),
                            _vld(w, wc + np.int64(_ld(ind, p)) * P), a0)
-                a1 = _vfma(_vsplat(w, _xval(_ld(val, p + 1), lut, sc)),
+                a1 = _vfma(_vsplat(w, _xval(_ld(val, dv + p + 1), lut, sc)),
                            _vld(w, wc + np.int64(_ld(ind, p + 1)) * P), a1)
-                a2 = _vfma(_vsplat(w, _xval(_ld(val, p + 2), lut, sc)),
+                a2 = _vfma(_vsplat(w, _xval(_ld(val, dv + p + 2), lut, sc)),
                            _vld(w, wc + np.int64(_ld(ind, p + 2)) * P), a2)
-                a3 = _vfma(_vsplat(w, _xval(_ld(val, p + 3), lut, sc)),
+                a3 = _vfma(_vsplat(w, _xval(_ld(val, dv + p + 3), lut, sc)),
                            _vld(w, wc + np.int64(_ld(ind, p + 3)) * P), a3)
                 p += 4
             while p < p1:
-                a0 = _vfma(_vsplat(w, _xval(_ld(val, p), lut, sc)),
+                a0 = _vfma(_vsplat(w, _xval(_ld(val, dv + p), lut, sc)),
                            _vld(w, wc + np.int64(_ld(ind, p)) * P), a0)
                 p += 1
-            _vst(out, oo + c0, _vadd(_vadd(a0, a1), _vadd(a2, a3)))
-            c0 += V
-
-
-@_compiled(**_JIT_INLINE)
-def _fwd_dense(x, xo, nin, w, wo, P, out, oo):
-    """out[oo:oo+P] = sum_k x[xo + k] * w[wo + k*P : +P] for k < nin."""
-    V = _lanes(w)
-    c0 = 0
-    while c0 < P:
-        nb = (P - c0) // V
-        if nb >= 3:
-            a0 = _vzero(w)
-            a1 = a0
-            a2 = a0
-            a3 = a0
-            for k in range(nin):
-                xs = _vsplat(w, _ld(x, xo + k))
-                base = wo + k * P + c0
-                a0 = _vfma(xs, _vld(w, base), a0)
-                a1 = _vfma(xs, _vld(w, base + V), a1)
-                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
-                if nb >= 4:
-                    a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
-            _vst(out, oo + c0, a0)
-            _vst(out, oo + c0 + V, a1)
-            _vst(out, oo + c0 + 2 * V, a2)
-            if nb >= 4:
-                _vst(out, oo + c0 + 3 * V, a3)
-                c0 += 4 * V
-            else:
-                c0 += 3 * V
-        elif nb == 2:
-            a0 = _vzero(w)
-            a1 = a0
-            a2 = a0
-            a3 = a0
-            k = 0
-            while k + 1 < nin:
-                x0 = _vsplat(w, _ld(x, xo + k))
-                x1 = _vsplat(w, _ld(x, xo + k + 1))
-                base = wo + k * P + c0
-                a0 = _vfma(x0, _vld(w, base), a0)
-                a1 = _vfma(x0, _vld(w, base + V), a1)
-                a2 = _vfma(x1, _vld(w, base + P), a2)
-                a3 = _vfma(x1, _vld(w, base + P + V), a3)
-                k += 2
-            if k < nin:
-                x0 = _vsplat(w, _ld(x, xo + k))
-                base = wo + k * P + c0
-                a0 = _vfma(x0, _vld(w, base), a0)
-                a1 = _vfma(x0, _vld(w, base + V), a1)
-            _vst(out, oo + c0, _vadd(a0, a2))
-            _vst(out, oo + c0 + V, _vadd(a1, a3))
-            c0 += 2 * V
-        else:
-            a0 = _vzero(w)
-            a1 = a0
-            a2 = a0
-            a3 = a0
-            k = 0
-            wc = wo + c0
-            while k + 3 < nin:
-                a0 = _vfma(_vsplat(w, _ld(x, xo + k)), _vld(w, wc + k * P), a0)
-                a1 = _vfma(_vsplat(w, _ld(x, xo + k + 1)), _vld(w, wc + (k + 1) * P), a1)
-                a2 = _vfma(_vsplat(w, _ld(x, xo + k + 2)), _vld(w, wc + (k + 2) * P), a2)
-                a3 = _vfma(_vsplat(w, _ld(x, xo + k + 3)), _vld(w, wc + (k + 3) * P), a3)
-                k += 4
-            while k < nin:
-                a0 = _vfma(_vsplat(w, _ld(x, xo + k)), _vld(w, wc + k * P), a0)
-                k += 1
             _vst(out, oo + c0, _vadd(_vadd(a0, a1), _vadd(a2, a3)))
             c0 += V
 
@@ -995,7 +899,7 @@ def _grad_col(g, row, P, dz, do, x, xo, xs, ri, e0, e1):
     """g[row:row+P] += sum over e in e0..e1 of x[xo + e*xs] * dz[do + ri[e]*P : +P], summed in e
     order in registers (one load and one store of the row of g). A sparse column: x, ri = the
     values and rows of its nonzeros (xs = 1); a dense input k of a block: x = the activations
-    (xo = their offset + k, xs = their row stride), ri = _BLOCK_IOTA."""
+    (xo = their offset + k, xs = their row stride), ri = an arange."""
     V = _lanes(g)
     c0 = 0
     while c0 < P:
@@ -1068,10 +972,11 @@ def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, g
 
 
 @_compiled(**_JIT_INLINE)
-def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go):
-    """g[go + k*P : +P] += sum_i a[ao + i*Pa + k] * dz[do + i*P : +P] for k < nin, i < bs."""
+def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go, iota):
+    """g[go + k*P : +P] += sum_i a[ao + i*Pa + k] * dz[do + i*P : +P] for k < nin, i < bs
+    (iota: an arange of at least bs)."""
     for k in range(nin):
-        _grad_col(g, go + k * P, P, dz, do, a, ao + k, Pa, _BLOCK_IOTA, 0, bs)
+        _grad_col(g, go + k * P, P, dz, do, a, ao + k, Pa, iota, 0, bs)
 
 
 @_compiled(**_JIT_INLINE)
@@ -1169,7 +1074,7 @@ def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
 @_compiled(**_JIT)
 def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
                nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
-               grads, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min):
+               grads, keep, bcnt, bi, bx, cstart, cfill, ci, cx, iota, block_min):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start``; gradients
     accumulate in g (laid out like w; only when ``grads``, else the caller steps from the
     activations in a and the deltas in dz), loss and correct rows in res[c]. Sparse inputs come
@@ -1179,9 +1084,11 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
     layer's weight gradient, and the rows' nonzeros are filed by input j into buckets of
     cap = bx.shape[0] // d entries: the k-th nonzero of input j goes to bi[j*cap + k] (its row i
     of the step) and bx[j*cap + k] (its value), with bcnt[j] = k + 1 (rows in ascending order).
-    cstart, cfill, ci, cx: scratch of _grad_sparse_block, used when ``blocked`` (below)."""
+    cstart, cfill, ci, cx: scratch of _grad_sparse_block, used when ``blocked`` (below). iota:
+    an arange as long as the widest layer input and the block (the rows of a dense input)."""
     V = _lanes(w)
     d = nin[0]
+    one = _cst(w, 1.0)  # the scale of values already in the compute dtype
     blocked = sparse and grads and P[0] >= 4 * V and r1 - r0 >= block_min
     by_rows = keep.shape[0] > 1
     cap = bx.shape[0] // d
@@ -1209,9 +1116,9 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                 oo = aoff[l] + i * Pl
                 if l == 0 and sparse:
                     r = order[start + b0 + i]
-                    _fwd_sparse(ind, val, ptr[r], ptr[r + 1], lut, sc, w, woff[0], Pl, a, oo)
+                    _fwd_rows(ind, ptr[r], ptr[r + 1], val, 0, lut, sc, w, woff[0], Pl, a, oo)
                 else:
-                    _fwd_dense(src, so + i * sp, nin[l], w, woff[l], Pl, a, oo)
+                    _fwd_rows(iota, 0, nin[l], src, so + i * sp, lut, one, w, woff[l], Pl, a, oo)
                 for q in range(n_out):
                     _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
         Pl = P[L - 1]
@@ -1237,7 +1144,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                 src = xb if l == 0 else a
                 so = 0 if l == 0 else aoff[l - 1]
                 sp = d if l == 0 else P[l - 1]
-                _grad_dense(src, so, sp, nin[l], dz, do, Pl, bs, g, woff[l])
+                _grad_dense(src, so, sp, nin[l], dz, do, Pl, bs, g, woff[l], iota)
             if l > 0:
                 _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
             elif not (grads and sparse):
@@ -1266,7 +1173,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
 @_compiled(**_JIT_PAR)
 def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res,
-                   nchunks, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min):
+                   nchunks, keep, bcnt, bi, bx, cstart, cfill, ci, cx, iota, block_min):
     """_rows_flat over a fixed split of the step's m rows into nchunks chunks, chunk c
     accumulating into g[c] (so the summation order never depends on the thread count). The
     arguments of both _rows_flat calls have the same (non-literal) types: one compilation."""
@@ -1275,7 +1182,7 @@ def _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order,
         _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, lo, hi, L,
                    nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g[c], a[c], dz[c],
                    xb[c], res, np.int64(c), bool(True), keep, bcnt[c], bi[c], bx[c], cstart[c],
-                   cfill[c], ci[c], cx[c], block_min)
+                   cfill[c], ci[c], cx[c], iota, block_min)
 
 
 @_compiled(**_JIT)
@@ -1284,7 +1191,6 @@ def _upd_flat(solver, w, g, s0, s1, lo, hi, rows, nrows, lr, mom, nesterov, wd, 
     """The optimizer step on w[lo:hi] with gradient g[lo:hi], state s0 (sgd velocity / adam m)
     and s1 (adam v); zeroes g[lo:hi]. The NumPy reference's operation order. With nrows >= 0,
     on the segments w[lo + j*hi : +hi] for j in rows[:nrows] instead."""
-    zero = _cst(w, 0.0)
     nseg = 1 if nrows < 0 else nrows
     for seg in range(nseg):
         if nrows < 0:
@@ -1294,12 +1200,17 @@ def _upd_flat(solver, w, g, s0, s1, lo, hi, rows, nrows, lr, mom, nesterov, wd, 
             u0 = np.uint64(lo + rows[seg] * hi)
             n = np.uint64(hi)
         _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1,
-                 c1, b2, c2, eps, zero)
+                 c1, b2, c2, eps)
 
 
 @_compiled(**_JIT)  # a call per range; one copy compiles faster than inlined ones
-def _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
-             b2, c2, eps, zero):
+def _step_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
+              b2, c2, eps):
+    """The optimizer step on w[u0:u0+n] (flat 1-D arrays) with gradient g and state s0 (SGD
+    velocity, Adam m) and s1 (Adam v): solver 0 is SGD (momentum when use_mom, Nesterov's when
+    nesterov), 1 Adam (lr_t, b1, c1 = 1 - b1, b2, c2 = 1 - b2, eps); L2 decay wd when use_wd.
+    The NumPy reference's operation order, one rounding per operation. It serves the contract's
+    sgd_step and adam_step and the fused epoch alike."""
     if solver == 0:
         if not use_mom:
             if use_wd:
@@ -1357,28 +1268,44 @@ def _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom
                 s0[j] = mi
                 s1[j] = vi
                 w[j] = w[j] - (lr_t * mi) / (np.sqrt(vi) + eps)
+
+
+@_compiled(**_JIT_INLINE)
+def _upd_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
+             b2, c2, eps):
+    """_step_seg, then g[u0:u0+n] = 0: the fused epoch reuses its gradient buffer."""
+    _step_seg(solver, w, g, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1,
+              b2, c2, eps)
+    zero = _cst(g, 0.0)
     for i in range(n):
         g[u0 + i] = zero
+
+
+@_compiled(**_JIT_INLINE)
+def _upd_item(items, q, solver, w, g, nch, s0, s1, lr, mom, nesterov, wd, use_wd, use_mom, lr_t,
+              b1, c1, b2, c2, eps):
+    """Item q = (lo, hi, decay) of a parallel step's update: g[0, lo:hi] += g[1, lo:hi] + ...
+    (chunk order; those are zeroed), then _upd_seg on the range (weight decay where decay)."""
+    zero = _cst(w, 0.0)
+    g0 = g[0]
+    u0 = np.uint64(items[q, 0])
+    n = np.uint64(items[q, 1] - items[q, 0])
+    for c in range(1, nch):
+        gc = g[c]
+        for i in range(n):
+            g0[u0 + i] += gc[u0 + i]
+            gc[u0 + i] = zero
+    _upd_seg(solver, w, g0, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd and items[q, 2] != 0,
+             use_mom, lr_t, b1, c1, b2, c2, eps)
 
 
 @_compiled(**_JIT_PAR)
 def _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1,
              c1, b2, c2, eps):
-    """The optimizer step of a parallel step: for each item (lo, hi, decay) of the flat
-    parameters, first g[0, lo:hi] += g[1, lo:hi] + ... (chunk order; those are zeroed), then
-    _upd_seg on the range (weight decay where ``decay``)."""
-    zero = _cst(w, 0.0)
-    g0 = g[0]
+    """The optimizer step of a parallel step: _upd_item on every item of the flat parameters."""
     for q in prange(items.shape[0]):
-        u0 = np.uint64(items[q, 0])
-        n = np.uint64(items[q, 1] - items[q, 0])
-        for c in range(1, nch):
-            gc = g[c]
-            for i in range(n):
-                g0[u0 + i] += gc[u0 + i]
-                gc[u0 + i] = zero
-        _upd_seg(solver, w, g0, s0, s1, u0, n, lr, mom, nesterov, wd, use_wd and items[q, 2] != 0,
-                 use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+        _upd_item(items, q, solver, w, g, nch, s0, s1, lr, mom, nesterov, wd, use_wd, use_mom,
+                  lr_t, b1, c1, b2, c2, eps)
 
 
 @_compiled(**_JIT_PAR)
@@ -1392,7 +1319,6 @@ def _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1
     gradients summed in chunk order); part q also takes items q, q + nparts, ... (prange hands
     each thread one contiguous range of iterations, so a first-layer part per iteration keeps
     the threads evenly loaded)."""
-    zero = _cst(w, 0.0)
     g0 = g[0]
     cap = bx.shape[1] // d
     for q in prange(nparts):
@@ -1403,17 +1329,10 @@ def _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1
                     _grad_col(g0, j * P0, P0, keep, 0, bx[c], 0, 1, bi[c], j * cap,
                               j * cap + bcnt[c, j])
         _upd_seg(solver, w, g0, s0, s1, np.uint64(ja * P0), np.uint64((jb - ja) * P0), lr,
-                 mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+                 mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
         for it in range(q, items.shape[0], nparts):
-            u0 = np.uint64(items[it, 0])
-            n = np.uint64(items[it, 1] - items[it, 0])
-            for c in range(1, nch):
-                gc = g[c]
-                for i in range(n):
-                    g0[u0 + i] += gc[u0 + i]
-                    gc[u0 + i] = zero
-            _upd_seg(solver, w, g0, s0, s1, u0, n, lr, mom, nesterov, wd,
-                     use_wd and items[it, 2] != 0, use_mom, lr_t, b1, c1, b2, c2, eps, zero)
+            _upd_item(items, it, solver, w, g, nch, s0, s1, lr, mom, nesterov, wd, use_wd,
+                      use_mom, lr_t, b1, c1, b2, c2, eps)
 
 
 @_compiled(**_JIT)
@@ -1655,6 +1574,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     cfill = np.empty((nch_max, d if sort else 1), np.int64)
     ci = np.empty((nch_max, _BLOCK_ROWS * d if sort else 1), np.int32)
     cx = np.empty((nch_max, _BLOCK_ROWS * d if sort else 1), W0.dtype)
+    iota = np.arange(max(_BLOCK_ROWS, nin.max()))  # dense inputs k of a layer, rows i of a block
     no_keep = np.zeros(1, W0.dtype)
     g0 = g[0]
     a0 = a[0]
@@ -1719,12 +1639,13 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         if nch > 1:
             _rows_flat_par(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, m,
                            L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz,
-                           xb, res, nch, keep, bcnt, bi, bx, cstart, cfill, ci, cx, block_min)
+                           xb, res, nch, keep, bcnt, bi, bx, cstart, cfill, ci, cx, iota,
+                           block_min)
         else:
             _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start,
                        np.int64(0), m, L, nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale,
                        g0, a0, dz0, xb0, res, np.int64(0), not one_row, no_keep, bcnt[0], bi[0],
-                       bx[0], cstart[0], cfill[0], ci[0], cx[0], block_min)
+                       bx[0], cstart[0], cfill[0], ci[0], cx[0], iota, block_min)
         total = 0.0
         hits = 0.0
         for c in range(nch):
