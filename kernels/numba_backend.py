@@ -242,6 +242,58 @@ if numba is not None:
         return x(x, y), codegen
 
     @_intrinsic
+    def _vrelu(typingctx, x):
+        """0 where x < 0, else x (lane by lane, as the scalar ReLU: NaN and -0.0 pass)."""
+        def codegen(context, builder, sig, args):
+            zero = _ir.Constant(args[0].type, None)
+            return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
+        return x(x), codegen
+
+    @_intrinsic
+    def _vstep(typingctx, x):
+        """1 where x > 0, else 0 (lane by lane: ReLU's derivative, as the scalar _dact)."""
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            return builder.select(builder.fcmp_ordered(">", args[0], _ir.Constant(ty, None)),
+                                  _ir.Constant(ty, [1.0] * sig.args[0].lanes),
+                                  _ir.Constant(ty, None))
+        return x(x), codegen
+
+    @_intrinsic
+    def _vst_sums(typingctx, out, off, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12,
+                  v13, v14, v15):
+        """out[off + j] = the sum of the lanes of vj, j < 16: each sum by _vhsum's halving tree
+        (the same roundings), but the 16 trees share their shuffles: pairs of vectors are
+        reduced together, halves of lanes into one vector, until each lane holds one sum."""
+        vt = v0
+
+        def codegen(context, builder, sig, args):
+            lanes = vt.lanes
+            i32 = _ir.IntType(32)
+            vecs = list(args[2:])
+            for g in range(0, 16, lanes):  # float64: two groups of 8 vectors
+                cur = vecs[g:g + lanes]
+                seg = lanes  # each vector: lanes // seg segments of seg lanes, one per sum
+                while len(cur) > 1:
+                    half = seg // 2
+                    lo = [b + j * seg + t for b in (0, lanes) for j in range(lanes // seg)
+                          for t in range(half)]
+                    hi = [i + half for i in lo]
+                    nxt = []
+                    for x, y in zip(cur[0::2], cur[1::2]):
+                        xl = builder.shuffle_vector(x, y, _ir.Constant(_ir.VectorType(i32, lanes), lo))
+                        xh = builder.shuffle_vector(x, y, _ir.Constant(_ir.VectorType(i32, lanes), hi))
+                        nxt.append(builder.fadd(xl, xh))
+                    cur = nxt
+                    seg = half
+                ptr = _elem_ptr(context, builder, sig.args[0], args[0],
+                                builder.add(args[1], _ir.Constant(args[1].type, g)))
+                builder.store(cur[0], builder.bitcast(ptr, cur[0].type.as_pointer()),
+                              align=out.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+        return types.none(out, off, *([vt] * 16)), codegen
+
+    @_intrinsic
     def _vhsum(typingctx, v):
         """Sum of the lanes by a fixed halving tree (deterministic)."""
         def codegen(context, builder, sig, args):
@@ -259,7 +311,7 @@ if numba is not None:
             return builder.extract_element(x, _ir.Constant(i32, 0))
         return v.dtype(v), codegen
 else:  # pragma: no cover
-    _lanes = _vzero = _vsplat = _vld = _vst = _vfma = _vadd = _vsub = _vmul = _vhsum = None
+    _lanes = _vzero = _vsplat = _vld = _vst = _vfma = _vadd = _vsub = _vmul = _vrelu = _vstep = _vst_sums = _vhsum = None
 
 
 # ----------------------------------------------------------------------------- scalar helpers
@@ -786,7 +838,36 @@ def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
     c0 = 0
     while c0 < P:
         nb = (P - c0) // V
-        if nb >= 3:
+        if nb >= 8:  # eight vectors per pass: each index and value loaded once per 8
+            a0 = _vzero(w)
+            a1 = a0
+            a2 = a0
+            a3 = a0
+            a4 = a0
+            a5 = a0
+            a6 = a0
+            a7 = a0
+            for p in range(p0, p1):
+                xs = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
+                base = wo + np.int64(_ld(ind, p)) * P + c0
+                a0 = _vfma(xs, _vld(w, base), a0)
+                a1 = _vfma(xs, _vld(w, base + V), a1)
+                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
+                a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
+                a4 = _vfma(xs, _vld(w, base + 4 * V), a4)
+                a5 = _vfma(xs, _vld(w, base + 5 * V), a5)
+                a6 = _vfma(xs, _vld(w, base + 6 * V), a6)
+                a7 = _vfma(xs, _vld(w, base + 7 * V), a7)
+            _vst(out, oo + c0, a0)
+            _vst(out, oo + c0 + V, a1)
+            _vst(out, oo + c0 + 2 * V, a2)
+            _vst(out, oo + c0 + 3 * V, a3)
+            _vst(out, oo + c0 + 4 * V, a4)
+            _vst(out, oo + c0 + 5 * V, a5)
+            _vst(out, oo + c0 + 6 * V, a6)
+            _vst(out, oo + c0 + 7 * V, a7)
+            c0 += 8 * V
+        elif nb >= 4:
             a0 = _vzero(w)
             a1 = a0
             a2 = a0
@@ -797,17 +878,13 @@ def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
                 a0 = _vfma(xs, _vld(w, base), a0)
                 a1 = _vfma(xs, _vld(w, base + V), a1)
                 a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
-                if nb >= 4:
-                    a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
+                a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
             _vst(out, oo + c0, a0)
             _vst(out, oo + c0 + V, a1)
             _vst(out, oo + c0 + 2 * V, a2)
-            if nb >= 4:
-                _vst(out, oo + c0 + 3 * V, a3)
-                c0 += 4 * V
-            else:
-                c0 += 3 * V
-        elif nb == 2:
+            _vst(out, oo + c0 + 3 * V, a3)
+            c0 += 4 * V
+        elif nb >= 2:
             a0 = _vzero(w)
             a1 = a0
             a2 = a0
@@ -980,18 +1057,72 @@ def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go, iota):
 
 
 @_compiled(**_JIT_INLINE)
+def _vdact(a, act):
+    """_dact lane by lane (act 1, 2 or 3), the same operations."""
+    if act == 1:
+        return _vstep(a)
+    one = _vsplat(a, 1.0)
+    if act == 2:
+        return _vmul(a, _vsub(one, a))
+    return _vsub(one, _vmul(a, a))
+
+
+@_compiled(**_JIT_INLINE)
 def _back_dense(w, wo, P, nin, dz, do, bs, a, ao, Pa, act):
-    """dz[ao + i*Pa + k] = (w[wo + k*P : +P] . dz[do + i*P : +P]) * act'(a[ao + i*Pa + k])."""
+    """dz[ao + i*Pa + k] = (w[wo + k*P : +P] . dz[do + i*P : +P]) * act'(a[ao + i*Pa + k]):
+    sixteen inputs k at a time, so the sixteen dot products overlap and share one reduction
+    (_vst_sums); then act' over the row's whole vectors (padding lanes hold 0 and stay 0)."""
     V = _lanes(w)
-    for k in range(nin):
-        wrow = wo + k * P
-        for i in range(bs):
-            acc = _vzero(w)
-            drow = do + i * P
+    k16 = nin - nin % 16
+    for i in range(bs):
+        drow = do + i * P
+        orow = ao + i * Pa
+        for k0 in range(0, k16, 16):
+            r = wo + k0 * P
+            s0 = _vzero(w)
+            s1 = s0
+            s2 = s0
+            s3 = s0
+            s4 = s0
+            s5 = s0
+            s6 = s0
+            s7 = s0
+            s8 = s0
+            s9 = s0
+            s10 = s0
+            s11 = s0
+            s12 = s0
+            s13 = s0
+            s14 = s0
+            s15 = s0
             for c0 in range(0, P, V):
-                acc = _vfma(_vld(w, wrow + c0), _vld(dz, drow + c0), acc)
-            o = ao + i * Pa + k
-            _st(dz, o, _vhsum(acc) * _dact(_ld(a, o), act))
+                d = _vld(dz, drow + c0)
+                s0 = _vfma(_vld(w, r + c0), d, s0)
+                s1 = _vfma(_vld(w, r + P + c0), d, s1)
+                s2 = _vfma(_vld(w, r + 2 * P + c0), d, s2)
+                s3 = _vfma(_vld(w, r + 3 * P + c0), d, s3)
+                s4 = _vfma(_vld(w, r + 4 * P + c0), d, s4)
+                s5 = _vfma(_vld(w, r + 5 * P + c0), d, s5)
+                s6 = _vfma(_vld(w, r + 6 * P + c0), d, s6)
+                s7 = _vfma(_vld(w, r + 7 * P + c0), d, s7)
+                s8 = _vfma(_vld(w, r + 8 * P + c0), d, s8)
+                s9 = _vfma(_vld(w, r + 9 * P + c0), d, s9)
+                s10 = _vfma(_vld(w, r + 10 * P + c0), d, s10)
+                s11 = _vfma(_vld(w, r + 11 * P + c0), d, s11)
+                s12 = _vfma(_vld(w, r + 12 * P + c0), d, s12)
+                s13 = _vfma(_vld(w, r + 13 * P + c0), d, s13)
+                s14 = _vfma(_vld(w, r + 14 * P + c0), d, s14)
+                s15 = _vfma(_vld(w, r + 15 * P + c0), d, s15)
+            _vst_sums(dz, orow + k0, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,
+                      s14, s15)
+        for k in range(k16, nin):
+            acc = _vzero(w)
+            for c0 in range(0, P, V):
+                acc = _vfma(_vld(w, wo + k * P + c0), _vld(dz, drow + c0), acc)
+            _st(dz, orow + k, _vhsum(acc))
+        if act != 0:
+            for c0 in range(0, Pa, V):
+                _vst(dz, orow + c0, _vmul(_vld(dz, orow + c0), _vdact(_vld(a, orow + c0), act)))
 
 
 @_compiled(**_JIT_INLINE)
@@ -1119,8 +1250,13 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                     _fwd_rows(ind, ptr[r], ptr[r + 1], val, 0, lut, sc, w, woff[0], Pl, a, oo)
                 else:
                     _fwd_rows(iota, 0, nin[l], src, so + i * sp, lut, one, w, woff[l], Pl, a, oo)
-                for q in range(n_out):
-                    _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
+                if code <= 1:  # identity, ReLU: whole vectors (padding lanes stay 0)
+                    for c0 in range(0, Pl, V):
+                        v = _vadd(_vld(a, oo + c0), _vld(w, bo + c0))
+                        _vst(a, oo + c0, _vrelu(v) if code == 1 else v)
+                else:
+                    for q in range(n_out):
+                        _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
         Pl = P[L - 1]
         ao = aoff[L - 1]
         total = 0.0

@@ -321,8 +321,9 @@ HIDDEN = {0: (), 1: (9,), 2: (9, 17), 3: (9, 17, 5)}
 
 def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax",
              solver="nesterov", inputs="sparse", n=N_ROWS, d=20, k=4, alpha=1e-3, seed=0,
-             shuffle=True):
-    """A small random epoch; inputs: "sparse" uint8 (~80% zeros), "dense" uint8, "float"."""
+             shuffle=True, hidden=None):
+    """A small random epoch; inputs: "sparse" uint8 (~80% zeros), "dense" uint8, "float";
+    hidden: the hidden widths (default HIDDEN[depth])."""
     rng = np.random.default_rng(seed)
     out_kind, form = OUTPUTS[output]
     if inputs == "float":
@@ -335,7 +336,7 @@ def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax"
         x_scale = 1 / 255
     targets = rng.integers(0, k, n) if form == "labels" else \
         (rng.random((n, k)) < 0.4).astype(dtype)
-    sizes = (d, *HIDDEN[depth], k)
+    sizes = (d, *(HIDDEN[depth] if hidden is None else hidden), k)
     coefs, intercepts = init_params(sizes, "auto", act, dtype, rng)
     for b in intercepts:
         b[...] = rng.standard_normal(b.shape) * 0.1
@@ -401,6 +402,16 @@ def _grid():
 def test_fused_epoch_matches_composed(dtype, batch, depth, act, output, solver):
     job = make_job(dtype=dtype, batch=batch, depth=depth, act=act, output=output, solver=solver)
     assert NB._sparse_of(job.X) is not None  # the sparse first-layer path
+    assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("batch", [1, 16])
+def test_wide_hidden_layers(dtype, act, batch):
+    """Hidden layers wider than 16 and than a vector: the backward pass takes their inputs 16
+    at a time (two groups and a rest of 8 for 40 inputs) over rows of several vectors."""
+    job = make_job(dtype=dtype, batch=batch, act=act, hidden=(40, 33), solver="momentum")
     assert_same_epoch(*run_both(job), dtype)
 
 
