@@ -934,6 +934,29 @@ def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
 
 
 @_compiled(**_JIT_INLINE)
+def _bias_act_flat(a, oo, w, bo, P, n, act):
+    """a[oo:oo+n] = act(a[oo:oo+n] + w[bo:bo+n]) (act code 0..3); identity and ReLU as whole
+    vectors over the P padded lanes (their padding holds 0 and stays 0)."""
+    if act <= 1:
+        for c0 in range(0, P, _lanes(w)):
+            v = _vadd(_vld(a, oo + c0), _vld(w, bo + c0))
+            _vst(a, oo + c0, _vrelu(v) if act == 1 else v)
+    else:
+        for q in range(n):
+            _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), act))
+
+
+@_compiled(**_JIT)  # a call per block of rows: compiled once, not inlined into each caller
+def _fwd_dense(x, xo, xs, nin, w, wo, bo, P, n, act, out, oo, bs, iota, lut):
+    """Rows i < bs of a dense layer: out[oo + i*P : +P] = act(x[xo + i*xs : +nin] @ W + b),
+    W = w[wo:] as nin rows of P, b = w[bo:bo+n]; x already in the compute dtype."""
+    one = _cst(w, 1.0)
+    for i in range(bs):
+        _fwd_rows(iota, 0, nin, x, xo + i * xs, lut, one, w, wo, P, out, oo + i * P)
+        _bias_act_flat(out, oo + i * P, w, bo, P, n, act)
+
+
+@_compiled(**_JIT_INLINE)
 def _grad_sparse(ind, val, p0, p1, lut, sc, dz, do, P, g, go):
     """g[go + j*P : +P] += x * dz[do:do+P] over the nonzeros (j, x) at p0..p1."""
     V = _lanes(g)
@@ -1048,7 +1071,7 @@ def _grad_sparse_block(ptr, ind, val, lut, sc, order, first, bs, dz, do, P, g, g
             _grad_col(g, go + j * P, P, dz, do, cx, 0, 1, ci, cstart[j], cstart[j + 1])
 
 
-@_compiled(**_JIT_INLINE)
+@_compiled(**_JIT)  # a call per block of rows
 def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go, iota):
     """g[go + k*P : +P] += sum_i a[ao + i*Pa + k] * dz[do + i*P : +P] for k < nin, i < bs
     (iota: an arange of at least bs)."""
@@ -1067,7 +1090,7 @@ def _vdact(a, act):
     return _vsub(one, _vmul(a, a))
 
 
-@_compiled(**_JIT_INLINE)
+@_compiled(**_JIT)  # a call per block of rows
 def _back_dense(w, wo, P, nin, dz, do, bs, a, ao, Pa, act):
     """dz[ao + i*Pa + k] = (w[wo + k*P : +P] . dz[do + i*P : +P]) * act'(a[ao + i*Pa + k]):
     sixteen inputs k at a time, so the sixteen dot products overlap and share one reduction
@@ -1219,7 +1242,6 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
     an arange as long as the widest layer input and the block (the rows of a dense input)."""
     V = _lanes(w)
     d = nin[0]
-    one = _cst(w, 1.0)  # the scale of values already in the compute dtype
     blocked = sparse and grads and P[0] >= 4 * V and r1 - r0 >= block_min
     by_rows = keep.shape[0] > 1
     cap = bx.shape[0] // d
@@ -1238,25 +1260,18 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
             n_out = nout[l]
             bo = wboff[l]
             code = act if l < L - 1 else 0
-            # the layer's dense input: the gathered block (first layer) or the previous layer's
-            # activations; one call site, so the inlined loop nest is compiled once
-            src = xb if l == 0 else a
-            so = 0 if l == 0 else aoff[l - 1]
-            sp = d if l == 0 else P[l - 1]
-            for i in range(bs):
-                oo = aoff[l] + i * Pl
-                if l == 0 and sparse:
+            if l == 0 and sparse:
+                for i in range(bs):
+                    oo = aoff[0] + i * Pl
                     r = order[start + b0 + i]
                     _fwd_rows(ind, ptr[r], ptr[r + 1], val, 0, lut, sc, w, woff[0], Pl, a, oo)
-                else:
-                    _fwd_rows(iota, 0, nin[l], src, so + i * sp, lut, one, w, woff[l], Pl, a, oo)
-                if code <= 1:  # identity, ReLU: whole vectors (padding lanes stay 0)
-                    for c0 in range(0, Pl, V):
-                        v = _vadd(_vld(a, oo + c0), _vld(w, bo + c0))
-                        _vst(a, oo + c0, _vrelu(v) if code == 1 else v)
-                else:
-                    for q in range(n_out):
-                        _st(a, oo + q, _act_scalar(_ld(a, oo + q) + _ld(w, bo + q), code))
+                    _bias_act_flat(a, oo, w, bo, Pl, n_out, code)
+            else:  # a dense input: the gathered block (first layer) or the previous activations
+                src = xb if l == 0 else a
+                so = 0 if l == 0 else aoff[l - 1]
+                sp = d if l == 0 else P[l - 1]
+                _fwd_dense(src, so, sp, nin[l], w, woff[l], bo, Pl, n_out, code, a, aoff[l], bs,
+                           iota, lut)
         Pl = P[L - 1]
         ao = aoff[L - 1]
         total = 0.0
@@ -1436,27 +1451,19 @@ def _upd_item(items, q, solver, w, g, nch, s0, s1, lr, mom, nesterov, wd, use_wd
 
 
 @_compiled(**_JIT_PAR)
-def _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1,
-             c1, b2, c2, eps):
-    """The optimizer step of a parallel step: _upd_item on every item of the flat parameters."""
-    for q in prange(items.shape[0]):
-        _upd_item(items, q, solver, w, g, nch, s0, s1, lr, mom, nesterov, wd, use_wd, use_mom,
-                  lr_t, b1, c1, b2, c2, eps)
-
-
-@_compiled(**_JIT_PAR)
-def _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, items, lr, mom,
-                    nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps):
-    """The optimizer step of a parallel sparse step. Work items 0..nparts-1 each own a range of
-    first-layer rows j: they sum x_ij * keep[i] over the step's rows i in order, from the
+def _upd_par(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, items, lr, mom,
+             nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps):
+    """The optimizer step of a parallel step. Work items 0..nparts-1 each own a range of
+    first-layer rows j < d: they sum x_ij * keep[i] over the step's rows i in order, from the
     buckets of input j that the nch chunks filed (see _rows_flat; chunk c's rows precede chunk
     c + 1's), and update those rows, so that layer needs no reduction and its sums do not depend
-    on the thread count. The other items are those of _upd_par (the remaining parameters, chunk
-    gradients summed in chunk order); part q also takes items q, q + nparts, ... (prange hands
-    each thread one contiguous range of iterations, so a first-layer part per iteration keeps
-    the threads evenly loaded)."""
+    on the thread count (d = 0: no such layer, the chunk sums cover every parameter). Every
+    other parameter is in ``items``, taken by _upd_item (chunk gradients summed in chunk
+    order); part q takes items q, q + nparts, ... (prange hands each thread one contiguous
+    range of iterations, so a first-layer part per iteration keeps the threads evenly
+    loaded)."""
     g0 = g[0]
-    cap = bx.shape[1] // d
+    cap = bx.shape[1] // max(d, 1)
     for q in prange(nparts):
         ja, jb = _chunk(d, nparts, q)
         for j in range(ja, jb):
@@ -1688,8 +1695,9 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     if L == 1:
         q_w0 = q - 1
     rest = items[q_w0:]  # first-layer bias, then the other layers
-    # First-layer rows per part of a parallel sparse step: each part scans every row of the step
-    # (binary search), so there are few parts (the thread count: the sums do not depend on it).
+    # The parts of a parallel step's update: one per thread, each a range of at least 16
+    # first-layer rows when that layer is summed by rows (the sums do not depend on the split).
+    nthreads = nparts
     nparts = max(1, min(nparts, d // 16))
     by_rows = sparse and d * P[0] > 8 * rows  # else: the chunk sums are cheaper to reduce
     keep = np.zeros(rows * P[0] if (by_rows and nch_max > 1) else 1, W0.dtype)
@@ -1740,6 +1748,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     # typed (not literal) constant arguments: a literal would compile the callee once more
     sgd = np.int64(0)
     all_rows = np.int64(-1)
+    no_rows = np.int64(0)  # _upd_par without first-layer parts
     no_decay = bool(False)
     one = np.ones(1, W0.dtype)  # the input of a bias
     s = 0
@@ -1798,13 +1807,13 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         else:
             lr_t = lr
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
-            _upd_par_sparse(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, rest,
-                            lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
+            _upd_par(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, rest, lr, mom,
+                     nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
         if nch > 1:  # the chunks' gradients are summed inside the parallel update
-            _upd_par(solver, w, g, nch, s0, s1, items, lr, mom, nesterov, wd, use_wd, use_mom,
-                     lr_t, b1, c1, b2, c2, eps)
+            _upd_par(bcnt, bi, bx, keep, P0, no_rows, nthreads, solver, w, g, nch, s0, s1, items,
+                     lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
         if one_row:  # per-example SGD: every layer steps from a0 and dz0, no gradient stored
