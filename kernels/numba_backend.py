@@ -278,12 +278,12 @@ if numba is not None:
                     half = seg // 2
                     lo = [b + j * seg + t for b in (0, lanes) for j in range(lanes // seg)
                           for t in range(half)]
-                    hi = [i + half for i in lo]
+                    lo_mask = _ir.Constant(_ir.VectorType(i32, lanes), lo)
+                    hi_mask = _ir.Constant(_ir.VectorType(i32, lanes), [i + half for i in lo])
                     nxt = []
                     for x, y in zip(cur[0::2], cur[1::2]):
-                        xl = builder.shuffle_vector(x, y, _ir.Constant(_ir.VectorType(i32, lanes), lo))
-                        xh = builder.shuffle_vector(x, y, _ir.Constant(_ir.VectorType(i32, lanes), hi))
-                        nxt.append(builder.fadd(xl, xh))
+                        nxt.append(builder.fadd(builder.shuffle_vector(x, y, lo_mask),
+                                                builder.shuffle_vector(x, y, hi_mask)))
                     cur = nxt
                     seg = half
                 ptr = _elem_ptr(context, builder, sig.args[0], args[0],
@@ -311,7 +311,8 @@ if numba is not None:
             return builder.extract_element(x, _ir.Constant(i32, 0))
         return v.dtype(v), codegen
 else:  # pragma: no cover
-    _lanes = _vzero = _vsplat = _vld = _vst = _vfma = _vadd = _vsub = _vmul = _vrelu = _vstep = _vst_sums = _vhsum = None
+    _lanes = _vzero = _vsplat = _vld = _vst = _vfma = _vadd = _vsub = _vmul = None
+    _vrelu = _vstep = _vst_sums = _vhsum = None
 
 
 # ----------------------------------------------------------------------------- scalar helpers
@@ -1664,7 +1665,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         aoff[l] = asize
         asize += _BLOCK_ROWS * P[l]
     bufs = np.zeros((3, wsize), W0.dtype)
-    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, False)
+    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, bool(False))
     w = bufs[0]
     s0 = bufs[1]
     s1 = bufs[2]
@@ -1747,11 +1748,12 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     P0 = P[0]
     # typed (not literal) constant arguments: a literal would compile the callee once more
     sgd = np.int64(0)
+    zero_i = np.int64(0)  # _upd_par: no first-layer parts; _dense_rows_update: offset 0
+    one_i = np.int64(1)
     all_rows = np.int64(-1)
-    no_rows = np.int64(0)  # _upd_par without first-layer parts
     no_decay = bool(False)
     one = np.ones(1, W0.dtype)  # the input of a bias
-    s = 0
+    s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
         scale = _cst(W0, 1.0 / m)
@@ -1759,7 +1761,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         use_wd = alpha / m != 0.0
         lazy_step = lazy and m == rows
         one_row = lazy_step and rows == 1
-        nt = 0
+        nt = np.int64(0)
         r_one = order[start]
         if one_row:  # bring the rows of W0 this input reads up to date
             if catch:
@@ -1812,7 +1814,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
             s += 1
             continue
         if nch > 1:  # the chunks' gradients are summed inside the parallel update
-            _upd_par(bcnt, bi, bx, keep, P0, no_rows, nthreads, solver, w, g, nch, s0, s1, items,
+            _upd_par(bcnt, bi, bx, keep, P0, zero_i, nthreads, solver, w, g, nch, s0, s1, items,
                      lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
@@ -1823,8 +1825,8 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
                 if l > 0:
                     _dense_rows_update(a0, aoff[l - 1], nin[l], dz0, aoff[l], w, s0, woff[l], P[l],
                                        lr, mom, nesterov, wd, use_wd, use_mom)
-                _dense_rows_update(one, 0, 1, dz0, aoff[l], w, s0, wboff[l], P[l], lr, mom,
-                                   nesterov, wd, no_decay, use_mom)
+                _dense_rows_update(one, zero_i, one_i, dz0, aoff[l], w, s0, wboff[l], P[l], lr,
+                                   mom, nesterov, wd, no_decay, use_mom)
             s += 1
             continue
         for l in range(L):
@@ -1845,7 +1847,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         s += 1
     if catch:
         _catch_up_flat(w, s0, woff[0], P0, touched, -d, last, nsteps, pw, use_mom)
-    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, True)
+    _pack(mats, vecs, L, n_state, P, woff, wboff, bufs, bool(True))
     return t
 
 
