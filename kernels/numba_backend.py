@@ -251,7 +251,7 @@ if numba is not None:
 
     @_intrinsic
     def _vstep(typingctx, x):
-        """1 where x > 0, else 0 (lane by lane: ReLU's derivative, as the scalar _dact)."""
+        """1 where x > 0, else 0 (lane by lane: ReLU's derivative, as _act_grad_rows has it)."""
         def codegen(context, builder, sig, args):
             ty = args[0].type
             return builder.select(builder.fcmp_ordered(">", args[0], _ir.Constant(ty, None)),
@@ -323,19 +323,6 @@ def _sigmoid(z):
     if z >= 0:
         return one / (one + e)
     return e / (one + e)
-
-
-@_compiled(**_JIT_INLINE)
-def _dact(a, act):
-    """act'(z) written through the stored activation a = act(z), as the NumPy reference does."""
-    one = _cst(a, 1.0)
-    if act == 1:
-        return one if a > 0 else _cst(a, 0.0)
-    if act == 2:
-        return a * (one - a)
-    if act == 3:
-        return one - a * a
-    return one
 
 
 @_compiled(**_JIT_INLINE)
@@ -820,14 +807,10 @@ else:  # pragma: no cover
 
 @_compiled(**_JIT_INLINE)
 def _act_scalar(v, act):
-    if act == 1:
-        zero = _cst(v, 0.0)
-        return zero if v < zero else v
+    """sigmoid (act 2) or tanh (act 3) of v; identity and ReLU go by whole vectors."""
     if act == 2:
         return _sigmoid(v)
-    if act == 3:
-        return np.tanh(v)
-    return v
+    return np.tanh(v)
 
 
 @_compiled(**_JIT_INLINE)
@@ -1082,7 +1065,8 @@ def _grad_dense(a, ao, Pa, nin, dz, do, P, bs, g, go, iota):
 
 @_compiled(**_JIT_INLINE)
 def _vdact(a, act):
-    """_dact lane by lane (act 1, 2 or 3), the same operations."""
+    """act'(z) lane by lane through the stored activation a = act(z) (act 1, 2 or 3): the
+    operations of _act_grad_rows and of the NumPy reference."""
     if act == 1:
         return _vstep(a)
     one = _vsplat(a, 1.0)
