@@ -467,6 +467,7 @@ def summarize(workload, rows, records):
 #: The fit whose first-call overhead ``--compile`` measures: the seed network, batch 128, one epoch.
 FIRST_FIT = dict(hidden_layer_sizes=(128, 64), solver="sgd", batch_size=128, learning_rate_init=0.1,
                  momentum=0.0, max_iter=1, random_state=SEED, dtype="float32")
+FIRST_FIT_NETWORK = "-".join(map(str, (784, *FIRST_FIT["hidden_layer_sizes"], 10)))
 
 
 def first_fit_child(options_json):
@@ -765,9 +766,9 @@ def run(args) -> int:
         print("warm-up beyond a timed epoch, all workloads (JIT compile or cache load, first touches): "
               + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in extra.items()))
     for record in overheads:
-        print(f"first fit over a warm one, fastfnn[{record['backend']}] (784-128-64-10, batch 128, "
-              f"one epoch of {record['rows']} rows): cold cache +{record['cold_extra_s']:.2f} s, "
-              f"warm cache +{record['warm_extra_s']:.2f} s")
+        print(f"first fit over a warm one, fastfnn[{record['backend']}] ({FIRST_FIT_NETWORK}, batch "
+              f"{FIRST_FIT['batch_size']}, one epoch of {record['rows']} rows): cold cache "
+              f"+{record['cold_extra_s']:.2f} s, warm cache +{record['warm_extra_s']:.2f} s")
     for name, reason in {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}.items():
         print(f"not run: {name}: {reason}")
     print(f"total {elapsed:.1f} s")

@@ -814,6 +814,43 @@ def _act_scalar(v, act):
 
 
 @_compiled(**_JIT_INLINE)
+def _fwd_pass(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo, wide):
+    """One pass of _fwd_rows over 8 vectors of outputs (``wide``) or 4: out[oo:oo+8V or 4V] =
+    sum over p of x_p * w[wo + ind[p]*P : +8V or 4V]. ``wide`` is a constant at each call
+    site, so the inlined copy keeps no test in its loop."""
+    V = _lanes(w)
+    a0 = _vzero(w)
+    a1 = a0
+    a2 = a0
+    a3 = a0
+    a4 = a0
+    a5 = a0
+    a6 = a0
+    a7 = a0
+    for p in range(p0, p1):
+        xs = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
+        base = wo + np.int64(_ld(ind, p)) * P
+        a0 = _vfma(xs, _vld(w, base), a0)
+        a1 = _vfma(xs, _vld(w, base + V), a1)
+        a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
+        a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
+        if wide:
+            a4 = _vfma(xs, _vld(w, base + 4 * V), a4)
+            a5 = _vfma(xs, _vld(w, base + 5 * V), a5)
+            a6 = _vfma(xs, _vld(w, base + 6 * V), a6)
+            a7 = _vfma(xs, _vld(w, base + 7 * V), a7)
+    _vst(out, oo, a0)
+    _vst(out, oo + V, a1)
+    _vst(out, oo + 2 * V, a2)
+    _vst(out, oo + 3 * V, a3)
+    if wide:
+        _vst(out, oo + 4 * V, a4)
+        _vst(out, oo + 5 * V, a5)
+        _vst(out, oo + 6 * V, a6)
+        _vst(out, oo + 7 * V, a7)
+
+
+@_compiled(**_JIT_INLINE)
 def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
     """out[oo:oo+P] = sum over p in p0..p1 of x_p * w[wo + ind[p]*P : +P], x_p = val[dv + p]
     as the compute dtype (_xval). A sparse input row: its CSR nonzeros (dv = 0). A dense input
@@ -823,50 +860,10 @@ def _fwd_rows(ind, p0, p1, val, dv, lut, sc, w, wo, P, out, oo):
     while c0 < P:
         nb = (P - c0) // V
         if nb >= 8:  # eight vectors per pass: each index and value loaded once per 8
-            a0 = _vzero(w)
-            a1 = a0
-            a2 = a0
-            a3 = a0
-            a4 = a0
-            a5 = a0
-            a6 = a0
-            a7 = a0
-            for p in range(p0, p1):
-                xs = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
-                base = wo + np.int64(_ld(ind, p)) * P + c0
-                a0 = _vfma(xs, _vld(w, base), a0)
-                a1 = _vfma(xs, _vld(w, base + V), a1)
-                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
-                a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
-                a4 = _vfma(xs, _vld(w, base + 4 * V), a4)
-                a5 = _vfma(xs, _vld(w, base + 5 * V), a5)
-                a6 = _vfma(xs, _vld(w, base + 6 * V), a6)
-                a7 = _vfma(xs, _vld(w, base + 7 * V), a7)
-            _vst(out, oo + c0, a0)
-            _vst(out, oo + c0 + V, a1)
-            _vst(out, oo + c0 + 2 * V, a2)
-            _vst(out, oo + c0 + 3 * V, a3)
-            _vst(out, oo + c0 + 4 * V, a4)
-            _vst(out, oo + c0 + 5 * V, a5)
-            _vst(out, oo + c0 + 6 * V, a6)
-            _vst(out, oo + c0 + 7 * V, a7)
+            _fwd_pass(ind, p0, p1, val, dv, lut, sc, w, wo + c0, P, out, oo + c0, True)
             c0 += 8 * V
         elif nb >= 4:
-            a0 = _vzero(w)
-            a1 = a0
-            a2 = a0
-            a3 = a0
-            for p in range(p0, p1):
-                xs = _vsplat(w, _xval(_ld(val, dv + p), lut, sc))
-                base = wo + np.int64(_ld(ind, p)) * P + c0
-                a0 = _vfma(xs, _vld(w, base), a0)
-                a1 = _vfma(xs, _vld(w, base + V), a1)
-                a2 = _vfma(xs, _vld(w, base + 2 * V), a2)
-                a3 = _vfma(xs, _vld(w, base + 3 * V), a3)
-            _vst(out, oo + c0, a0)
-            _vst(out, oo + c0 + V, a1)
-            _vst(out, oo + c0 + 2 * V, a2)
-            _vst(out, oo + c0 + 3 * V, a3)
+            _fwd_pass(ind, p0, p1, val, dv, lut, sc, w, wo + c0, P, out, oo + c0, False)
             c0 += 4 * V
         elif nb >= 2:
             a0 = _vzero(w)
@@ -1210,6 +1207,15 @@ def _loss_flat(kind, z, zo, k, labels, indicators, r, d, do, scale):
     return _bce_multi_flat(z, zo, k, indicators, r, d, do, scale)
 
 
+@_compiled(**_JIT_INLINE)
+def _dense_input(l, xb, a, aoff, d, P):
+    """Layer l's dense input in _rows_flat as (array, offset of row 0, row stride): the gathered
+    block xb for the first layer, else the previous layer's activations in a."""
+    if l == 0:
+        return xb, np.int64(0), d
+    return a, aoff[l - 1], P[l - 1]
+
+
 @_compiled(**_JIT)
 def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, start, r0, r1, L,
                nin, nout, P, woff, wboff, aoff, w, act, out_kind, scale, g, a, dz, xb, res, c,
@@ -1223,11 +1229,12 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
     layer's weight gradient, and the rows' nonzeros are filed by input j into buckets of
     cap = bx.shape[0] // d entries: the k-th nonzero of input j goes to bi[j*cap + k] (its row i
     of the step) and bx[j*cap + k] (its value), with bcnt[j] = k + 1 (rows in ascending order).
-    cstart, cfill, ci, cx: scratch of _grad_sparse_block, used when ``blocked`` (below). iota:
+    cstart, cfill, ci, cx: scratch of _grad_sparse_block, one element each when a block's
+    first-layer gradient is not summed column by column (not a wide sparse layer). iota:
     an arange as long as the widest layer input and the block (the rows of a dense input)."""
     V = _lanes(w)
     d = nin[0]
-    blocked = sparse and grads and P[0] >= 4 * V and r1 - r0 >= block_min
+    blocked = grads and cstart.shape[0] > 1  # _sp_epoch sized the scratch for it
     by_rows = keep.shape[0] > 1
     cap = bx.shape[0] // d
     if by_rows:
@@ -1251,10 +1258,8 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                     r = order[start + b0 + i]
                     _fwd_rows(ind, ptr[r], ptr[r + 1], val, 0, lut, sc, w, woff[0], Pl, a, oo)
                     _bias_act_flat(a, oo, w, bo, Pl, n_out, code)
-            else:  # a dense input: the gathered block (first layer) or the previous activations
-                src = xb if l == 0 else a
-                so = 0 if l == 0 else aoff[l - 1]
-                sp = d if l == 0 else P[l - 1]
+            else:
+                src, so, sp = _dense_input(l, xb, a, aoff, d, P)
                 _fwd_dense(src, so, sp, nin[l], w, woff[l], bo, Pl, n_out, code, a, aoff[l], bs,
                            iota, lut)
         Pl = P[L - 1]
@@ -1277,9 +1282,7 @@ def _rows_flat(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, sta
                     for c0 in range(0, Pl, V):
                         _vst(g, gbo + c0, _vadd(_vld(g, gbo + c0), _vld(dz, do + i * Pl + c0)))
             if grads and (l > 0 or not sparse):
-                src = xb if l == 0 else a
-                so = 0 if l == 0 else aoff[l - 1]
-                sp = d if l == 0 else P[l - 1]
+                src, so, sp = _dense_input(l, xb, a, aoff, d, P)
                 _grad_dense(src, so, sp, nin[l], dz, do, Pl, bs, g, woff[l], iota)
             if l > 0:
                 _back_dense(w, woff[l], Pl, nin[l], dz, do, bs, a, aoff[l - 1], P[l - 1], act)
@@ -1682,8 +1685,7 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
     rest = items[q_w0:]  # first-layer bias, then the other layers
     # The parts of a parallel step's update: one per thread, each a range of at least 16
     # first-layer rows when that layer is summed by rows (the sums do not depend on the split).
-    nthreads = nparts
-    nparts = max(1, min(nparts, d // 16))
+    w0_parts = max(1, min(nparts, d // 16))
     by_rows = sparse and d * P[0] > 8 * rows  # else: the chunk sums are cheaper to reduce
     keep = np.zeros(rows * P[0] if (by_rows and nch_max > 1) else 1, W0.dtype)
     # per chunk, the first-layer nonzeros of its rows filed by input (see _rows_flat): room for
@@ -1793,12 +1795,12 @@ def _sp_epoch(X, sparse, ptr, ind, val, lut, sc, labels, indicators, order, rows
         else:
             lr_t = lr
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
-            _upd_par(bcnt, bi, bx, keep, P0, d, nparts, solver, w, g, nch, s0, s1, rest, lr, mom,
-                     nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
+            _upd_par(bcnt, bi, bx, keep, P0, d, w0_parts, solver, w, g, nch, s0, s1, rest, lr,
+                     mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue
         if nch > 1:  # the chunks' gradients are summed inside the parallel update
-            _upd_par(bcnt, bi, bx, keep, P0, zero_i, nthreads, solver, w, g, nch, s0, s1, items,
+            _upd_par(bcnt, bi, bx, keep, P0, zero_i, nparts, solver, w, g, nch, s0, s1, items,
                      lr, mom, nesterov, wd, use_wd, use_mom, lr_t, b1, c1, b2, c2, eps)
             s += 1
             continue

@@ -180,7 +180,7 @@ def test_a_failing_variant_is_reported_and_the_others_timed():
     assert "boom" in skipped["broken on 784-128-64-10"]
 
 
-def test_first_fit_overhead_runs_two_fresh_processes(tmp_path):
+def test_first_fit_overhead_runs_two_fresh_processes():
     record = bench.first_fit_overhead("numpy", 300, synthetic=True)
     assert record["backend"] == "numpy" and record["rows"] == 300
     for run in ("cold", "warm"):
