@@ -231,9 +231,10 @@ class FastFNNVariant(Variant):
         intercepts = [b.asarray(v) for v in intercepts]
         state = TrainState(coefs, intercepts, new_opt_state(b, "sgd", coefs, intercepts))
         self.n = data.X.shape[0]
-        config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=workload.lr,
+        config = TrainConfig(activation="relu", output="softmax", solver="sgd",
+                             learning_rate_init=workload.lr,
                              batch_size=workload.batch_rows(self.n), momentum=0.0,
-                             nesterov=False)
+                             nesterovs_momentum=False)
         self.runner = EpochRunner(b, config, b.asarray(data.X), b.asarray(data.y), state,
                                   x_scale=1.0 / 255.0)
         self.rng = np.random.default_rng(SEED)

@@ -190,9 +190,10 @@ class FastFNN:
         if batch_size == "auto":
             batch_size = min(200, X_train.shape[0])
         config = TrainConfig(
-            activation=hp["activation"], output=output, solver=hp["solver"], lr=hp["lr"],
+            activation=hp["activation"], output=output, solver=hp["solver"], learning_rate_init=hp["lr"],
             batch_size=batch_size, alpha=hp["alpha"], momentum=hp["momentum"],
-            nesterov=hp["nesterov"], beta1=hp["beta1"], beta2=hp["beta2"], eps=hp["eps"],
+            nesterovs_momentum=hp["nesterov"], beta_1=hp["beta1"], beta_2=hp["beta2"],
+            epsilon=hp["eps"],
             shuffle=hp["shuffle"], max_iter=hp["max_iter"], tol=hp["tol"],
             n_iter_no_change=hp["n_iter_no_change"],
             early_stopping=hp["early_stopping"] and not incremental)

@@ -35,14 +35,14 @@ class TrainConfig:
     activation: str
     output: str
     solver: str
-    lr: float
+    learning_rate_init: float
     batch_size: int | None  # None: full batch
     alpha: float = 0.0
     momentum: float = 0.9
-    nesterov: bool = True
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
     shuffle: bool = True
     max_iter: int = 200
     tol: float = 1e-4
@@ -123,15 +123,16 @@ def apply_update(backend: Backend, job: EpochJob, ws: Workspace, weight_decay: f
         for kind in range(2):
             decay = weight_decay if kind == 0 else 0.0
             for p, g, vel in zip(params[kind], grads[kind], job.opt_state[kind]):
-                backend.sgd_step(p, g, vel, job.lr, job.momentum, job.nesterov, decay)
+                backend.sgd_step(p, g, vel, job.learning_rate, job.momentum, job.nesterovs_momentum,
+                                 decay)
         return
     job.t += 1
-    lr_t = job.lr * math.sqrt(1 - job.beta2 ** job.t) / (1 - job.beta1 ** job.t)
+    lr_t = job.learning_rate * math.sqrt(1 - job.beta_2 ** job.t) / (1 - job.beta_1 ** job.t)
     for kind in range(2):
         decay = weight_decay if kind == 0 else 0.0
         for p, g, m1, m2 in zip(params[kind], grads[kind], job.opt_state[kind],
                                 job.opt_state[kind + 2]):
-            backend.adam_step(p, g, m1, m2, lr_t, job.beta1, job.beta2, job.eps, decay)
+            backend.adam_step(p, g, m1, m2, lr_t, job.beta_1, job.beta_2, job.epsilon, decay)
 
 
 def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
@@ -230,7 +231,7 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
             restore()
             raise TrainingDivergedError(
                 f"training diverged in epoch {len(state.history['loss']) + 1}, step {step}: the "
-                f"loss or a weight became non-finite (learning rate {config.lr:g}); the weights "
+                f"loss or a weight became non-finite (learning rate {config.learning_rate_init:g}); the weights "
                 f"are those before this epoch. Try a smaller learning rate or standardised inputs.")
         record = {"loss": loss, "accuracy": correct / n, "val_loss": None, "val_accuracy": None}
         if X_val is not None:
@@ -290,9 +291,10 @@ class EpochRunner:
         job = EpochJob(
             X=self.X, targets=self.targets, order=order, batch_size=self.rows,
             coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
-            output=config.output, solver=config.solver, opt_state=state.opt_state, lr=config.lr,
-            momentum=config.momentum, nesterov=config.nesterov, beta1=config.beta1,
-            beta2=config.beta2, eps=config.eps, alpha=config.alpha, t=state.t,
+            output=config.output, solver=config.solver, opt_state=state.opt_state,
+            learning_rate=config.learning_rate_init, momentum=config.momentum,
+            nesterovs_momentum=config.nesterovs_momentum, beta_1=config.beta_1,
+            beta_2=config.beta_2, epsilon=config.epsilon, alpha=config.alpha, t=state.t,
             x_scale=self.x_scale, stats=ws.stats)
         part_rows = self.n
         if on_progress is not None:

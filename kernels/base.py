@@ -185,7 +185,8 @@ class EpochJob:
         activation: hidden activation name; output: ``"softmax"`` or ``"sigmoid"``.
         solver: ``"sgd"`` or ``"adam"``; opt_state: per-parameter lists as the trainer keeps them
             (sgd: ``[velocities_W, velocities_b]``; adam: ``[m_W, m_b, v_W, v_b]``).
-        lr, momentum, nesterov, beta1, beta2, eps: optimizer scalars; alpha: L2 strength, applied
+        learning_rate: the step size of this epoch; momentum, nesterovs_momentum, beta_1, beta_2,
+            epsilon: optimizer scalars, named as the estimator's parameters; alpha: L2 strength, applied
             as ``weight_decay = alpha / rows_in_step`` to weights only (scikit-learn's scaling).
         t: Adam step count before this epoch (the fused path advances it and stores it back).
         x_scale: multiplier applied to gathered X rows (1/255 for uint8 data).
@@ -202,12 +203,12 @@ class EpochJob:
     output: str
     solver: str
     opt_state: list
-    lr: float
+    learning_rate: float
     momentum: float
-    nesterov: bool
-    beta1: float
-    beta2: float
-    eps: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
     alpha: float
     t: int
     x_scale: float

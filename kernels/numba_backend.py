@@ -2141,9 +2141,9 @@ class NumbaBackend(Backend):
         t = _sp_epoch(
             X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order, rows,
             self._typed(mats), self._typed(vecs), _ACT_CODES[job.activation], kind,
-            0 if job.solver == "sgd" else 1, float(job.lr),
-            float(job.momentum), bool(job.nesterov), float(job.beta1), float(job.beta2),
-            float(job.eps), float(job.alpha), int(job.t), job.stats, self.fused_chunks,
+            0 if job.solver == "sgd" else 1, float(job.learning_rate),
+            float(job.momentum), bool(job.nesterovs_momentum), float(job.beta_1), float(job.beta_2),
+            float(job.epsilon), float(job.alpha), int(job.t), job.stats, self.fused_chunks,
             self.fused_rows_per_chunk, self.lazy_max_rows, numba.get_num_threads(),
             self.block_grad_min_rows)
         job.t = int(t)

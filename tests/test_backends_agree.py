@@ -180,8 +180,8 @@ def _epoch_weights(backend, dtype, batch_size, activation, output, solver, X, ta
     intercepts = [backend.asarray(b) for b in intercepts]
     state = TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
     config = TrainConfig(activation=activation, output=output, solver=solver,
-                         lr=0.01 if solver == "sgd" else 0.002, batch_size=batch_size,
-                         alpha=1e-3, momentum=0.5, nesterov=True)
+                         learning_rate_init=0.01 if solver == "sgd" else 0.002, batch_size=batch_size,
+                         alpha=1e-3, momentum=0.5, nesterovs_momentum=True)
     runner = EpochRunner(backend, config, backend.asarray(X), backend.asarray(targets), state,
                          x_scale=1 / 255)
     stats = runner.run(FixedOrder(order))

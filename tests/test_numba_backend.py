@@ -351,8 +351,8 @@ def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax"
     return EpochJob(
         X=X, targets=targets, order=rng.permutation(n) if shuffle else None, batch_size=batch,
         coefs=coefs, intercepts=intercepts, activation=act, output=out_kind,
-        solver=opt["solver"], opt_state=state, lr=0.05, momentum=opt["momentum"],
-        nesterov=opt["nesterov"], beta1=0.9, beta2=0.999, eps=1e-8, alpha=alpha, t=3,
+        solver=opt["solver"], opt_state=state, learning_rate=0.05, momentum=opt["momentum"],
+        nesterovs_momentum=opt["nesterov"], beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=alpha, t=3,
         x_scale=x_scale, stats=np.array([1.0, 2.0]))
 
 

@@ -24,8 +24,8 @@ def _state(backend, sizes, solver="sgd", dtype=np.float64, seed=0):
 def _job(backend, state, X, y, order, batch_size, solver="sgd"):
     return EpochJob(X=X, targets=y, order=order, batch_size=batch_size, coefs=state.coefs,
                     intercepts=state.intercepts, activation="relu", output="softmax",
-                    solver=solver, opt_state=state.opt_state, lr=0.05, momentum=0.9,
-                    nesterov=True, beta1=0.9, beta2=0.999, eps=1e-8, alpha=1e-3, t=0,
+                    solver=solver, opt_state=state.opt_state, learning_rate=0.05, momentum=0.9,
+                    nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-3, t=0,
                     x_scale=1.0, stats=backend.zeros((2,), np.float64))
 
 
@@ -59,7 +59,7 @@ def test_history_has_one_record_per_epoch_and_stops_without_improvement():
     backend = get_backend("numpy")
     X, y = blobs(n=80)
     state = _state(backend, (8, 5, 3))
-    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.05,
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", learning_rate_init=0.05,
                          batch_size=16, max_iter=200, tol=10.0, n_iter_no_change=2)
     records = []
     train(backend, config, X, y, state, np.random.default_rng(0),
@@ -77,7 +77,7 @@ def test_early_stopping_restores_the_best_epochs_weights():
     X, y = blobs(n=200, spread=3.0, seed=4)
     Xv, yv = blobs(n=100, spread=3.0, seed=4)
     state = _state(backend, (8, 32, 3))
-    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.3,
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", learning_rate_init=0.3,
                          batch_size=8, max_iter=30, tol=0.0, n_iter_no_change=4,
                          early_stopping=True)
     snapshots = []
@@ -95,7 +95,7 @@ def test_divergence_raises_and_restores_the_last_good_weights():
     X, y = blobs(n=40)
     state = _state(backend, (8, 4, 3))
     good = [[w.copy() for w in state.coefs]]
-    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=1e6,
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", learning_rate_init=1e6,
                          batch_size=8, max_iter=50)
     with pytest.raises(TrainingDivergedError,
                        match=r"epoch (\d+), step (\d+):.*learning rate 1e\+06") as info:
@@ -113,7 +113,7 @@ def test_divergence_names_the_first_bad_step():
     X, y = blobs(n=40)
     X[21] = 1e200  # row 21 (step 6 of 4-row steps) makes the weights overflow
     state = _state(backend, (8, 4, 3))
-    config = TrainConfig(activation="relu", output="softmax", solver="sgd", lr=0.1,
+    config = TrainConfig(activation="relu", output="softmax", solver="sgd", learning_rate_init=0.1,
                          batch_size=4, max_iter=3, shuffle=False)
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 6:"):
         train(backend, config, X, y, state, np.random.default_rng(0))
