@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fastfnn.kernels import Backend, EpochJob
-from fastfnn.network import Workspace, backward, forward, output_loss
+from fastfnn.kernels.composed import Workspace, forward, layer_sizes_of, output_loss
 
 #: Progress callbacks per epoch, when progress is reported (each one is a host synchronisation).
 PROGRESS_UPDATES = 20
@@ -79,62 +79,6 @@ def new_opt_state(backend: Backend, solver, coefs, intercepts):
     return state
 
 
-def layer_sizes_of(coefs):
-    """(n_in, h1, ..., n_out) of a coefficient list."""
-    return (coefs[0].shape[0], *(w.shape[1] for w in coefs))
-
-
-def workspace_for(backend: Backend, coefs, rows, targets, gathered=True):
-    """A Workspace for ``rows``-row batches whose target buffer matches ``targets``."""
-    return Workspace(backend, layer_sizes_of(coefs), rows, coefs[0].dtype,
-                     targets.shape[1:], targets.dtype, gathered)
-
-
-def composed_epoch(backend: Backend, job: EpochJob, workspace: Workspace | None = None) -> None:
-    """Run one epoch of ``job`` with the composed kernels (the definition every fused path matches).
-
-    Updates job.coefs / job.intercepts / job.opt_state in place, advances job.t by the number of
-    steps (Adam) and adds (loss sum, correct rows) to job.stats.
-    """
-    n = job.X.shape[0] if job.order is None else job.order.shape[0]
-    rows = min(job.batch_size, n)
-    ws = workspace or workspace_for(backend, job.coefs, rows, job.targets,
-                                    gathered=job.order is not None)
-    for start in range(0, n, rows):
-        if job.order is None:
-            x, targets = job.X[start:start + rows], job.targets[start:start + rows]
-        else:
-            idx = job.order[start:start + rows]
-            x = backend.gather(job.X, idx, ws.x[:idx.shape[0]], job.x_scale)
-            targets = backend.take(job.targets, idx, ws.targets[:idx.shape[0]])
-        m = x.shape[0]
-        logits = forward(backend, job.coefs, job.intercepts, x, ws.acts, job.activation)
-        output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m)
-        backward(backend, job.coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads,
-                 job.activation)
-        apply_update(backend, job, ws, job.alpha / m)
-
-
-def apply_update(backend: Backend, job: EpochJob, ws: Workspace, weight_decay: float) -> None:
-    """One optimizer step over every layer (L2 weight decay on weights only)."""
-    params = (job.coefs, job.intercepts)
-    grads = (ws.coef_grads, ws.intercept_grads)
-    if job.solver == "sgd":
-        for kind in range(2):
-            decay = weight_decay if kind == 0 else 0.0
-            for p, g, vel in zip(params[kind], grads[kind], job.opt_state[kind]):
-                backend.sgd_step(p, g, vel, job.learning_rate, job.momentum, job.nesterovs_momentum,
-                                 decay)
-        return
-    job.t += 1
-    lr_t = job.learning_rate * math.sqrt(1 - job.beta_2 ** job.t) / (1 - job.beta_1 ** job.t)
-    for kind in range(2):
-        decay = weight_decay if kind == 0 else 0.0
-        for p, g, m1, m2 in zip(params[kind], grads[kind], job.opt_state[kind],
-                                job.opt_state[kind + 2]):
-            backend.adam_step(p, g, m1, m2, lr_t, job.beta_1, job.beta_2, job.epsilon, decay)
-
-
 def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
                      x_scale, workspace: Workspace | None = None):
     """Summed loss and correct-row count of the whole set (X, targets), in chunks on the backend.
@@ -142,7 +86,7 @@ def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation
     Returns a float64 backend array (2,) (loss sum, correct rows); no host synchronisation.
     """
     n = X.shape[0]
-    ws = workspace or workspace_for(backend, coefs, min(EVAL_CHUNK, n), targets)
+    ws = workspace or Workspace.for_layers(backend, coefs, min(EVAL_CHUNK, n), targets)
     stats = backend.zeros((2,), np.float64)
     order = backend.asarray(np.arange(n, dtype=np.int64))
     rows = ws.x.shape[0]
@@ -204,7 +148,7 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
     """
     runner = EpochRunner(backend, config, X, targets, state, x_scale)
     n = X.shape[0]
-    val_ws = None if X_val is None else workspace_for(
+    val_ws = None if X_val is None else Workspace.for_layers(
         backend, state.coefs, min(EVAL_CHUNK, X_val.shape[0]), targets_val)
     n_steps = math.ceil(n / runner.rows)
     epochs = config.max_iter if epochs is None else epochs
@@ -274,8 +218,8 @@ class EpochRunner:
                                backend.empty(X.shape, dtype), x_scale)
             x_scale = 1.0
         self.X, self.targets, self.x_scale = X, targets, x_scale
-        self.ws = workspace_for(backend, state.coefs, self.rows, targets,
-                                gathered=not self.in_order)
+        self.ws = Workspace.for_layers(backend, state.coefs, self.rows, targets,
+                                       gathered=not self.in_order)
         #: "fused" or "composed": how the last epoch ran.
         self.path = None
 
@@ -295,7 +239,7 @@ class EpochRunner:
             learning_rate=config.learning_rate_init, momentum=config.momentum,
             nesterovs_momentum=config.nesterovs_momentum, beta_1=config.beta_1,
             beta_2=config.beta_2, epsilon=config.epsilon, alpha=config.alpha, t=state.t,
-            x_scale=self.x_scale, stats=ws.stats)
+            x_scale=self.x_scale, stats=ws.stats, workspace=ws)
         part_rows = self.n
         if on_progress is not None:
             part_rows = self.rows * (steps_per_part or
@@ -308,12 +252,7 @@ class EpochRunner:
                 part = replace(job, X=self.X[start:stop], targets=self.targets[start:stop])
             else:
                 part = replace(job, order=order[start:stop])
-            if backend.fused_epoch_supported(part):
-                self.path = "fused"
-                backend.fused_epoch(part)
-            else:
-                self.path = "composed"
-                composed_epoch(backend, part, ws)
+            self.path = backend.run_epoch(part)
             job.t = part.t
             if on_progress is not None:
                 loss_sum, correct = backend.to_numpy(ws.stats)

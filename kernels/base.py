@@ -12,6 +12,11 @@ Conventions (all backends):
   without a host synchronisation.
 
 Activation names: ``"identity"``, ``"relu"``, ``"sigmoid"``, ``"tanh"``.
+
+Every kernel has a working default here, written on ``self.xp`` (thinc's ``Ops`` pattern): with
+``xp = numpy`` the base class *is* the NumPy reference, and a backend overrides only the kernels it
+runs better. :meth:`Backend.run_epoch` defaults to the composed epoch (:mod:`.composed`), the
+definition every fused epoch must match.
 """
 
 from __future__ import annotations
@@ -23,16 +28,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .composed import composed_epoch
+
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 
 
 class Backend(abc.ABC):
-    """Abstract compute backend: array plumbing plus the training kernels."""
+    """A compute backend: array plumbing plus the training kernels, NumPy-style on ``self.xp``."""
 
     #: Registry name, e.g. ``"numpy"``.
     name: ClassVar[str]
     #: The array module of the backend's arrays (``numpy`` or ``cupy``).
-    xp: Any
+    xp: Any = np
 
     # ------------------------------------------------------------------ plumbing
     @classmethod
@@ -74,26 +81,48 @@ class Backend(abc.ABC):
         return {}
 
     # ------------------------------------------------------------------ kernels
-    @abc.abstractmethod
     def matmul(self, a, b, out, trans_a: bool = False, trans_b: bool = False):
         """``out[...] = op(a) @ op(b)``, op = transpose when the flag is set (no copy made).
 
         a: (m, k) or (k, m) when ``trans_a``; b: (k, n) or (n, k) when ``trans_b``;
         out: (m, n) C-contiguous, same float dtype. Returns ``out``.
         """
+        xp = self.xp
+        # .T is a view: BLAS reads the transposed operand in place.
+        a, b = (a.T if trans_a else a), (b.T if trans_b else b)
+        if a.shape[1] == 1:
+            # An outer product (batch of 1): dot hands it to BLAS, matmul loops (4x slower).
+            return xp.dot(a, b, out=out)
+        return xp.matmul(a, b, out=out)
 
-    @abc.abstractmethod
     def bias_act(self, z, b, act: str):
         """In place ``z[...] = act(z + b)``. z: (m, n) float; b: (n,) float. Returns ``z``."""
+        z += b
+        if act == "relu":
+            self.xp.maximum(z, 0, out=z)
+        elif act == "sigmoid":
+            self._sigmoid_inplace(z)
+        elif act == "tanh":
+            self.xp.tanh(z, out=z)
+        elif act != "identity":
+            raise ValueError(f"unknown activation {act!r}")
+        return z
 
-    @abc.abstractmethod
     def act_grad(self, da, a, act: str):
         """In place ``da *= act'(.)`` expressed through the stored activation ``a = act(z)``.
 
         da, a: (m, n) float, same shape. Returns ``da``.
         """
+        if act == "relu":
+            da *= a > 0
+        elif act == "sigmoid":
+            da *= a * (1 - a)
+        elif act == "tanh":
+            da *= 1 - a * a
+        elif act != "identity":
+            raise ValueError(f"unknown activation {act!r}")
+        return da
 
-    @abc.abstractmethod
     def softmax_xent(self, logits, y, dlogits, stats, scale: float):
         """Softmax + cross-entropy, fused with its gradient.
 
@@ -102,8 +131,19 @@ class Backend(abc.ABC):
         summed cross-entropy to ``stats[0]`` and the number of rows whose first argmax equals ``y``
         to ``stats[1]``. Returns ``dlogits``.
         """
+        xp = self.xp
+        # Few, whole-array calls: at small batches the per-call overhead is the cost.
+        rows = xp.arange(y.shape[0])
+        stats[1] += xp.count_nonzero(logits.argmax(axis=1) == y)
+        xp.subtract(logits, logits.max(axis=1, keepdims=True), out=dlogits)
+        label_logit = dlogits[rows, y]
+        xp.exp(dlogits, out=dlogits)
+        total = xp.add.reduce(dlogits, axis=1, keepdims=True)
+        stats[0] += xp.add.reduce(xp.log(total[:, 0]) - label_logit, dtype=np.float64)
+        dlogits *= scale / total
+        dlogits[rows, y] -= scale
+        return dlogits
 
-    @abc.abstractmethod
     def sigmoid_bce(self, logits, targets, dlogits, stats, scale: float):
         """Sigmoid + binary cross-entropy summed over outputs, fused with its gradient.
 
@@ -113,16 +153,29 @@ class Backend(abc.ABC):
         ``dlogits = (sigmoid(logits) - target) * scale`` (may alias ``logits``), adds the loss sum to
         ``stats[0]`` and the correct-row count to ``stats[1]``. Returns ``dlogits``.
         """
+        xp = self.xp
+        onehot, correct = self._bce_targets(logits, targets)
+        # softplus(z) - t z, written so that neither branch overflows for |z| large.
+        loss = xp.maximum(logits, 0) - onehot * logits + xp.log1p(xp.exp(-xp.abs(logits)))
+        stats[0] += xp.sum(loss, dtype=np.float64)
+        stats[1] += xp.count_nonzero(correct)
+        dlogits[...] = logits
+        self._sigmoid_inplace(dlogits)
+        dlogits -= onehot
+        dlogits *= scale
+        return dlogits
 
-    @abc.abstractmethod
     def softmax(self, z):
         """In place row-wise, numerically stable softmax of z: (m, k) float. Returns ``z``."""
+        z -= z.max(axis=1, keepdims=True)
+        self.xp.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
 
-    @abc.abstractmethod
     def col_sum(self, dz, out):
         """``out[j] = sum_i dz[i, j]`` (the bias gradient). dz: (m, n); out: (n,). Returns ``out``."""
+        return self.xp.sum(dz, axis=0, out=out)
 
-    @abc.abstractmethod
     def sgd_step(self, param, grad, velocity, lr: float, momentum: float, nesterov: bool,
                  weight_decay: float):
         """In place SGD with (Nesterov) momentum, scikit-learn's formulation.
@@ -132,8 +185,18 @@ class Backend(abc.ABC):
         All arrays share one shape and dtype; ``velocity`` is updated in place (ignored when
         momentum is 0). Returns ``param``.
         """
+        g = grad + weight_decay * param if weight_decay else grad
+        if momentum == 0:
+            param -= lr * g
+            return param
+        velocity *= momentum
+        velocity -= lr * g
+        if nesterov:
+            param += momentum * velocity - lr * g
+        else:
+            param += velocity
+        return param
 
-    @abc.abstractmethod
     def adam_step(self, param, grad, m, v, lr_t: float, beta1: float, beta2: float, eps: float,
                   weight_decay: float):
         """In place Adam update with the bias correction folded into ``lr_t``.
@@ -141,33 +204,73 @@ class Backend(abc.ABC):
         g = grad + weight_decay * param; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
         param -= lr_t * m / (sqrt(v) + eps). Returns ``param``.
         """
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        param -= lr_t * m / (self.xp.sqrt(v) + eps)
+        return param
 
-    @abc.abstractmethod
     def gather(self, X, idx, out, scale: float):
         """Mini-batch assembly: ``out[i, :] = X[idx[i], :] * scale`` cast to ``out.dtype``.
 
         X: (n, d) uint8 or float; idx: (m,) integer row indices; out: (m, d) float. Returns ``out``.
         """
+        if X.dtype == out.dtype and scale == 1:
+            return self.xp.take(X, idx, axis=0, out=out)
+        # One pass: the cast and the scaling in the dtype of out (float32(x) * float32(scale)).
+        return self.xp.multiply(X[idx], out.dtype.type(scale), out=out)
 
-    @abc.abstractmethod
     def take(self, y, idx, out):
         """``out[i] = y[idx[i]]`` for label vectors (m,) or label matrices (m, k). Returns ``out``."""
+        return self.xp.take(y, idx, axis=0, out=out)
 
-    @abc.abstractmethod
     def argmax_rows(self, z, out):
         """``out[i] = first argmax of z[i, :]``. z: (m, k) float; out: (m,) int64. Returns ``out``."""
+        return self.xp.argmax(z, axis=1, out=out)
 
-    # ------------------------------------------------------------------ optional fused paths
+    # ------------------------------------------------------------------ shared pieces of kernels
+    def _sigmoid_inplace(self, z):
+        """Overflow-free logistic function, in place: exp is only taken of -|z|. Returns ``z``."""
+        xp = self.xp
+        e = xp.exp(-xp.abs(z))
+        positive = z >= 0
+        xp.divide(1, 1 + e, out=z, where=positive)
+        xp.divide(e, 1 + e, out=z, where=~positive)
+        return z
+
+    def _bce_targets(self, logits, targets):
+        """(onehot, correct) for :meth:`sigmoid_bce`: the (m, k) target matrix in the logits' dtype
+        and the (m,) bool row correctness (first argmax = label, or every indicator matched)."""
+        xp = self.xp
+        if targets.ndim == 1:
+            onehot = xp.zeros(logits.shape, dtype=logits.dtype)
+            onehot[xp.arange(targets.shape[0]), targets] = 1
+            return onehot, xp.argmax(logits, axis=1) == targets
+        onehot = targets.astype(logits.dtype, copy=False)
+        return onehot, xp.all((logits > 0) == (onehot > 0.5), axis=1)
+
+    # ------------------------------------------------------------------ epochs
+    def run_epoch(self, job: "EpochJob") -> str:
+        """Run one whole epoch of ``job`` in place; return how it ran, ``"fused"`` or ``"composed"``.
+
+        The composed epoch (:func:`.composed.composed_epoch`) calls the kernels above step by step:
+        the definition of an epoch. A backend's fused path (:meth:`fused_epoch`) must compute the
+        same (tests say so); it runs whatever :meth:`fused_epoch_supported` accepts.
+        """
+        if self.fused_epoch_supported(job):
+            self.fused_epoch(job)
+            return "fused"
+        composed_epoch(self, job)
+        return "composed"
+
     def fused_epoch_supported(self, job: "EpochJob") -> bool:  # noqa: ARG002 - contract
         """Whether :meth:`fused_epoch` can run ``job``. The base class has no fused path."""
         return False
 
     def fused_epoch(self, job: "EpochJob") -> None:
-        """Run one whole epoch of mini-batch training in one call.
-
-        Must compute exactly what the trainer computes with the composed kernels (see
-        :class:`EpochJob`). Only called when :meth:`fused_epoch_supported` returned True.
-        """
+        """Run one whole epoch of mini-batch training in one call (a backend's fused path)."""
         raise NotImplementedError(f"backend {self.name!r} has no fused epoch path")
 
 
@@ -191,6 +294,7 @@ class EpochJob:
         t: Adam step count before this epoch (the fused path advances it and stores it back).
         x_scale: multiplier applied to gathered X rows (1/255 for uint8 data).
         stats: float64 (2,) accumulator (loss sum, correct rows).
+        workspace: a :class:`.composed.Workspace` the composed epoch may reuse (None: its own).
     """
 
     X: Any
@@ -213,3 +317,4 @@ class EpochJob:
     t: int
     x_scale: float
     stats: Any
+    workspace: Any = None

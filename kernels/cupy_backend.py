@@ -165,27 +165,12 @@ class CupyBackend(Backend):
         return dlogits
 
     def sigmoid_bce(self, logits, targets, dlogits, stats, scale):
-        if targets.ndim == 1:
-            onehot = cupy.zeros(logits.shape, logits.dtype)
-            onehot[cupy.arange(targets.shape[0]), targets] = 1
-            correct = cupy.argmax(logits, axis=1) == targets
-        else:
-            onehot = targets.astype(logits.dtype, copy=False)
-            correct = cupy.all((logits > 0) == (onehot > 0.5), axis=1)
+        onehot, correct = self._bce_targets(logits, targets)
         loss = cupy.empty(logits.shape, np.float64)
         _elementwise("sigmoid_bce")(logits, onehot, logits.dtype.type(scale), dlogits, loss)
         stats[0] += loss.sum()
         stats[1] += correct.sum(dtype=np.float64)
         return dlogits
-
-    def softmax(self, z):
-        z -= z.max(axis=1, keepdims=True)
-        cupy.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
-
-    def col_sum(self, dz, out):
-        return cupy.sum(dz, axis=0, out=out)
 
     def sgd_step(self, param, grad, velocity, lr, momentum, nesterov, weight_decay):
         t = param.dtype.type
@@ -201,10 +186,3 @@ class CupyBackend(Backend):
 
     def gather(self, X, idx, out, scale):
         return _elementwise("gather")(X, idx, X.shape[1], out.dtype.type(scale), out)
-
-    def take(self, y, idx, out):
-        return cupy.take(y, idx, axis=0, out=out)
-
-    def argmax_rows(self, z, out):
-        out[...] = cupy.argmax(z, axis=1)
-        return out

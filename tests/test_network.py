@@ -1,10 +1,9 @@
-"""Parameter initialisation and the forward pass."""
+"""Parameter initialisation."""
 
 import numpy as np
 import pytest
 
-from fastfnn.backends import get_backend
-from fastfnn.network import Workspace, forward, init_params
+from fastfnn.network import init_params
 
 
 def test_he_and_xavier_scales():
@@ -29,18 +28,3 @@ def test_numeric_init_is_a_normal_std_and_depth_zero_is_one_layer():
     assert len(coefs) == 1 and coefs[0].std() == pytest.approx(0.01, rel=0.05)
     with pytest.raises(ValueError, match="init must be"):
         init_params((3, 2), "orthogonal", "relu", np.float64, np.random.default_rng(0))
-
-
-def test_forward_matches_plain_numpy():
-    backend = get_backend("numpy")
-    rng = np.random.default_rng(3)
-    coefs, intercepts = init_params((6, 5, 4, 3), "he", "tanh", np.float64, rng)
-    x = rng.standard_normal((7, 6))
-    ws = Workspace(backend, (6, 5, 4, 3), 10, np.float64)
-    got = forward(backend, coefs, intercepts, x, ws.acts, "tanh")
-    a = x
-    for i, (w, b) in enumerate(zip(coefs, intercepts)):
-        a = a @ w + b
-        if i < 2:
-            a = np.tanh(a)
-    np.testing.assert_allclose(got, a, rtol=1e-12)

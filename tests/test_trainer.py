@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 
 from fastfnn.backends import get_backend
-from fastfnn.kernels import EpochJob
 from fastfnn.network import init_params
-from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, composed_epoch,
-                             loss_and_correct, new_opt_state, train)
+from fastfnn.trainer import TrainConfig, TrainingDivergedError, TrainState, new_opt_state, train
 
 from .conftest import blobs
 
@@ -19,40 +17,6 @@ def _state(backend, sizes, solver="sgd", dtype=np.float64, seed=0):
     coefs = [backend.asarray(w) for w in coefs]
     intercepts = [backend.asarray(b) for b in intercepts]
     return TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
-
-
-def _job(backend, state, X, y, order, batch_size, solver="sgd"):
-    return EpochJob(X=X, targets=y, order=order, batch_size=batch_size, coefs=state.coefs,
-                    intercepts=state.intercepts, activation="relu", output="softmax",
-                    solver=solver, opt_state=state.opt_state, learning_rate=0.05, momentum=0.9,
-                    nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-3, t=0,
-                    x_scale=1.0, stats=backend.zeros((2,), np.float64))
-
-
-@pytest.mark.parametrize("batch_size", [1, 16, 100])
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_slicing_in_order_equals_gathering_the_identity_order(batch_size, solver):
-    backend = get_backend("numpy")
-    X, y = blobs(n=100)
-    a, b = (_state(backend, (8, 6, 3), solver) for _ in range(2))
-    ja = _job(backend, a, X, y, None, batch_size, solver)
-    jb = _job(backend, b, X, y, np.arange(100), batch_size, solver)
-    composed_epoch(backend, ja)
-    composed_epoch(backend, jb)
-    assert ja.t == jb.t == (100 + batch_size - 1) // batch_size * (solver == "adam")
-    np.testing.assert_array_equal(ja.stats, jb.stats)
-    for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
-        np.testing.assert_array_equal(wa, wb)
-
-
-def test_epoch_stats_count_loss_and_correct_rows():
-    backend = get_backend("numpy")
-    X, y = blobs(n=50)
-    state = _state(backend, (8, 3))
-    job = _job(backend, state, X, y, np.arange(50), 50)
-    before = loss_and_correct(backend, state.coefs, state.intercepts, X, y, "relu", "softmax", 1.0)
-    composed_epoch(backend, job)  # one full-batch step: the stats are those of the start weights
-    np.testing.assert_allclose(job.stats, before, rtol=1e-12)
 
 
 def test_history_has_one_record_per_epoch_and_stops_without_improvement():

@@ -1,0 +1,143 @@
+"""The composed epoch: dense layers written with the contract kernels, one kernel call at a time.
+
+Buffers (:class:`Workspace`), the forward pass, the output loss, back-propagation, the optimizer step
+and :func:`composed_epoch`, the definition of one epoch of mini-batch training. A backend's fused
+epoch must compute what :func:`composed_epoch` computes (up to summation order); the tests say so.
+Everything here calls a ``backend`` (any object with the contract of :class:`fastfnn.kernels.Backend`)
+and works on whatever arrays that backend holds, so it serves NumPy, Numba and CuPy alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Workspace:
+    """Per-fit buffers for batches of up to ``rows`` rows, allocated once on the backend.
+
+    x: (rows, n_in) input batch; targets: (rows,) int64 labels or (rows, k) float indicators
+    (both None when ``gathered`` is False: batches are then slices of data already in place);
+    acts[l]: (rows, layer_sizes[l+1]) activations (the last one holds logits, then their gradient);
+    deltas[l]: (rows, layer_sizes[l+1]) gradient w.r.t. hidden pre-activations;
+    coef_grads / intercept_grads: shaped like the parameters; stats: float64 (2,) accumulator.
+    """
+
+    def __init__(self, backend, layer_sizes, rows, dtype, targets_shape_tail=(),
+                 targets_dtype=np.int64, gathered=True):
+        self.x = backend.empty((rows, layer_sizes[0]), dtype) if gathered else None
+        self.targets = backend.empty((rows, *targets_shape_tail), targets_dtype) \
+            if gathered else None
+        self.acts = [backend.empty((rows, n), dtype) for n in layer_sizes[1:]]
+        self.deltas = [backend.empty((rows, n), dtype) for n in layer_sizes[1:-1]]
+        self.coef_grads = [backend.empty((a, b), dtype)
+                           for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+        self.intercept_grads = [backend.empty((n,), dtype) for n in layer_sizes[1:]]
+        self.stats = backend.zeros((2,), np.float64)
+
+    @classmethod
+    def for_layers(cls, backend, coefs, rows, targets, gathered=True):
+        """A Workspace for ``rows``-row batches through ``coefs``, target buffer like ``targets``."""
+        return cls(backend, layer_sizes_of(coefs), rows, coefs[0].dtype, targets.shape[1:],
+                   targets.dtype, gathered)
+
+
+def layer_sizes_of(coefs):
+    """(n_in, h1, ..., n_out) of a list of (n_in, n_out) weight matrices."""
+    return (coefs[0].shape[0], *(w.shape[1] for w in coefs))
+
+
+def forward(backend, coefs, intercepts, x, acts, activation):
+    """Run ``x`` (m, n_in) through the layers into ``acts`` (each buffer's first m rows).
+
+    Hidden layers apply ``activation``; the output layer stays linear (logits).
+    Returns the logits view (m, n_out).
+    """
+    m = x.shape[0]
+    a = x
+    last = len(coefs) - 1
+    for layer, (w, b) in enumerate(zip(coefs, intercepts)):
+        z = acts[layer][:m]
+        backend.matmul(a, w, z)
+        backend.bias_act(z, b, "identity" if layer == last else activation)
+        a = z
+    return a
+
+
+def output_loss(backend, output, logits, targets, stats, scale):
+    """Apply the output loss kernel in place on ``logits`` (it becomes the scaled logits gradient).
+
+    output: ``"softmax"`` (softmax + cross-entropy) or ``"sigmoid"`` (sigmoid + binary CE).
+    """
+    if output == "softmax":
+        return backend.softmax_xent(logits, targets, logits, stats, scale)
+    return backend.sigmoid_bce(logits, targets, logits, stats, scale)
+
+
+def backward(backend, coefs, x, acts, deltas, coef_grads, intercept_grads, activation):
+    """Back-propagate the logits gradient held in ``acts[-1][:m]`` into the parameter gradients.
+
+    x: (m, n_in) the batch the forward pass saw. Fills coef_grads[l] (n_in, n_out) and
+    intercept_grads[l] (n_out,) with the data gradient (no weight decay).
+    """
+    m = x.shape[0]
+    dz = acts[-1][:m]
+    for layer in range(len(coefs) - 1, -1, -1):
+        a_prev = x if layer == 0 else acts[layer - 1][:m]
+        backend.matmul(a_prev, dz, coef_grads[layer], trans_a=True)
+        backend.col_sum(dz, intercept_grads[layer])
+        if layer > 0:
+            d_prev = deltas[layer - 1][:m]
+            backend.matmul(dz, coefs[layer], d_prev, trans_b=True)
+            backend.act_grad(d_prev, a_prev, activation)
+            dz = d_prev
+
+
+def apply_update(backend, job, ws: Workspace, weight_decay: float) -> None:
+    """One optimizer step of ``job``'s solver over every layer (L2 weight decay on weights only).
+
+    Adam advances ``job.t`` by one and folds the bias correction into its step size.
+    """
+    params = (job.coefs, job.intercepts)
+    grads = (ws.coef_grads, ws.intercept_grads)
+    if job.solver == "sgd":
+        for kind in range(2):
+            decay = weight_decay if kind == 0 else 0.0
+            for p, g, vel in zip(params[kind], grads[kind], job.opt_state[kind]):
+                backend.sgd_step(p, g, vel, job.learning_rate, job.momentum,
+                                 job.nesterovs_momentum, decay)
+        return
+    job.t += 1
+    lr_t = job.learning_rate * math.sqrt(1 - job.beta_2 ** job.t) / (1 - job.beta_1 ** job.t)
+    for kind in range(2):
+        decay = weight_decay if kind == 0 else 0.0
+        for p, g, m1, m2 in zip(params[kind], grads[kind], job.opt_state[kind],
+                                job.opt_state[kind + 2]):
+            backend.adam_step(p, g, m1, m2, lr_t, job.beta_1, job.beta_2, job.epsilon, decay)
+
+
+def composed_epoch(backend, job) -> None:
+    """Run one epoch of ``job`` (an EpochJob) with ``backend``'s kernels, one step at a time.
+
+    Updates job.coefs / job.intercepts / job.opt_state in place, advances job.t by the number of
+    steps (Adam) and adds (loss sum, correct rows) to job.stats. Uses ``job.workspace`` when given
+    (it must fit the batch), else allocates one.
+    """
+    n = job.X.shape[0] if job.order is None else job.order.shape[0]
+    rows = min(job.batch_size, n)
+    ws = job.workspace or Workspace.for_layers(backend, job.coefs, rows, job.targets,
+                                               gathered=job.order is not None)
+    for start in range(0, n, rows):
+        if job.order is None:
+            x, targets = job.X[start:start + rows], job.targets[start:start + rows]
+        else:
+            idx = job.order[start:start + rows]
+            x = backend.gather(job.X, idx, ws.x[:idx.shape[0]], job.x_scale)
+            targets = backend.take(job.targets, idx, ws.targets[:idx.shape[0]])
+        m = x.shape[0]
+        logits = forward(backend, job.coefs, job.intercepts, x, ws.acts, job.activation)
+        output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m)
+        backward(backend, job.coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads,
+                 job.activation)
+        apply_update(backend, job, ws, job.alpha / m)

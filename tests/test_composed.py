@@ -1,0 +1,136 @@
+"""The composed epoch and its layer passes: forward against plain NumPy, finite-difference checks of
+the analytic gradients in float64 on every backend, and whole epochs (slices vs gathers, stats)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastfnn.backends import get_backend
+from fastfnn.kernels import EpochJob
+from fastfnn.kernels.composed import Workspace, backward, composed_epoch, forward, output_loss
+from fastfnn.network import init_params
+from fastfnn.trainer import TrainState, loss_and_correct, new_opt_state
+
+from .conftest import blobs
+
+ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh"]
+N_IN, N_OUT = 5, 3
+
+
+def _net(hidden, activation, seed):
+    rng = np.random.default_rng(seed)
+    coefs, intercepts = init_params((N_IN, *hidden, N_OUT), 0.7, activation, np.float64, rng)
+    for b in intercepts:
+        b[:] = rng.standard_normal(b.shape) * 0.3
+    return coefs, intercepts
+
+
+def _targets(output, m, rng):
+    if output == "sigmoid-multilabel":
+        return (rng.random((m, N_OUT)) < 0.5).astype(np.float64)
+    return rng.integers(0, N_OUT, m).astype(np.int64)
+
+
+def _mean_loss(backend, coefs, intercepts, x, targets, activation, output, ws):
+    stats = backend.zeros((2,), np.float64)
+    logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
+    output_loss(backend, output, logits, targets, stats, 0.0)
+    return float(backend.to_numpy(stats)[0]) / x.shape[0]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "sigmoid-multilabel"])
+@pytest.mark.parametrize("m", [1, 6])
+def test_gradients_match_finite_differences(backend, depth, activation, output, m):
+    hidden = (4, 6, 3)[:depth]
+    rng = np.random.default_rng(depth * 100 + m)
+    host_coefs, host_intercepts = _net(hidden, activation, seed=depth + 7 * m)
+    x_host = rng.standard_normal((m, N_IN))
+    t_host = _targets(output, m, rng)
+    kernel_output = "softmax" if output == "softmax" else "sigmoid"
+    coefs = [backend.asarray(w) for w in host_coefs]
+    intercepts = [backend.asarray(b) for b in host_intercepts]
+    x, targets = backend.asarray(x_host), backend.asarray(t_host)
+    ws = Workspace(backend, (N_IN, *hidden, N_OUT), m, np.float64, t_host.shape[1:], t_host.dtype)
+
+    logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
+    output_loss(backend, kernel_output, logits, targets, ws.stats, 1.0 / m)
+    backward(backend, coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads, activation)
+
+    step = 1e-6
+    params = [(p, g) for p, g in zip(coefs, ws.coef_grads)] + \
+             [(p, g) for p, g in zip(intercepts, ws.intercept_grads)]
+    for param, grad in params:
+        host_param = backend.to_numpy(param).copy()
+        numeric = np.empty_like(host_param)
+        for index in np.ndindex(host_param.shape):
+            losses = []
+            for delta in (step, -step):
+                bumped = host_param.copy()
+                bumped[index] += delta
+                param[...] = backend.asarray(bumped)
+                losses.append(_mean_loss(backend, coefs, intercepts, x, targets, activation,
+                                         kernel_output, ws))
+            numeric[index] = (losses[0] - losses[1]) / (2 * step)
+        param[...] = backend.asarray(host_param)
+        # ReLU's kink is not differentiable; the random inputs keep every unit away from 0 by far
+        # more than the step, so the check is still exact there.
+        np.testing.assert_allclose(backend.to_numpy(grad), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_forward_matches_plain_numpy():
+    backend = get_backend("numpy")
+    rng = np.random.default_rng(3)
+    coefs, intercepts = init_params((6, 5, 4, 3), "he", "tanh", np.float64, rng)
+    x = rng.standard_normal((7, 6))
+    ws = Workspace(backend, (6, 5, 4, 3), 10, np.float64)
+    got = forward(backend, coefs, intercepts, x, ws.acts, "tanh")
+    a = x
+    for i, (w, b) in enumerate(zip(coefs, intercepts)):
+        a = a @ w + b
+        if i < 2:
+            a = np.tanh(a)
+    np.testing.assert_allclose(got, a, rtol=1e-12)
+
+
+def _state(backend, sizes, solver="sgd", dtype=np.float64, seed=0):
+    coefs, intercepts = init_params(sizes, "he", "relu", dtype, np.random.default_rng(seed))
+    coefs = [backend.asarray(w) for w in coefs]
+    intercepts = [backend.asarray(b) for b in intercepts]
+    return TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
+
+
+def _job(backend, state, X, y, order, batch_size, solver="sgd"):
+    return EpochJob(X=X, targets=y, order=order, batch_size=batch_size, coefs=state.coefs,
+                    intercepts=state.intercepts, activation="relu", output="softmax",
+                    solver=solver, opt_state=state.opt_state, learning_rate=0.05, momentum=0.9,
+                    nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-3, t=0,
+                    x_scale=1.0, stats=backend.zeros((2,), np.float64))
+
+
+@pytest.mark.parametrize("batch_size", [1, 16, 100])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_slicing_in_order_equals_gathering_the_identity_order(batch_size, solver):
+    backend = get_backend("numpy")
+    X, y = blobs(n=100)
+    a, b = (_state(backend, (8, 6, 3), solver) for _ in range(2))
+    ja = _job(backend, a, X, y, None, batch_size, solver)
+    jb = _job(backend, b, X, y, np.arange(100), batch_size, solver)
+    composed_epoch(backend, ja)
+    composed_epoch(backend, jb)
+    assert ja.t == jb.t == (100 + batch_size - 1) // batch_size * (solver == "adam")
+    np.testing.assert_array_equal(ja.stats, jb.stats)
+    for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_epoch_stats_count_loss_and_correct_rows():
+    backend = get_backend("numpy")
+    X, y = blobs(n=50)
+    state = _state(backend, (8, 3))
+    job = _job(backend, state, X, y, np.arange(50), 50)
+    before = loss_and_correct(backend, state.coefs, state.intercepts, X, y, "relu", "softmax", 1.0)
+    composed_epoch(backend, job)  # one full-batch step: the stats are those of the start weights
+    np.testing.assert_allclose(job.stats, before, rtol=1e-12)
