@@ -10,8 +10,8 @@ __all__ = ["FastFNN", "TrainingDivergedError", "available_backends", "get_backen
 
 
 def __getattr__(name):
-    # The data module pulls in urllib/gzip/zipfile; import it only when asked for.
+    # The data-set module pulls in urllib/gzip/zipfile; import it only when asked for.
     if name == "load_mnist":
-        from fastfnn.data import load_mnist
+        from fastfnn.datasets import load_mnist
         return load_mnist
     raise AttributeError(f"module 'fastfnn' has no attribute {name!r}")

@@ -1,9 +1,6 @@
-"""Shared fixtures: the backends to test, and MNIST when $FASTFNN_DATA has it."""
+"""Shared fixtures: the backends to test, and MNIST wherever ``load_mnist()`` finds it without downloading."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,21 +32,20 @@ def backend(request):
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    """The folder holding the official MNIST IDX files, or skip with the reason."""
-    root = os.environ.get("FASTFNN_DATA")
-    if not root:
-        pytest.skip("FASTFNN_DATA is not set (CI sets it to ../shared/data)")
-    folder = Path(root) / "mnist"
-    if not (folder / "train-images-idx3-ubyte.gz").exists() and \
-            not (folder / "train-images-idx3-ubyte").exists():
-        pytest.skip(f"no MNIST files in {folder}")
-    return folder
+    """The folder ``load_mnist()`` reads MNIST from without downloading ($FASTFNN_DATA/mnist, then the
+    user cache that ``fastfnn train`` fills), or skip saying where it looked."""
+    from fastfnn.datasets import find_mnist
+    try:
+        return find_mnist()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} (`fastfnn train` or `python -c 'import fastfnn; fastfnn.load_mnist()'` "
+                    "downloads it into the cache)")
 
 
 @pytest.fixture(scope="session")
 def mnist_uint8(mnist_dir):
     """((X_train, y_train), (X_test, y_test)) with uint8 pixels."""
-    from fastfnn.data import load_mnist
+    from fastfnn.datasets import load_mnist
     return load_mnist(mnist_dir, dtype=np.uint8)
 
 
