@@ -162,7 +162,7 @@ def test_adam_step(timed, backend, rng, layer):
 @pytest.fixture(scope="module")
 def mnist_like():
     """uint8 (60000, 784), ~80% zeros, and int64 labels, on the host."""
-    from fastfnn.bench import synthetic_mnist
+    from fastfnn.bench.data import synthetic_mnist
     data = synthetic_mnist(DATA_ROWS)
     return data.X, data.y
 

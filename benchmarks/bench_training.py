@@ -2,10 +2,11 @@
 and the GEMM floor.
 
 Workloads (float32, ReLU hidden layers, softmax + cross-entropy, plain SGD; see
-``fastfnn.bench.WORKLOADS``): 784-128-64-10 with batch 128, 32 and 1, 784-128-10 with batch 128,
-784-10 softmax regression with batch 1, 784-10-10 full batch (one step per epoch). Each epoch runs
-over the first ``FASTFNN_BENCH_ROWS`` (default 6000) MNIST training rows when $FASTFNN_DATA/mnist
-has them, else over random MNIST-shaped data of that size.
+``fastfnn.bench.workloads.WORKLOADS``): 784-128-64-10 with batch 128, 32 and 1, 784-128-10 with
+batch 128, 784-10 softmax regression with batch 1, 784-10-10 full batch (one step per epoch). Each
+epoch runs over the first ``FASTFNN_BENCH_ROWS`` (default 6000) MNIST training rows wherever
+``load_mnist()`` finds them without downloading ($FASTFNN_DATA/mnist, then the user cache), else over
+random MNIST-shaped data of that size.
 
 Variants (one benchmark group per workload, one benchmark per variant):
     fastfnn[<backend>]  FastFNN's trainer epoch (fused epoch where the backend offers one, else the
@@ -15,8 +16,9 @@ Variants (one benchmark group per workload, one benchmark per variant):
     floor               the epoch's GEMMs alone through NumPy's BLAS.
 
 Each variant is built (data and weights on the backend) outside the timing, runs one untimed warm-up
-epoch (JIT compile or cache load, first touches), sleeps ``fastfnn.bench.SETTLE_S`` so that the thread
-pools of the previous benchmark stop spinning, then runs ROUNDS timed epochs of one iteration each.
+epoch (JIT compile or cache load, first touches), sleeps ``fastfnn.bench.measure.SETTLE_S`` so that
+the thread pools of the previous benchmark stop spinning, then runs ROUNDS timed epochs of one
+iteration each.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import time
 
 import pytest
 
-from fastfnn import bench
 from fastfnn.backends import available_backends
+from fastfnn.bench import variants
+from fastfnn.bench.measure import SETTLE_S
+from fastfnn.bench.workloads import WORKLOADS_BY_KEY, epoch_flops
 
 #: Timed epochs per benchmark (after one warm-up epoch).
 ROUNDS = 5
@@ -47,29 +51,29 @@ def _torch_missing():
 
 def make_variant(name, workload, data):
     if name.startswith("fastfnn["):
-        return bench.FastFNNVariant(name[len("fastfnn["):-1], workload, data)
+        return variants.FastFNNVariant(name[len("fastfnn["):-1], workload, data)
     if name == "pytorch":
         reason = _torch_missing()
         if reason:
             pytest.skip(reason)
-        return bench.TorchVariant(workload, data, TORCH_THREADS)
+        return variants.TorchVariant(workload, data, TORCH_THREADS)
     if name == "numpy-loop":
-        return bench.NumpyLoopVariant(workload, data)
-    return bench.FloorVariant(workload, data)
+        return variants.NumpyLoopVariant(workload, data)
+    return variants.FloorVariant(workload, data)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("workload", list(bench.WORKLOADS_BY_KEY))
+@pytest.mark.parametrize("workload", list(WORKLOADS_BY_KEY))
 def test_epoch(benchmark, epoch_data, workload, variant):
-    wl = bench.WORKLOADS_BY_KEY[workload]
+    wl = WORKLOADS_BY_KEY[workload]
     runner = make_variant(variant, wl, epoch_data)
     benchmark.group = f"epoch {workload} ({wl.description})"
     rows = len(epoch_data.y)
-    flops = bench.epoch_flops(wl.sizes, rows, wl.batch_size)
+    flops = epoch_flops(wl.sizes, rows, wl.batch_size)
     benchmark.extra_info.update(rows=rows, data=epoch_data.source, gemm_flops=flops)
     if not benchmark.disabled:
         runner.epoch()  # warm-up: JIT compile or cache load, first touches
-        time.sleep(bench.SETTLE_S)  # let the previous benchmark's spinning thread pools go idle
+        time.sleep(SETTLE_S)  # let the previous benchmark's spinning thread pools go idle
     loss = benchmark.pedantic(runner.epoch, rounds=ROUNDS, iterations=1)
     benchmark.extra_info["path"] = runner.path
     assert loss == loss  # noqa: PLR0124 - not NaN (the floor returns 0.0)

@@ -11,9 +11,10 @@ Files are named ``bench_*.py`` (not ``test_*.py``, so the plain ``pytest`` run o
 picks them up); the hook below collects them when pytest is pointed at this folder.
 
 Environment:
-    FASTFNN_DATA        the epoch benchmarks use the real MNIST training rows from
-                        $FASTFNN_DATA/mnist when it is set (or the user cache has them), else
-                        random MNIST-shaped uint8 data with ~80% zeros (never downloaded here).
+    FASTFNN_DATA        the epoch benchmarks use the real MNIST training rows wherever
+                        ``fastfnn.load_mnist()`` finds them without downloading ($FASTFNN_DATA/mnist,
+                        then the user cache that ``fastfnn train`` fills), else random MNIST-shaped
+                        uint8 data with ~80% zeros (never downloaded here).
     FASTFNN_BENCH_ROWS  rows per epoch benchmark (default 6000, the first tenth of MNIST; 2000 with
                         --benchmark-disable, where each benchmark runs once as a smoke test).
 """
@@ -27,7 +28,7 @@ import numpy as np
 import pytest
 
 from fastfnn.backends import available_backends, get_backend
-from fastfnn.bench import SETTLE_S
+from fastfnn.bench.measure import SETTLE_S
 
 #: Registered backend name -> "" when it can run here, else why not (evaluated at collection).
 BACKEND_REPORT = available_backends()
@@ -73,7 +74,7 @@ def backend(request):
 @pytest.fixture(scope="session")
 def epoch_data(pytestconfig):
     """The epoch benchmarks' data: the first MNIST training rows (uint8), else synthetic ones."""
-    from fastfnn.bench import load_data
+    from fastfnn.bench.data import load_data
     return load_data(epoch_rows(pytestconfig))
 
 

@@ -1,0 +1,79 @@
+"""Timing: each variant's first epoch apart, then interleaved rounds of one epoch per variant.
+
+Variants take turns (the starting one rotates) so that drifts of the machine hit them alike; each
+epoch starts after a short sleep (``SETTLE_S``) so that the previous variant's busy-waiting thread
+pools are idle. Wall time by ``time.perf_counter``; a variant's epoch synchronizes its device itself.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from fastfnn.bench.variants import FLOOR, TORCH
+from fastfnn.bench.workloads import batch_sizes, epoch_flops
+
+#: Seconds of idle time before each timed epoch. The variants' thread pools busy-wait after use
+#: (OpenBLAS's workers for about 0.1 s): without a pause, an epoch right after another variant's
+#: shares the cores with those spinning threads (PyTorch ran 7x slower after a NumPy epoch here).
+SETTLE_S = 0.15
+
+
+def _timed(fn, settle=0.0):
+    if settle:
+        time.sleep(settle)
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def measure_workload(workload, variants, reps, progress=None, settle=SETTLE_S, skipped=None):
+    """First epoch of each variant (untimed rounds), then ``reps`` interleaved rounds of one epoch each.
+
+    Every epoch is preceded by ``settle`` seconds of sleep, so that the previous variant's thread
+    pools have stopped spinning.
+
+    A variant whose first epoch raises is dropped (noted in ``skipped``, when given).
+    Returns one record per variant: name, kind, path, first-epoch seconds and the timed seconds.
+    """
+    first = {}
+    for variant in list(variants):
+        try:
+            first[variant.name] = _timed(variant.epoch, settle)
+        except Exception as exc:  # noqa: BLE001 - report a broken variant, time the others
+            variants.remove(variant)
+            if skipped is not None:
+                skipped[f"{variant.name} on {workload.key}"] = f"first epoch failed: {exc!r}"
+            continue
+        if progress:
+            progress(f"  {workload.key:<14} {variant.name:<16} first epoch {first[variant.name]:.3f} s")
+    times = {variant.name: [] for variant in variants}
+    for rep in range(reps):
+        shift = rep % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            times[variant.name].append(_timed(variant.epoch, settle))
+    return [{"name": v.name, "kind": v.kind, "path": v.path, "first_epoch_s": first[v.name],
+             "times_s": times[v.name]} for v in variants]
+
+
+def summarize(workload, rows, records):
+    """Add medians, ratios to PyTorch and to the floor, flops and GFLOP/s to a workload's records."""
+    flops = epoch_flops(workload.sizes, rows, workload.batch_size)
+    medians = {r["name"]: statistics.median(r["times_s"]) for r in records}
+    torch_s = medians.get(TORCH)
+    floor_s = medians.get(FLOOR)
+    out = []
+    for r in records:
+        median = medians[r["name"]]
+        out.append({
+            "workload": workload.key, "description": workload.description,
+            "sizes": list(workload.sizes), "batch_size": workload.batch_size, "lr": workload.lr,
+            "rows": rows, "steps": len(batch_sizes(rows, workload.batch_size)),
+            "variant": r["name"], "kind": r["kind"], "path": r["path"],
+            "median_s": median, "min_s": min(r["times_s"]), "times_s": list(r["times_s"]),
+            "first_epoch_s": r["first_epoch_s"],
+            "ratio_to_torch": median / torch_s if torch_s else None,
+            "ratio_to_floor": median / floor_s if floor_s else None,
+            "gemm_flops": flops, "gflops": flops / median / 1e9 if median > 0 else None,
+        })
+    return out

@@ -1,0 +1,230 @@
+"""The ways one epoch of a workload is run and timed: FastFNN per backend and what it is compared with.
+
+- ``fastfnn[<backend>]``: FastFNN's trainer epoch (the backend's fused epoch where it offers one for the
+  job, else the composed kernels), one variant per available backend;
+- ``pytorch``: the same network in eager PyTorch on the CPU, tensors in memory, no DataLoader;
+- ``numpy loop``: the straightforward hand-written NumPy loop;
+- ``floor``: only the epoch's GEMMs, through NumPy's BLAS into preallocated buffers.
+
+Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`) and
+shuffles with the same seed, so they train the same network the same way. PyTorch is imported only
+when its variant is built (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastfnn.bench.workloads import SEED, initial_params
+
+#: Comparisons that can be asked for (``--compare``), beside FastFNN and the floor.
+COMPARISONS = ("torch", "loop")
+#: Variant names of the floor, PyTorch and the NumPy loop.
+FLOOR = "floor"
+TORCH = "pytorch"
+LOOP = "numpy loop"
+
+
+class Variant:
+    """One way of running an epoch of a workload; :meth:`epoch` is what gets timed."""
+
+    name = "?"
+    kind = "?"
+    path = ""
+
+    def epoch(self):
+        raise NotImplementedError
+
+
+class FastFNNVariant(Variant):
+    """One epoch of FastFNN's trainer (:class:`fastfnn.trainer.EpochRunner`) on a backend.
+
+    Per fit (untimed) the data, weights and workspace go on the backend; per epoch (timed) the
+    runner shuffles, runs the fused or composed epoch and reads the (loss, correct) stats once.
+    Validation, the divergence check and the history are left out.
+    """
+
+    kind = "fastfnn"
+
+    def __init__(self, backend_name, workload, data):
+        from fastfnn.backends import get_backend
+        from fastfnn.trainer import EpochRunner, TrainConfig, TrainState, new_opt_state
+
+        self.backend = b = get_backend(backend_name)
+        self.name = f"fastfnn[{b.name}]"
+        self.workload = workload
+        coefs, intercepts = initial_params(workload)
+        coefs = [b.asarray(w) for w in coefs]
+        intercepts = [b.asarray(v) for v in intercepts]
+        state = TrainState(coefs, intercepts, new_opt_state(b, "sgd", coefs, intercepts))
+        self.n = data.X.shape[0]
+        config = TrainConfig(activation="relu", output="softmax", solver="sgd",
+                             learning_rate_init=workload.lr,
+                             batch_size=workload.batch_rows(self.n), momentum=0.0,
+                             nesterovs_momentum=False)
+        self.runner = EpochRunner(b, config, b.asarray(data.X), b.asarray(data.y), state,
+                                  x_scale=1.0 / 255.0)
+        self.rng = np.random.default_rng(SEED)
+
+    @property
+    def path(self):
+        return self.runner.path
+
+    def epoch(self):
+        loss_sum, _ = self.runner.run(self.rng)
+        self.backend.synchronize()
+        return loss_sum / self.n
+
+
+class NumpyLoopVariant(Variant):
+    """The obvious hand-written NumPy training loop, no tricks."""
+
+    name = LOOP
+    kind = "numpy-loop"
+
+    def __init__(self, workload, data):
+        self.X = data.floats()
+        self.y = data.y
+        coefs, intercepts = initial_params(workload)
+        self.W = [w.copy() for w in coefs]
+        self.b = [v.copy() for v in intercepts]
+        self.lr = workload.lr
+        self.rows = workload.batch_rows(len(self.X))
+        self.rng = np.random.default_rng(SEED)
+
+    def epoch(self):
+        X, y, W, b, lr = self.X, self.y, self.W, self.b, self.lr
+        n = len(X)
+        order = self.rng.permutation(n)
+        total_loss = 0.0
+        for start in range(0, n, self.rows):
+            idx = order[start:start + self.rows]
+            xb, yb = X[idx], y[idx]
+            m = len(idx)
+            # forward
+            acts = [xb]
+            h = xb
+            for layer in range(len(W) - 1):
+                h = np.maximum(h @ W[layer] + b[layer], 0)
+                acts.append(h)
+            z = h @ W[-1] + b[-1]
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            total_loss += -np.log(p[np.arange(m), yb]).sum()
+            # backward
+            g = p
+            g[np.arange(m), yb] -= 1
+            g /= m
+            for layer in range(len(W) - 1, -1, -1):
+                gW = acts[layer].T @ g
+                gb = g.sum(axis=0)
+                if layer > 0:
+                    g = (g @ W[layer].T) * (acts[layer] > 0)
+                W[layer] -= lr * gW
+                b[layer] -= lr * gb
+        return float(total_loss) / n
+
+
+class TorchVariant(Variant):
+    """The same network in eager PyTorch on the CPU: nn.Sequential, F.cross_entropy, optim.SGD."""
+
+    name = TORCH
+    kind = "pytorch"
+
+    def __init__(self, workload, data, threads):
+        import torch
+        from torch import nn
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        coefs, intercepts = initial_params(workload)
+        layers = []
+        for index, (w, v) in enumerate(zip(coefs, intercepts)):
+            linear = nn.Linear(w.shape[0], w.shape[1])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+                linear.bias.copy_(torch.from_numpy(v))
+            layers.append(linear)
+            if index < len(coefs) - 1:
+                layers.append(nn.ReLU())
+        self.model = nn.Sequential(*layers)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=workload.lr)
+        self.X = torch.from_numpy(data.floats())
+        self.y = torch.from_numpy(data.y)
+        self.rows = workload.batch_rows(len(data.y))
+        self.rng = np.random.default_rng(SEED)
+
+    def epoch(self):
+        torch = self.torch
+        F = torch.nn.functional
+        n = len(self.y)
+        order = torch.from_numpy(self.rng.permutation(n))  # the order the other variants use
+        total_loss = 0.0
+        for start in range(0, n, self.rows):
+            idx = order[start:start + self.rows]
+            xb, yb = self.X[idx], self.y[idx]
+            self.optimizer.zero_grad()
+            loss = F.cross_entropy(self.model(xb), yb)
+            loss.backward()
+            self.optimizer.step()
+            total_loss += loss.item() * len(idx)
+        return total_loss / n
+
+
+class FloorVariant(Variant):
+    """Only the epoch's GEMMs (see :func:`step_gemms`), NumPy matmul into preallocated buffers."""
+
+    name = FLOOR
+    kind = "floor"
+    path = "GEMMs only"
+
+    def __init__(self, workload, data):
+        X = data.floats()
+        n = len(X)
+        rows = workload.batch_rows(n)
+        self.steps = [(start, min(rows, n - start)) for start in range(0, n, rows)]
+        rng = np.random.default_rng(SEED)
+        sizes = workload.sizes
+        self.X = X
+        self.W = [rng.standard_normal((a, c)).astype(np.float32) for a, c in zip(sizes[:-1], sizes[1:])]
+        # acts[l] (rows, sizes[l + 1]); dz/d buffers likewise; weight gradients like W.
+        self.acts = [np.empty((rows, c), np.float32) for c in sizes[1:]]
+        self.dz = [rng.standard_normal((rows, c)).astype(np.float32) for c in sizes[1:]]
+        self.dprev = [np.empty((rows, c), np.float32) for c in sizes[1:-1]]
+        self.gW = [np.empty_like(w) for w in self.W]
+
+    def epoch(self):
+        X, W, acts, dz, dprev, gW = self.X, self.W, self.acts, self.dz, self.dprev, self.gW
+        layers = len(W)
+        for start, m in self.steps:
+            x = X[start:start + m]
+            a = x
+            for layer in range(layers):
+                np.matmul(a, W[layer], out=acts[layer][:m])
+                a = acts[layer][:m]
+            for layer in range(layers - 1, -1, -1):
+                a_prev = x if layer == 0 else acts[layer - 1][:m]
+                np.matmul(a_prev.T, dz[layer][:m], out=gW[layer])
+                if layer > 0:
+                    np.matmul(dz[layer][:m], W[layer].T, out=dprev[layer - 1][:m])
+        return 0.0
+
+
+def build_variants(workload, data, backends, comparisons, torch_threads, skipped):
+    """The variants to compare on ``workload``; those that cannot run go to ``skipped`` with why."""
+    variants = []
+    for name in backends:
+        try:
+            variants.append(FastFNNVariant(name, workload, data))
+        except Exception as exc:  # noqa: BLE001 - report a broken backend, time the others
+            skipped[f"fastfnn[{name}] on {workload.key}"] = f"failed to set up: {exc!r}"
+    if "loop" in comparisons:
+        variants.append(NumpyLoopVariant(workload, data))
+    if "torch" in comparisons:
+        try:
+            variants.append(TorchVariant(workload, data, torch_threads))
+        except ImportError as exc:
+            skipped[TORCH] = f"PyTorch is not importable ({exc}); pip install 'fastfnn[bench]'"
+    variants.append(FloorVariant(workload, data))
+    return variants
