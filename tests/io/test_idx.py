@@ -1,4 +1,4 @@
-"""fastfnn.io.idx: IDX round trips for every dtype, raw and gzip, and refusal of malformed or hostile input."""
+"""fastfnn.io.idx: IDX round trips for every dtype, raw and gzip; malformed or hostile input refused."""
 
 from __future__ import annotations
 
