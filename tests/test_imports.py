@@ -216,6 +216,18 @@ def test_no_import_circle(package):
     assert not found, "\n".join(describe(c, graph, where) for c in found)
 
 
+def test_every_package_folder_is_installed():
+    """A package folder missing from ``[tool.setuptools] packages`` works in an editable install and is
+    absent from the wheel; the walk above would check modules that users never get."""
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    packages = re.search(r"^packages\s*=\s*\[(.*?)\]", text, re.M | re.S).group(1)
+    listed = set(re.findall(r'"([\w.]+)"', packages))
+    found = {name for name, path in module_files(package_dirs(REPO / "pyproject.toml")).items()
+             if path.name == "__init__.py"}
+    assert found == listed, (f"packages in the source folders but not in pyproject.toml: "
+                             f"{sorted(found - listed)}; listed but not found: {sorted(listed - found)}")
+
+
 # ----------------------------------------------------------------------- the walker on small trees
 def _tree(tmp_path, files: dict[str, str]) -> dict[str, Path]:
     for rel, text in files.items():
