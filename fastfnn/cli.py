@@ -17,6 +17,9 @@ import sys
 
 import numpy as np
 
+from fastfnn._version import __version__
+from fastfnn.params import BY_NAME
+
 #: Where ``fastfnn train`` saves the model unless told otherwise.
 DEFAULT_OUT = "fastfnn-mnist.npz"
 
@@ -83,7 +86,6 @@ def main(argv=None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``fastfnn`` and its subcommands."""
-    from fastfnn import __version__
 
     parser = _Parser(prog="fastfnn", description="Train and run feedforward neural networks on "
                      "NumPy, Numba or a CUDA GPU.")
@@ -106,53 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "aside), and the result is bitwise that of an uninterrupted run. --plot DIR "
                     "writes loss.png, accuracy.png and confusion.png (test set) after training.")
     _add_data_arguments(train)
-    train.add_argument("--backend", default="auto",
-                       help="compute backend: auto (CUDA GPU, else Numba, else NumPy; "
-                            "$FASTFNN_BACKEND overrides), numpy, numba or cupy")
+    _parameter_option(train, "--backend", "backend", "auto")
     train.add_argument("--limit", type=_positive_int, metavar="N",
                        help="train on the first N training images only (default: all)")
-    train.add_argument("--hidden", type=_hidden, default="128,64", metavar="H,H",
-                       help="hidden layer sizes, comma-separated; '' for softmax regression")
-    train.add_argument("--activation", default="relu",
-                       choices=("relu", "tanh", "logistic", "sigmoid", "identity"),
-                       help="hidden-layer activation")
-    train.add_argument("--output", default="auto", choices=("auto", "softmax", "sigmoid"),
-                       help="output layer: softmax + cross-entropy or one-vs-rest sigmoid units")
-    train.add_argument("--solver", default="sgd", choices=("sgd", "adam"),
-                       help="optimizer")
-    train.add_argument("--lr", type=float, default=0.1,
-                       help="learning rate (learning_rate_init)")
-    train.add_argument("--momentum", type=float, default=0.9,
-                       help="SGD momentum")
+    _parameter_option(train, "--hidden", "hidden_layer_sizes", "128,64", metavar="H,H")
+    _parameter_option(train, "--activation", "activation", "relu")
+    _parameter_option(train, "--output", "output", "auto")
+    _parameter_option(train, "--solver", "solver", "sgd")
+    _parameter_option(train, "--lr", "learning_rate_init", 0.1)
+    _parameter_option(train, "--momentum", "momentum", 0.9)
     train.add_argument("--no-nesterov", action="store_true",
-                       help="plain momentum instead of Nesterov's")
-    train.add_argument("--alpha", type=float, default=1e-4,
-                       help="L2 penalty")
-    train.add_argument("--batch-size", type=_batch_size, default="128",
-                       metavar="N|full", help="rows per step, or 'full' for full-batch descent")
-    train.add_argument("--epochs", type=_positive_int, default=20,
-                       metavar="N", help="epochs to train (max_iter)")
-    train.add_argument("--init", type=_init, default="auto", metavar="auto|he|xavier|STD",
-                       help="weight initialisation: He for ReLU and Xavier otherwise (auto), or a "
-                            "normal standard deviation")
-    train.add_argument("--n-jobs", type=_int, metavar="N",
-                       help="CPU threads for the kernels (Numba and BLAS); -1 for all cores "
-                            "(default: the backend's own, e.g. $NUMBA_NUM_THREADS)")
-    train.add_argument("--dtype", default="float32", choices=("float32", "float64"),
-                       help="precision of the weights and arithmetic")
-    train.add_argument("--seed", type=_int, default=0,
-                       help="random seed of initialisation, shuffling and the validation split")
+                       help="plain momentum instead of Nesterov's (nesterovs_momentum=False)")
+    _parameter_option(train, "--alpha", "alpha", 1e-4)
+    _parameter_option(train, "--batch-size", "batch_size", "128", metavar="N|full")
+    _parameter_option(train, "--epochs", "max_iter", 20, metavar="N")
+    _parameter_option(train, "--init", "init", "auto", metavar="auto|he|xavier|STD")
+    _parameter_option(train, "--n-jobs", "n_jobs", None, metavar="N")
+    _parameter_option(train, "--dtype", "dtype", "float32")
+    _parameter_option(train, "--seed", "random_state", 0)
     train.add_argument("--early-stopping", action="store_true",
-                       help="hold out --validation-fraction of the training data and stop when its "
-                            "accuracy stops improving; keep the best weights")
-    train.add_argument("--validation-fraction", type=float, default=0.1,
-                       help="share of the training data held out by --early-stopping")
-    train.add_argument("--n-iter-no-change", type=_positive_int, metavar="N",
-                       help="stop after N epochs without an improvement of more than --tol "
-                            "(default: 10 with --early-stopping, else never stop early)")
-    train.add_argument("--tol", type=float, default=0.0,
-                       help="least improvement that counts (training loss, or validation accuracy "
-                            "with --early-stopping)")
+                       help=BY_NAME["early_stopping"].doc + " (with --validation-fraction)")
+    _parameter_option(train, "--validation-fraction", "validation_fraction", 0.1)
+    _parameter_option(train, "--n-iter-no-change", "n_iter_no_change", None, metavar="N",
+                      note=f" (default: {EARLY_STOPPING_PATIENCE} with --early-stopping, else never "
+                           "stop early)")
+    _parameter_option(train, "--tol", "tol", 0.0)
     train.add_argument("--out", default=DEFAULT_OUT, metavar="MODEL",
                        help="where to save the trained model (.npz)")
     train.add_argument("--quiet", action="store_true",
@@ -248,63 +228,52 @@ def _positive_int(text):
     return value
 
 
-def _hidden(text):
-    parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    try:
-        sizes = tuple(_positive_int(p) for p in parts)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive layer sizes such as 128,64 (or '' for none), "
-            f"got {text!r}") from None
-    return sizes
+def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
+    """Add ``flag``, which sets the estimator parameter ``name`` (its ``dest``).
 
+    Its choices, or its conversion and check, and its help come from fastfnn.params (a value the
+    estimator would refuse is a usage error); ``default`` is the command line's own, given as the
+    command line would spell it; ``note`` is added to the help.
+    """
+    param = BY_NAME[name]
+    renamed = flag.lstrip("-").replace("-", "_") != name
+    help_text = f"{param.doc}{f' ({name})' if renamed else ''}{note}"
+    metavar = metavar or flag.lstrip("-").replace("-", "_").upper()
+    if param.choices:
+        parser.add_argument(flag, dest=name, default=default, choices=param.choices,
+                            help=help_text)
+        return
 
-def _batch_size(text):
-    if text.strip().lower() == "full":
-        return None
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'full', got {text!r}") from None
+    def convert(text):
+        try:
+            return param.from_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _init(text):
-    if text in ("auto", "he", "xavier"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected auto, he, xavier or a standard deviation, got {text!r}") from None
+    convert.__name__ = name  # argparse names the type in some messages
+    parser.add_argument(flag, dest=name, type=convert, default=default, metavar=metavar,
+                        help=help_text)
 
 
 # ------------------------------------------------------------------------------------------ train
 def _train(args) -> int:
     from fastfnn import FastFNN
     from fastfnn.backends import resolve_backend_name
-    from fastfnn.data import load_mnist
-    from fastfnn.serialization import save_model
-    from fastfnn.validation import check_hyperparameters
+    from fastfnn.datasets import load_mnist
 
     if args.resume and not args.checkpoint:
         raise _UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from "
                           "(see 'fastfnn train --help')")
-    early = args.early_stopping
-    model = FastFNN(
-        hidden_layer_sizes=args.hidden, activation=args.activation, solver=args.solver,
-        alpha=args.alpha, batch_size=args.batch_size, learning_rate_init=args.lr,
-        max_iter=args.epochs, random_state=args.seed, tol=args.tol, momentum=args.momentum,
-        nesterovs_momentum=not args.no_nesterov, early_stopping=early,
-        validation_fraction=args.validation_fraction,
-        n_iter_no_change=args.n_iter_no_change or (EARLY_STOPPING_PATIENCE if early
+    # Every option named after a parameter was checked by fastfnn.params while parsing.
+    params = {name: value for name, value in vars(args).items() if name in BY_NAME}
+    params.update(
+        nesterovs_momentum=not args.no_nesterov,
+        n_iter_no_change=args.n_iter_no_change or (EARLY_STOPPING_PATIENCE if args.early_stopping
                                                    else NEVER_STOP_EARLY),
-        backend=args.backend, dtype=args.dtype, init=args.init, output=args.output,
-        n_jobs=args.n_jobs,
         # verbose: FastFNN's progress bar over each epoch (on a terminal) and one line per epoch.
         verbose=not args.quiet)
+    model = FastFNN(**params)
     # Everything that can be checked is checked before minutes go into loading and training.
-    check_hyperparameters(model)
     backend = resolve_backend_name(args.backend)
     _check_output_path("--out", args.out)
     if args.log_json:
@@ -316,19 +285,20 @@ def _train(args) -> int:
         _check_output_folder("--plot", args.plot)
     resumed_history = None
     if args.resume and os.path.exists(args.checkpoint):
-        from fastfnn.serialization import load_checkpoint
+        from fastfnn.io.checkpoint import load_checkpoint
         # A file that is no checkpoint fails here, before the data is loaded; one written by
         # other options or data is refused by fit.
-        resumed_history = load_checkpoint(args.checkpoint).model.history_
+        resumed_history = load_checkpoint(args.checkpoint).state.history
     (X, y), (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
                                           download=not args.no_download)
     if args.limit is not None:
         X, y = X[:args.limit], y[:args.limit]
     if not args.quiet:
-        sizes = (X.shape[1], *args.hidden, len(np.unique(y)))
+        sizes = (X.shape[1], *args.hidden_layer_sizes, len(np.unique(y)))
         print(f"training {'-'.join(map(str, sizes))} {args.activation} on {X.shape[0]} MNIST "
-              f"images: backend {backend}, {args.dtype}, {args.solver} lr {args.lr:g}, batch "
-              f"{args.batch_size or 'full'}, up to {args.epochs} epochs", flush=True)
+              f"images: backend {backend}, {args.dtype}, {args.solver} lr "
+              f"{args.learning_rate_init:g}, batch {args.batch_size or 'full'}, up to "
+              f"{args.max_iter} epochs", flush=True)
         if resumed_history is not None:
             print(f"resuming from {args.checkpoint} after epoch {len(resumed_history['loss'])}",
                   flush=True)
@@ -342,7 +312,7 @@ def _train(args) -> int:
         if log:
             log.close()
     model.verbose = False  # the saved model trains silently when used again
-    save_model(model, args.out)  # first: the training is on disk before anything else can fail
+    model.save(args.out)  # first: the training is on disk before anything else can fail
     if not args.quiet:
         print(f"trained {model.n_iter_} epochs in {sum(model.history_['seconds']):.1f} s")
     result = model.evaluate(X_test, y_test)
@@ -455,21 +425,21 @@ def _check_mnist_model(model, path):
 
 # --------------------------------------------------------------------------------------- evaluate
 def _evaluate(args) -> int:
+    from fastfnn import FastFNN
     from fastfnn.backends import resolve_backend_name
-    from fastfnn.data import load_mnist
+    from fastfnn.datasets import load_mnist
     from fastfnn.metrics import format_confusion_matrix
-    from fastfnn.serialization import load_model
 
-    model = load_model(args.model)
+    model = FastFNN.load(args.model)
     if args.backend is not None:
         model.set_params(backend=args.backend)
     backend = resolve_backend_name(model.backend)
     _check_mnist_model(model, args.model)
     _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8, download=not args.no_download)
     result = model.evaluate(X_test, y_test)
-    sizes = [model.n_features_in_, *(w.shape[1] for w in model.coefs_)]
-    print(f"model {args.model}: {'-'.join(map(str, sizes))} {model._activation}, "
-          f"{model._output} output, {model.coefs_[0].dtype}; backend {backend}")
+    fitted = model.fitted_state_
+    print(f"model {args.model}: {'-'.join(map(str, fitted.layer_sizes))} {fitted.activation}, "
+          f"{fitted.output} output, {model.coefs_[0].dtype}; backend {backend}")
     correct = round(result["accuracy"] * len(y_test))
     print(f"test loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f} "
           f"({correct}/{len(y_test)})")
@@ -479,7 +449,7 @@ def _evaluate(args) -> int:
 
 # ------------------------------------------------------------------------------------------- plot
 def _plot(args) -> int:
-    from fastfnn.serialization import load_model
+    from fastfnn import FastFNN
 
     _require_matplotlib()
     _check_output_folder("--out", args.out)
@@ -494,12 +464,12 @@ def _plot(args) -> int:
     if not is_model:
         history = _read_log(source)
     else:
-        model = load_model(source)
+        model = FastFNN.load(source)
         if args.backend is not None:
             model.set_params(backend=args.backend)
         history = model.history_
-        if model.n_features_in_ == MNIST_FEATURES and not model._multilabel:
-            from fastfnn.data import load_mnist
+        if model.n_features_in_ == MNIST_FEATURES and not model.fitted_state_.multilabel:
+            from fastfnn.datasets import load_mnist
 
             _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
                                              download=not args.no_download)
@@ -550,12 +520,12 @@ def _read_log(path):
 
 # ---------------------------------------------------------------------------------------- predict
 def _predict(args) -> int:
-    from fastfnn.serialization import load_model
+    from fastfnn import FastFNN
 
     _require_pillow()
     from fastfnn.images import load_digit
 
-    model = load_model(args.model)
+    model = FastFNN.load(args.model)
     if args.backend is not None:
         model.set_params(backend=args.backend)
     _check_mnist_model(model, args.model)
@@ -574,7 +544,6 @@ def _predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------- info
 def _info(args) -> int:  # noqa: ARG001 - every handler takes the parsed arguments
-    from fastfnn import __version__
     from fastfnn.backends import available_backends, get_backend, resolve_backend_name
 
     try:

@@ -1,4 +1,10 @@
-"""FastFNN: the estimator, a drop-in for scikit-learn's MLPClassifier that runs on any backend."""
+"""FastFNN: the estimator, a drop-in for scikit-learn's MLPClassifier that runs on any backend.
+
+Its hyper-parameters are the table in :mod:`fastfnn.params` (the constructor's signature, defaults and
+checks come from it). What a fit leaves behind is one :class:`fastfnn.state.FittedState`: fit and
+partial_fit produce it from the trainer's state, :meth:`FastFNN._publish` exposes it as scikit-learn's
+fitted attributes, and :mod:`fastfnn.io.modelfile` and :mod:`fastfnn.io.checkpoint` write and read it.
+"""
 
 from __future__ import annotations
 
@@ -8,85 +14,75 @@ import inspect
 import math
 import os
 import sys
+from dataclasses import fields, replace
 
 import numpy as np
 
 from fastfnn.backends import get_backend
+from fastfnn.io.checkpoint import Checkpoint, TrainingProgress, load_checkpoint, save_checkpoint
+from fastfnn.io.modelfile import load_model, save_model
 from fastfnn.metrics import confusion_matrix
 from fastfnn.network import init_params
+from fastfnn.params import BY_NAME, PARAMETERS, docstring, resolve
 from fastfnn.progress import EpochProgress
+from fastfnn.state import FittedState, OptimizerState
 from fastfnn.trainer import (TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
-from fastfnn.validation import check_hyperparameters, check_X, check_y
+from fastfnn.validation import check_X, check_y
 
 #: uint8 features are 8-bit intensities: the backend reads them as value / 255.
 UINT8_SCALE = 1.0 / 255.0
 
 
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before fit, partial_fit or load (as scikit-learn's NotFittedError)."""
+
+
+def _constructor(table):
+    """An ``__init__`` whose signature is ``table``'s (fastfnn.params.PARAMETERS): the positional
+    parameters first, the rest keyword-only, each with its default. It stores every argument
+    unchanged, as scikit-learn's estimators do; checks happen when fitting."""
+    kind = inspect.Parameter
+    signature = inspect.Signature([
+        kind("self", kind.POSITIONAL_OR_KEYWORD),
+        *(kind(p.name, kind.POSITIONAL_OR_KEYWORD if p.positional else kind.KEYWORD_ONLY,
+               default=p.default) for p in table)])
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+    __init__.__qualname__ = "FastFNN.__init__"
+    return __init__
+
+
 class FastFNN:
     """Feedforward neural network classifier (dense layers) trained by mini-batch gradient descent.
 
-    Parameters share scikit-learn's MLPClassifier names and meanings (hidden_layer_sizes,
-    activation, solver, alpha, batch_size, learning_rate_init, max_iter, shuffle, random_state, tol,
-    verbose, warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1,
-    beta_2, epsilon, n_iter_no_change); FastFNN adds:
-
-    backend: ``"auto"`` (CUDA GPU, else Numba, else NumPy; ``$FASTFNN_BACKEND`` overrides),
-        ``"numpy"``, ``"numba"`` or ``"cupy"``.
-    dtype: ``"float32"`` (default) or ``"float64"``: the parameters' and the arithmetic's precision.
-    init: ``"auto"`` (He for ReLU, Xavier otherwise), ``"he"``, ``"xavier"`` or a normal std.
-    output: ``"auto"`` (softmax + cross-entropy for 1-D labels, sigmoid + binary cross-entropy for
-        a 2-D 0/1 indicator matrix), ``"softmax"`` or ``"sigmoid"`` (one-vs-rest sigmoid units with
-        one-hot targets, as the classic MNIST networks have it).
-    batch_size: rows per step; ``"auto"`` = min(200, n_samples); ``None`` = full-batch gradient
-        descent; 1 = per-example SGD.
-    n_jobs: CPU threads for the kernels (Numba's threads and BLAS); None = the backend's default
-        (all cores, or ``NUMBA_NUM_THREADS``), -1 = all cores. With a fixed thread count a fixed
-        seed gives bitwise the same model.
-
-    verbose: a progress bar per epoch (when stdout is a terminal) and one line per epoch.
-
+    Parameters share scikit-learn's MLPClassifier names and meanings; FastFNN adds backend, dtype,
+    init, output and n_jobs. They are declared in :data:`fastfnn.params.PARAMETERS` and listed below.
     ``hidden_layer_sizes=()`` is softmax regression. uint8 features are read as 8-bit intensities
-    and scaled by 1/255 on the backend, so MNIST can stay uint8 (a quarter of the memory) on the device.
+    and scaled by 1/255 on the backend, so MNIST can stay uint8 (a quarter of the memory) on the
+    device. With a fixed thread count (n_jobs) a fixed seed gives bitwise the same model.
+
+    Fitted attributes (scikit-learn's, set by fit, partial_fit and load): coefs_, intercepts_,
+    classes_, n_features_in_, n_layers_, n_outputs_, out_activation_, history_ (per epoch: loss,
+    accuracy, val_loss, val_accuracy, seconds), loss_curve_, loss_, best_loss_,
+    validation_scores_, best_validation_score_, n_iter_, t_; and fitted_state_, all of them as one
+    :class:`fastfnn.state.FittedState`.
+
+    Parameters:
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate_init=0.001, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, backend="auto", dtype="float32", init="auto",
-                 output="auto", n_jobs=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.backend = backend
-        self.dtype = dtype
-        self.init = init
-        self.output = output
-        self.n_jobs = n_jobs
+    __init__ = _constructor(PARAMETERS)
 
     # ------------------------------------------------------------------ scikit-learn protocol
     @classmethod
     def _get_param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        return [p.name for p in PARAMETERS]
 
     def get_params(self, deep=True):  # noqa: ARG002 - scikit-learn signature
         """The constructor arguments as a dict (scikit-learn's estimator protocol)."""
@@ -102,10 +98,8 @@ class FastFNN:
         return self
 
     def __repr__(self):
-        defaults = {p.name: p.default for p in
-                    inspect.signature(type(self).__init__).parameters.values()}
         changed = [f"{k}={v!r}" for k, v in self.get_params().items()
-                   if not _same(v, defaults.get(k))]
+                   if not _same(v, BY_NAME[k].default)]
         return f"FastFNN({', '.join(changed)})"
 
     def __sklearn_tags__(self):
@@ -143,8 +137,9 @@ class FastFNN:
         return self._fit(X, y, classes, True, on_epoch)
 
     def _fit(self, X, y, classes, incremental, on_epoch=None, checkpoint=None, resume=False):
-        hp = check_hyperparameters(self)
-        X = check_X(X, hp["dtype"], self.n_features_in_ if incremental and self._fitted else None)
+        hp = resolve(self.get_params())
+        prior = self._state if self._fitted else None
+        X = check_X(X, hp["dtype"], prior.n_features_in if incremental and prior else None)
         continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
         y = check_y(y, X.shape[0])
         if on_epoch is not None and not callable(on_epoch):
@@ -161,23 +156,21 @@ class FastFNN:
                              "multi-label indicator matrix")
         classes_ = self._resolve_classes(y, classes, incremental, continuing)
         targets = self._encode(y, classes_, hp["dtype"])
-        sizes = (X.shape[1], *hp["hidden"], len(classes_))
+        sizes = (X.shape[1], *hp["hidden_layer_sizes"], len(classes_))
         if continuing:
-            self._check_continuation(sizes, classes_, output, hp["activation"])
-        if continuing:
+            self._check_continuation(sizes, output)
             coefs = [np.ascontiguousarray(w, dtype=hp["dtype"]) for w in self.coefs_]
             intercepts = [np.ascontiguousarray(b, dtype=hp["dtype"]) for b in self.intercepts_]
         config_hash = None if checkpoint is None else self._config_hash(
             backend.name, X, targets, coefs if continuing else None)
         saved = None
         if resume and os.path.exists(checkpoint):
-            from fastfnn.serialization import load_checkpoint
             saved = load_checkpoint(checkpoint)
-            if saved.progress["config_hash"] != config_hash:
+            if saved.progress.config_hash != config_hash:
                 raise ValueError(f"{checkpoint}: the checkpoint was written by a fit with other "
                                  "parameters or data; resume it with the same ones, or start "
                                  "afresh with resume=False")
-        seed = saved.progress["seed"] if saved else _seed_of(self.random_state)
+        seed = saved.progress.seed if saved else _seed_of(self.random_state)
         rng = np.random.default_rng(seed)
         if not continuing:
             coefs, intercepts = init_params(sizes, hp["init"], hp["activation"], hp["dtype"], rng)
@@ -189,47 +182,47 @@ class FastFNN:
         batch_size = hp["batch_size"]
         if batch_size == "auto":
             batch_size = min(200, X_train.shape[0])
-        config = TrainConfig(
-            activation=hp["activation"], output=output, solver=hp["solver"], learning_rate_init=hp["lr"],
-            batch_size=batch_size, alpha=hp["alpha"], momentum=hp["momentum"],
-            nesterovs_momentum=hp["nesterov"], beta_1=hp["beta1"], beta_2=hp["beta2"],
-            epsilon=hp["eps"],
-            shuffle=hp["shuffle"], max_iter=hp["max_iter"], tol=hp["tol"],
-            n_iter_no_change=hp["n_iter_no_change"],
-            early_stopping=hp["early_stopping"] and not incremental)
+        # TrainConfig's fields are parameters by the same names; these three are resolved per fit.
+        config = TrainConfig(**{**{f.name: hp[f.name] for f in fields(TrainConfig)},
+                                "output": output, "batch_size": batch_size,
+                                "early_stopping": hp["early_stopping"] and not incremental})
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
         if saved:
-            state = saved.train_state(backend)
-            rng.bit_generator.state = saved.progress["rng_state"]
+            state = _resumed_train_state(backend, saved)
+            rng.bit_generator.state = saved.progress.rng_state
         else:
             dev_coefs = [backend.asarray(w) for w in coefs]
             dev_intercepts = [backend.asarray(b) for b in intercepts]
-            if incremental and continuing and getattr(self, "_opt_state", None) is not None:
-                opt_state = [[backend.asarray(a) for a in group] for group in self._opt_state]
-                t = self._t
+            # partial_fit continues the optimizer it left, if the solver is still the same.
+            optimizer = prior.optimizer if incremental and continuing and prior else None
+            if optimizer is not None and optimizer.solver == config.solver:
+                opt_state = [[backend.asarray(a) for a in group] for group in optimizer.groups]
+                t = optimizer.steps
             else:
-                opt_state = new_opt_state(backend, hp["solver"], dev_coefs, dev_intercepts)
+                opt_state = new_opt_state(backend, config.solver, dev_coefs, dev_intercepts)
                 t = 0
             state = TrainState(coefs=dev_coefs, intercepts=dev_intercepts, opt_state=opt_state,
                                t=t)
-            if incremental and continuing and hasattr(self, "history_"):
-                state.history = copy.deepcopy(self.history_)
-                state.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
+            if incremental and continuing and prior:
+                state.history = copy.deepcopy(prior.history)
+                state.best_loss = prior.best_loss if prior.best_loss is not None else math.inf
         # fit starts a new history (resumed: the one of the fit it continues); partial_fit adds
         # one epoch to the model's.
         epochs = 1 if incremental else (
             0 if state.finished else config.max_iter - len(state.history["loss"]))
-        t_before = getattr(self, "t_", 0) if continuing else 0
+        t_before = prior.t if continuing and prior else 0
         progress = EpochProgress(None if incremental else config.max_iter, sys.stdout) \
             if self.verbose else None
 
+        def fitted_state():
+            epochs_seen = 1 if incremental else len(state.history["loss"])
+            return _fitted_state(self.get_params(), backend, state, config, classes_, multilabel,
+                                 t_before + X_train.shape[0] * epochs_seen)
+
         def after_epoch(epoch, record):
             if checkpoint is not None:
-                from fastfnn.serialization import save_checkpoint
-                snapshot = FastFNN(**self.get_params())
-                snapshot._set_fitted(backend, state, config, classes_, sizes, multilabel,
-                                     X_train.shape[0], incremental, t_before)
-                save_checkpoint(snapshot, checkpoint, state, rng, seed, config_hash, backend)
+                save_checkpoint(Checkpoint(fitted_state(), _progress(
+                    backend, state, rng, seed, config_hash)), checkpoint)
             if progress is not None:
                 progress.on_epoch(epoch, record)
             if on_epoch is not None:
@@ -243,38 +236,43 @@ class FastFNN:
                   epochs=epochs, on_epoch=after_epoch,
                   on_progress=progress.on_progress if progress and progress.bar_enabled else None)
         # Training succeeded: only now does the model change.
-        self._set_fitted(backend, state, config, classes_, sizes, multilabel, X_train.shape[0],
-                         incremental, t_before)
+        self._publish(fitted_state())
         return self
 
-    def _set_fitted(self, backend, state, config, classes_, sizes, multilabel, n_train,
-                    incremental, t_before):
-        """Copy a training state to the host as scikit-learn's fitted attributes."""
-        self.coefs_ = [backend.to_numpy(w).copy() for w in state.coefs]
-        self.intercepts_ = [backend.to_numpy(b).copy() for b in state.intercepts]
-        self._opt_state = [[backend.to_numpy(a).copy() for a in group]
-                           for group in state.opt_state]
-        self._t = state.t
-        self.classes_ = classes_
-        self.n_features_in_ = sizes[0]
-        self.n_layers_ = len(sizes)
-        self.n_outputs_ = len(classes_)
-        self.out_activation_ = "softmax" if config.output == "softmax" else "logistic"
-        self._output = config.output
-        self._multilabel = multilabel
-        self._activation = config.activation
-        self.history_ = copy.deepcopy(state.history)
+    # ------------------------------------------------------------------ fitted state
+    def _publish(self, state: FittedState) -> None:
+        """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them).
+
+        coefs_, intercepts_ and classes_ may be reassigned by users (warm start from given weights,
+        as with MLPClassifier); :attr:`fitted_state_` reads them back.
+        """
+        self._state = state
+        self.coefs_ = state.coefs
+        self.intercepts_ = state.intercepts
+        self.classes_ = state.classes
+        self.n_features_in_ = state.n_features_in
+        self.n_layers_ = state.n_layers
+        self.n_outputs_ = state.n_outputs
+        self.out_activation_ = state.out_activation
+        self.history_ = state.history
         self.loss_curve_ = list(state.history["loss"])
         self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = None if config.early_stopping else state.best_loss
-        if config.early_stopping:
-            self.validation_scores_ = list(state.history["val_accuracy"])
-            self.best_validation_score_ = state.best_score
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        self.n_iter_ = len(self.loss_curve_)
-        self.t_ = t_before + n_train * (1 if incremental else self.n_iter_)
+        self.best_loss_ = state.best_loss
+        self.validation_scores_ = state.validation_scores
+        self.best_validation_score_ = state.best_validation_score
+        self.n_iter_ = state.n_iter
+        self.t_ = state.t
+
+    @property
+    def fitted_state_(self) -> FittedState:
+        """Everything the fit left, as one FittedState: what :meth:`save` writes.
+
+        Its params are the current ``get_params()``, its weights and classes those now in coefs_,
+        intercepts_ and classes_. NotFittedError (a ValueError) before fit, partial_fit or load.
+        """
+        self._check_fitted()
+        return replace(self._state, params=self.get_params(), coefs=self.coefs_,
+                       intercepts=self.intercepts_, classes=self.classes_)
 
     def _config_hash(self, backend_name, X, targets, start_coefs):
         """SHA-256 of what makes a fit what it is: parameters, backend, data, starting weights."""
@@ -288,7 +286,7 @@ class FastFNN:
 
     @property
     def _fitted(self):
-        return hasattr(self, "coefs_") and hasattr(self, "classes_")
+        return getattr(self, "_state", None) is not None
 
     def _resolve_classes(self, y, classes, incremental, continuing):
         known = continuing and hasattr(self, "classes_")
@@ -324,7 +322,7 @@ class FastFNN:
             return np.ascontiguousarray(y, dtype=dtype)
         return np.searchsorted(classes_, y).astype(np.int64)
 
-    def _check_continuation(self, sizes, classes_, output, activation):
+    def _check_continuation(self, sizes, output):
         have = (self.coefs_[0].shape[0], *(w.shape[1] for w in self.coefs_))
         chain_ok = len(self.intercepts_) == len(self.coefs_) and all(
             a.shape[1] == b.shape[0] for a, b in zip(self.coefs_[:-1], self.coefs_[1:])) and all(
@@ -335,25 +333,25 @@ class FastFNN:
         for w in (*self.coefs_, *self.intercepts_):
             if not np.isfinite(w).all():
                 raise ValueError("cannot continue training: coefs_/intercepts_ contain NaN or inf")
-        if getattr(self, "_output", output) != output:
-            raise ValueError(f"cannot continue training: the model has a {self._output} output, "
-                             f"output={output!r} was asked for")
+        if self._fitted and self._state.output != output:
+            raise ValueError(f"cannot continue training: the model has a {self._state.output} "
+                             f"output, output={output!r} was asked for")
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
         if not self._fitted:
-            raise ValueError("this FastFNN is not fitted yet: call fit or partial_fit first "
-                             "(or FastFNN.load a saved model)")
+            raise NotFittedError("this FastFNN is not fitted yet: call fit or partial_fit first "
+                                 "(or FastFNN.load a saved model)")
 
     def _scores(self, X):
         self._check_fitted()
         dtype = self.coefs_[0].dtype
         X = check_X(X, dtype, self.n_features_in_)
         backend = get_backend(self.backend)
-        with backend.thread_limit(check_hyperparameters(self)["n_jobs"]):
+        with backend.thread_limit(BY_NAME["n_jobs"].check(self.n_jobs)):
             return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
                                  [backend.asarray(b) for b in self.intercepts_],
-                                 backend.asarray(X), self._activation, self._output,
+                                 backend.asarray(X), self._state.activation, self._state.output,
                                  UINT8_SCALE if X.dtype == np.uint8 else 1.0)
 
     def predict_proba(self, X):
@@ -363,14 +361,14 @@ class FastFNN:
         to sum to 1 per row; with multi-label targets: each label's own sigmoid probability.
         """
         scores = self._scores(X)
-        if self._output == "sigmoid" and not self._multilabel:
+        if self._state.output == "sigmoid" and not self._state.multilabel:
             scores /= np.maximum(scores.sum(axis=1, keepdims=True), np.finfo(scores.dtype).tiny)
         return scores
 
     def predict(self, X):
         """Predicted labels (n_samples,) drawn from ``classes_``; multi-label: (n, k) 0/1 ints."""
         scores = self._scores(X)
-        if self._multilabel:
+        if self._state.multilabel:
             return (scores > 0.5).astype(np.int64)
         return self.classes_[np.argmax(scores, axis=1)]
 
@@ -378,7 +376,7 @@ class FastFNN:
         """Mean accuracy on (X, y) (multi-label: exact-match ratio), as in scikit-learn."""
         pred = self.predict(X)
         y = check_y(y, len(pred))
-        if self._multilabel:
+        if self._state.multilabel:
             return float(np.mean(np.all(pred == y, axis=1)))
         return float(np.mean(pred == y))
 
@@ -390,13 +388,14 @@ class FastFNN:
         rows and predictions in columns, in ``classes_`` order.
         """
         self._check_fitted()
+        multilabel = self._state.multilabel
         dtype = self.coefs_[0].dtype
         X = check_X(X, dtype, self.n_features_in_)
         y = check_y(y, X.shape[0])
-        if self._multilabel != (y.ndim == 2):
+        if multilabel != (y.ndim == 2):
             raise ValueError("y must be a 0/1 indicator matrix for a multi-label model and 1-D "
                              "labels otherwise")
-        if not self._multilabel:
+        if not multilabel:
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if len(unknown):
                 raise ValueError(f"y contains labels unseen at fit: {list(unknown[:10])}; the "
@@ -408,25 +407,40 @@ class FastFNN:
         loss_sum, correct = backend.to_numpy(loss_and_correct(
             backend, [backend.asarray(w) for w in self.coefs_],
             [backend.asarray(b) for b in self.intercepts_], backend.asarray(X),
-            backend.asarray(targets), self._activation, self._output,
+            backend.asarray(targets), self._state.activation, self._state.output,
             UINT8_SCALE if X.dtype == np.uint8 else 1.0))
         result = {"loss": float(loss_sum) / X.shape[0], "accuracy": float(correct) / X.shape[0]}
-        if not self._multilabel:
+        if not multilabel:
             pred = np.searchsorted(self.classes_, self.predict(X))
             result["confusion_matrix"] = confusion_matrix(targets, pred, len(self.classes_))
         return result
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted model to ``path`` (.npz, no pickle) atomically. Returns the path."""
-        from fastfnn.serialization import save_model
-        return save_model(self, path)
+        """Write the fitted model to ``path`` (.npz, no pickle; fastfnn.io.modelfile) atomically.
+
+        Returns the path. ValueError for an unfitted model or one holding what the format cannot
+        store (e.g. classes that are arbitrary objects).
+        """
+        if not self._fitted:
+            raise NotFittedError(f"{os.fspath(path)}: cannot save an unfitted FastFNN, expected a "
+                                 "model fitted with fit or partial_fit (or loaded)")
+        return save_model(self.fitted_state_, path)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; a malformed file raises ValueError."""
-        from fastfnn.serialization import load_model
-        return load_model(path)
+        """Read a model written by :meth:`save` (or a checkpoint of ``fit``); the loaded model
+        predicts bitwise as the saved one and continues training from its optimizer state.
+
+        FileNotFoundError for a missing file; ValueError for a malformed one.
+        """
+        state = load_model(path)
+        model = cls(**state.params)
+        model._publish(state)
+        return model
+
+
+FastFNN.__doc__ = f"{FastFNN.__doc__.rstrip()}\n{docstring(indent=' ' * 8)}\n"
 
 
 def _same(a, b):
@@ -464,3 +478,47 @@ def _validation_split(X, targets, fraction, rng, stratify):
         order = rng.permutation(n)
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     return X[train_idx], targets[train_idx], X[val_idx], targets[val_idx]
+
+
+def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig, classes,
+                  multilabel, samples_seen) -> FittedState:
+    """Copy a training state to the host as the FittedState of a fit with ``config``."""
+    def host(arrays):
+        return [backend.to_numpy(a).copy() for a in arrays]
+
+    early = config.early_stopping
+    return FittedState(
+        params=params, coefs=host(train_state.coefs), intercepts=host(train_state.intercepts),
+        classes=classes, activation=config.activation, output=config.output,
+        multilabel=multilabel, history=copy.deepcopy(train_state.history), t=samples_seen,
+        best_loss=None if early else train_state.best_loss,
+        validation_scores=list(train_state.history["val_accuracy"]) if early else None,
+        best_validation_score=train_state.best_score if early else None,
+        optimizer=OptimizerState(config.solver, [host(g) for g in train_state.opt_state],
+                                 train_state.t))
+
+
+def _progress(backend, train_state: TrainState, rng, seed, config_hash) -> TrainingProgress:
+    """What resuming needs beyond the FittedState, after the epoch ``train_state`` ends with."""
+    best = train_state.best_params
+    return TrainingProgress(
+        config_hash=config_hash, seed=seed, rng_state=rng.bit_generator.state,
+        best_loss=train_state.best_loss, best_score=train_state.best_score,
+        no_improvement=train_state.no_improvement, finished=train_state.finished,
+        best=None if best is None else tuple([backend.to_numpy(a) for a in group]
+                                             for group in best))
+
+
+def _resumed_train_state(backend, saved: Checkpoint) -> TrainState:
+    """The trainer's state to continue a checkpointed fit from, on ``backend``."""
+    fitted, progress = saved.state, saved.progress
+    state = TrainState(
+        coefs=[backend.asarray(w) for w in fitted.coefs],
+        intercepts=[backend.asarray(b) for b in fitted.intercepts],
+        opt_state=[[backend.asarray(a) for a in group] for group in fitted.optimizer.groups],
+        t=fitted.optimizer.steps, history={k: list(v) for k, v in fitted.history.items()},
+        best_loss=progress.best_loss, best_score=progress.best_score,
+        no_improvement=progress.no_improvement, finished=progress.finished)
+    if progress.best is not None:
+        state.best_params = tuple([backend.asarray(a) for a in group] for group in progress.best)
+    return state

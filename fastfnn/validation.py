@@ -1,117 +1,12 @@
-"""Input and hyper-parameter checks: every error says what was wrong and what was expected.
+"""Input checks for fit, predict and evaluate: every error says what was wrong and what was expected.
 
-All checks run before any state changes, so a rejected call leaves a model exactly as it was.
+All checks run before any state changes, so a rejected call leaves a model exactly as it was. The
+hyper-parameters are checked by :mod:`fastfnn.params`.
 """
 
 from __future__ import annotations
 
-import os
-from numbers import Integral, Real
-
 import numpy as np
-
-from fastfnn.kernels import ACTIVATIONS
-
-#: scikit-learn's activation names map onto the kernel names.
-ACTIVATION_ALIASES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "relu": "relu",
-                      "tanh": "tanh", "identity": "identity"}
-SOLVERS = ("sgd", "adam")
-OUTPUTS = ("auto", "softmax", "sigmoid")
-DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def _number(name, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):
-    kind = Integral if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = "an integer" if integer else "a real number"
-        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _choice(name, value, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-    return value
-
-
-def check_hyperparameters(est) -> dict:
-    """Validate an estimator's constructor arguments; return them resolved (kernel names, numbers).
-
-    Raises TypeError for a wrong type and ValueError for a wrong value, naming the parameter.
-    """
-    hidden = est.hidden_layer_sizes
-    if isinstance(hidden, Integral) and not isinstance(hidden, bool):
-        hidden = (hidden,)
-    try:
-        hidden = tuple(hidden)
-    except TypeError:
-        raise TypeError("hidden_layer_sizes must be a tuple of positive integers, "
-                        f"got {est.hidden_layer_sizes!r}") from None
-    hidden = tuple(_number("hidden_layer_sizes[i]", h, low=1, integer=True) for h in hidden)
-    activation = ACTIVATION_ALIASES.get(est.activation) if isinstance(est.activation, str) else None
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATION_ALIASES)}, "
-                         f"got {est.activation!r}")
-    batch_size = est.batch_size
-    if not (batch_size is None or batch_size == "auto"):
-        batch_size = _number("batch_size", batch_size, low=1, integer=True)
-    dtype_name = np.dtype(est.dtype).name if _is_dtype_like(est.dtype) else None
-    if dtype_name not in DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {est.dtype!r}")
-    init = est.init
-    if not (isinstance(init, str) and init in ("auto", "he", "xavier")):
-        init = _number("init (a normal std)", init, low=0, low_open=True)
-    return {
-        "hidden": hidden,
-        "activation": activation,
-        "solver": _choice("solver", est.solver, SOLVERS),
-        "alpha": _number("alpha", est.alpha, low=0),
-        "batch_size": batch_size,
-        "lr": _number("learning_rate_init", est.learning_rate_init, low=0, low_open=True),
-        "max_iter": _number("max_iter", est.max_iter, low=1, integer=True),
-        "shuffle": bool(est.shuffle),
-        "tol": _number("tol", est.tol, low=0),
-        "momentum": _number("momentum", est.momentum, low=0, high=1),
-        "nesterov": bool(est.nesterovs_momentum),
-        "early_stopping": bool(est.early_stopping),
-        "validation_fraction": _number("validation_fraction", est.validation_fraction, low=0,
-                                       high=1, low_open=True, high_open=True),
-        "beta1": _number("beta_1", est.beta_1, low=0, high=1, high_open=True),
-        "beta2": _number("beta_2", est.beta_2, low=0, high=1, high_open=True),
-        "eps": _number("epsilon", est.epsilon, low=0, low_open=True),
-        "n_iter_no_change": _number("n_iter_no_change", est.n_iter_no_change, low=1,
-                                    integer=True),
-        "dtype": DTYPES[dtype_name],
-        "init": init,
-        "output": _choice("output", est.output, OUTPUTS),
-        "n_jobs": _n_jobs(est.n_jobs),
-    }
-
-
-def _n_jobs(value):
-    """None, a positive thread count, or -1 for every core (scikit-learn's convention)."""
-    if value is None:
-        return None
-    n = _number("n_jobs", value, integer=True)
-    if n == -1:
-        return os.cpu_count() or 1
-    if n < 1:
-        raise ValueError(f"n_jobs must be None, -1 or a positive number of threads, got {value!r}")
-    return n
-
-
-def _is_dtype_like(value) -> bool:
-    try:
-        np.dtype(value)
-    except TypeError:
-        return False
-    return True
 
 
 def check_X(X, dtype, n_features=None, name="X") -> np.ndarray:

@@ -17,9 +17,9 @@ import types
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN, data
+from fastfnn import FastFNN, datasets
 from fastfnn.cli import main
-from fastfnn.serialization import load_model, save_model
+from fastfnn.io.idx import write_idx
 
 from .conftest import blobs
 
@@ -48,8 +48,8 @@ def synthetic_dir(tmp_path_factory):
               "test_images": test_x, "test_labels": test_y}
     md5 = {}
     for role, array in arrays.items():
-        name = data.MNIST_FILES[role]
-        data.write_idx(folder / name, array)
+        name = datasets.MNIST_FILES[role]
+        write_idx(folder / name, array)
         md5[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
     return folder, md5
 
@@ -59,7 +59,7 @@ def mnist(synthetic_dir, monkeypatch):
     """The synthetic folder, accepted by load_mnist for this test."""
     folder, md5 = synthetic_dir
     for name, digest in md5.items():
-        monkeypatch.setitem(data.MNIST_MD5, name, digest)
+        monkeypatch.setitem(datasets.MNIST_MD5, name, digest)
     return folder
 
 
@@ -93,10 +93,10 @@ def test_train_logs_saves_and_evaluate_reads_it(mnist, tmp_path, capsys):
     assert all(set(r) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
                for r in records)
 
-    model = load_model(out)
+    model = FastFNN.load(out)
     assert model.verbose is False and "_print_epoch" not in vars(model)
     assert [r["loss"] for r in records] == model.loss_curve_
-    _, (X_test, y_test) = data.load_mnist(mnist, dtype=np.uint8)
+    _, (X_test, y_test) = datasets.load_mnist(mnist, dtype=np.uint8)
     accuracy = model.score(X_test, y_test)
     assert f"test accuracy {accuracy:.4f}" in stdout
 
@@ -119,7 +119,7 @@ def test_every_option_reaches_the_estimator(mnist, tmp_path, capsys):
                    "--limit", "50", "--n-jobs", "1", "--out", str(out), "--quiet"])
     assert status == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("test accuracy")
-    model = load_model(out)
+    model = FastFNN.load(out)
     assert model.get_params() | {"verbose": False} == {
         **model.get_params(), "hidden_layer_sizes": (), "activation": "tanh", "output": "sigmoid",
         "solver": "adam", "learning_rate_init": 0.01, "momentum": 0.5,
@@ -136,7 +136,7 @@ def test_defaults_suit_mnist_and_never_stop_early(mnist, tmp_path, capsys):
     assert main(["train", "--data", str(mnist), "--no-download", "--backend", "numpy",
                  "--epochs", "2", "--out", str(out)]) == 0
     capsys.readouterr()
-    params = load_model(out).get_params()
+    params = FastFNN.load(out).get_params()
     assert params["hidden_layer_sizes"] == (128, 64) and params["solver"] == "sgd"
     assert params["learning_rate_init"] == 0.1 and params["momentum"] == 0.9
     assert params["batch_size"] == 128 and params["random_state"] == 0
@@ -147,7 +147,7 @@ def test_early_stopping_reports_validation(mnist, tmp_path, capsys):
     out = tmp_path / "m.npz"
     assert main(train_args(mnist, out, "--early-stopping", "--validation-fraction", "0.2")) == 0
     assert "val_accuracy" in capsys.readouterr().out
-    model = load_model(out)
+    model = FastFNN.load(out)
     assert model.early_stopping and model.n_iter_no_change == 10
     assert model.validation_scores_ is not None
 
@@ -184,7 +184,7 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(mnist, tmp_path, capsy
                            str(ckpt), "--log-json", str(log))) == 0
     assert seen[-2:] == [(1, 1), (2, 2)]
     assert [r["epoch"] for r in records_of(log)] == [1, 2]
-    assert load_model(ckpt).n_iter_ == 2  # the checkpoint is a model file
+    assert FastFNN.load(ckpt).n_iter_ == 2  # the checkpoint is a model file
     capsys.readouterr()
 
     resumed = tmp_path / "resumed.npz"
@@ -196,17 +196,17 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(mnist, tmp_path, capsy
     assert seen[-2:] == [(3, 3), (4, 4)]  # written per epoch, after the checkpoint's epochs
     records = records_of(log)
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
-    a, b = load_model(resumed), load_model(straight)
+    a, b = FastFNN.load(resumed), FastFNN.load(straight)
     for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
     assert [r["loss"] for r in records] == a.loss_curve_ == b.loss_curve_
-    assert load_model(ckpt).n_iter_ == 4
+    assert FastFNN.load(ckpt).n_iter_ == 4
 
     # Nothing left to train: the checkpoint's result, and still a log of every epoch.
     assert main(train_args(mnist, resumed, "--epochs", "4", "--checkpoint", str(ckpt),
                            "--resume", "--log-json", str(log), "--quiet")) == 0
     assert [r["loss"] for r in records_of(log)] == b.loss_curve_
-    assert load_model(resumed).coefs_[0].tobytes() == b.coefs_[0].tobytes()
+    assert FastFNN.load(resumed).coefs_[0].tobytes() == b.coefs_[0].tobytes()
 
 
 def test_resume_refuses_another_configuration_and_a_plain_model(mnist, tmp_path, capsys):
@@ -230,7 +230,7 @@ def test_resume_without_a_checkpoint_file_starts_afresh(mnist, tmp_path, capsys)
     assert main(train_args(mnist, tmp_path / "m.npz", "--checkpoint", str(ckpt), "--resume",
                            "--quiet")) == 0
     capsys.readouterr()
-    assert load_model(ckpt).n_iter_ == 3
+    assert FastFNN.load(ckpt).n_iter_ == 3
 
 
 # ------------------------------------------------------------------------------------------ plots
@@ -310,7 +310,7 @@ def test_predict_reads_digit_images(mnist, tmp_path, capsys):
     Image.fromarray(images[1]).save(paths[1])
     assert main(["predict", str(model), *map(str, paths)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    fitted = load_model(model)
+    fitted = FastFNN.load(model)
     proba = fitted.predict_proba(np.stack([load_digit(p) for p in paths]))
     assert len(lines) == 2
     for line, path, p in zip(lines, paths, proba):
@@ -377,20 +377,24 @@ def test_bench_missing_is_a_clear_error(monkeypatch, capsys):
 def five_feature_model(tmp_path):
     X, y = blobs(n=40, n_features=5)
     from fastfnn import FastFNN
-    return save_model(FastFNN((3,), backend="numpy", max_iter=2).fit(X, y), tmp_path / "five.npz")
+    return FastFNN((3,), backend="numpy", max_iter=2).fit(X, y).save(tmp_path / "five.npz")
 
 
 @pytest.mark.parametrize("argv,status,fragment", [
     ([], 2, "required"),
     (["frobnicate"], 2, "invalid choice"),
     (["train", "--bogus"], 2, "unrecognized arguments: --bogus"),
-    (["train", "--batch-size", "many"], 2, "positive integer or 'full'"),
+    (["train", "--batch-size", "many"], 2, "batch_size must be 'auto', 'full' or an integer >= 1"),
     (["train", "--hidden", "12,x"], 2, "comma-separated positive layer sizes"),
-    (["train", "--epochs", "0"], 2, "positive integer"),
+    (["train", "--epochs", "0"], 2, "argument --epochs: max_iter must be an integer >= 1, got '0'"),
     (["train", "--solver", "lbfgs"], 2, "invalid choice"),
     (["train", "--backend", "nope"], 1, "unknown backend 'nope'"),
-    (["train", "--lr", "-1"], 1, "learning_rate_init must be > 0"),
-    (["train", "--validation-fraction", "1.5", "--early-stopping"], 1, "validation_fraction"),
+    (["train", "--lr", "-1"], 2, "learning_rate_init must be a finite real number > 0, got '-1'"),
+    (["train", "--validation-fraction", "1.5", "--early-stopping"], 2,
+     "validation_fraction must be a finite real number in (0, 1), got '1.5'"),
+    (["train", "--n-jobs", "0"], 2, "n_jobs must be -1 (every core) or an integer >= 1"),
+    (["train", "--seed", "-1"], 2, "random_state must be an integer >= 0, got '-1'"),
+    (["train", "--init", "glorot"], 2, "init must be one of ['auto', 'he', 'xavier'] or a"),
     (["train", "--out", "{tmp}/no/such/folder/m.npz"], 1, "does not exist"),
     (["train", "--out", "{tmp}"], 1, "is a folder"),
     (["train", "--log-json", "{tmp}/no/log.jsonl"], 1, "does not exist"),

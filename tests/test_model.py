@@ -11,26 +11,18 @@ from fastfnn import FastFNN, TrainingDivergedError
 from fastfnn.network import init_params
 
 from .conftest import blobs
+from .state_checks import assert_same_model
 
 FAST = dict(backend="numpy", random_state=0, max_iter=60, tol=0.0)
 
 
 def snapshot(model):
     """Deep copy of everything a fit can change, for 'left unchanged' checks."""
-    return {k: copy.deepcopy(v) for k, v in vars(model).items()}
+    return copy.deepcopy(model)
 
 
 def assert_unchanged(model, before):
-    after = vars(model)
-    assert after.keys() == before.keys()
-    for key, value in before.items():
-        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
-            for a, b in zip(after[key], value):
-                np.testing.assert_array_equal(a, b)
-        elif isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(after[key], value)
-        elif key != "_opt_state":
-            assert after[key] == value, key
+    assert_same_model(before, model)
 
 
 @pytest.fixture(scope="module")
@@ -225,23 +217,50 @@ BAD_PARAMS = [
 
 
 @pytest.mark.parametrize("params", BAD_PARAMS, ids=lambda p: f"{p}")
-def test_invalid_hyperparameters_are_named(fitted, params):
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_invalid_hyperparameters_are_named_and_change_nothing(fitted, params, method):
     model, X, y = fitted
     model = copy.deepcopy(model)
     before = snapshot(model)
     model.set_params(**params)
     name = next(iter(params))
-    with pytest.raises((ValueError, TypeError), match=name.split("_")[0]):
-        model.fit(X, y)
-    for key in before:
-        if key.endswith("_") and isinstance(before[key], list) and key == "coefs_":
-            for a, b in zip(model.coefs_, before["coefs_"]):
-                np.testing.assert_array_equal(a, b)
+    with pytest.raises((ValueError, TypeError),
+                       match=rf"^({name}(\[\d+\])? must be .*, got |unknown {name} )"):
+        getattr(model, method)(X, y)
+    model.set_params(**before.get_params())
+    assert_unchanged(model, before)
 
 
 def test_unfitted_model_says_so():
     with pytest.raises(ValueError, match="not fitted"):
         FastFNN().predict(np.zeros((1, 3)))
+    assert not hasattr(FastFNN(), "fitted_state_")  # an AttributeError too, as in scikit-learn
+    with pytest.raises(ValueError, match="cannot save an unfitted FastFNN"):
+        FastFNN().save("never-written.npz")
+
+
+def test_fitted_attributes_are_the_fitted_state(fitted):
+    model, X, y = fitted
+    state = model.fitted_state_
+    assert state.coefs is model.coefs_ and state.intercepts is model.intercepts_
+    assert state.classes is model.classes_ and state.history == model.history_
+    assert (model.n_features_in_, model.n_layers_, model.n_outputs_, model.n_iter_) == (
+        state.n_features_in, state.n_layers, state.n_outputs, state.n_iter) == (8, 3, 3, 60)
+    assert model.loss_curve_ == state.history["loss"] and model.loss_ == model.loss_curve_[-1]
+    assert (model.best_loss_, model.validation_scores_, model.best_validation_score_) == (
+        state.best_loss, None, None)
+    assert model.t_ == state.t == 60 * len(y) and model.out_activation_ == "softmax"
+    assert state.params == model.get_params() and state.optimizer.solver == "sgd"
+
+
+def test_partial_fit_after_a_solver_change_starts_a_fresh_optimizer():
+    """The optimizer state of another solver is not continued from (it raised IndexError)."""
+    X, y = blobs(n=60)
+    model = FastFNN((4,), solver="sgd", **{**FAST, "max_iter": 2}).fit(X, y)
+    model.set_params(solver="adam")
+    model.partial_fit(X, y)
+    assert model.fitted_state_.optimizer.solver == "adam"
+    assert len(model.fitted_state_.optimizer.groups) == 4 and model.n_iter_ == 3
 
 
 def test_unknown_labels_at_evaluate(fitted):

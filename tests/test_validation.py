@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN
-from fastfnn.validation import check_hyperparameters, check_X, check_y
+from fastfnn.validation import check_X, check_y
 
 
 def test_uint8_stays_uint8_and_other_input_takes_the_model_dtype():
@@ -31,10 +30,3 @@ def test_y_column_vector_is_flattened_and_indicators_checked():
         check_y(np.array([[0, 2], [1, 0]]), 2)
     with pytest.raises(ValueError, match="different lengths"):
         check_y([0, 1, 0], 2)
-
-
-def test_hyperparameters_resolve_aliases_and_defaults():
-    hp = check_hyperparameters(FastFNN(hidden_layer_sizes=50, activation="logistic"))
-    assert hp["hidden"] == (50,) and hp["activation"] == "sigmoid"
-    assert hp["dtype"] is np.float32 and hp["batch_size"] == "auto"
-    assert check_hyperparameters(FastFNN(batch_size=None))["batch_size"] is None

@@ -1,21 +1,30 @@
-"""Checkpoints and resume: atomic per-epoch state, bitwise-equal resumed fits, refusals."""
+"""Checkpoints and resume: atomic per-epoch state, bitwise-equal resumed fits, refusals, and a
+checkpoint of an earlier version resumed."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
 import sys
+import shutil
 import textwrap
 import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastfnn import FastFNN, TrainingDivergedError
-from fastfnn.serialization import load_checkpoint, load_model
+from fastfnn.io.checkpoint import load_checkpoint
 
-from .conftest import blobs
+from ..conftest import blobs
+
+#: Files written by fastfnn 0.1.0 (commit 0c2ab8c), before the FittedState: the format is the same.
+OLD_FILES = Path(__file__).parent.parent / "data"
 
 CONFIGS = {
     "sgd": dict(solver="sgd", learning_rate_init=0.05, batch_size=16),
@@ -53,7 +62,7 @@ def test_interrupted_then_resumed_fit_equals_an_uninterrupted_one(backend, confi
     with pytest.raises(Interrupt):
         interrupted.fit(X, y, checkpoint=path, on_epoch=stop_after_third)
     assert not hasattr(interrupted, "coefs_")  # a failed fit changes nothing
-    assert len(load_checkpoint(path).model.loss_curve_) == 3
+    assert load_checkpoint(path).state.n_iter == 3
 
     resumed = _model(backend.name, config).fit(X, y, checkpoint=path, resume=True)
     _assert_same_weights(resumed, whole)
@@ -78,7 +87,7 @@ def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
     X, y = blobs(n=80)
     fresh = _model("numpy", "sgd", 2).fit(X, y, checkpoint=tmp_path / "new.npz", resume=True)
     _assert_same_weights(fresh, _model("numpy", "sgd", 2).fit(X, y))
-    assert load_model(tmp_path / "new.npz").n_iter_ == 2  # a checkpoint is a loadable model
+    assert FastFNN.load(tmp_path / "new.npz").n_iter_ == 2  # a checkpoint is a loadable model
 
 
 @pytest.mark.parametrize("change", ["alpha", "data", "labels", "backend-params"])
@@ -116,8 +125,62 @@ def test_nothing_non_finite_is_checkpointed(tmp_path):
     with pytest.raises(TrainingDivergedError):
         model.fit(X * 1e20, y, checkpoint=path)
     if path.exists():  # epochs before the divergence were fine and were saved, finite
-        saved = load_checkpoint(path).model
-        assert all(np.isfinite(w).all() for w in saved.coefs_)
+        saved = load_checkpoint(path).state
+        assert all(np.isfinite(w).all() for w in saved.coefs)
+
+
+def test_a_plain_model_file_is_no_checkpoint(tmp_path):
+    X, y = blobs(n=40)
+    path = _model("numpy", "sgd", 1).fit(X, y).save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="m.npz: a model file without training progress"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"config_hash": "x"}, "checkpoint config_hash is malformed, expected 64 hexadecimal"),
+    ({"extra": 1}, "checkpoint is .*, expected an object with exactly the keys"),
+    ({"seed": -1}, "checkpoint seed is -1, expected an integer in"),
+    ({"rng_state": {"bit_generator": "MT19937"}}, "checkpoint rng_state is malformed"),
+    ({"no_improvement": 1.5}, "checkpoint no_improvement is malformed"),
+    ({"finished": 1}, "checkpoint finished is 1, expected true or false"),
+    ({"best_loss": "low"}, "checkpoint best_loss is 'low'"),
+])
+def test_a_malformed_checkpoint_section_is_refused(tmp_path, section, message):
+    X, y = blobs(n=40)
+    path = tmp_path / "ckpt.npz"
+    _model("numpy", "sgd", 1).fit(X, y, checkpoint=path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    raw = np.lib.format.read_array(io.BytesIO(entries["header.json.npy"]))
+    header = json.loads(raw.tobytes())
+    header["checkpoint"].update(section)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    entries["header.json.npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(path)
+    FastFNN.load(path)  # still a model file: the section is checked by load_checkpoint
+
+
+def test_a_checkpoint_of_0_1_0_resumes_to_the_uninterrupted_fit_of_today(tmp_path):
+    """Written after 2 of 4 epochs with early stopping (best weights inside) by the old code."""
+    X, y = blobs(n=60, n_features=4)
+    path = shutil.copy(OLD_FILES / "checkpoint-0.1.0-adam-early-stopping.npz", tmp_path)
+
+    def model():
+        return FastFNN((5,), solver="adam", early_stopping=True, n_iter_no_change=50,
+                       backend="numpy", random_state=0, max_iter=4, tol=0.0)
+
+    saved = load_checkpoint(path)
+    assert saved.state.n_iter == 2 and saved.progress.best is not None
+    resumed = model().fit(X, y, checkpoint=path, resume=True)
+    whole = model().fit(X, y)
+    _assert_same_weights(resumed, whole)
+    assert resumed.loss_curve_ == whole.loss_curve_ and resumed.t_ == whole.t_
+    assert resumed.validation_scores_ == whole.validation_scores_
 
 
 KILL_SCRIPT = textwrap.dedent("""

@@ -1,4 +1,5 @@
-"""Model files: exact round trips, continued training, atomic writes, and a corpus of damaged files."""
+"""Model files: exact round trips, files of earlier versions, atomic writes, and a corpus of damaged
+files."""
 
 from __future__ import annotations
 
@@ -7,50 +8,32 @@ import json
 import os
 import pathlib
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastfnn import FastFNN
-from fastfnn.serialization import MAX_HEADER_BYTES, load_model, save_model
+from fastfnn.io import modelfile
+from fastfnn.io.modelfile import MAX_HEADER_BYTES, load_model, save_model
 
-from .conftest import blobs
+from ..conftest import blobs
+from ..state_checks import assert_same_model, assert_same_state
 
 FAST = dict(backend="numpy", random_state=0, max_iter=3, tol=0.0)
 
-
-def assert_same_state(original, loaded, timings=True):
-    """Every attribute of ``original`` (parameters and fitted state) is in ``loaded``, equal.
-
-    timings=False: the epochs' durations (history_["seconds"]) may differ (separate training runs).
-    """
-    a, b = vars(original), vars(loaded)
-    assert a.keys() == b.keys()
-    for key, value in a.items():
-        other = b[key]
-        if key == "history_" and not timings:
-            value, other = ({k: v for k, v in h.items() if k != "seconds"} for h in (value, other))
-        if key == "_opt_state":
-            assert len(value) == len(other)
-            for group, other_group in zip(value, other):
-                for x, y in zip(group, other_group, strict=True):
-                    assert x.dtype == y.dtype
-                    np.testing.assert_array_equal(x, y)
-        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
-            for x, y in zip(value, other, strict=True):
-                assert x.dtype == y.dtype and x.flags.writeable
-                np.testing.assert_array_equal(x, y)
-        elif isinstance(value, np.ndarray):
-            assert value.dtype == other.dtype
-            np.testing.assert_array_equal(value, other)
-        else:
-            assert value == other, key
-            assert type(value) is type(other), key
+#: Files written by fastfnn 0.1.0 (commit 0c2ab8c), before the FittedState: the format is the same.
+OLD_FILES = Path(__file__).parent.parent / "data"
 
 
 def tiny_model(solver="sgd", hidden=()):
     X, y = blobs(n=40, n_features=2, n_classes=2)
     return FastFNN(hidden, solver=solver, **FAST).fit(X, y)
+
+
+def round_trip(model, tmp_path):
+    """``model`` saved and loaded again as an estimator."""
+    return FastFNN.load(model.save(tmp_path / "m.npz"))
 
 
 # ----------------------------------------------------------------------------------- round trips
@@ -70,9 +53,10 @@ def test_round_trip_predicts_bitwise_identically(tmp_path, dtype, hidden, output
     X, y = blobs(n=90, n_features=5)
     model = FastFNN(hidden, output=output, solver=solver, dtype=dtype, **FAST).fit(X, y)
     path = tmp_path / "model.npz"
-    assert save_model(model, path) == path
-    loaded = load_model(path)
-    assert_same_state(model, loaded)
+    assert save_model(model.fitted_state_, path) == path
+    assert_same_state(load_model(path), model.fitted_state_)
+    loaded = FastFNN.load(path)
+    assert_same_model(model, loaded)
     proba = loaded.predict_proba(X)
     assert proba.dtype == np.dtype(dtype)
     assert proba.tobytes() == model.predict_proba(X).tobytes()
@@ -83,7 +67,7 @@ def test_labels_keep_their_kind(tmp_path, kind):
     X, y = blobs(n=60, n_features=4)
     labels = LABELS[kind](y)
     model = FastFNN((4,), **FAST).fit(X, labels)
-    loaded = FastFNN.load(model.save(tmp_path / "m.npz"))
+    loaded = round_trip(model, tmp_path)
     assert loaded.classes_.dtype == model.classes_.dtype
     assert list(loaded.classes_) == list(model.classes_)
     assert [type(c) for c in loaded.classes_] == [type(c) for c in model.classes_]
@@ -93,7 +77,7 @@ def test_labels_keep_their_kind(tmp_path, kind):
 def test_bool_labels(tmp_path):
     X, y = blobs(n=60, n_features=4, n_classes=2)
     model = FastFNN((4,), **FAST).fit(X, y.astype(bool))
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    loaded = round_trip(model, tmp_path)
     assert loaded.classes_.dtype == np.bool_
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
@@ -103,8 +87,8 @@ def test_multilabel_round_trip(tmp_path):
     X = rng.standard_normal((80, 6))
     Y = (X[:, :3] > 0).astype(int)
     model = FastFNN((8,), **FAST).fit(X, Y)
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
-    assert_same_state(model, loaded)
+    loaded = round_trip(model, tmp_path)
+    assert_same_model(model, loaded)
     assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
@@ -113,7 +97,7 @@ def test_early_stopping_state_round_trips(tmp_path):
     X, y = blobs(n=120)
     model = FastFNN((5,), early_stopping=True, **{**FAST, "max_iter": 6}).fit(X, y)
     assert model.validation_scores_ is not None
-    assert_same_state(model, load_model(save_model(model, tmp_path / "m.npz")))
+    assert_same_model(model, round_trip(model, tmp_path))
 
 
 def test_uint8_inputs_predict_identically(tmp_path):
@@ -121,7 +105,7 @@ def test_uint8_inputs_predict_identically(tmp_path):
     X = rng.integers(0, 256, (50, 16), dtype=np.uint8)
     y = (X[:, 0] > 127).astype(int)
     model = FastFNN((6,), **FAST).fit(X, y)
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    loaded = round_trip(model, tmp_path)
     assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
 
 
@@ -130,29 +114,29 @@ def test_partial_fit_after_load_continues_exactly(tmp_path, solver):
     X, y = blobs(n=100, n_features=6)
     model = FastFNN((7, 5), solver=solver, **FAST)
     model.partial_fit(X[:50], y[:50], classes=np.unique(y))
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    loaded = round_trip(model, tmp_path)
     for _ in range(2):
         model.partial_fit(X, y)
         loaded.partial_fit(X, y)
-    assert_same_state(model, loaded, timings=False)
+    assert_same_model(model, loaded, timings=False)
     assert loaded.predict_proba(X).tobytes() == model.predict_proba(X).tobytes()
 
 
 def test_warm_start_fit_after_load_continues_exactly(tmp_path):
     X, y = blobs(n=100, n_features=6)
     model = FastFNN((7,), warm_start=True, **FAST).fit(X, y)
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
+    loaded = round_trip(model, tmp_path)
     model.fit(X, y)
     loaded.fit(X, y)
-    assert_same_state(model, loaded, timings=False)
+    assert_same_model(model, loaded, timings=False)
 
 
 def test_solver_changed_after_fit_saves_without_optimizer_state(tmp_path):
     X, y = blobs(n=60)
     model = FastFNN((4,), solver="sgd", **FAST).fit(X, y)
     model.set_params(solver="adam")
-    loaded = load_model(save_model(model, tmp_path / "m.npz"))
-    assert loaded._opt_state is None and loaded._t == 0
+    loaded = round_trip(model, tmp_path)
+    assert loaded.fitted_state_.optimizer is None
     loaded.partial_fit(X, y)  # a fresh Adam state, as a new optimizer must start
     assert np.isfinite(loaded.loss_)
 
@@ -160,24 +144,46 @@ def test_solver_changed_after_fit_saves_without_optimizer_state(tmp_path):
 def test_generator_random_state_is_stored_as_none(tmp_path):
     X, y = blobs(n=60)
     model = FastFNN((4,), **{**FAST, "random_state": np.random.RandomState(0)}).fit(X, y)
-    assert load_model(save_model(model, tmp_path / "m.npz")).random_state is None
+    assert round_trip(model, tmp_path).random_state is None
 
 
 def test_name_is_used_as_given_and_permissions_follow_the_umask(tmp_path):
     model = tiny_model()
     path = tmp_path / "model.bin"
-    assert save_model(model, str(path)) == str(path)
+    assert model.save(str(path)) == str(path)
     assert os.listdir(tmp_path) == ["model.bin"]
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
-    assert load_model(str(path)).coefs_[0].shape == model.coefs_[0].shape
+    assert load_model(str(path)).coefs[0].shape == model.coefs_[0].shape
+
+
+# ----------------------------------------------------------------------- files of earlier versions
+def test_a_model_file_of_0_1_0_loads_as_the_same_fit_today(tmp_path):
+    X, y = blobs(n=60, n_features=4)
+    today = FastFNN((5,), solver="sgd", **FAST).fit(X, y)
+    old = FastFNN.load(OLD_FILES / "model-0.1.0-sgd.npz")
+    assert_same_model(today, old, timings=False)
+    assert old.predict_proba(X).tobytes() == today.predict_proba(X).tobytes()
+    old.partial_fit(X, y)  # its optimizer state continues
+    today.partial_fit(X, y)
+    assert_same_model(today, old, timings=False)
+
+
+def test_an_early_stopping_adam_file_of_0_1_0_with_string_labels_loads():
+    X, y = blobs(n=60, n_features=4)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    today = FastFNN((5, 4), solver="adam", activation="logistic", dtype="float64",
+                    early_stopping=True, **{**FAST, "max_iter": 4}).fit(X, labels)
+    old = FastFNN.load(OLD_FILES / "model-0.1.0-adam-early-stopping.npz")
+    assert_same_model(today, old, timings=False)
+    assert old.fitted_state_.activation == "sigmoid" and old.validation_scores_ is not None
 
 
 # -------------------------------------------------------------------------------- refusing to save
 def test_unfitted_model_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="unfitted"):
-        save_model(FastFNN(), tmp_path / "m.npz")
+        FastFNN().save(tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
 
 
@@ -189,8 +195,8 @@ def test_unfitted_model_cannot_be_saved(tmp_path):
 def test_classes_json_cannot_hold_are_refused(tmp_path, classes):
     model = tiny_model()
     model.classes_ = classes
-    with pytest.raises(ValueError, match="cannot save classes_"):
-        save_model(model, tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="cannot save classes holding"):
+        model.save(tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
 
 
@@ -198,7 +204,7 @@ def test_non_finite_weights_are_not_saved(tmp_path):
     model = tiny_model()
     model.coefs_[0][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        save_model(model, tmp_path / "m.npz")
+        model.save(tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
 
 
@@ -209,8 +215,6 @@ class Boom(RuntimeError):
 
 @pytest.mark.parametrize("stage", ["savez", "fsync", "replace"])
 def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatch, stage):
-    import fastfnn.serialization as ser
-
     path = tmp_path / "m.npz"
     path.write_bytes(b"the previous model")
     real_savez = np.savez
@@ -223,11 +227,12 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
     def fail(*args, **kwargs):
         raise Boom(stage)
 
-    target = {"savez": (ser.np, "savez", half_savez), "fsync": (ser.os, "fsync", fail),
-              "replace": (ser.os, "replace", fail)}[stage]
+    model = tiny_model()
+    target = {"savez": (modelfile.np, "savez", half_savez), "fsync": (os, "fsync", fail),
+              "replace": (os, "replace", fail)}[stage]
     monkeypatch.setattr(*target)
     with pytest.raises(Boom):
-        save_model(tiny_model(), path)
+        model.save(path)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["m.npz"]
     assert path.read_bytes() == b"the previous model"
@@ -235,7 +240,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 
 def test_missing_folder_is_an_oserror(tmp_path):
     with pytest.raises(FileNotFoundError):
-        save_model(tiny_model(), tmp_path / "nowhere" / "m.npz")
+        tiny_model().save(tmp_path / "nowhere" / "m.npz")
 
 
 def test_missing_file_is_file_not_found_naming_the_path(tmp_path):
@@ -285,7 +290,7 @@ def expect_value_error(path):
 def saved(tmp_path_factory):
     """A small saved model (2-3-2, SGD state), its bytes, header and arrays."""
     path = tmp_path_factory.mktemp("saved") / "model.npz"
-    save_model(tiny_model(hidden=(3,)), path)
+    tiny_model(hidden=(3,)).save(path)
     header, arrays = read_archive(path)
     return path, path.read_bytes(), header, arrays
 
@@ -303,7 +308,7 @@ def test_every_truncation_is_a_value_error(saved, tmp_path):
 def test_flipped_bits_are_caught_or_harmless(saved, tmp_path):
     original_path, data, _, _ = saved
     X = np.linspace(-1, 1, 8).reshape(4, 2)
-    expected = load_model(original_path).predict_proba(X)
+    expected = FastFNN.load(original_path).predict_proba(X)
     rng = np.random.default_rng(0)
     for offset in range(0, len(data), 3):
         damaged = bytearray(data)
@@ -311,7 +316,7 @@ def test_flipped_bits_are_caught_or_harmless(saved, tmp_path):
         path = tmp_path / f"flip{offset}.npz"
         path.write_bytes(bytes(damaged))
         try:
-            model = load_model(path)
+            model = FastFNN.load(path)
         except ValueError:
             continue
         finally:
@@ -368,6 +373,10 @@ HEADER_CASES = {
     "n_iter negative": _set("n_iter", -1),
     "best_loss string": _set("best_loss", "low"),
     "validation_scores dict": _set("validation_scores", {}),
+    "checkpoint section a list": _set("checkpoint", []),
+    "checkpoint section without has_best": _set("checkpoint", {"seed": 1}),
+    "checkpoint has_best as string": _set("checkpoint", {"has_best": "yes"}),
+    "checkpoint promises best weights it lacks": _set("checkpoint", {"has_best": True}),
 }
 
 
@@ -492,5 +501,5 @@ def test_missing_params_take_their_defaults(saved, tmp_path):
     _, _, header, arrays = saved
     header = json.loads(json.dumps(header))
     del header["params"]["epsilon"]
-    model = load_model(write_archive(tmp_path / "m.npz", header, arrays))
+    model = FastFNN.load(write_archive(tmp_path / "m.npz", header, arrays))
     assert model.epsilon == FastFNN().epsilon

@@ -1,0 +1,97 @@
+"""What a fit leaves behind: the FittedState that the estimator produces and consumes, and that the
+model file stores.
+
+Host (NumPy) arrays and plain Python values only; nothing here knows the estimator, the trainer or
+the file format. scikit-learn's fitted attributes (``coefs_``, ``classes_``, ``n_iter_``, ...) are
+views of one FittedState (see ``FastFNN._publish``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class OptimizerState:
+    """The optimizer's moments and step count, so that training continues exactly where it stopped.
+
+    solver: the optimizer they belong to, "sgd" or "adam".
+    groups: sgd [velocity of the weights, of the biases]; adam [first moment of the weights, of the
+        biases, second moment of the weights, of the biases]; each a list with one array per layer,
+        shaped like that layer's weights (n_in, n_out) or biases (n_out,), of the weights' dtype.
+    steps: Adam's step count (its bias correction); 0 for sgd.
+    """
+
+    #: Groups of arrays per solver.
+    GROUPS: ClassVar[dict[str, int]] = {"sgd": 2, "adam": 4}
+
+    solver: str
+    groups: list[list[np.ndarray]]
+    steps: int = 0
+
+
+@dataclass(eq=False)
+class FittedState:
+    """Everything a fitted estimator knows beyond its parameters, and the parameters it goes with.
+
+    params: the estimator's parameters (``get_params()``) that go with this state: a model file stores
+        them so that the loaded estimator is the saved one.
+    coefs / intercepts: per layer, the weights (n_in, n_out) and biases (n_out,), float32 or float64.
+    classes: the sorted labels seen at fit, (n_outputs,); multi-label: 0..n_labels - 1 (int64).
+    activation: the hidden layers' activation, as the kernels name it ("relu", "sigmoid", ...).
+    output: "softmax" (cross-entropy) or "sigmoid" (one-vs-rest binary cross-entropy).
+    multilabel: fitted on a 0/1 indicator matrix (predictions are indicator rows too).
+    history: per epoch of the fit (or of every partial_fit call), lists under
+        fastfnn.trainer.HISTORY_KEYS: loss, accuracy, val_loss, val_accuracy (None without a
+        validation set), seconds.
+    t: training samples seen, counting every epoch (scikit-learn's ``t_``).
+    best_loss: the least training loss (None when the fit stopped early on validation scores).
+    validation_scores / best_validation_score: validation accuracy per epoch and the best of them,
+        when fit with early stopping (else None).
+    optimizer: the optimizer's state, or None when there is none to continue from.
+    """
+
+    params: dict[str, Any]
+    coefs: list[np.ndarray]
+    intercepts: list[np.ndarray]
+    classes: np.ndarray
+    activation: str
+    output: str
+    multilabel: bool
+    history: dict[str, list]
+    t: int
+    best_loss: float | None
+    validation_scores: list[float] | None
+    best_validation_score: float | None
+    optimizer: OptimizerState | None
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """(n_features, hidden sizes..., n_outputs)."""
+        return (int(self.coefs[0].shape[0]), *(int(w.shape[1]) for w in self.coefs))
+
+    @property
+    def n_features_in(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_layers(self) -> int:
+        """Layers counting the input and the output layer (scikit-learn's ``n_layers_``)."""
+        return len(self.coefs) + 1
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_iter(self) -> int:
+        """Epochs in the history."""
+        return len(self.history["loss"])
+
+    @property
+    def out_activation(self) -> str:
+        """scikit-learn's name of the output activation: "softmax" or "logistic"."""
+        return "softmax" if self.output == "softmax" else "logistic"
