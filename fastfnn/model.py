@@ -68,11 +68,10 @@ class FastFNN:
     and scaled by 1/255 on the backend, so MNIST can stay uint8 (a quarter of the memory) on the
     device. With a fixed thread count (n_jobs) a fixed seed gives bitwise the same model.
 
-    Fitted attributes (scikit-learn's, set by fit, partial_fit and load): coefs_, intercepts_,
-    classes_, n_features_in_, n_layers_, n_outputs_, out_activation_, history_ (per epoch: loss,
-    accuracy, val_loss, val_accuracy, seconds), loss_curve_, loss_, best_loss_,
-    validation_scores_, best_validation_score_, n_iter_, t_; and fitted_state_, all of them as one
-    :class:`fastfnn.state.FittedState`.
+    fit, partial_fit and load set scikit-learn's fitted attributes (coefs_, intercepts_, classes_,
+    loss_curve_, n_iter_, ...; :meth:`_publish` lists them) from one
+    :class:`fastfnn.state.FittedState`, which :attr:`fitted_state_` returns whole; ``history_``
+    holds per epoch the loss, accuracy, val_loss, val_accuracy and seconds.
 
     Parameters:
     """

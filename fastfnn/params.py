@@ -45,6 +45,10 @@ class Constraint:
     def from_text(self, text: str):
         raise NotImplementedError
 
+    def choices(self) -> tuple[str, ...] | None:
+        """The strings accepted, when they are all that is accepted (else None)."""
+        return None
+
     def refuse(self, name, value, error=ValueError, expected=None):
         """Raise ``error``: ``name`` must be ``expected`` (default: this constraint), got ``value``."""
         kind = f" ({type(value).__name__})" if error is TypeError else ""
@@ -61,39 +65,39 @@ def _is_real(value) -> bool:
 
 @dataclass(frozen=True)
 class Interval(Constraint):
-    """An integer or a finite real number within bounds (``None``: unbounded on that side).
-
-    closed: which bounds are included: "both", "left", "right" or "neither".
-    """
+    """An integer or a finite real number within bounds (``None``: unbounded on that side);
+    ``low_open`` / ``high_open``: the bound itself is excluded."""
 
     integer: bool
     low: float | None = None
     high: float | None = None
-    closed: str = "both"
+    low_open: bool = False
+    high_open: bool = False
 
     def bounds(self) -> str:
         """The bounds as a phrase: ``">= 1"``, ``"> 0"``, ``"in [0, 1)"`` (``""``: none)."""
-        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
         if self.low is not None and self.high is not None:
-            return f"in {'[' if left else '('}{self.low}, {self.high}{']' if right else ')'}"
+            return (f"in {'(' if self.low_open else '['}{self.low}, "
+                    f"{self.high}{')' if self.high_open else ']'}")
         if self.low is not None:
-            return f"{'>=' if left else '>'} {self.low}"
+            return f"{'>' if self.low_open else '>='} {self.low}"
         if self.high is not None:
-            return f"{'<=' if right else '<'} {self.high}"
+            return f"{'<' if self.high_open else '<='} {self.high}"
         return ""
 
     def describe(self, text=False):
-        return " ".join(filter(None, ("an integer" if self.integer else "a finite real number",
-                                      self.bounds())))
+        kind = "an integer" if self.integer else "a finite real number"
+        return f"{kind} {self.bounds()}".rstrip()
 
     def check(self, name, value):
         if not (_is_integer(value) if self.integer else _is_real(value)):
             self.refuse(name, value, TypeError)
         if not self.integer and not math.isfinite(value):
             self.refuse(name, value)
-        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
-        if (self.low is not None and (value < self.low or (not left and value == self.low))) or \
-                (self.high is not None and (value > self.high or (not right and value == self.high))):
+        too_low = self.low is not None and (value < self.low or self.low_open and value == self.low)
+        too_high = self.high is not None and (value > self.high
+                                              or self.high_open and value == self.high)
+        if too_low or too_high:
             self.refuse(name, value, expected=self.bounds())
         return int(value) if self.integer else float(value)
 
@@ -110,6 +114,9 @@ class Options(Constraint):
 
     def describe(self, text=False):
         return repr(self.values[0]) if len(self.values) == 1 else f"one of {list(self.values)}"
+
+    def choices(self):
+        return self.values
 
     def check(self, name, value):
         if not isinstance(value, str):
@@ -241,29 +248,29 @@ class LayerSizes(Constraint):
 
 @dataclass(frozen=True)
 class AnyOf(Constraint):
-    """Whatever one of ``choices`` accepts (resolved by the first that accepts it)."""
+    """Whatever one of ``alternatives`` accepts (resolved by the first that accepts it)."""
 
-    choices: tuple[Constraint, ...]
+    alternatives: tuple[Constraint, ...]
 
     def describe(self, text=False):
-        phrases = [p for p in (c.describe(text) for c in self.choices) if p is not None]
+        phrases = [p for p in (c.describe(text) for c in self.alternatives) if p is not None]
         return phrases[0] if len(phrases) == 1 else f"{', '.join(phrases[:-1])} or {phrases[-1]}"
 
     def check(self, name, value):
         wrong_type = True
-        for choice in self.choices:
+        for alternative in self.alternatives:
             try:
-                return choice.check(name, value)
+                return alternative.check(name, value)
             except TypeError:
                 pass
             except ValueError:
-                wrong_type = False  # the right kind of value, out of range for that choice
+                wrong_type = False  # the right kind of value, out of range for that alternative
         self.refuse(name, value, TypeError if wrong_type else ValueError)
 
     def from_text(self, text):
-        for choice in self.choices:
+        for alternative in self.alternatives:
             try:
-                return choice.from_text(text)
+                return alternative.from_text(text)
             except ValueError:
                 pass
         raise ValueError(text)
@@ -288,9 +295,7 @@ class FloatDType(Constraint):
             self.refuse(name, value)
         return dtype.type
 
-    @property
-    def values(self):
-        """The names, as the command line's choices."""
+    def choices(self):
         return self.names
 
     def from_text(self, text):
@@ -329,11 +334,11 @@ class Param:
     @property
     def choices(self) -> tuple[str, ...] | None:
         """The strings accepted when they are all that is accepted (a command line's choices)."""
-        return getattr(self.constraint, "values", None)
+        return self.constraint.choices()
 
 
-def _real(low=None, high=None, closed="both"):
-    return Interval(integer=False, low=low, high=high, closed=closed)
+def _real(low=None, high=None, low_open=False, high_open=False):
+    return Interval(integer=False, low=low, high=high, low_open=low_open, high_open=high_open)
 
 
 def _int(low=None, high=None):
@@ -354,7 +359,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("batch_size", "auto", AnyOf((Options(("auto",)), Nothing("full"), _int(1))),
           "rows per step: auto is min(200, n_samples), None (on the command line: full) is "
           "full-batch descent, 1 is per-example SGD"),
-    Param("learning_rate_init", 0.001, _real(0, closed="neither"), "learning rate"),
+    Param("learning_rate_init", 0.001, _real(0, low_open=True), "learning rate"),
     Param("max_iter", 200, _int(1), "epochs to train at most"),
     Param("shuffle", True, Flag(), "shuffle the rows before every epoch"),
     Param("random_state", None,
@@ -372,11 +377,11 @@ PARAMETERS: tuple[Param, ...] = (
     Param("early_stopping", False, Flag(),
           "hold out validation_fraction of the training data and stop when its accuracy stops "
           "improving; keep the best weights"),
-    Param("validation_fraction", 0.1, _real(0, 1, closed="neither"),
+    Param("validation_fraction", 0.1, _real(0, 1, low_open=True, high_open=True),
           "share of the training data held out by early stopping"),
-    Param("beta_1", 0.9, _real(0, 1, closed="left"), "Adam's decay of the first moment"),
-    Param("beta_2", 0.999, _real(0, 1, closed="left"), "Adam's decay of the second moment"),
-    Param("epsilon", 1e-8, _real(0, closed="neither"), "Adam's term against division by zero"),
+    Param("beta_1", 0.9, _real(0, 1, high_open=True), "Adam's decay of the first moment"),
+    Param("beta_2", 0.999, _real(0, 1, high_open=True), "Adam's decay of the second moment"),
+    Param("epsilon", 1e-8, _real(0, low_open=True), "Adam's term against division by zero"),
     Param("n_iter_no_change", 10, _int(1),
           "stop after this many epochs without an improvement of more than tol"),
     Param("backend", "auto", AnyOf((Nothing(), Text())),
@@ -384,7 +389,7 @@ PARAMETERS: tuple[Param, ...] = (
           "numpy, numba or cupy"),
     Param("dtype", "float32", FloatDType(("float32", "float64")),
           "precision of the weights and the arithmetic"),
-    Param("init", "auto", AnyOf((Options(("auto", *INITS)), _real(0, closed="neither"))),
+    Param("init", "auto", AnyOf((Options(("auto", *INITS)), _real(0, low_open=True))),
           "weight initialisation: He for ReLU and Xavier otherwise (auto), he, xavier, or a "
           "normal standard deviation"),
     Param("output", "auto", Options(("auto", "softmax", "sigmoid")),
