@@ -86,7 +86,6 @@ def main(argv=None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``fastfnn`` and its subcommands."""
-
     parser = _Parser(prog="fastfnn", description="Train and run feedforward neural networks on "
                      "NumPy, Numba or a CUDA GPU.")
     parser.add_argument("--version", action="version", version=f"fastfnn {__version__}")
@@ -232,8 +231,8 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
     """Add ``flag``, which sets the estimator parameter ``name`` (its ``dest``).
 
     Its choices, or its conversion and check, and its help come from fastfnn.params (a value the
-    estimator would refuse is a usage error); ``default`` is the command line's own, given as the
-    command line would spell it; ``note`` is added to the help.
+    estimator would refuse is a usage error); ``default`` is the command line's own (a string
+    default is converted as a given value is); ``note`` is added to the help.
     """
     param = BY_NAME[name]
     renamed = flag.lstrip("-").replace("-", "_") != name
@@ -250,7 +249,6 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    convert.__name__ = name  # argparse names the type in some messages
     parser.add_argument(flag, dest=name, type=convert, default=default, metavar=metavar,
                         help=help_text)
 
