@@ -2,10 +2,10 @@
 
 from fastfnn._version import __version__
 from fastfnn.backends import available_backends, get_backend
-from fastfnn.model import FastFNN
+from fastfnn.model import FastFNN, NotFittedError
 from fastfnn.trainer import TrainingDivergedError
 
-__all__ = ["FastFNN", "TrainingDivergedError", "available_backends", "get_backend", "load_mnist",
+__all__ = ["FastFNN", "NotFittedError", "TrainingDivergedError", "available_backends", "get_backend", "load_mnist",
            "__version__"]
 
 
