@@ -5,13 +5,16 @@ from fastfnn.backends import available_backends, get_backend
 from fastfnn.model import FastFNN, NotFittedError
 from fastfnn.trainer import TrainingDivergedError
 
-__all__ = ["FastFNN", "NotFittedError", "TrainingDivergedError", "available_backends", "get_backend", "load_mnist",
-           "__version__"]
+__all__ = ["FastFNN", "NotFittedError", "TrainingDivergedError", "available_backends",
+           "get_backend", "load_mnist", "warmup", "__version__"]
 
 
 def __getattr__(name):
-    # The data-set module pulls in urllib/gzip/zipfile; import it only when asked for.
+    # Imported only when asked for: the data-set module pulls in urllib/gzip/zipfile.
     if name == "load_mnist":
         from fastfnn.datasets import load_mnist
         return load_mnist
+    if name == "warmup":
+        from fastfnn.precompile import warmup
+        return warmup
     raise AttributeError(f"module 'fastfnn' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``fastfnn`` command line: train, evaluate, plot, predict, info and bench.
+"""The ``fastfnn`` command line: train, evaluate, plot, predict, info, warmup and bench.
 
 Every failure the user can cause (a bad path or option value, an unknown or unavailable backend, a
 malformed model, checkpoint, log or image file, a missing optional extra) ends with one line
@@ -195,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Show which backends can run here (or why not), their "
                           "versions, threads and devices, and the Python and NumPy versions.")
     info.set_defaults(handler=_info)
+
+    warmup = sub.add_parser(
+        "warmup", help="compile every kernel ahead of time (for Docker images and workers)",
+        formatter_class=_HelpFormatter,
+        description="Compile, or load from the cache, every kernel signature that fits, "
+                    "predictions and evaluations reach, for each weight dtype and input kind "
+                    "asked for, so the first real fit does not wait for the compiler. Run it "
+                    "once when building an image or starting a worker; the kernels are cached "
+                    "on disk (where: the last line; NUMBA_CACHE_DIR moves it).")
+    _parameter_option(warmup, "--backend", "backend", "auto")
+    warmup.add_argument("--dtypes", default="float32,float64", type=_names,
+                        metavar="float32,float64", help="weight dtypes to compile for")
+    warmup.add_argument("--inputs", default="uint8,float", type=_names, metavar="uint8,float",
+                        help="input kinds: uint8 (8-bit intensities such as MNIST) and float")
+    warmup.set_defaults(handler=_warmup)
 
     # The bench options come from fastfnn.bench, imported only when the command is run.
     sub.add_parser("bench", add_help=False, help="time training epochs on every backend "
@@ -573,6 +588,27 @@ def _info(args) -> int:  # noqa: ARG001 - every handler takes the parsed argumen
             continue
         for key, value in facts.items():
             print(f"    {key}: {value}")
+    return 0
+
+
+def _names(text):
+    """A comma-separated list of names (at least one) as a tuple of strings."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def _warmup(args) -> int:
+    from fastfnn.precompile import warmup
+
+    try:
+        report = warmup(args.backend, dtypes=args.dtypes, inputs=args.inputs,
+                        on_done=lambda line, seconds: print(f"{line}: {seconds:.1f} s", flush=True))
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    print(f"backend {report['backend']}: {report['seconds']:.1f} s in all; kernels cached in "
+          f"{report['cache'] or '(this backend keeps no compiled kernels)'}")
     return 0
 
 

@@ -451,3 +451,16 @@ def test_real_mnist_train_then_evaluate_in_subprocesses(mnist_dir, tmp_path):
     accuracy = float(evaluate.stdout.split("accuracy ")[1].split()[0])
     assert accuracy > 0.85
     assert f"test accuracy {accuracy:.4f}" in train.stdout
+
+
+def test_warmup_reports_each_combination_and_the_cache(capsys):
+    assert main(["warmup", "--backend", "numpy", "--dtypes", "float64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["float64 weights, uint8 inputs",
+                                                         "float64 weights, float inputs"]
+    assert lines[2].startswith("backend numpy: ") and "keeps no compiled kernels" in lines[2]
+
+
+def test_warmup_refuses_an_unknown_dtype(capsys):
+    status = main(["warmup", "--backend", "numpy", "--dtypes", "float32,float16"])
+    assert_one_line_error(capsys, status, 2, "unknown dtype 'float16'")
