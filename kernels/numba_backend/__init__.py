@@ -1,0 +1,25 @@
+"""The Numba backend: every kernel compiled for the CPU with ``@njit(cache=True)``, and a fused epoch.
+
+One concern per module, from the bottom up:
+
+=================  ===============================================================================
+``jit``            compile options, the on-disk cache (one stamp for the package), typed scalars
+``vectors``        64-byte SIMD vectors as values of compiled code (assumes AVX-512 registers)
+``loss``           the output layer's math (logistic, softmax and sigmoid cross-entropies), once
+``optimizer``      SGD/Adam steps on flat ranges and rows; lazy SGD's closed-form catch-up
+``contract``       the contract kernels of ``fastfnn.kernels.base.Backend`` as compiled loops
+``sparse_input``   the CSR copy of a sparse training set, cached while the data stays the same
+``layout``         the fused epoch's padded flat parameters and per-chunk buffers
+``blocks``         register-blocked forward, backward and weight-gradient loops of the fused epoch
+``epoch``          the fused epoch: a whole epoch of training in one compiled call
+``backend``        :class:`NumbaBackend`, which dispatches to the above from Python
+=================  ===============================================================================
+
+Compilation is lazy (the first call of each signature; the fused epoch takes seconds per dtype and
+input kind the first time) and cached on disk (``$NUMBA_CACHE_DIR``, else ``__pycache__`` next to
+these modules); without any writable cache location kernels compile in every process.
+"""
+
+from .backend import NumbaBackend
+
+__all__ = ["NumbaBackend"]

@@ -1,0 +1,389 @@
+"""The Numba backend class: the contract's kernels and the fused epoch, dispatched from Python.
+
+:class:`NumbaBackend` checks arguments, picks serial or parallel kernels (by size) and converts
+what compiled code wants (activation codes, typed scalars, uint8 lookup tables, typed lists); the
+compiled code is in the other modules of this package. Operands the compiled kernels cannot take
+(odd strides, other dtypes) go to the NumPy defaults of the base class.
+
+Assumes: NumPy arrays on the host; float32 or float64 parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..base import Backend
+from . import contract
+from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch
+from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
+from .loss import SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS
+from .optimizer import FlatParams, OptimizerStep
+from .sparse_input import SparseInputs
+
+class NumbaBackend(Backend):
+    """CPU kernels compiled by Numba (float32/float64), with a fused one-call epoch."""
+
+    name = "numba"
+    xp = np
+
+    #: Kernels on fewer elements run on one thread. Mini-batch kernels stay serial on purpose: in
+    #: a composed step they alternate with BLAS calls, and two busy-waiting thread pools (OpenMP
+    #: here, OpenBLAS there) on few cores slow each other down by whole scheduler time slices.
+    parallel_min_elements = 1 << 22
+    #: The fused epoch visits only nonzero inputs when X has at most this fraction of nonzeros.
+    sparse_max_density = 0.5
+    #: Dense inputs (not sparse enough) take the fused path only for batches of at most this
+    #: many rows; larger batches run composed, where BLAS does the GEMMs faster.
+    dense_fused_max_rows = 64
+    #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
+    #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
+    #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
+    #: does the result.
+    fused_chunks = 4
+    fused_rows_per_chunk = 16
+    #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
+    #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
+    lazy_max_rows = 4
+    #: Blocks of at least this many rows sum a wide (>= 4 vectors) first layer's weight gradient
+    #: input by input (one read-modify-write of each touched row of W per block, not per row).
+    block_grad_min_rows = 4
+
+    def __init__(self):
+        self._sparse_inputs = SparseInputs()
+
+    # ------------------------------------------------------------------ plumbing
+    @classmethod
+    def availability(cls):
+        if numba is None:
+            return False, IMPORT_ERROR
+        return True, ""
+
+    @contextlib.contextmanager
+    def thread_limit(self, n_threads):
+        if n_threads is None:
+            yield
+            return
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            with threadpool_limits(limits=n_threads, user_api="blas"):  # np.dot's BLAS
+                yield
+        finally:
+            numba.set_num_threads(previous)
+
+    def describe(self):
+        info = {"numba": numba.__version__ if numba is not None else "unavailable",
+                "numpy": np.__version__}
+        if numba is None:
+            return info
+        info["threads"] = str(numba.get_num_threads())
+        try:
+            info["threading_layer"] = numba.threading_layer()
+        except ValueError:  # only known once a parallel kernel has run
+            layer = numba.config.THREADING_LAYER
+            info["threading_layer"] = f"not yet chosen (requested: {layer})"
+        info["cache"] = cache_location(contract.bias_act_rows)
+        info["blas"] = _blas_info()
+        return info
+
+    def _chunks(self, rows, elements):
+        """Number of parallel chunks for ``rows`` rows of ``elements`` elements in all, or 1
+        (at most rows // 16)."""
+        if elements < self.parallel_min_elements or rows < 2:
+            return 1
+        threads = numba.get_num_threads()
+        if threads < 2:
+            return 1
+        return int(max(1, min(rows // 16, 4 * threads)))
+
+    # ------------------------------------------------------------------ kernels
+    def matmul(self, a, b, out, trans_a=False, trans_b=False):
+        a = a.T if trans_a else a
+        b = b.T if trans_b else b
+        if _blas_ready(a) and _blas_ready(b) and out.flags.c_contiguous and \
+                a.dtype == b.dtype == out.dtype and a.dtype in FLOATS and a.size and b.size:
+            contract.matmul(a, b, out)
+        else:  # odd layouts or empty operands: NumPy's matmul (no numba copy of 'A' arrays)
+            np.matmul(a, b, out=out)
+        return out
+
+    def _by_rows(self, serial, parallel, rows, elements, *args):
+        """``serial(*args, 0, rows)`` for small work, else ``parallel(*args, chunks)``: a contract
+        kernel over ``rows`` rows (or columns) of ``elements`` elements in all."""
+        nch = self._chunks(rows, elements)
+        if nch > 1:
+            parallel(*args, nch)
+        else:
+            serial(*args, 0, rows)
+
+    def bias_act(self, z, b, act):
+        self._by_rows(contract.bias_act_rows, contract.bias_act_parallel, z.shape[0], z.size,
+                      z, b, _act_code(act))
+        return z
+
+    def act_grad(self, da, a, act):
+        code = _act_code(act)
+        if code != IDENTITY:
+            self._by_rows(contract.act_grad_rows, contract.act_grad_parallel, da.shape[0],
+                          da.size, da, a, code)
+        return da
+
+    def softmax_xent(self, logits, y, dlogits, stats, scale):
+        _check_label_range(y, logits.shape[1])
+        return self._loss(0, logits, y, dlogits, stats, scale)
+
+    def sigmoid_bce(self, logits, targets, dlogits, stats, scale):
+        if targets.ndim == 1:
+            _check_label_range(targets, logits.shape[1])
+        return self._loss(1, logits, targets, dlogits, stats, scale)
+
+    def _loss(self, kind, logits, targets, dlogits, stats, scale):
+        """The output loss kernel of ``kind`` (0 softmax, 1 sigmoid), serial or parallel."""
+        sc = logits.dtype.type(scale)
+        nch = self._chunks(logits.shape[0], logits.size)
+        if nch > 1:
+            contract.loss_parallel(kind, logits, targets, dlogits, sc, stats, nch)
+        else:
+            contract.loss_serial(kind, logits, targets, dlogits, sc, stats)
+        return dlogits
+
+    def softmax(self, z):
+        self._by_rows(contract.softmax_rows, contract.softmax_parallel, z.shape[0], z.size, z)
+        return z
+
+    def col_sum(self, dz, out):
+        self._by_rows(contract.col_sum_cols, contract.col_sum_parallel, dz.shape[1], dz.size,
+                      dz, out)
+        return out
+
+    def sgd_step(self, param, grad, velocity, lr, momentum, nesterov, weight_decay):
+        if not _all_c_contiguous(param, grad, velocity):  # the reference formula
+            return super().sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay)
+        T = param.dtype.type
+        step = OptimizerStep(0, T(lr), T(momentum), bool(nesterov), momentum != 0,
+                             T(weight_decay), T(lr), T(lr), T(lr), T(lr), T(lr), T(lr))
+        v = velocity.reshape(-1)
+        self._step(step, bool(weight_decay), FlatParams(param.reshape(-1), v, v), grad)
+        return param
+
+    def adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay):
+        if not _all_c_contiguous(param, grad, m, v):
+            return super().adam_step(param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay)
+        T = param.dtype.type
+        step = OptimizerStep(1, T(lr_t), T(beta1), False, False, T(weight_decay), T(lr_t),
+                             T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps))
+        self._step(step, bool(weight_decay),
+                   FlatParams(param.reshape(-1), m.reshape(-1), v.reshape(-1)), grad)
+        return param
+
+    def _step(self, step, decay, params, grad):
+        """optimizer.step_range on all of params.w (C-contiguous flat views), serial or not."""
+        g = grad.reshape(-1)
+        nch = self._chunks(g.shape[0], g.size)
+        if nch > 1:
+            contract.step_parallel(step, decay, params, g, nch)
+        else:
+            contract.step_range(step, decay, params, g, np.uint64(0), np.uint64(g.shape[0]))
+
+    def gather(self, X, idx, out, scale):
+        if X.ndim != 2 or out.ndim != 2 or out.dtype not in FLOATS:
+            return super().gather(X, idx, out, scale)
+        bad = contract.first_bad_index(idx, X.shape[0])
+        if bad >= 0:
+            raise IndexError(f"index {idx[bad]} is out of bounds for axis 0 with size {X.shape[0]}")
+        lut, sc = _lut_for(X.dtype, out.dtype, scale)
+        self._by_rows(contract.gather_rows, contract.gather_parallel, idx.shape[0], out.size,
+                      X, idx, out, lut, sc)
+        return out
+
+    def take(self, y, idx, out):
+        bad = contract.first_bad_index(idx, y.shape[0])
+        if bad >= 0:
+            raise IndexError(f"index {idx[bad]} is out of bounds for axis 0 with size {y.shape[0]}")
+        if y.ndim == 1 and out.ndim == 1:
+            contract.take_rows(y.reshape(-1, 1), idx, out.reshape(-1, 1))
+        elif y.ndim == 2 and out.ndim == 2:
+            contract.take_rows(y, idx, out)
+        else:
+            np.take(y, idx, axis=0, out=out)
+        return out
+
+    def argmax_rows(self, z, out):
+        contract.argmax_rows(z, out)
+        return out
+
+    # ------------------------------------------------------------------ fused epoch
+    def fused_epoch_supported(self, job):
+        try:
+            coefs, intercepts = list(job.coefs), list(job.intercepts)
+            if not coefs or len(coefs) != len(intercepts):
+                return False
+            dtype = coefs[0].dtype
+            if dtype not in FLOATS:
+                return False
+            if job.activation not in ACT_CODES or job.output not in ("softmax", "sigmoid"):
+                return False
+            if job.solver not in ("sgd", "adam"):
+                return False
+            n_state = 2 if job.solver == "sgd" else 4
+            if len(job.opt_state) != n_state:
+                return False
+            arrays = coefs + intercepts + [a for s in job.opt_state for a in s]
+            if not all(isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+                       for a in arrays):
+                return False
+            for k in range(n_state):
+                like = coefs if k % 2 == 0 else intercepts
+                if len(job.opt_state[k]) != len(like) or any(
+                        s.shape != p.shape for s, p in zip(job.opt_state[k], like)):
+                    return False
+            X, targets, order = job.X, job.targets, job.order
+            if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == coefs[0].shape[0]
+                    and (X.dtype == np.uint8 or X.dtype in FLOATS)):
+                return False
+            if order is not None and not (isinstance(order, np.ndarray) and order.ndim == 1
+                                          and order.dtype.kind in "iu"):
+                return False
+            k = coefs[-1].shape[1]
+            if not isinstance(targets, np.ndarray) or targets.shape[0] != X.shape[0]:
+                return False
+            if targets.ndim == 1:
+                if targets.dtype.kind not in "iu":
+                    return False
+            elif not (targets.ndim == 2 and job.output == "sigmoid" and targets.shape[1] == k):
+                return False
+            if int(job.batch_size) < 1:
+                return False
+            if not (isinstance(job.stats, np.ndarray) and job.stats.dtype == np.float64):
+                return False
+            rows = min(int(job.batch_size), X.shape[0])
+            return rows <= self.dense_fused_max_rows or self._sparse_of(X) is not None
+        except (AttributeError, TypeError):
+            return False
+
+    def fused_epoch(self, job):
+        coefs, intercepts = list(job.coefs), list(job.intercepts)
+        dtype = coefs[0].dtype
+        X = job.X if job.X.flags.c_contiguous else np.ascontiguousarray(job.X)
+        if job.order is None:  # stored order: batches are slices of X
+            order = _arange(X.shape[0])
+        else:
+            order = np.ascontiguousarray(job.order, dtype=np.int64)
+            bad = contract.first_bad_index(order, X.shape[0])
+            if bad >= 0:
+                raise IndexError(f"order holds {order[bad]}, out of range for {X.shape[0]} rows")
+            if order.shape[0] and order.min() < 0:
+                order = np.where(order < 0, order + X.shape[0], order)
+        n = order.shape[0]
+        if n == 0:
+            return
+        k = coefs[-1].shape[1]
+        if job.targets.ndim == 1:
+            labels = np.ascontiguousarray(job.targets, dtype=np.int64)
+            _check_label_range(labels, k)
+            indicators = np.zeros((1, 1), dtype)
+            kind = SOFTMAX_LABELS if job.output == "softmax" else SIGMOID_LABELS
+        else:
+            labels = np.zeros(1, np.int64)
+            indicators = np.ascontiguousarray(job.targets, dtype=dtype)
+            kind = SIGMOID_INDICATORS
+        lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
+        sparse = self._sparse_of(X)
+        if sparse is None:
+            ptr, ind, val = np.zeros(1, np.int64), np.zeros(1, np.uint16), np.zeros(1, X.dtype)
+        else:
+            ptr, ind, val = sparse
+        # the weights, then each optimizer state's (SGD: velocities; Adam: m, then v)
+        mats = coefs + [a for group in job.opt_state[0::2] for a in group]
+        vecs = intercepts + [a for group in job.opt_state[1::2] for a in group]
+        addresses = np.array([[a.__array_interface__["data"][0] for a in mats],
+                              [a.__array_interface__["data"][0] for a in vecs]], np.int64)
+        shapes = np.array([w.shape for w in coefs], np.int64)
+        data = EpochData(X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order)
+        hyper = Hyperparameters(
+            ACT_CODES[job.activation], kind, 0 if job.solver == "sgd" else 1,
+            min(int(job.batch_size), n), float(job.learning_rate), float(job.momentum),
+            bool(job.nesterovs_momentum), float(job.beta_1), float(job.beta_2),
+            float(job.epsilon), float(job.alpha))
+        tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
+                        numba.get_num_threads(), self.block_grad_min_rows)
+        # mats and vecs keep the arrays at those addresses alive until the call returns
+        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats))
+
+    def _sparse_of(self, X):
+        """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse
+        first layer, else None (see sparse_input.SparseInputs)."""
+        return self._sparse_inputs.of(X, self.sparse_max_density)
+
+
+# ----------------------------------------------------------------------------- module helpers
+def _act_code(act):
+    try:
+        return ACT_CODES[act]
+    except KeyError:
+        raise ValueError(f"unknown activation {act!r}") from None
+
+
+def _check_label_range(y, k):
+    bad = contract.first_bad_label(y, k)
+    if bad >= 0:
+        raise IndexError(f"label {y[bad]} at row {bad} is outside [0, {k})")
+
+
+def _blas_ready(a):
+    return a.ndim == 2 and (a.flags.c_contiguous or a.flags.f_contiguous)
+
+
+def _all_c_contiguous(*arrays):
+    return all(a.flags.c_contiguous for a in arrays)
+
+
+_ARANGES: dict = {}
+
+
+def _arange(n):
+    """A cached read-only ``np.arange(n)`` (int64), the row order of an unshuffled epoch."""
+    a = _ARANGES.get(n)
+    if a is None:
+        a = np.arange(n, dtype=np.int64)
+        a.flags.writeable = False
+        _ARANGES.clear()
+        _ARANGES[n] = a
+    return a
+
+
+_LUTS: dict = {}
+
+
+def _lut_for(x_dtype, out_dtype, scale):
+    """(lut, sc): uint8 inputs map through a 256-entry table ``T(u) * T(scale)``; others use sc."""
+    out_dtype = np.dtype(out_dtype)
+    T = out_dtype.type
+    sc = T(scale)
+    key = (np.dtype(x_dtype).str, out_dtype.str, float(scale))
+    lut = _LUTS.get(key)
+    if lut is None:
+        if np.dtype(x_dtype) == np.uint8:
+            lut = np.arange(256).astype(out_dtype)
+            if scale != 1:
+                lut *= scale
+        else:
+            lut = np.zeros(1, out_dtype)
+        if len(_LUTS) > 64:
+            _LUTS.clear()
+        _LUTS[key] = lut
+    return lut, sc
+
+
+def _blas_info():
+    try:
+        import scipy
+        cfg = scipy.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        return f"scipy {scipy.__version__}: {name}"
+    except Exception as exc:  # noqa: BLE001 - informational only
+        return f"unknown ({type(exc).__name__})"

@@ -1,0 +1,421 @@
+"""The fused epoch: a whole epoch of mini-batch training in one compiled call.
+
+:func:`fused_epoch` computes what the composed epoch (``fastfnn.kernels.composed``) computes, up
+to rounding (summation order, FMA), for any depth, softmax or sigmoid outputs with labels or
+indicators, SGD with or without (Nesterov's) momentum, Adam and L2 decay. It works on the padded
+flat copies of :mod:`.layout`; each step runs its rows through the network in blocks (forward
+layer by layer, the loss, backward layer by layer: :func:`train_rows`), then the optimizer once.
+
+* Sparse inputs: the first layer visits only the nonzero inputs of a row, from the CSR copy of
+  :mod:`.sparse_input`. Dense inputs are gathered block by block into the compute dtype.
+* Plain SGD on sparse inputs with steps of at most ``lazy_max_rows`` rows updates only the
+  first-layer rows the step's inputs touch; the other rows' zero-gradient steps (weight decay,
+  momentum) are applied later in closed form (:mod:`.optimizer`), when a row is next read or at
+  the end of the epoch. With one row per step no gradient is stored at all: each layer's rows
+  step directly from their inputs and deltas.
+* Steps of at least 2 x ``rows_per_chunk`` rows split into up to ``max_chunks`` row chunks run in
+  parallel, each with its own gradient; the split depends on the step's rows only, so results
+  are bitwise reproducible whatever the thread count. With a wide sparse first layer, each chunk
+  files its rows' nonzeros by input, and the optimizer step sums that layer's gradient by rows of
+  W, in parallel over ranges of rows (no per-chunk copy of the largest gradient to reduce).
+
+Scalars and buffers travel in named tuples: :data:`EpochData` (the inputs and targets),
+:data:`Hyperparameters`, :data:`Tuning` (the backend's knobs), ``layout.Layout``,
+``layout.ChunkWork``, :data:`StepShared`, ``optimizer.OptimizerStep`` and ``FlatParams``. Typed,
+not literal, constants go to compiled callees, so that each compiles once per dtype and input
+kind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from .blocks import (back_dense, bias_act_row, fwd_dense, fwd_rows, grad_col, grad_dense,
+                     grad_sparse, grad_sparse_block)
+from .jit import JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compiled, input_value, prange
+from .blocks import Inputs
+from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
+                     make_layout, pack, update_items)
+from .loss import output_loss
+from .optimizer import (CatchUp, FlatParams, OptimizerStep, catch_up_read_rows, catch_up_rows,
+                        step_and_clear, step_dense_rows, step_read_rows, step_rows,
+                        sum_chunks_and_step, zero_grad_powers)
+from .vectors import lanes, vadd, vld, vst
+
+#: The epoch's inputs and targets. X: (n, d) uint8 or float C array; sparse: whether the first
+#: layer reads the CSR copy of X (indptr int64 (n + 1,), indices uint16 or int32, values of X's
+#: dtype; one-element dummies otherwise); lut, x_scale: how an input value becomes the compute
+#: dtype (jit.input_value), also for dense X; labels: (n,) int64, indicators: (n, k) compute
+#: dtype (one of them a dummy, see loss.output_loss); order: (n_epoch,) int64 rows of X in the
+#: epoch's order. Flat, not nested: numba's parallel loops take no tuples within tuples.
+EpochData = namedtuple("EpochData", ["X", "sparse", "indptr", "indices", "values", "lut",
+                                     "x_scale", "labels", "indicators", "order"])
+
+
+@compiled(**JIT_INLINE)
+def _inputs_of(data):
+    """The CSR copy of data's X, as blocks.Inputs."""
+    return Inputs(data.indptr, data.indices, data.values, data.lut, data.x_scale)
+
+#: What the job asks for, named as the estimator's parameters: activation (jit.ACT_CODES),
+#: loss_kind (loss.output_loss), solver (0 SGD, 1 Adam), batch_size (rows per step, <= rows of
+#: the epoch), and learning_rate, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, alpha
+#: (float64 but the flag).
+Hyperparameters = namedtuple("Hyperparameters", [
+    "activation", "loss_kind", "solver", "batch_size", "learning_rate", "momentum",
+    "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "alpha"])
+
+#: The backend's knobs (int64): max_chunks, rows_per_chunk (a step of m rows runs in
+#: min(max_chunks, m // rows_per_chunk) parallel chunks), lazy_max_rows (lazy SGD up to this many
+#: rows per step), parts (work items of a parallel update: the thread count),
+#: block_grad_min_rows (blocks of at least this many rows sum a wide sparse first layer's
+#: gradient column by column).
+Tuning = namedtuple("Tuning", ["max_chunks", "rows_per_chunk", "lazy_max_rows", "parts",
+                               "block_grad_min_rows"])
+
+#: What a step's chunks share: results (chunks, 2) float64 (loss sum, correct rows per chunk);
+#: first_deltas: a parallel step's first-layer deltas, row i of the step at i * P0 (one element
+#: when the step does not sum that layer by rows of W); iota: an arange as long as the widest
+#: layer input and a block; block_grad_min_rows as in Tuning.
+StepShared = namedtuple("StepShared", ["results", "first_deltas", "iota", "block_grad_min_rows"])
+
+
+@compiled(**JIT_INLINE)
+def _dense_input(layout, l, x_block, acts):
+    """Layer l's dense input in train_rows as (array, offset of row 0, row stride): the gathered
+    block for the first layer, else the previous layer's activations."""
+    if l == 0:
+        return x_block, np.int64(0), layout.n_in[0]
+    return acts, layout.act_at[l - 1], layout.width[l - 1]
+
+
+@compiled(**JIT)
+def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
+    """Forward, loss and backward of rows r0..r1 of the step starting at ``start`` (rows
+    data.order[start + r0 : start + r1]) with parameters w, in one chunk's buffers ``work``.
+    Gradients accumulate in work.grad (laid out like w) when ``grads``; else the caller steps
+    from the activations and deltas. Loss and correct rows add to shared.results[c].
+
+    With a sparse first layer and shared.first_deltas of more than one element (a parallel
+    step), the rows' first-layer deltas are stored there instead of accumulating that layer's
+    weight gradient, and the rows' nonzeros are filed by input j into buckets of cap =
+    bucket_value.shape[0] // d entries: the k-th nonzero of input j goes to bucket_row[j*cap + k]
+    (its row of the step) and bucket_value[j*cap + k] (its value), bucket_count[j] = k + 1 (rows
+    ascending). A block of at least block_grad_min_rows rows sums a wide sparse first layer's
+    gradient column by column (when the column-sort scratch has room: blocks.grad_sparse_block)."""
+    V = lanes(w)
+    L, P, woff, aoff = layout.n_layers, layout.width, layout.weight_at, layout.act_at
+    g, a, dz, xb = work.grad, work.acts, work.deltas, work.x_block
+    bcnt, bi, bx = work.bucket_count, work.bucket_row, work.bucket_value
+    keep, res, iota = shared.first_deltas, shared.results, shared.iota
+    X, sparse, order, inp = data.X, data.sparse, data.order, _inputs_of(data)
+    ptr, ind, val, lut, sc = inp.indptr, inp.indices, inp.values, inp.lut, inp.x_scale
+    d = layout.n_in[0]
+    blocked = grads and work.col_start.shape[0] > 1  # fused_epoch sized the scratch for it
+    by_rows = keep.shape[0] > 1
+    cap = bx.shape[0] // d
+    if by_rows:
+        for j in range(d):
+            bcnt[j] = 0
+    for b0 in range(r0, r1, BLOCK_ROWS):
+        bs = min(BLOCK_ROWS, r1 - b0)
+        if not sparse:
+            for i in range(bs):
+                r = order[start + b0 + i]
+                for k in range(d):
+                    xb[i * d + k] = input_value(X[r, k], lut, sc)
+        for l in range(L):
+            layer = layer_of(layout, l)
+            if l == 0 and sparse:
+                Pl = layer.width
+                for i in range(bs):
+                    oo = layer.act_at + i * Pl
+                    r = order[start + b0 + i]
+                    fwd_rows(inp, ptr[r], ptr[r + 1], 0, w, layer.weight_at, Pl, a, oo)
+                    bias_act_row(a, oo, w, layer.bias_at, Pl, layer.n_out, layer.activation)
+            else:
+                src, so, sp = _dense_input(layout, l, xb, a)
+                fwd_dense(layer, src, so, sp, w, a, bs, iota, lut)
+        Pl = P[L - 1]
+        ao = aoff[L - 1]
+        total = 0.0
+        hits = 0
+        for i in range(bs):
+            lo, ok = output_loss(layout.loss_kind, data, order[start + b0 + i], a, ao + i * Pl,
+                                 layout.n_out[L - 1], dz, ao + i * Pl, scale)
+            total += lo
+            hits += ok
+        res[c, 0] += total
+        res[c, 1] += hits
+        for l in range(L - 1, -1, -1):
+            Pl = P[l]
+            do = aoff[l]
+            gbo = layout.bias_at[l]
+            if grads:
+                for i in range(bs):
+                    for c0 in range(0, Pl, V):
+                        vst(g, gbo + c0, vadd(vld(g, gbo + c0), vld(dz, do + i * Pl + c0)))
+            if grads and (l > 0 or not sparse):
+                src, so, sp = _dense_input(layout, l, xb, a)
+                grad_dense(layer_of(layout, l), src, so, sp, dz, bs, g, iota)
+            if l > 0:
+                back_dense(layer_of(layout, l), layer_of(layout, l - 1), w, dz, a, bs)
+            elif not (grads and sparse):
+                pass  # dense inputs: done above; no grads: the caller steps from dz
+            elif by_rows:  # parallel step: layer 0 is done later, by rows of W0
+                for i in range(bs):
+                    for c0 in range(0, Pl, V):
+                        vst(keep, (b0 + i) * Pl + c0, vld(dz, do + i * Pl + c0))
+                    r = order[start + b0 + i]
+                    for p in range(ptr[r], ptr[r + 1]):
+                        j = np.int64(ind[p])
+                        k = bcnt[j]
+                        bi[j * cap + k] = b0 + i
+                        bx[j * cap + k] = input_value(val[p], lut, sc)
+                        bcnt[j] = k + 1
+            elif blocked and bs >= shared.block_grad_min_rows:
+                grad_sparse_block(inp, order, start + b0, bs, dz, do, Pl, g, woff[0],
+                                  column_sort_of(work))
+            else:
+                for i in range(bs):
+                    r = order[start + b0 + i]
+                    grad_sparse(inp, ptr[r], ptr[r + 1], dz, do + i * Pl, Pl, g, woff[0])
+
+
+@compiled(**JIT_PARALLEL)
+def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks):
+    """train_rows over a fixed split of the step's m rows into nchunks chunks, chunk c in its
+    own buffers chunk_of(work, c) (so the summation order never depends on the thread count).
+    Both train_rows calls (here and in fused_epoch) pass the same non-literal types: one
+    compilation."""
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(m, nchunks, c)
+        train_rows(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale, np.int64(c),
+                   bool(True))
+
+
+@compiled(**JIT_PARALLEL)
+def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, nparts, items,
+                    nch):
+    """The optimizer step of a parallel step of nch chunks, whose gradients are grads[c]
+    (layout.Buckets: every chunk's buckets, first_deltas: see StepShared; P0: the first layer's
+    width). Work items 0..nparts-1 each own a
+    range of first-layer rows j < d: they sum x_ij * first_deltas[i] over the step's rows i in
+    order, from the buckets of input j that the chunks filed (see train_rows; chunk c's rows
+    precede chunk c + 1's), and update those rows, so that layer needs no reduction and its sums
+    do not depend on the thread count (d = 0: no such layer, the chunk sums cover every
+    parameter). Every other parameter is in ``items`` (optimizer.sum_chunks_and_step: chunk
+    gradients summed in chunk order); part q takes items q, q + nparts, ... (prange hands each
+    thread one contiguous range of iterations, so a first-layer part per iteration keeps the
+    threads evenly loaded)."""
+    g = grads
+    g0 = g[0]
+    bcnt = buckets.count
+    bi = buckets.row
+    bx = buckets.value
+    keep = first_deltas
+    cap = bx.shape[1] // max(d, 1)
+    for q in prange(nparts):
+        ja, jb = chunk_bounds(d, nparts, q)
+        for j in range(ja, jb):
+            for c in range(nch):
+                if bcnt[c, j] > 0:
+                    grad_col(g0, j * P0, P0, keep, 0, bx[c], 0, 1, bi[c], j * cap,
+                             j * cap + bcnt[c, j])
+        step_and_clear(step, decay, params, g0, np.uint64(ja * P0), np.uint64((jb - ja) * P0))
+        for it in range(q, items.shape[0], nparts):
+            sum_chunks_and_step(step, decay, params, g, nch, items, it)
+
+
+@compiled(**JIT_INLINE)
+def _chunk_work(layout, wsize, asize, nch, d, sparse, rows, last_rows, rows_per_chunk, dtype_of):
+    """(work, first_deltas, by_rows) for steps of ``rows`` rows (the last one of ``last_rows``)
+    in up to nch chunks: every chunk's ChunkWork (see train_rows), the first-layer deltas a
+    parallel step keeps, and whether such a step sums the first layer by rows of W."""
+    V = lanes(dtype_of)
+    dtype = dtype_of.dtype
+    P0 = layout.width[0]
+    by_rows = sparse and d * P0 > 8 * rows  # else: the chunk sums are cheaper to reduce
+    keep = np.zeros(rows * P0 if (by_rows and nch > 1) else 1, dtype)
+    # per chunk, the first-layer nonzeros of its rows filed by input: room for every row of the
+    # largest chunk of any step
+    cap = 0
+    if by_rows and nch > 1:
+        for m_step in (rows, last_rows):
+            nch_step = max(1, min(nch, m_step // rows_per_chunk))
+            if nch_step > 1:
+                cap = max(cap, (m_step + nch_step - 1) // nch_step)
+    sort = sparse and P0 >= 4 * V  # a wide sparse first layer: its gradient by columns
+    work = ChunkWork(
+        np.zeros((nch, wsize), dtype), np.zeros((nch, asize), dtype),
+        np.zeros((nch, asize), dtype), np.zeros((nch, 1 if sparse else BLOCK_ROWS * d), dtype),
+        np.zeros((nch, d), np.int64), np.empty((nch, max(1, cap * d)), np.int32),
+        np.empty((nch, max(1, cap * d)), dtype),
+        np.empty((nch, d + 1 if sort else 1), np.int64), np.empty((nch, d if sort else 1), np.int64),
+        np.empty((nch, BLOCK_ROWS * d if sort else 1), np.int32),
+        np.empty((nch, BLOCK_ROWS * d if sort else 1), dtype))
+    return work, keep, by_rows
+
+
+@compiled(**JIT)
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
+    """One epoch (see the module docstring). addresses: the caller's weights and biases, then
+    each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
+    layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
+    the epoch; stats: float64 (2,), (loss sum, correct rows) added. Returns the new Adam step
+    count."""
+    solver = hyper.solver
+    rows = hyper.batch_size
+    alpha = hyper.alpha
+    sparse = data.sparse
+    order = data.order
+    ptr = data.indptr
+    W0 = data.lut  # an array of the compute dtype
+    L = shapes.shape[0]
+    d = shapes[0, 0]
+    layout, wsize, asize = make_layout(shapes, hyper.activation, hyper.loss_kind, W0)
+    P = layout.width
+    woff = layout.weight_at
+    wboff = layout.bias_at
+    aoff = layout.act_at
+    P0 = P[0]
+    bufs = np.zeros((3, wsize), W0.dtype)
+    pack(addresses, layout, bufs, bool(False))
+    params = FlatParams(bufs[0], bufs[1], bufs[2])
+    w = params.w
+    n = order.shape[0]
+    nch_max = max(1, min(tuning.max_chunks, rows // tuning.rows_per_chunk))
+    work, keep, by_rows = _chunk_work(layout, wsize, asize, nch_max, d, sparse, rows, n % rows,
+                                      tuning.rows_per_chunk, W0)
+    items, first_item = update_items(layout)
+    rest = items[first_item:]  # first-layer bias, then the other layers
+    # The parts of a parallel step's update: one per thread, each a range of at least 16
+    # first-layer rows when that layer is summed by rows (the sums do not depend on the split).
+    w0_parts = max(1, min(tuning.parts, d // 16))
+    widest = BLOCK_ROWS  # iota: the inputs k of any layer and the rows of a block
+    for l in range(L):
+        widest = max(widest, layout.n_in[l])
+    iota = np.arange(widest)
+    res = np.zeros((nch_max, 2), np.float64)
+    shared = StepShared(res, keep, iota, tuning.block_grad_min_rows)
+    serial = StepShared(res, np.zeros(1, W0.dtype), iota, tuning.block_grad_min_rows)
+    work0 = chunk_of(work, np.int64(0))
+    buckets = buckets_of(work)
+    inputs = _inputs_of(data)
+    lr = cast_like(W0, hyper.learning_rate)
+    mom = cast_like(W0, hyper.momentum)
+    nesterov = hyper.nesterovs_momentum
+    use_mom = hyper.momentum != 0.0
+    b1 = cast_like(W0, hyper.beta_1)
+    c1 = cast_like(W0, 1.0 - hyper.beta_1)
+    b2 = cast_like(W0, hyper.beta_2)
+    c2 = cast_like(W0, 1.0 - hyper.beta_2)
+    eps = cast_like(W0, hyper.epsilon)
+    nsteps = (n + rows - 1) // rows
+    lazy = sparse and solver == 0 and rows <= tuning.lazy_max_rows
+    lazy_skip = lazy and not use_mom and alpha == 0.0  # untouched rows do not change at all
+    catch = lazy and not lazy_skip
+    last = np.zeros(d, np.int64)
+    flag = np.zeros(d, np.int64)  # int64: one allocation signature fewer to compile
+    touched = np.empty(d, np.int64)
+    if catch:
+        pw = zero_grad_powers(nsteps, lr, mom, cast_like(W0, alpha / rows), nesterov, use_mom)
+    else:
+        pw = np.zeros((1, 4), np.float64)
+    catch_up = CatchUp(last, pw, use_mom)
+    # typed (not literal) constant arguments: a literal would compile the callee once more
+    zero_i = np.int64(0)  # parallel_update: no first-layer parts; step_dense_rows: offset 0
+    one_i = np.int64(1)
+    all_rows = np.int64(-1)
+    no_decay = bool(False)
+    one = np.zeros(1, W0.dtype)  # the input of a bias: 1 (np.ones would compile once more)
+    one[0] = 1.0
+    s = np.int64(0)
+    for start in range(0, n, rows):
+        m = min(rows, n - start)
+        scale = cast_like(W0, 1.0 / m)
+        use_wd = alpha / m != 0.0
+        lazy_step = lazy and m == rows
+        one_row = lazy_step and rows == 1
+        nt = np.int64(0)
+        r_one = order[start]
+        if one_row:  # bring the rows of W0 this input reads up to date
+            if catch:
+                catch_up_read_rows(catch_up, params, data.indices, ptr[r_one], ptr[r_one + 1],
+                                   woff[0], P0, s)
+        elif lazy_step:  # the rows of W0 this step reads: list them, bring them up to date
+            for i in range(m):
+                r = order[start + i]
+                for p in range(ptr[r], ptr[r + 1]):
+                    j = np.int64(data.indices[p])
+                    if flag[j] == 0:
+                        flag[j] = 1
+                        touched[nt] = j
+                        nt += 1
+            for q in range(nt):
+                flag[touched[q]] = 0
+            if catch:
+                catch_up_rows(catch_up, params, woff[0], P0, touched, nt, s)
+        elif catch:  # a shorter last step: bring every row up to date first
+            catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
+        nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
+        if nch > 1:
+            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch)
+        else:
+            train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
+                       np.int64(0), not one_row)
+        total = 0.0
+        hits = 0.0
+        for c in range(nch):
+            total += res[c, 0]
+            hits += res[c, 1]
+            res[c, 0] = 0.0
+            res[c, 1] = 0.0
+        stats[0] += total
+        stats[1] += hits
+        if solver == 1:
+            t += 1
+            lr_t = cast_like(W0, hyper.learning_rate * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
+                             / (1.0 - math.pow(hyper.beta_1, float(t))))
+        else:
+            lr_t = lr
+        step = OptimizerStep(solver, lr, mom, nesterov, use_mom, cast_like(W0, alpha / m), lr_t,
+                             b1, c1, b2, c2, eps)
+        if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
+            parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts, rest,
+                            nch)
+        elif nch > 1:  # the chunks' gradients are summed inside the parallel update
+            parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, zero_i,
+                            tuning.parts, items, nch)
+        elif one_row:  # per-example SGD: every layer steps from its inputs and deltas
+            step_read_rows(step, use_wd, params, inputs, layer_of(layout, 0), ptr[r_one],
+                           ptr[r_one + 1], work0.deltas, last, s)
+            for l in range(L):
+                if l > 0:
+                    step_dense_rows(step, use_wd, params, work0.acts, aoff[l - 1],
+                                    layout.n_in[l], work0.deltas, aoff[l], woff[l], P[l])
+                step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                aoff[l], wboff[l], P[l])
+        else:
+            for l in range(L):
+                if l == 0 and lazy_step:
+                    step_rows(step, use_wd, params, work0.grad, woff[0], P0, touched, nt)
+                    if catch:
+                        for q in range(nt):
+                            last[touched[q]] = s + 1
+                else:
+                    step_rows(step, use_wd, params, work0.grad, woff[l], wboff[l], touched,
+                              all_rows)
+                    if l == 0 and catch:
+                        for j in range(d):
+                            last[j] = s + 1
+                step_rows(step, no_decay, params, work0.grad, wboff[l], wboff[l] + P[l],
+                          touched, all_rows)
+        s += 1
+    if catch:
+        catch_up_rows(catch_up, params, woff[0], P0, touched, -d, nsteps)
+    pack(addresses, layout, bufs, bool(True))
+    return t

@@ -1,0 +1,228 @@
+"""SIMD vectors as values of compiled code, and unchecked element access.
+
+A vector is 64 bytes of the compute dtype (16 float32 or 8 float64 lanes) held as an LLVM vector
+value, so that accumulators live in registers: with ``fastmath=False`` LLVM keeps accumulations
+over memory in memory, and numba does not run the SLP vectorizer. The operations are single LLVM
+vector instructions (``vfma``: one rounding per lane, as in BLAS kernels); they address 1-D C
+arrays by element offset and are used on buffers padded to whole vectors. ``ld``/``st`` read and
+write one element by offset without numba's negative-index wraparound (which would stop LLVM from
+vectorizing the loops around them); ``pointer_to`` turns an array's address into a pointer.
+
+Assumes: 64-byte vector registers (AVX-512), 32 of them. Other x86-64 CPUs run the same code (LLVM
+splits each vector into the registers there are, lanes and roundings unchanged, so results stay
+the same bit for bit) but slower. Measured on an AVX-512 machine with the code compiled for AVX2
+(NUMBA_CPU_NAME=haswell, AVX-512 features off): every vector takes two 32-byte registers, and the
+16-accumulator inner loop of ``blocks.back_dense`` spills (36 vector moves to and from the stack
+per 32 FMAs; none for AVX-512); the seed's fused epochs took 1.13-1.28x as long (batch 128 and
+32; batch 1 up to 1.16x). A 32-byte variant with 8 accumulators would suit AVX2 machines.
+"""
+
+from __future__ import annotations
+
+from .jit import numba, types
+
+VECTOR_BYTES = 64
+
+if numba is not None:
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic, models, register_model
+
+    class VecType(types.Type):
+        """A VECTOR_BYTES vector of ``dtype`` (float32 or float64)."""
+
+        def __init__(self, dtype):
+            self.dtype = dtype
+            self.lanes = VECTOR_BYTES // (dtype.bitwidth // 8)
+            super().__init__(name=f"FastFNNVec({dtype}x{self.lanes})")
+
+    @register_model(VecType)
+    class _VecModel(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            elem = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
+            super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
+
+    def _vec_suffix(vt):
+        return f"v{vt.lanes}f{vt.dtype.bitwidth}"
+
+    def _elem_ptr(context, builder, aryty, ary, off):
+        arr = context.make_array(aryty)(context, builder, ary)
+        return builder.gep(arr.data, [off])
+
+    @intrinsic
+    def lanes(typingctx, like):
+        """Lanes of a vector of ``like``'s dtype (a compile-time constant)."""
+        n = VECTOR_BYTES // (like.dtype.bitwidth // 8)
+
+        def codegen(context, builder, sig, args):
+            return ir.Constant(ir.IntType(64), n)
+        return types.int64(like), codegen
+
+    @intrinsic
+    def vzero(typingctx, like):
+        """A vector of zeros of ``like``'s dtype."""
+        vt = VecType(like.dtype)
+
+        def codegen(context, builder, sig, args):
+            return ir.Constant(context.get_value_type(vt), None)
+        return vt(like), codegen
+
+    @intrinsic
+    def vsplat(typingctx, like, x):
+        """A vector of ``like``'s dtype with x (cast to that dtype) in every lane."""
+        vt = VecType(like.dtype)
+
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(vt)
+            xv = context.cast(builder, args[1], sig.args[1], like.dtype)
+            v = builder.insert_element(ir.Constant(ty, ir.Undefined), xv,
+                                       ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes))
+        return vt(like, x), codegen
+
+    @intrinsic
+    def vld(typingctx, a, off):
+        """Load lanes a[off:off+lanes] (all in bounds)."""
+        vt = VecType(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(vt)
+            ptr = builder.bitcast(_elem_ptr(context, builder, sig.args[0], args[0], args[1]),
+                                  ty.as_pointer())
+            return builder.load(ptr, align=a.dtype.bitwidth // 8)
+        return vt(a, off), codegen
+
+    @intrinsic
+    def vst(typingctx, a, off, v):
+        """Store all lanes of v at a[off:off+lanes]."""
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.args[2])
+            ptr = builder.bitcast(_elem_ptr(context, builder, sig.args[0], args[0], args[1]),
+                                  ty.as_pointer())
+            builder.store(args[2], ptr, align=a.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+        return types.none(a, off, v), codegen
+
+    @intrinsic
+    def vfma(typingctx, x, y, acc):
+        """x * y + acc with one rounding per lane (as BLAS kernels do)."""
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.args[0])
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3),
+                                                f"llvm.fma.{_vec_suffix(sig.args[0])}")
+            return builder.call(fn, args)
+        return x(x, y, acc), codegen
+
+    def _lane_by_lane(instruction, doc):
+        """An intrinsic (x, y) -> x <op> y of two vectors, op: an LLVM IR builder method."""
+        def op(typingctx, x, y):
+            def codegen(context, builder, sig, args):
+                return getattr(builder, instruction)(args[0], args[1])
+            return x(x, y), codegen
+        op.__name__ = op.__qualname__ = f"v{instruction}"
+        op.__doc__ = doc
+        return intrinsic(op)
+
+    vadd = _lane_by_lane("fadd", "x + y lane by lane.")
+    vsub = _lane_by_lane("fsub", "x - y lane by lane.")
+    vmul = _lane_by_lane("fmul", "x * y lane by lane.")
+
+    @intrinsic
+    def vrelu(typingctx, x):
+        """0 where x < 0, else x (lane by lane, as the scalar ReLU: NaN and -0.0 pass)."""
+        def codegen(context, builder, sig, args):
+            zero = ir.Constant(args[0].type, None)
+            return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
+        return x(x), codegen
+
+    @intrinsic
+    def vstep(typingctx, x):
+        """1 where x > 0, else 0 (lane by lane: ReLU's derivative, as the contract's act_grad)."""
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            return builder.select(builder.fcmp_ordered(">", args[0], ir.Constant(ty, None)),
+                                  ir.Constant(ty, [1.0] * sig.args[0].lanes),
+                                  ir.Constant(ty, None))
+        return x(x), codegen
+
+    @intrinsic
+    def vst_sums(typingctx, out, off, v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12,
+                 v13, v14, v15):
+        """out[off + j] = the sum of the lanes of vj, j < 16: each sum by vhsum's halving tree
+        (the same roundings), but the 16 trees share their shuffles: pairs of vectors are
+        reduced together, halves of lanes into one vector, until each lane holds one sum."""
+        vt = v0
+
+        def codegen(context, builder, sig, args):
+            n = vt.lanes
+            i32 = ir.IntType(32)
+            vecs = list(args[2:])
+            for g in range(0, 16, n):  # float64: two groups of 8 vectors
+                cur = vecs[g:g + n]
+                seg = n  # each vector: n // seg segments of seg lanes, one per sum
+                while len(cur) > 1:
+                    half = seg // 2
+                    lo = [b + j * seg + t for b in (0, n) for j in range(n // seg)
+                          for t in range(half)]
+                    lo_mask = ir.Constant(ir.VectorType(i32, n), lo)
+                    hi_mask = ir.Constant(ir.VectorType(i32, n), [i + half for i in lo])
+                    nxt = []
+                    for x, y in zip(cur[0::2], cur[1::2]):
+                        nxt.append(builder.fadd(builder.shuffle_vector(x, y, lo_mask),
+                                                builder.shuffle_vector(x, y, hi_mask)))
+                    cur = nxt
+                    seg = half
+                ptr = _elem_ptr(context, builder, sig.args[0], args[0],
+                                builder.add(args[1], ir.Constant(args[1].type, g)))
+                builder.store(cur[0], builder.bitcast(ptr, cur[0].type.as_pointer()),
+                              align=out.dtype.bitwidth // 8)
+            return context.get_dummy_value()
+        return types.none(out, off, *([vt] * 16)), codegen
+
+    @intrinsic
+    def vhsum(typingctx, v):
+        """Sum of the lanes by a fixed halving tree (deterministic)."""
+        def codegen(context, builder, sig, args):
+            x = args[0]
+            n = sig.args[0].lanes
+            i32 = ir.IntType(32)
+            while n > 1:
+                h = n // 2
+                lo = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h),
+                                                              list(range(h))))
+                hi = builder.shuffle_vector(x, x, ir.Constant(ir.VectorType(i32, h),
+                                                              list(range(h, n))))
+                x = builder.fadd(lo, hi)
+                n = h
+            return builder.extract_element(x, ir.Constant(i32, 0))
+        return v.dtype(v), codegen
+
+    @intrinsic
+    def ld(typingctx, a, off):
+        """a.ravel()[off] for a C array (no negative-index wraparound, no bounds check)."""
+        def codegen(context, builder, sig, args):
+            return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1]))
+        return a.dtype(a, off), codegen
+
+    @intrinsic
+    def pointer_to(typingctx, address, like):
+        """The int64 ``address`` as a pointer to ``like``'s dtype, for ``numba.carray``: memory
+        that the caller keeps alive and that holds that dtype."""
+        ptrty = types.CPointer(like.dtype)
+
+        def codegen(context, builder, sig, args):
+            return builder.inttoptr(args[0], context.get_value_type(ptrty))
+        return ptrty(address, like), codegen
+
+    @intrinsic
+    def st(typingctx, a, off, x):
+        """a.ravel()[off] = x for a C array (x cast to a's dtype)."""
+        def codegen(context, builder, sig, args):
+            v = context.cast(builder, args[2], sig.args[2], a.dtype)
+            builder.store(v, _elem_ptr(context, builder, sig.args[0], args[0], args[1]))
+            return context.get_dummy_value()
+        return types.none(a, off, x), codegen
+else:  # pragma: no cover
+    lanes = vzero = vsplat = vld = vst = vfma = vadd = vsub = vmul = None
+    vrelu = vstep = vst_sums = vhsum = ld = st = pointer_to = None

@@ -1,0 +1,113 @@
+"""The backend class (numba_backend.backend): plumbing, argument checks, fallbacks to the base
+class's NumPy defaults, and what it sends to the fused epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .helpers import N_ROWS, NB, PAR, REF, assert_same_epoch, clone, make_job, requires_numba
+
+pytestmark = requires_numba
+
+
+def test_available_and_describe():
+    assert type(NB).availability() == (True, "")
+    info = NB.describe()
+    for key in ("numba", "threads", "threading_layer", "cache", "blas"):
+        assert isinstance(info[key], str) and info[key], key
+    PAR.bias_act(np.zeros((400, 400)), np.zeros(400), "relu")  # a parallel kernel has run now
+    assert "not yet" not in NB.describe()["threading_layer"]
+
+
+def test_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation"):
+        NB.bias_act(np.zeros((2, 2)), np.zeros(2), "swish")
+
+
+def test_bad_labels_raise():
+    with pytest.raises(IndexError):
+        NB.softmax_xent(np.zeros((2, 3)), np.array([0, 3]), np.zeros((2, 3)), np.zeros(2), 1.0)
+    with pytest.raises(IndexError):
+        NB.sigmoid_bce(np.zeros((2, 3)), np.array([-1, 0]), np.zeros((2, 3)), np.zeros(2), 1.0)
+
+
+def test_optimizer_steps_on_non_contiguous_views():
+    p = np.arange(12.0).reshape(3, 4)
+    g = np.ones((3, 4))
+    v = np.zeros((3, 4))
+    want = p.copy()
+    REF.sgd_step(want[:, ::2], g[:, ::2], v.copy()[:, ::2], 0.1, 0.0, False, 0.0)
+    NB.sgd_step(p[:, ::2], g[:, ::2], v[:, ::2], 0.1, 0.0, False, 0.0)
+    np.testing.assert_array_equal(p, want)
+
+
+def test_gather_and_take_reject_bad_rows():
+    X = np.zeros((4, 3), np.uint8)
+    with pytest.raises(IndexError):
+        NB.gather(X, np.array([0, 4]), np.empty((2, 3)), 1.0)
+    with pytest.raises(IndexError):
+        NB.take(np.arange(4), np.array([-5]), np.empty(1, np.int64))
+
+
+def test_fused_epoch_supported_rejects_what_it_cannot_run():
+    job = make_job()
+    assert NB.fused_epoch_supported(job)
+    for change in [dict(activation="swish"), dict(output="linear"), dict(solver="lbfgs"),
+                   dict(coefs=[c.astype(np.float32) for c in job.coefs]),
+                   dict(targets=np.zeros((N_ROWS, 3))), dict(stats=np.zeros(2, np.float32))]:
+        bad = clone(job)
+        for key, value in change.items():
+            setattr(bad, key, value)
+        assert not NB.fused_epoch_supported(bad), change
+
+
+def test_thread_limit_sets_numba_threads_and_restores_them():
+    import numba
+
+    backend = NB
+    before = numba.get_num_threads()
+    with backend.thread_limit(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    with backend.thread_limit(None):
+        assert numba.get_num_threads() == before
+
+
+def test_order_may_count_from_the_end():
+    """Negative row numbers in ``order`` mean what they mean in NumPy."""
+    job = make_job(batch=5)
+    negative = clone(job)
+    negative.order = job.order - N_ROWS
+    positive = clone(job)
+    NB.fused_epoch(negative)
+    NB.fused_epoch(positive)
+    for a, b in zip(negative.coefs + [negative.stats], positive.coefs + [positive.stats]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_order_or_labels_raise_and_change_nothing():
+    job = make_job(batch=5)
+    for change, match in [(dict(order=np.array([0, N_ROWS])), "out of range"),
+                          (dict(targets=np.full(N_ROWS, 4)), "outside \\[0, 4\\)")]:
+        bad = clone(job)
+        for key, value in change.items():
+            setattr(bad, key, value)
+        before = [a.copy() for a in bad.coefs + [bad.stats]]
+        with pytest.raises(IndexError, match=match):
+            NB.fused_epoch(bad)
+        for a, b in zip(bad.coefs + [bad.stats], before):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_dense_enough_inputs_take_the_dense_path():
+    """Above sparse_max_density the first layer reads every input (gathered), same result."""
+    job = make_job(batch=5, d=30)
+    sparse = clone(job)
+    NB.fused_epoch(sparse)
+    backend = type(NB)()
+    backend.sparse_max_density = 0.0
+    assert backend._sparse_of(job.X) is None
+    dense = clone(job)
+    backend.fused_epoch(dense)
+    assert_same_epoch(dense, sparse, np.float64)

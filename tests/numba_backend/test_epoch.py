@@ -1,0 +1,142 @@
+"""The fused epoch (numba_backend.epoch) computes what the composed epoch computes: every
+activation, output, solver, depth and batch size; sparse and dense inputs; parallel row chunks;
+bitwise reproducible."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastfnn.kernels import ACTIVATIONS, backend_class
+
+from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, SOLVERS, assert_same_epoch, clone,
+                      make_job, requires_numba, run_both)
+
+pytestmark = requires_numba
+
+
+def _grid():
+    """Every activation x output x solver, and every batch size x depth x dtype, with the other
+    factors cycling through their values."""
+    acts, outs, solvers = list(ACTIVATIONS), list(OUTPUTS), list(SOLVERS)
+    batches, depths = [1, 7, 32, N_ROWS], list(HIDDEN)
+    cases = []
+    for i, (act, out, solver) in enumerate(itertools.product(acts, outs, solvers)):
+        cases.append((DTYPES[i % 2], batches[i % 4], depths[(i // 2) % 4], act, out, solver))
+    for i, (batch, depth, dtype) in enumerate(itertools.product(batches, depths, DTYPES)):
+        cases.append((dtype, batch, depth, acts[i % 4], outs[(i // 4) % 3], solvers[(i + 1) % 4]))
+    return cases
+
+
+@pytest.mark.parametrize("dtype,batch,depth,act,output,solver", _grid(),
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_fused_epoch_matches_composed(dtype, batch, depth, act, output, solver):
+    job = make_job(dtype=dtype, batch=batch, depth=depth, act=act, output=output, solver=solver)
+    assert NB._sparse_of(job.X) is not None  # the sparse first-layer path
+    assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("batch", [1, 16])
+def test_wide_hidden_layers(dtype, act, batch):
+    """Hidden layers wider than 16 and than a vector: the backward pass takes their inputs 16
+    at a time (two groups and a rest of 8 for 40 inputs) over rows of several vectors."""
+    job = make_job(dtype=dtype, batch=batch, act=act, hidden=(40, 33), solver="momentum")
+    assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 3, 4, 5])
+@pytest.mark.parametrize("solver,alpha", [("sgd", 0.0), ("sgd", 1e-2), ("momentum", 0.0),
+                                          ("nesterov", 1e-2), ("adam", 1e-2)])
+def test_sparse_first_layer_small_batches(dtype, batch, solver, alpha):
+    """Sparse inputs: only nonzero inputs are visited; with SGD and batches up to
+    lazy_max_rows only the touched first-layer rows are updated per step (the others catch up
+    in closed form), including a shorter last step (40 rows in steps of 3)."""
+    job = make_job(dtype=dtype, batch=batch, depth=2, solver=solver, alpha=alpha, d=50, n=41)
+    assert NB._sparse_of(job.X) is not None
+    assert (job.X == 0).mean() > 0.7
+    assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("inputs,batch", [("float", 1), ("float", 16), ("dense", 5),
+                                          ("float", 64)])
+def test_dense_inputs(dtype, inputs, batch):
+    job = make_job(dtype=dtype, batch=batch, depth=2, inputs=inputs, solver="momentum")
+    assert NB._sparse_of(job.X) is None
+    assert_same_epoch(*run_both(job), dtype)
+    big = make_job(dtype=dtype, batch=NB.dense_fused_max_rows + 1, inputs=inputs, n=100)
+    assert not NB.fused_epoch_supported(big)  # large dense batches: composed (BLAS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("inputs", ["sparse", "float"])
+def test_unshuffled_full_batch(dtype, inputs):
+    """order None: batches are slices of X (already in the parameters' dtype, scale 1)."""
+    job = make_job(dtype=dtype, batch=N_ROWS, inputs=inputs, shuffle=False, depth=2)
+    if job.X.dtype != dtype:
+        job.X = REF.gather(job.X, np.arange(N_ROWS), np.empty(job.X.shape, dtype), job.x_scale)
+        job.x_scale = 1.0
+    assert_same_epoch(*run_both(job), dtype)
+
+
+def _chunky():
+    """A backend whose fused steps split into parallel row chunks already at 8 rows."""
+    backend = backend_class("numba")()
+    backend.fused_rows_per_chunk = 8
+    return backend
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch,solver,inputs,d", [(N_ROWS * 3, "nesterov", "sparse", 20),
+                                                   (50, "adam", "sparse", 20),
+                                                   (24, "sgd", "float", 20),
+                                                   # a wide sparse first layer: its gradient is
+                                                   # summed by rows of W0, in column-sorted runs
+                                                   # of up to 128 rows (2 runs for 150 rows)
+                                                   (150, "sgd", "sparse", 200),
+                                                   (60, "momentum", "sparse", 200)])
+def test_parallel_chunks(dtype, batch, solver, inputs, d):
+    job = make_job(dtype=dtype, batch=batch, n=max(N_ROWS * 3, 2 * batch + 7), solver=solver,
+                   inputs=inputs, depth=1, d=d)
+    assert_same_epoch(*run_both(job, _chunky()), dtype)
+
+
+@pytest.mark.parametrize("batch,solver", [(1, "nesterov"), (7, "adam"), (N_ROWS * 3, "momentum")])
+def test_fused_epoch_is_bitwise_reproducible(batch, solver):
+    backend = _chunky()
+    job = make_job(dtype=np.float32, batch=batch, solver=solver, n=N_ROWS * 3, depth=2)
+    first, second = clone(job), clone(job)
+    backend.fused_epoch(first)
+    backend.fused_epoch(second)
+    for a, b in zip(first.coefs + first.intercepts + [first.stats],
+                    second.coefs + second.intercepts + [second.stats]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fused_epoch_advances_adam_and_keeps_x():
+    job = make_job(batch=7, solver="adam")
+    x_before = job.X.copy()
+    fused = clone(job)
+    NB.fused_epoch(fused)
+    assert fused.t == job.t + 6  # ceil(40 / 7) steps
+    np.testing.assert_array_equal(job.X, x_before)
+
+
+@pytest.mark.parametrize("batch,inputs,d", [(N_ROWS * 3, "sparse", 200), (48, "float", 20)])
+def test_thread_count_does_not_change_the_result(batch, inputs, d):
+    """Parallel steps split by rows, not by threads: one thread gives the same bits."""
+    backend = _chunky()
+    job = make_job(dtype=np.float32, batch=batch, n=N_ROWS * 3, inputs=inputs, d=d,
+                   solver="momentum")
+    many, one = clone(job), clone(job)
+    backend.fused_epoch(many)
+    with backend.thread_limit(1):
+        backend.fused_epoch(one)
+    for a, b in zip(many.coefs + many.intercepts + [many.stats],
+                    one.coefs + one.intercepts + [one.stats]):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,79 @@
+"""SIMD vector values (numba_backend.vectors): lane sums, ReLU and its step, raw addresses."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from numba import njit
+
+from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, lanes, pointer_to, vhsum, vld,
+                                                   vrelu, vst, vst_sums, vstep)
+
+from .helpers import DTYPES, requires_numba, rng_for
+
+pytestmark = requires_numba
+
+
+@njit
+def _sums(x, out_tree, out_shared):
+    """Lane sums of the 16 vectors in x: one by one (vhsum) and all at once (vst_sums)."""
+    V = lanes(x)
+    for j in range(16):
+        out_tree[j] = vhsum(vld(x, j * V))
+    vst_sums(out_shared, 0, vld(x, 0), vld(x, V), vld(x, 2 * V), vld(x, 3 * V), vld(x, 4 * V),
+             vld(x, 5 * V), vld(x, 6 * V), vld(x, 7 * V), vld(x, 8 * V), vld(x, 9 * V),
+             vld(x, 10 * V), vld(x, 11 * V), vld(x, 12 * V), vld(x, 13 * V), vld(x, 14 * V),
+             vld(x, 15 * V))
+
+
+@njit
+def _relu_and_step(x, relu, step):
+    V = lanes(x)
+    for c0 in range(0, x.shape[0], V):
+        vst(relu, c0, vrelu(vld(x, c0)))
+        vst(step, c0, vstep(vld(x, c0)))
+
+
+@njit
+def _double_at(address, n, like):
+    a = numba.carray(pointer_to(address, like), n)
+    for i in range(n):
+        a[i] *= 2
+
+
+def _halving_tree(v):
+    """The sum of v's lanes as vhsum adds them: halves added until one lane is left."""
+    while v.shape[0] > 1:
+        h = v.shape[0] // 2
+        v = v[:h] + v[h:]
+    return v[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shared_lane_sums_round_as_the_halving_tree(dtype):
+    V = VECTOR_BYTES // np.dtype(dtype).itemsize
+    x = (rng_for("sums", dtype).standard_normal(16 * V) * 1e3).astype(dtype)
+    tree, shared = np.empty(16, dtype), np.empty(16, dtype)
+    _sums(x, tree, shared)
+    np.testing.assert_array_equal(shared, tree)
+    np.testing.assert_array_equal(tree, [_halving_tree(x[j * V:(j + 1) * V]) for j in range(16)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_and_its_step_lane_by_lane(dtype):
+    V = VECTOR_BYTES // np.dtype(dtype).itemsize
+    x = np.zeros(V, dtype)
+    x[:6] = [-1.0, -0.0, 0.0, 2.0, np.nan, -np.inf]
+    relu, step = np.empty_like(x), np.empty_like(x)
+    _relu_and_step(x, relu, step)
+    want = np.where(x < 0, 0, x)  # NaN and -0.0 pass, as in the scalar ReLU
+    np.testing.assert_array_equal(relu, want)
+    assert np.signbit(relu[1])
+    np.testing.assert_array_equal(step, (x > 0).astype(dtype))
+
+
+def test_pointer_to_reaches_the_array():
+    a = np.arange(5, dtype=np.float32)
+    _double_at(a.__array_interface__["data"][0], 5, a)
+    np.testing.assert_array_equal(a, 2 * np.arange(5))
