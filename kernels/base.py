@@ -253,25 +253,15 @@ class Backend(abc.ABC):
 
     # ------------------------------------------------------------------ epochs
     def run_epoch(self, job: "EpochJob") -> str:
-        """Run one whole epoch of ``job`` in place; return how it ran, ``"fused"`` or ``"composed"``.
+        """Run one whole epoch of ``job`` in place; return how it ran (``"composed"`` here).
 
         The composed epoch (:func:`.composed.composed_epoch`) calls the kernels above step by step:
-        the definition of an epoch. A backend's fused path (:meth:`fused_epoch`) must compute the
-        same (tests say so); it runs whatever :meth:`fused_epoch_supported` accepts.
+        the definition of an epoch. A backend may override this with a fused path for the jobs it
+        covers (returning ``"fused"``), which must compute the same (tests say so), and hand the
+        others to this one.
         """
-        if self.fused_epoch_supported(job):
-            self.fused_epoch(job)
-            return "fused"
         composed_epoch(self, job)
         return "composed"
-
-    def fused_epoch_supported(self, job: "EpochJob") -> bool:  # noqa: ARG002 - contract
-        """Whether :meth:`fused_epoch` can run ``job``. The base class has no fused path."""
-        return False
-
-    def fused_epoch(self, job: "EpochJob") -> None:
-        """Run one whole epoch of mini-batch training in one call (a backend's fused path)."""
-        raise NotImplementedError(f"backend {self.name!r} has no fused epoch path")
 
 
 @dataclass

@@ -58,9 +58,13 @@ def test_warmup_reports_what_it_did():
 
 @pytest.mark.skipif(bool(available_backends()["numba"]), reason="numba is not available")
 def test_after_warmup_nothing_compiles(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTFNN_COMPILE_NOTICE="0")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    env.pop("FASTFNN_COMPILE_NOTICE", None)
     proc = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"compiles": 0, "done": 1}
+    # The warm-up compiled, and said so (one line per epoch kind), before the fits compiled nothing.
+    notices = [line for line in proc.stderr.splitlines() if line.startswith("fastfnn: compiling")]
+    assert notices and all(str(tmp_path) in line for line in notices), proc.stderr[-3000:]

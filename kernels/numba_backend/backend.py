@@ -18,10 +18,17 @@ from threadpoolctl import threadpool_limits
 from ..base import Backend
 from . import contract
 from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch
+from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .loss import SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS
 from .optimizer import FlatParams, OptimizerStep
 from .sparse_input import SparseInputs
+
+#: Seconds the first fit of a kind waits for the compiler, for the compile notice: measured CPU time
+#: of a cold first fit on the 2-core development machine (fastfnn bench --compile).
+FUSED_EPOCH_COMPILE_S = 20
+COMPOSED_EPOCH_COMPILE_S = 5
+
 
 class NumbaBackend(Backend):
     """CPU kernels compiled by Numba (float32/float64), with a fused one-call epoch."""
@@ -216,6 +223,20 @@ class NumbaBackend(Backend):
         return out
 
     # ------------------------------------------------------------------ fused epoch
+    def run_epoch(self, job):
+        """The fused epoch for every job :meth:`fused_epoch_supported` accepts, else the composed
+        one. Says so in one line on stderr when its kernels are about to compile."""
+        fused = self.fused_epoch_supported(job)
+        kind = "uint8" if job.X.dtype == np.uint8 else job.X.dtype.name
+        what = (f"the {'fused epoch' if fused else 'epoch kernels'} for "
+                f"{job.coefs[0].dtype.name} weights and {kind} inputs")
+        seconds = FUSED_EPOCH_COMPILE_S if fused else COMPOSED_EPOCH_COMPILE_S
+        with compile_notice(what, seconds, cache_location(fused_epoch)):
+            if not fused:
+                return super().run_epoch(job)
+            self.fused_epoch(job)
+        return "fused"
+
     def fused_epoch_supported(self, job):
         try:
             coefs, intercepts = list(job.coefs), list(job.intercepts)
