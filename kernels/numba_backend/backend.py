@@ -21,7 +21,7 @@ from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .loss import SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS
-from .optimizer import FlatParams, OptimizerStep
+from .optimizer import FlatParams, OptimizerStep, step_range
 from .sparse_input import SparseInputs
 
 #: Seconds the first fit of a kind waits for the compiler, for the compile notice: measured CPU time
@@ -170,8 +170,12 @@ class NumbaBackend(Backend):
         if not _all_c_contiguous(param, grad, velocity):  # the reference formula
             return super().sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay)
         T = param.dtype.type
-        step = OptimizerStep(0, T(lr), T(momentum), bool(nesterov), momentum != 0,
-                             T(weight_decay), T(lr), T(lr), T(lr), T(lr), T(lr), T(lr))
+        unused = T(0)  # Adam's fields: a value of their type (one numba type for every step)
+        step = OptimizerStep(
+            solver=0, learning_rate=T(lr), momentum=T(momentum), nesterovs_momentum=bool(nesterov),
+            use_momentum=momentum != 0, weight_decay=T(weight_decay), adam_learning_rate=unused,
+            beta_1=unused, one_minus_beta_1=unused, beta_2=unused, one_minus_beta_2=unused,
+            epsilon=unused)
         v = velocity.reshape(-1)
         self._step(step, bool(weight_decay), FlatParams(param.reshape(-1), v, v), grad)
         return param
@@ -180,8 +184,12 @@ class NumbaBackend(Backend):
         if not _all_c_contiguous(param, grad, m, v):
             return super().adam_step(param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay)
         T = param.dtype.type
-        step = OptimizerStep(1, T(lr_t), T(beta1), False, False, T(weight_decay), T(lr_t),
-                             T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps))
+        unused = T(0)  # SGD's fields
+        step = OptimizerStep(
+            solver=1, learning_rate=unused, momentum=unused, nesterovs_momentum=False,
+            use_momentum=False, weight_decay=T(weight_decay), adam_learning_rate=T(lr_t),
+            beta_1=T(beta1), one_minus_beta_1=T(1 - beta1), beta_2=T(beta2),
+            one_minus_beta_2=T(1 - beta2), epsilon=T(eps))
         self._step(step, bool(weight_decay),
                    FlatParams(param.reshape(-1), m.reshape(-1), v.reshape(-1)), grad)
         return param
@@ -193,7 +201,7 @@ class NumbaBackend(Backend):
         if nch > 1:
             contract.step_parallel(step, decay, params, g, nch)
         else:
-            contract.step_range(step, decay, params, g, np.uint64(0), np.uint64(g.shape[0]))
+            step_range(step, decay, params, g, np.uint64(0), np.uint64(g.shape[0]))
 
     def gather(self, X, idx, out, scale):
         if X.ndim != 2 or out.ndim != 2 or out.dtype not in FLOATS:

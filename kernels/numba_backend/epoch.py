@@ -24,6 +24,11 @@ Scalars and buffers travel in named tuples: :data:`EpochData` (the inputs and ta
 ``layout.ChunkWork``, :data:`StepShared`, ``optimizer.OptimizerStep`` and ``FlatParams``. Typed,
 not literal, constants go to compiled callees, so that each compiles once per dtype and input
 kind.
+
+Assumes: the 64-byte vectors of :mod:`.vectors`; parameters and optimizer state in C-contiguous
+arrays of one float dtype, which the caller keeps alive during the call (they are read and
+written through their addresses, see ``layout.pack``); at most 65,536 inputs for uint16 CSR
+indices (int32 beyond).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ gradient formed on the fly (per-example SGD), and brings first-layer rows that s
 date in closed form (lazy SGD: a step whose data gradient is zero is a linear map of (w, v), so k
 of them are its k-th power).
 
-Scalars travel as an :data:`OptimizerStep`, arrays as a :data:`FlatParams` of 1-D C arrays; the
+Scalars travel as an :data:`OptimizerStep`, arrays as a :data:`FlatParams` of 1-D C arrays.
+
+Assumes: ``fastmath=False`` (one rounding per operation, no contraction into FMA, as NumPy); the
 row updates use the 64-byte vectors of :mod:`.vectors` on rows padded to whole vectors.
 """
 
