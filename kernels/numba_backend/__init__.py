@@ -12,6 +12,7 @@ One concern per module, from the bottom up:
 ``layout``         the fused epoch's padded flat parameters and per-chunk buffers
 ``blocks``         register-blocked forward, backward and weight-gradient loops of the fused epoch
 ``epoch``          the fused epoch: a whole epoch of training in one compiled call
+``compile_notice`` one line on stderr when an epoch's kernels are about to compile
 ``backend``        :class:`NumbaBackend`, which dispatches to the above from Python
 =================  ===============================================================================
 
