@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from ..base import Backend
 from . import contract
-from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch
+from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .loss import SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS
@@ -340,7 +340,9 @@ class NumbaBackend(Backend):
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
         # mats and vecs keep the arrays at those addresses alive until the call returns
-        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats))
+        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows)
+        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
+                                lazy_sgd))
 
     def _sparse_of(self, X):
         """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse

@@ -265,13 +265,22 @@ def _chunk_work(layout, wsize, asize, nch, d, sparse, rows, last_rows, rows_per_
     return work, keep, by_rows
 
 
+def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows):
+    """fused_epoch's ``lazy_sgd`` argument (Python): True when an epoch of ``solver`` (0 SGD,
+    1 Adam) with steps of batch_size rows (int) on sparse (bool) inputs updates the first layer
+    lazily, else None."""
+    return True if sparse and solver == 0 and batch_size <= lazy_max_rows else None
+
+
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
-    the epoch; stats: float64 (2,), (loss sum, correct rows) added. Returns the new Adam step
-    count."""
+    the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
+    is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
+    (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
+    a mini-batch fit does not compile it. Returns the new Adam step count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -320,16 +329,18 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
     c2 = cast_like(W0, 1.0 - hyper.beta_2)
     eps = cast_like(W0, hyper.epsilon)
     nsteps = (n + rows - 1) // rows
-    lazy = sparse and solver == 0 and rows <= tuning.lazy_max_rows
-    lazy_skip = lazy and not use_mom and alpha == 0.0  # untouched rows do not change at all
-    catch = lazy and not lazy_skip
+    # Every use of the lazy helpers sits under ``lazy_sgd is not None``, the form numba prunes.
+    lazy = False
+    catch = False
     last = np.zeros(d, np.int64)
     flag = np.zeros(d, np.int64)  # int64: one allocation signature fewer to compile
     touched = np.empty(d, np.int64)
-    if catch:
-        pw = zero_grad_powers(nsteps, lr, mom, cast_like(W0, alpha / rows), nesterov, use_mom)
-    else:
-        pw = np.zeros((1, 4), np.float64)
+    pw = np.zeros((1, 4), np.float64)
+    if lazy_sgd is not None:
+        lazy = sparse and solver == 0 and rows <= tuning.lazy_max_rows
+        catch = lazy and (use_mom or alpha != 0.0)  # else untouched rows do not change at all
+        if catch:
+            pw = zero_grad_powers(nsteps, lr, mom, cast_like(W0, alpha / rows), nesterov, use_mom)
     catch_up = CatchUp(last, pw, use_mom)
     # typed (not literal) constant arguments: a literal would compile the callee once more
     zero_i = np.int64(0)  # parallel_update: no first-layer parts; step_dense_rows: offset 0
@@ -347,25 +358,26 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
         one_row = lazy_step and rows == 1
         nt = np.int64(0)
         r_one = order[start]
-        if one_row:  # bring the rows of W0 this input reads up to date
-            if catch:
-                catch_up_read_rows(catch_up, params, data.indices, ptr[r_one], ptr[r_one + 1],
-                                   woff[0], P0, s)
-        elif lazy_step:  # the rows of W0 this step reads: list them, bring them up to date
-            for i in range(m):
-                r = order[start + i]
-                for p in range(ptr[r], ptr[r + 1]):
-                    j = np.int64(data.indices[p])
-                    if flag[j] == 0:
-                        flag[j] = 1
-                        touched[nt] = j
-                        nt += 1
-            for q in range(nt):
-                flag[touched[q]] = 0
-            if catch:
-                catch_up_rows(catch_up, params, woff[0], P0, touched, nt, s)
-        elif catch:  # a shorter last step: bring every row up to date first
-            catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
+        if lazy_sgd is not None:
+            if one_row:  # bring the rows of W0 this input reads up to date
+                if catch:
+                    catch_up_read_rows(catch_up, params, data.indices, ptr[r_one],
+                                       ptr[r_one + 1], woff[0], P0, s)
+            elif lazy_step:  # the rows of W0 this step reads: list them, bring them up to date
+                for i in range(m):
+                    r = order[start + i]
+                    for p in range(ptr[r], ptr[r + 1]):
+                        j = np.int64(data.indices[p])
+                        if flag[j] == 0:
+                            flag[j] = 1
+                            touched[nt] = j
+                            nt += 1
+                for q in range(nt):
+                    flag[touched[q]] = 0
+                if catch:
+                    catch_up_rows(catch_up, params, woff[0], P0, touched, nt, s)
+            elif catch:  # a shorter last step: bring every row up to date first
+                catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
         nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
         if nch > 1:
             train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch)
@@ -396,14 +408,15 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
             parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, zero_i,
                             tuning.parts, items, nch)
         elif one_row:  # per-example SGD: every layer steps from its inputs and deltas
-            step_read_rows(step, use_wd, params, inputs, layer_of(layout, 0), ptr[r_one],
-                           ptr[r_one + 1], work0.deltas, last, s)
-            for l in range(L):
-                if l > 0:
-                    step_dense_rows(step, use_wd, params, work0.acts, aoff[l - 1],
-                                    layout.n_in[l], work0.deltas, aoff[l], woff[l], P[l])
-                step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
-                                aoff[l], wboff[l], P[l])
+            if lazy_sgd is not None:
+                step_read_rows(step, use_wd, params, inputs, layer_of(layout, 0), ptr[r_one],
+                               ptr[r_one + 1], work0.deltas, last, s)
+                for l in range(L):
+                    if l > 0:
+                        step_dense_rows(step, use_wd, params, work0.acts, aoff[l - 1],
+                                        layout.n_in[l], work0.deltas, aoff[l], woff[l], P[l])
+                    step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                    aoff[l], wboff[l], P[l])
         else:
             for l in range(L):
                 if l == 0 and lazy_step:
@@ -420,7 +433,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats):
                 step_rows(step, no_decay, params, work0.grad, wboff[l], wboff[l] + P[l],
                           touched, all_rows)
         s += 1
-    if catch:
-        catch_up_rows(catch_up, params, woff[0], P0, touched, -d, nsteps)
+    if lazy_sgd is not None:
+        if catch:
+            catch_up_rows(catch_up, params, woff[0], P0, touched, -d, nsteps)
     pack(addresses, layout, bufs, bool(True))
     return t
