@@ -69,14 +69,22 @@ def compiled(**options):
 
 
 # ----------------------------------------------------------------------------- one cache stamp
+#: A module holds compiled code (or what compiled code reads) when its source has one of these.
+_COMPILED_MARKERS = (b"@compiled(", b"intrinsic", b"@overload(")
+
+
 @functools.lru_cache(maxsize=None)
 def package_source_stamp():
-    """A hash of every module of this package: the freshness stamp of each cached kernel."""
+    """A hash of every module of this package that holds compiled code: the freshness stamp of
+    each cached kernel. Python-only modules (the backend class, the compile notice) are left
+    out, so that editing them does not recompile every kernel."""
     digest = hashlib.sha256()
     for name in sorted(os.listdir(_PACKAGE_DIR)):
         if name.endswith(".py"):
             with open(os.path.join(_PACKAGE_DIR, name), "rb") as f:
-                digest.update(name.encode() + b"\0" + f.read() + b"\0")
+                source = f.read()
+            if any(marker in source for marker in _COMPILED_MARKERS):
+                digest.update(name.encode() + b"\0" + source + b"\0")
     return digest.hexdigest()
 
 
@@ -86,7 +94,8 @@ def _install_package_cache_stamp():
     Numba stamps a cached function with its own source file only, but a cached function holds
     the machine code of the functions it calls (inlined or linked), which live in other modules
     here: without this, editing ``blocks.py`` would leave the cached fused epoch of ``epoch.py``
-    running the old code. The locators below are numba's own (``$NUMBA_CACHE_DIR``, in-tree
+    running the old code. (Compiled code must therefore read its constants from modules that
+    hold compiled code, which are the ones stamped.) The locators below are numba's own (``$NUMBA_CACHE_DIR``, in-tree
     ``__pycache__``, user-wide), restricted to this package's files and stamped with
     :func:`package_source_stamp`; other files keep numba's locators.
     """

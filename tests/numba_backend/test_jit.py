@@ -81,12 +81,16 @@ def test_no_writable_cache_anywhere(tmp_path):
 def test_editing_any_module_recompiles_its_dependents(tmp_path):
     """A cached kernel holds the code of what it calls from other modules (here the contract's
     loss_serial, loss.py's softmax_xent). After an edit of loss.py, the next process must not
-    reuse the cached loss_serial: it recompiles and computes with the new code."""
+    reuse the cached loss_serial: it recompiles and computes with the new code. An edit of a
+    Python-only module (backend.py) keeps the cache."""
     root = _copy_of_kernels(tmp_path, "kernels_edit")
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     loss, hits, _ = _run("kernels_edit", root, env)
     assert hits == "0"
     assert _run("kernels_edit", root, env)[:2] == [loss, "1"]  # from the cache
+    backend_py = root / "kernels_edit" / "numba_backend" / "backend.py"
+    backend_py.write_text(backend_py.read_text() + "\n# a Python-only module: no recompile\n")
+    assert _run("kernels_edit", root, env)[:2] == [loss, "1"]
     loss_py = root / "kernels_edit" / "numba_backend" / "loss.py"
     text = loss_py.read_text()
     assert text.count("log_norm = np.log(s)") == 1
