@@ -62,6 +62,18 @@ def test_sparse_first_layer_small_batches(dtype, batch, solver, alpha):
     assert_same_epoch(*run_both(job), dtype)
 
 
+def test_lazy_sgd_argument():
+    """fused_epoch compiles its lazy per-row code only when the caller passes lazy_sgd=True:
+    plain SGD (solver 0) on sparse inputs with steps of at most lazy_max_rows rows."""
+    from fastfnn.kernels.numba_backend.epoch import is_lazy_sgd
+
+    assert is_lazy_sgd(True, 0, 4, 4) is True
+    assert is_lazy_sgd(True, 0, 1, 4) is True
+    assert is_lazy_sgd(True, 0, 5, 4) is None
+    assert is_lazy_sgd(True, 1, 1, 4) is None  # Adam
+    assert is_lazy_sgd(False, 0, 1, 4) is None  # dense inputs
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("inputs,batch", [("float", 1), ("float", 16), ("dense", 5),
                                           ("float", 64)])
