@@ -13,10 +13,13 @@ import contextlib
 import os
 import sys
 
-from numba.core import event
+try:
+    from numba.core.event import Listener, install_listener
+except Exception:  # a broken numba: the package still imports, and jit.IMPORT_ERROR says why
+    Listener, install_listener = object, None
 
 
-class _FirstCompile(event.Listener):
+class _FirstCompile(Listener):
     """Prints ``line`` at the first compile start it hears; counts every compile it hears."""
 
     def __init__(self, line, stream, quiet):
@@ -40,5 +43,8 @@ def compile_notice(what: str, seconds: float, cache: str, stream=None):
     line = (f"fastfnn: compiling {what} with Numba (about {seconds:.0f} s, once; cached in {cache}; "
             "`fastfnn warmup` compiles ahead of time)")
     listener = _FirstCompile(line, stream, quiet=os.environ.get("FASTFNN_COMPILE_NOTICE") == "0")
-    with event.install_listener("numba:compile", listener):
+    if install_listener is None:  # nothing compiles without numba
+        yield listener
+        return
+    with install_listener("numba:compile", listener):
         yield listener
