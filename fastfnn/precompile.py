@@ -7,6 +7,8 @@ result on disk; :func:`warmup` runs every signature a fit, a prediction or an ev
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 from fastfnn.backends import get_backend
@@ -26,12 +28,27 @@ def warmup(backend="auto", dtypes=DTYPES, inputs=INPUTS, on_done=None) -> dict:
     dtypes, inputs = tuple(dtypes), tuple(inputs)
     check_choices(dtypes, inputs)
     done, started = [], time.perf_counter()
-    for dtype in dtypes:
-        for kind in inputs:
-            begin = time.perf_counter()
-            (line,) = warm_up(engine, dtypes=(dtype,), inputs=(kind,))
-            done.append((line, time.perf_counter() - begin))
-            if on_done is not None:
-                on_done(*done[-1])
+    with _no_compile_notice():  # this reports its own progress
+        for dtype in dtypes:
+            for kind in inputs:
+                begin = time.perf_counter()
+                (line,) = warm_up(engine, dtypes=(dtype,), inputs=(kind,))
+                done.append((line, time.perf_counter() - begin))
+                if on_done is not None:
+                    on_done(*done[-1])
     return {"backend": engine.name, "seconds": time.perf_counter() - started, "done": done,
             "cache": engine.describe().get("cache", "")}
+
+
+@contextlib.contextmanager
+def _no_compile_notice():
+    """Silence the Numba backend's one-line compile notice (FASTFNN_COMPILE_NOTICE=0) meanwhile."""
+    previous = os.environ.get("FASTFNN_COMPILE_NOTICE")
+    os.environ["FASTFNN_COMPILE_NOTICE"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["FASTFNN_COMPILE_NOTICE"]
+        else:
+            os.environ["FASTFNN_COMPILE_NOTICE"] = previous

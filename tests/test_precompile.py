@@ -65,6 +65,5 @@ def test_after_warmup_nothing_compiles(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"compiles": 0, "done": 1}
-    # The warm-up compiled, and said so (one line per epoch kind), before the fits compiled nothing.
-    notices = [line for line in proc.stderr.splitlines() if line.startswith("fastfnn: compiling")]
-    assert notices and all(str(tmp_path) in line for line in notices), proc.stderr[-3000:]
+    # The warm-up reports its own progress: no compile notice from it (nor from the fits).
+    assert "fastfnn: compiling" not in proc.stderr, proc.stderr[-3000:]
