@@ -175,8 +175,9 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
             restore()
             raise TrainingDivergedError(
                 f"training diverged in epoch {len(state.history['loss']) + 1}, step {step}: the "
-                f"loss or a weight became non-finite (learning rate {config.learning_rate_init:g}); the weights "
-                f"are those before this epoch. Try a smaller learning rate or standardised inputs.")
+                f"loss or a weight became non-finite (learning rate "
+                f"{config.learning_rate_init:g}); the weights are those before this epoch. Try a "
+                f"smaller learning rate or standardised inputs.")
         record = {"loss": loss, "accuracy": correct / n, "val_loss": None, "val_accuracy": None}
         if X_val is not None:
             v_loss, v_correct = backend.to_numpy(loss_and_correct(

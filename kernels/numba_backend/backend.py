@@ -11,6 +11,7 @@ Assumes: NumPy arrays on the host; float32 or float64 parameters.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -62,6 +63,12 @@ class NumbaBackend(Backend):
         self._sparse_inputs = SparseInputs()
 
     # ------------------------------------------------------------------ plumbing
+    @functools.cached_property
+    def cache_path(self) -> str:
+        """Where numba keeps this package's compiled kernels (one folder for all), resolved once:
+        every epoch's compile notice names it."""
+        return cache_location(contract.bias_act_rows)
+
     @classmethod
     def availability(cls):
         if numba is None:
@@ -92,7 +99,7 @@ class NumbaBackend(Backend):
         except ValueError:  # only known once a parallel kernel has run
             layer = numba.config.THREADING_LAYER
             info["threading_layer"] = f"not yet chosen (requested: {layer})"
-        info["cache"] = cache_location(contract.bias_act_rows)
+        info["cache"] = self.cache_path
         info["blas"] = _blas_info()
         return info
 
@@ -239,7 +246,7 @@ class NumbaBackend(Backend):
         what = (f"the {'fused epoch' if fused else 'epoch kernels'} for "
                 f"{job.coefs[0].dtype.name} weights and {kind} inputs")
         seconds = FUSED_EPOCH_COMPILE_S if fused else COMPOSED_EPOCH_COMPILE_S
-        with compile_notice(what, seconds, cache_location(fused_epoch)):
+        with compile_notice(what, seconds, self.cache_path):
             if not fused:
                 return super().run_epoch(job)
             self.fused_epoch(job)
