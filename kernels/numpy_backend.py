@@ -6,12 +6,10 @@ module adds only what is NumPy-specific: availability, BLAS thread limits and th
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .base import Backend
+from .threads import limit_threads
 
 
 class NumpyBackend(Backend):
@@ -25,9 +23,7 @@ class NumpyBackend(Backend):
         return True, ""
 
     def thread_limit(self, n_threads):
-        if n_threads is None:
-            return contextlib.nullcontext()
-        return threadpool_limits(limits=n_threads, user_api="blas")
+        return limit_threads(n_threads)
 
     def describe(self):
         return {"numpy": np.__version__}

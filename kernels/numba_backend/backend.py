@@ -10,13 +10,11 @@ Assumes: NumPy arrays on the host; float32 or float64 parameters.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
 from ..base import Backend
+from ..threads import limit_threads
 from . import contract
 from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
 from .compile_notice import compile_notice
@@ -75,18 +73,8 @@ class NumbaBackend(Backend):
             return False, IMPORT_ERROR
         return True, ""
 
-    @contextlib.contextmanager
     def thread_limit(self, n_threads):
-        if n_threads is None:
-            yield
-            return
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
-        try:
-            with threadpool_limits(limits=n_threads, user_api="blas"):  # np.dot's BLAS
-                yield
-        finally:
-            numba.set_num_threads(previous)
+        return limit_threads(n_threads, numba)
 
     def describe(self):
         info = {"numba": numba.__version__ if numba is not None else "unavailable",
