@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import ACTIVATIONS, Backend, EpochJob
+from .base import ACTIVATIONS, OUTPUTS, Backend, EpochJob
 
 #: Registry: backend name -> "module:Class" inside this package. Adding a backend is adding one
 #: module and one line here.
@@ -29,4 +29,4 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(module, class_name)
 
 
-__all__ = ["ACTIVATIONS", "Backend", "EpochJob", "REGISTRY", "backend_class"]
+__all__ = ["ACTIVATIONS", "OUTPUTS", "Backend", "EpochJob", "REGISTRY", "backend_class"]

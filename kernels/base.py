@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .composed import composed_epoch
+from .composed import OUTPUTS, composed_epoch
 
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
 
@@ -123,13 +123,14 @@ class Backend(abc.ABC):
             raise ValueError(f"unknown activation {act!r}")
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale: float):
+    def softmax_xent(self, logits, y, dlogits, stats, scale: float, row_weight=None):
         """Softmax + cross-entropy, fused with its gradient.
 
         logits: (m, k) float; y: (m,) integer class indices in [0, k); dlogits: (m, k) float output,
-        may be ``logits`` itself. Writes ``dlogits = (softmax(logits) - onehot(y)) * scale``, adds the
-        summed cross-entropy to ``stats[0]`` and the number of rows whose first argmax equals ``y``
-        to ``stats[1]``. Returns ``dlogits``.
+        may be ``logits`` itself; row_weight: (m,) float in the logits' dtype, or None (all ones).
+        Writes ``dlogits[i] = (softmax(logits[i]) - onehot(y[i])) * scale * row_weight[i]``, adds the
+        cross-entropy summed with the row weights to ``stats[0]`` and the number of rows whose first
+        argmax equals ``y`` (unweighted) to ``stats[1]``. Returns ``dlogits``.
         """
         xp = self.xp
         # Few, whole-array calls: at small batches the per-call overhead is the cost.
@@ -139,31 +140,89 @@ class Backend(abc.ABC):
         label_logit = dlogits[rows, y]
         xp.exp(dlogits, out=dlogits)
         total = xp.add.reduce(dlogits, axis=1, keepdims=True)
-        stats[0] += xp.add.reduce(xp.log(total[:, 0]) - label_logit, dtype=np.float64)
-        dlogits *= scale / total
-        dlogits[rows, y] -= scale
+        row_loss = xp.log(total[:, 0]) - label_logit
+        if row_weight is None:
+            stats[0] += xp.add.reduce(row_loss, dtype=np.float64)
+            dlogits *= scale / total
+            dlogits[rows, y] -= scale
+            return dlogits
+        stats[0] += xp.add.reduce(row_loss * row_weight, dtype=np.float64)
+        row_scale = scale * row_weight
+        dlogits *= row_scale[:, None] / total
+        dlogits[rows, y] -= row_scale
         return dlogits
 
-    def sigmoid_bce(self, logits, targets, dlogits, stats, scale: float):
+    def sigmoid_bce(self, logits, targets, dlogits, stats, scale: float, row_weight=None):
         """Sigmoid + binary cross-entropy summed over outputs, fused with its gradient.
 
         logits: (m, k) float. targets: either (m,) integer class indices (read as an implicit one-hot
         row; a row is correct when its first argmax equals the label) or (m, k) float 0/1 indicators
-        (multi-label; a row is correct when every ``logit > 0`` matches its indicator). Writes
-        ``dlogits = (sigmoid(logits) - target) * scale`` (may alias ``logits``), adds the loss sum to
-        ``stats[0]`` and the correct-row count to ``stats[1]``. Returns ``dlogits``.
+        (multi-label; a row is correct when every ``logit > 0`` matches its indicator). row_weight:
+        (m,) float or None, as in :meth:`softmax_xent`. Writes
+        ``dlogits[i] = (sigmoid(logits[i]) - target[i]) * scale * row_weight[i]`` (may alias
+        ``logits``), adds the weighted loss sum to ``stats[0]`` and the correct-row count to
+        ``stats[1]``. Returns ``dlogits``.
         """
         xp = self.xp
         onehot, correct = self._bce_targets(logits, targets)
         # softplus(z) - t z, written so that neither branch overflows for |z| large.
         loss = xp.maximum(logits, 0) - onehot * logits + xp.log1p(xp.exp(-xp.abs(logits)))
+        if row_weight is not None:
+            loss *= row_weight[:, None]
         stats[0] += xp.sum(loss, dtype=np.float64)
         stats[1] += xp.count_nonzero(correct)
         dlogits[...] = logits
         self._sigmoid_inplace(dlogits)
         dlogits -= onehot
         dlogits *= scale
+        if row_weight is not None:
+            dlogits *= row_weight[:, None]
         return dlogits
+
+    def squared_error(self, out, targets, dout, stats, scale: float, row_weight=None):
+        """Identity output + half squared error (scikit-learn's ``squared_loss``), with its gradient.
+
+        out: (m, k) float, the network's linear output; targets: (m, k) float of out's dtype;
+        dout: (m, k) float output, may be ``out`` itself; row_weight: (m,) float or None.
+        Writes ``dout[i] = (out[i] - targets[i]) * scale * row_weight[i]`` and adds
+        ``sum_i row_weight[i] * 0.5 * sum_j (out[i, j] - targets[i, j])**2 / k`` (the mean over
+        outputs, as scikit-learn) to ``stats[0]``; ``stats[1]`` is left as it is. Returns ``dout``.
+        """
+        xp = self.xp
+        xp.subtract(out, targets, out=dout)
+        row_loss = xp.add.reduce(dout * dout, axis=1) * (0.5 / out.shape[1])
+        if row_weight is not None:
+            row_loss *= row_weight
+        stats[0] += xp.add.reduce(row_loss, dtype=np.float64)
+        dout *= scale
+        if row_weight is not None:
+            dout *= row_weight[:, None]
+        return dout
+
+    def poisson(self, raw, targets, dout, stats, scale: float, row_weight=None):
+        """Exponential output + Poisson deviance (scikit-learn's ``poisson_loss``), with its gradient.
+
+        raw: (m, k) float, the network's linear output (the prediction is ``exp(raw)``); targets:
+        (m, k) float >= 0 of raw's dtype; dout: (m, k) float output, may alias ``raw``; row_weight:
+        (m,) float or None. Writes ``dout[i] = (exp(raw[i]) - targets[i]) * scale * row_weight[i]``
+        and adds ``sum_i row_weight[i] * sum_j (xlogy(t, t / p) - t + p)`` with p = exp(raw) to
+        ``stats[0]``; ``stats[1]`` is left as it is. Returns ``dout``.
+        """
+        xp = self.xp
+        xp.exp(raw, out=dout)
+        positive = targets > 0
+        # xlogy(t, t / p): 0 where t == 0 (the log's argument is made 1 there, never 0 / p)
+        ratio = xp.where(positive, targets, 1) / dout
+        element = xp.where(positive, targets * xp.log(ratio), 0) - targets + dout
+        row_loss = xp.add.reduce(element, axis=1)
+        if row_weight is not None:
+            row_loss *= row_weight
+        stats[0] += xp.add.reduce(row_loss, dtype=np.float64)
+        dout -= targets
+        dout *= scale
+        if row_weight is not None:
+            dout *= row_weight[:, None]
+        return dout
 
     def softmax(self, z):
         """In place row-wise, numerically stable softmax of z: (m, k) float. Returns ``z``."""
@@ -270,12 +329,14 @@ class EpochJob:
 
     Attributes:
         X: (n, d) uint8 or float backend array; rows are scaled by ``x_scale`` when gathered.
-        targets: (n,) integer class indices, or (n, k) float 0/1 indicators (sigmoid output only).
+        targets: (n,) integer class indices, or (n, k) float: 0/1 indicators (sigmoid output) or
+            regression targets (squared_error and poisson outputs).
         order: (n,) int64 row order of this epoch, or None: rows in their stored order, and X is
             then already in the parameters' dtype with ``x_scale`` 1, so batches are slices of X.
         batch_size: rows per step (the last step takes what is left).
         coefs, intercepts: lists of (n_in, n_out) and (n_out,) float arrays, updated in place.
-        activation: hidden activation name; output: ``"softmax"`` or ``"sigmoid"``.
+        activation: hidden activation name; output: the output layer and its loss,
+            ``"softmax"``, ``"sigmoid"``, ``"squared_error"`` or ``"poisson"`` (see :data:`OUTPUTS`).
         solver: ``"sgd"`` or ``"adam"``; opt_state: per-parameter lists as the trainer keeps them
             (sgd: ``[velocities_W, velocities_b]``; adam: ``[m_W, m_b, v_W, v_b]``).
         learning_rate: the step size of this epoch; momentum, nesterovs_momentum, beta_1, beta_2,
@@ -285,6 +346,10 @@ class EpochJob:
         x_scale: multiplier applied to gathered X rows (1/255 for uint8 data).
         stats: float64 (2,) accumulator (loss sum, correct rows).
         workspace: a :class:`.composed.Workspace` the composed epoch may reuse (None: its own).
+        sample_weight: (n,) float of the parameters' dtype, or None (every row weighs 1). A step over
+            rows with weights w (m rows, S = sum(w)) then follows scikit-learn: the output
+            gradient of row i is scaled by w_i / S (not 1 / m), ``weight_decay = alpha / S``, and
+            the loss stat adds ``sum_i w_i loss_i * m / S``.
     """
 
     X: Any
@@ -308,3 +373,4 @@ class EpochJob:
     x_scale: float
     stats: Any
     workspace: Any = None
+    sample_weight: Any = None

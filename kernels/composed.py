@@ -13,6 +13,11 @@ import math
 
 import numpy as np
 
+#: Output layers with their losses, as :class:`~fastfnn.kernels.base.EpochJob` names them, and the
+#: contract's loss kernel of each.
+OUTPUTS = {"softmax": "softmax_xent", "sigmoid": "sigmoid_bce",
+           "squared_error": "squared_error", "poisson": "poisson"}
+
 
 class Workspace:
     """Per-fit buffers for batches of up to ``rows`` rows, allocated once on the backend.
@@ -21,11 +26,12 @@ class Workspace:
     (both None when ``gathered`` is False: batches are then slices of data already in place);
     acts[l]: (rows, layer_sizes[l+1]) activations (the last one holds logits, then their gradient);
     deltas[l]: (rows, layer_sizes[l+1]) gradient w.r.t. hidden pre-activations;
-    coef_grads / intercept_grads: shaped like the parameters; stats: float64 (2,) accumulator.
+    coef_grads / intercept_grads: shaped like the parameters; stats: float64 (2,) accumulator;
+    row_weight: (rows,) the step's row weights (sample-weighted epochs only, else None).
     """
 
     def __init__(self, backend, layer_sizes, rows, dtype, targets_shape_tail=(),
-                 targets_dtype=np.int64, gathered=True):
+                 targets_dtype=np.int64, gathered=True, weighted=False):
         self.x = backend.empty((rows, layer_sizes[0]), dtype) if gathered else None
         self.targets = backend.empty((rows, *targets_shape_tail), targets_dtype) \
             if gathered else None
@@ -35,12 +41,14 @@ class Workspace:
                            for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
         self.intercept_grads = [backend.empty((n,), dtype) for n in layer_sizes[1:]]
         self.stats = backend.zeros((2,), np.float64)
+        self.row_weight = backend.empty((rows,), dtype) if weighted else None
 
     @classmethod
-    def for_layers(cls, backend, coefs, rows, targets, gathered=True):
-        """A Workspace for ``rows``-row batches through ``coefs``, target buffer like ``targets``."""
+    def for_layers(cls, backend, coefs, rows, targets, gathered=True, weighted=False):
+        """A Workspace for ``rows``-row batches through ``coefs``, target buffer like ``targets``
+        (and a row-weight buffer when ``weighted``)."""
         return cls(backend, layer_sizes_of(coefs), rows, coefs[0].dtype, targets.shape[1:],
-                   targets.dtype, gathered)
+                   targets.dtype, gathered, weighted)
 
 
 def layer_sizes_of(coefs):
@@ -65,14 +73,17 @@ def forward(backend, coefs, intercepts, x, acts, activation):
     return a
 
 
-def output_loss(backend, output, logits, targets, stats, scale):
+def output_loss(backend, output, logits, targets, stats, scale, row_weight=None):
     """Apply the output loss kernel in place on ``logits`` (it becomes the scaled logits gradient).
 
-    output: ``"softmax"`` (softmax + cross-entropy) or ``"sigmoid"`` (sigmoid + binary CE).
+    output: a key of :data:`~fastfnn.kernels.base.OUTPUTS` (``"softmax"``, ``"sigmoid"``,
+    ``"squared_error"``, ``"poisson"``); row_weight: (m,) float or None, as the loss kernels take it.
     """
-    if output == "softmax":
-        return backend.softmax_xent(logits, targets, logits, stats, scale)
-    return backend.sigmoid_bce(logits, targets, logits, stats, scale)
+    try:
+        kernel = getattr(backend, OUTPUTS[output])
+    except KeyError:
+        raise ValueError(f"unknown output {output!r}; expected one of {sorted(OUTPUTS)}") from None
+    return kernel(logits, targets, logits, stats, scale, row_weight=row_weight)
 
 
 def backward(backend, coefs, x, acts, deltas, coef_grads, intercept_grads, activation):
@@ -126,9 +137,13 @@ def composed_epoch(backend, job) -> None:
     """
     n = job.X.shape[0] if job.order is None else job.order.shape[0]
     rows = min(job.batch_size, n)
-    ws = job.workspace or Workspace.for_layers(backend, job.coefs, rows, job.targets,
-                                               gathered=job.order is not None)
-    for start in range(0, n, rows):
+    weighted = job.sample_weight is not None
+    ws = job.workspace
+    if ws is None or (weighted and ws.row_weight is None):
+        ws = Workspace.for_layers(backend, job.coefs, rows, job.targets,
+                                  gathered=job.order is not None, weighted=weighted)
+    step_weights = _step_weight_sums(backend, job, rows) if weighted else None
+    for s, start in enumerate(range(0, n, rows)):
         if job.order is None:
             x, targets = job.X[start:start + rows], job.targets[start:start + rows]
         else:
@@ -136,8 +151,29 @@ def composed_epoch(backend, job) -> None:
             x = backend.gather(job.X, idx, ws.x[:idx.shape[0]], job.x_scale)
             targets = backend.take(job.targets, idx, ws.targets[:idx.shape[0]])
         m = x.shape[0]
+        row_weight, weight_sum = None, m
+        if weighted:
+            # rows weigh w_i * m / S with the unweighted scale 1 / m: gradients w_i / S and the loss
+            # stat sum(w_i loss_i) * m / S, scikit-learn's per-step accounting
+            weight_sum = step_weights[s]
+            rw = ws.row_weight[:m]
+            if job.order is None:
+                rw[...] = job.sample_weight[start:start + m]
+            else:
+                backend.take(job.sample_weight, idx, rw)
+            rw *= rw.dtype.type(m / weight_sum)
+            row_weight = rw
         logits = forward(backend, job.coefs, job.intercepts, x, ws.acts, job.activation)
-        output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m)
+        output_loss(backend, job.output, logits, targets, job.stats, 1.0 / m, row_weight)
         backward(backend, job.coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads,
                  job.activation)
-        apply_update(backend, job, ws, job.alpha / m)
+        apply_update(backend, job, ws, job.alpha / weight_sum)
+
+
+def _step_weight_sums(backend, job, rows):
+    """(steps,) float64 on the host: the sum of the sample weights of each step's rows, read from
+    the device once per epoch (steps of ``rows`` rows in the epoch's order)."""
+    weights = np.asarray(backend.to_numpy(job.sample_weight), dtype=np.float64)
+    if job.order is not None:
+        weights = weights[np.asarray(backend.to_numpy(job.order))]
+    return [weights[start:start + rows].sum() for start in range(0, weights.shape[0], rows)]

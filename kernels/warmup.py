@@ -27,8 +27,9 @@ def warm_up(backend, dtypes=DTYPES, inputs=INPUTS) -> list[str]:
     """Run every epoch path and kernel of ``backend`` once per dtype x input kind; return what ran.
 
     dtypes: subset of :data:`DTYPES`; inputs: subset of :data:`INPUTS`. Covers sparse and dense inputs,
-    class labels and multi-label indicators, softmax and sigmoid outputs, SGD and Adam, batches of 1
-    row, small batches and the whole set, shuffled and in order, and the prediction kernels. Returns
+    class labels and multi-label indicators (float targets: the regression outputs take the same
+    code), softmax and sigmoid outputs, SGD and Adam, batches of 1 row, small batches and the whole
+    set, shuffled and in order, the loss kernels with sample weights, and the prediction kernels. Returns
     one line per combination, e.g. ``"float32 weights, uint8 inputs"``. Raises ValueError for a dtype
     or input kind outside those lists (before running anything).
     """
@@ -54,6 +55,7 @@ def warm_up(backend, dtypes=DTYPES, inputs=INPUTS) -> list[str]:
                             _epoch(backend, X, targets, np.dtype(dtype), output, solver,
                                    batch_size, order)
                     _evaluate(backend, X, targets, np.dtype(dtype))
+                    _weighted_loss(backend, targets, np.dtype(dtype))
             done.append(f"{dtype} weights, {kind} inputs")
     backend.synchronize()
     return done
@@ -101,6 +103,15 @@ def _epoch(backend, X, targets, dtype, output, solver, batch_size, order):
                    nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-4,
                    t=0, x_scale=x_scale, stats=backend.zeros((2,), np.float64))
     backend.run_epoch(job)
+
+
+def _weighted_loss(backend, targets, dtype):
+    """The loss kernel of ``targets``' kind with row weights (what a sample-weighted composed epoch
+    calls): softmax for labels, squared error for float targets (the sigmoid's signature too)."""
+    logits = backend.zeros((_ROWS, _CLASSES), dtype)
+    kernel = backend.softmax_xent if targets.ndim == 1 else backend.squared_error
+    kernel(logits, backend.asarray(targets), logits, backend.zeros((2,), np.float64), 1.0,
+           row_weight=backend.asarray(np.ones(_ROWS), dtype))
 
 
 def _evaluate(backend, X, targets, dtype):

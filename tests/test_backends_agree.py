@@ -81,28 +81,41 @@ def _loss_case(kind, m, k, dtype, scale_logits, seed=0):
     logits = (rng.standard_normal((m, k)) * scale_logits).astype(dtype)
     if kind == "multilabel":
         targets = (rng.random((m, k)) < 0.4).astype(dtype)
+    elif kind == "squared_error":
+        targets = (rng.standard_normal((m, k)) * scale_logits).astype(dtype)
+    elif kind == "poisson":
+        targets = rng.poisson(2.0, (m, k)).astype(dtype)
     else:
         targets = rng.integers(0, k, m).astype(np.int64)
     return logits, targets
 
 
+LOSS_KERNELS = {"softmax": "softmax_xent", "sigmoid": "sigmoid_bce", "multilabel": "sigmoid_bce",
+                "squared_error": "squared_error", "poisson": "poisson"}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kind", ["softmax", "sigmoid", "multilabel"])
 @pytest.mark.parametrize("m,k", [(1, 1), (1, 10), (5, 3), (130, 10)])
-@pytest.mark.parametrize("scale_logits", [1.0, 1e4])
-def test_loss_kernels(backend, dtype, kind, m, k, scale_logits):
+@pytest.mark.parametrize("kind,scale_logits,weighted", [
+    (kind, scale, weighted) for kind in LOSS_KERNELS for scale, weighted in
+    ((1.0, False), (1e4, False), (1.0, True))
+    if not (kind == "poisson" and scale > 1)])  # exp(1e4) overflows: Poisson outputs are log-rates
+def test_loss_kernels(backend, dtype, kind, m, k, scale_logits, weighted):
     logits, targets = _loss_case(kind, m, k, dtype, scale_logits, seed=m + k)
+    row_weight = np.random.default_rng(m).uniform(0.1, 3.0, m).astype(dtype) if weighted else None
     want_stats = np.array([1.5, 2.0])
     got_stats = backend.asarray(np.array([1.5, 2.0]))
     want = _ref(logits).copy()
-    fn = "softmax_xent" if kind == "softmax" else "sigmoid_bce"
+    fn = LOSS_KERNELS[kind]
     ref_targets = targets if targets.dtype == np.int64 else _ref(targets)
-    getattr(REFERENCE, fn)(want, ref_targets, want, want_stats, 0.25)
+    getattr(REFERENCE, fn)(want, ref_targets, want, want_stats, 0.25,
+                           row_weight=None if row_weight is None else _ref(row_weight))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # large logits must not overflow anywhere
         dev_logits = backend.asarray(logits)
         out = backend.empty((m, k), dtype)
-        getattr(backend, fn)(dev_logits, backend.asarray(targets), out, got_stats, 0.25)
+        getattr(backend, fn)(dev_logits, backend.asarray(targets), out, got_stats, 0.25,
+                             row_weight=None if row_weight is None else backend.asarray(row_weight))
     _close(backend, out, want, dtype)
     got = backend.to_numpy(got_stats)
     assert np.isfinite(got).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fastfnn.backends import get_backend
 from fastfnn.kernels import Backend, EpochJob
@@ -55,3 +56,26 @@ def test_run_epoch_says_which_path_ran():
     assert numba.run_epoch(_job(numba, "sgd", "softmax", None)) == "fused"
     assert get_backend("numpy").run_epoch(_job(get_backend("numpy"), "sgd", "softmax", None)) \
         == "composed"
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_losses_are_scikit_learns(weighted):
+    """The reference squared_error and poisson kernels report scikit-learn's squared_loss and
+    poisson_loss (times the rows, as the epoch stats count them) and its output deltas."""
+    nn_base = pytest.importorskip("sklearn.neural_network._base")
+    rng = np.random.default_rng(8)
+    raw = rng.standard_normal((9, 3))
+    w = rng.uniform(0.1, 3.0, 9) if weighted else None
+    backend = get_backend("numpy")
+    for kernel, targets, prediction, sk_loss in (
+            (backend.squared_error, rng.standard_normal((9, 3)), raw, nn_base.squared_loss),
+            (backend.poisson, rng.poisson(1.0, (9, 3)).astype(float), np.exp(raw),
+             nn_base.poisson_loss)):
+        stats = np.zeros(2)
+        d = kernel(raw.copy(), targets, np.empty_like(raw), stats, 0.5, row_weight=w)
+        total = 9 if w is None else w.sum()
+        np.testing.assert_allclose(stats[0] / total, sk_loss(targets, prediction, w),
+                                   rtol=1e-12)
+        want = (prediction - targets) * 0.5 * (1 if w is None else w[:, None])
+        np.testing.assert_allclose(d, want, rtol=1e-12)
+        assert stats[1] == 0

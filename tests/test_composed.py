@@ -1,5 +1,6 @@
 """The composed epoch and its layer passes: forward against plain NumPy, finite-difference checks of
-the analytic gradients in float64 on every backend, and whole epochs (slices vs gathers, stats)."""
+the analytic gradients in float64 on every backend (every output, with and without row weights),
+and whole epochs (slices vs gathers, stats, sample weights)."""
 
 from __future__ import annotations
 
@@ -29,35 +30,47 @@ def _net(hidden, activation, seed):
 def _targets(output, m, rng):
     if output == "sigmoid-multilabel":
         return (rng.random((m, N_OUT)) < 0.5).astype(np.float64)
+    if output == "squared_error":
+        return rng.standard_normal((m, N_OUT))
+    if output == "poisson":
+        return rng.poisson(1.5, (m, N_OUT)).astype(np.float64)
     return rng.integers(0, N_OUT, m).astype(np.int64)
 
 
-def _mean_loss(backend, coefs, intercepts, x, targets, activation, output, ws):
+def _mean_loss(backend, coefs, intercepts, x, targets, activation, output, ws, row_weight):
+    """The loss the gradients are of: sum_i w_i loss_i / sum_i w_i (w = 1 without weights)."""
     stats = backend.zeros((2,), np.float64)
     logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
-    output_loss(backend, output, logits, targets, stats, 0.0)
-    return float(backend.to_numpy(stats)[0]) / x.shape[0]
+    output_loss(backend, output, logits, targets, stats, 0.0, row_weight)
+    total = x.shape[0] if row_weight is None else float(backend.to_numpy(row_weight).sum())
+    return float(backend.to_numpy(stats)[0]) / total
 
 
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("output", ["softmax", "sigmoid", "sigmoid-multilabel"])
-@pytest.mark.parametrize("m", [1, 6])
-def test_gradients_match_finite_differences(backend, depth, activation, output, m):
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "sigmoid-multilabel", "squared_error",
+                                    "poisson"])
+@pytest.mark.parametrize("m, weighted", [(1, False), (6, False), (6, True)])
+def test_gradients_match_finite_differences(backend, depth, activation, output, m, weighted):
     hidden = (4, 6, 3)[:depth]
     rng = np.random.default_rng(depth * 100 + m)
     host_coefs, host_intercepts = _net(hidden, activation, seed=depth + 7 * m)
     x_host = rng.standard_normal((m, N_IN))
     t_host = _targets(output, m, rng)
-    kernel_output = "softmax" if output == "softmax" else "sigmoid"
+    kernel_output = "sigmoid" if output == "sigmoid-multilabel" else output
     coefs = [backend.asarray(w) for w in host_coefs]
     intercepts = [backend.asarray(b) for b in host_intercepts]
     x, targets = backend.asarray(x_host), backend.asarray(t_host)
+    row_weight = backend.asarray(rng.uniform(0.1, 3.0, m)) if weighted else None
+    scale = 1.0 / (m if row_weight is None else float(backend.to_numpy(row_weight).sum()))
     ws = Workspace(backend, (N_IN, *hidden, N_OUT), m, np.float64, t_host.shape[1:], t_host.dtype)
 
     logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
-    output_loss(backend, kernel_output, logits, targets, ws.stats, 1.0 / m)
+    output_loss(backend, kernel_output, logits, targets, ws.stats, scale, row_weight)
     backward(backend, coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads, activation)
+    # scikit-learn's squared loss averages over the outputs but its gradient does not: the
+    # gradient is N_OUT times the derivative of the loss it reports
+    loss_scale = N_OUT if output == "squared_error" else 1
 
     step = 1e-6
     params = [(p, g) for p, g in zip(coefs, ws.coef_grads)] + \
@@ -72,8 +85,8 @@ def test_gradients_match_finite_differences(backend, depth, activation, output, 
                 bumped[index] += delta
                 param[...] = backend.asarray(bumped)
                 losses.append(_mean_loss(backend, coefs, intercepts, x, targets, activation,
-                                         kernel_output, ws))
-            numeric[index] = (losses[0] - losses[1]) / (2 * step)
+                                         kernel_output, ws, row_weight))
+            numeric[index] = (losses[0] - losses[1]) / (2 * step) * loss_scale
         param[...] = backend.asarray(host_param)
         # ReLU's kink is not differentiable; the random inputs keep every unit away from 0 by far
         # more than the step, so the check is still exact there.
@@ -102,12 +115,13 @@ def _state(backend, sizes, solver="sgd", dtype=np.float64, seed=0):
     return TrainState(coefs, intercepts, new_opt_state(backend, solver, coefs, intercepts))
 
 
-def _job(backend, state, X, y, order, batch_size, solver="sgd"):
+def _job(backend, state, X, y, order, batch_size, solver="sgd", sample_weight=None):
     return EpochJob(X=X, targets=y, order=order, batch_size=batch_size, coefs=state.coefs,
                     intercepts=state.intercepts, activation="relu", output="softmax",
                     solver=solver, opt_state=state.opt_state, learning_rate=0.05, momentum=0.9,
                     nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-3, t=0,
-                    x_scale=1.0, stats=backend.zeros((2,), np.float64))
+                    x_scale=1.0, stats=backend.zeros((2,), np.float64),
+                    sample_weight=sample_weight)
 
 
 @pytest.mark.parametrize("batch_size", [1, 16, 100])
@@ -134,3 +148,62 @@ def test_epoch_stats_count_loss_and_correct_rows():
     before = loss_and_correct(backend, state.coefs, state.intercepts, X, y, "relu", "softmax", 1.0)
     composed_epoch(backend, job)  # one full-batch step: the stats are those of the start weights
     np.testing.assert_allclose(job.stats, before, rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", [None, "shuffled"])
+def test_unit_sample_weights_change_nothing(order):
+    backend = get_backend("numpy")
+    X, y = blobs(n=100)
+    rows = None if order is None else np.random.default_rng(1).permutation(100)
+    a, b = (_state(backend, (8, 6, 3), "adam") for _ in range(2))
+    ja = _job(backend, a, X, y, rows, 32, "adam")
+    jb = _job(backend, b, X, y, rows, 32, "adam", sample_weight=np.ones(100))
+    composed_epoch(backend, ja)
+    composed_epoch(backend, jb)
+    np.testing.assert_array_equal(ja.stats, jb.stats)
+    for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_a_weighted_step_is_scikit_learns():
+    """One SGD step with sample weights, against the step written out from scikit-learn's
+    definition: output deltas times w_i, gradients over S = sum(w), L2 decay alpha / S, and the
+    loss stat the weighted mean loss times the rows."""
+    backend = get_backend("numpy")
+    X, y = blobs(n=40)
+    w = np.random.default_rng(2).uniform(0.2, 4.0, 40)
+    state = _state(backend, (8, 3), "sgd")
+    W, b = state.coefs[0].copy(), state.intercepts[0].copy()
+    job = _job(backend, state, X, y, None, 40, sample_weight=w)
+    job.momentum = 0.0
+    composed_epoch(backend, job)
+
+    z = X @ W + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(40)
+    loss = -np.log(p[rows, y])
+    delta = p.copy()
+    delta[rows, y] -= 1
+    delta *= w[:, None]
+    S = w.sum()
+    grad_W = (X.T @ delta + job.alpha * W) / S
+    grad_b = delta.sum(axis=0) / S
+    np.testing.assert_allclose(state.coefs[0], W - 0.05 * grad_W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state.intercepts[0], b - 0.05 * grad_b, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(job.stats[0], np.average(loss, weights=w) * 40, rtol=1e-12)
+
+
+@pytest.mark.parametrize("output", ["squared_error", "poisson"])
+def test_regression_outputs_train_in_an_epoch(output):
+    backend = get_backend("numpy")
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((64, 8))
+    targets = _targets(output, 64, rng)[:, :3]
+    state = _state(backend, (8, 6, 3), "adam")
+    job = _job(backend, state, X, targets, rng.permutation(64), 16, "adam")
+    job.output = output
+    composed_epoch(backend, job)
+    assert np.isfinite(job.stats[0]) and job.stats[0] > 0
+    assert job.stats[1] == 0  # no row of a regression counts as correct
+    assert job.t == 4

@@ -19,7 +19,8 @@ from . import contract
 from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
-from .loss import SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS
+from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
+                   SQUARED_ERROR)
 from .optimizer import FlatParams, OptimizerStep, step_range
 from .sparse_input import SparseInputs
 
@@ -133,23 +134,31 @@ class NumbaBackend(Backend):
                           da.size, da, a, code)
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale):
+    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None):
         _check_label_range(y, logits.shape[1])
-        return self._loss(0, logits, y, dlogits, stats, scale)
+        return self._loss(SOFTMAX_LABELS, logits, y, dlogits, stats, scale, row_weight)
 
-    def sigmoid_bce(self, logits, targets, dlogits, stats, scale):
+    def sigmoid_bce(self, logits, targets, dlogits, stats, scale, row_weight=None):
         if targets.ndim == 1:
             _check_label_range(targets, logits.shape[1])
-        return self._loss(1, logits, targets, dlogits, stats, scale)
+        return self._loss(SIGMOID_LABELS, logits, targets, dlogits, stats, scale, row_weight)
 
-    def _loss(self, kind, logits, targets, dlogits, stats, scale):
-        """The output loss kernel of ``kind`` (0 softmax, 1 sigmoid), serial or parallel."""
+    def squared_error(self, out, targets, dout, stats, scale, row_weight=None):
+        return self._loss(SQUARED_ERROR, out, targets, dout, stats, scale, row_weight)
+
+    def poisson(self, raw, targets, dout, stats, scale, row_weight=None):
+        return self._loss(POISSON, raw, targets, dout, stats, scale, row_weight)
+
+    def _loss(self, kind, logits, targets, dlogits, stats, scale, row_weight):
+        """The output loss kernel of ``kind`` (a loss.output_loss kind), serial or parallel."""
         sc = logits.dtype.type(scale)
+        if row_weight is not None:  # in the logits' dtype, as the reference scales rows
+            row_weight = np.ascontiguousarray(row_weight, dtype=logits.dtype)
         nch = self._chunks(logits.shape[0], logits.size)
         if nch > 1:
-            contract.loss_parallel(kind, logits, targets, dlogits, sc, stats, nch)
+            contract.loss_parallel(kind, logits, targets, dlogits, sc, row_weight, stats, nch)
         else:
-            contract.loss_serial(kind, logits, targets, dlogits, sc, stats)
+            contract.loss_serial(kind, logits, targets, dlogits, sc, row_weight, stats)
         return dlogits
 
     def softmax(self, z):
@@ -248,7 +257,7 @@ class NumbaBackend(Backend):
             dtype = coefs[0].dtype
             if dtype not in FLOATS:
                 return False
-            if job.activation not in ACT_CODES or job.output not in ("softmax", "sigmoid"):
+            if job.activation not in ACT_CODES or job.output not in _OUTPUT_KINDS:
                 return False
             if job.solver not in ("sgd", "adam"):
                 return False
@@ -275,9 +284,15 @@ class NumbaBackend(Backend):
             if not isinstance(targets, np.ndarray) or targets.shape[0] != X.shape[0]:
                 return False
             if targets.ndim == 1:
-                if targets.dtype.kind not in "iu":
+                if targets.dtype.kind not in "iu" or job.output not in ("softmax", "sigmoid"):
                     return False
-            elif not (targets.ndim == 2 and job.output == "sigmoid" and targets.shape[1] == k):
+            elif not (targets.ndim == 2 and job.output != "softmax" and targets.shape[1] == k
+                      and targets.dtype.kind == "f"):
+                return False
+            weights = job.sample_weight
+            if weights is not None and not (isinstance(weights, np.ndarray) and weights.ndim == 1
+                                            and weights.shape[0] == X.shape[0]
+                                            and weights.dtype.kind == "f"):
                 return False
             if int(job.batch_size) < 1:
                 return False
@@ -305,6 +320,7 @@ class NumbaBackend(Backend):
         if n == 0:
             return
         k = coefs[-1].shape[1]
+        kind = _OUTPUT_KINDS[job.output]
         if job.targets.ndim == 1:
             labels = np.ascontiguousarray(job.targets, dtype=np.int64)
             _check_label_range(labels, k)
@@ -313,7 +329,9 @@ class NumbaBackend(Backend):
         else:
             labels = np.zeros(1, np.int64)
             indicators = np.ascontiguousarray(job.targets, dtype=dtype)
-            kind = SIGMOID_INDICATORS
+        weighted = job.sample_weight is not None
+        row_weight = (np.ascontiguousarray(job.sample_weight, dtype=dtype) if weighted
+                      else np.ones(1, dtype))
         lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
         sparse = self._sparse_of(X)
         if sparse is None:
@@ -326,7 +344,8 @@ class NumbaBackend(Backend):
         addresses = np.array([[a.__array_interface__["data"][0] for a in mats],
                               [a.__array_interface__["data"][0] for a in vecs]], np.int64)
         shapes = np.array([w.shape for w in coefs], np.int64)
-        data = EpochData(X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order)
+        data = EpochData(X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order,
+                         weighted, row_weight)
         hyper = Hyperparameters(
             ACT_CODES[job.activation], kind, 0 if job.solver == "sgd" else 1,
             min(int(job.batch_size), n), float(job.learning_rate), float(job.momentum),
@@ -335,7 +354,8 @@ class NumbaBackend(Backend):
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
         # mats and vecs keep the arrays at those addresses alive until the call returns
-        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows)
+        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
+                               weighted)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
                                 lazy_sgd))
 
@@ -346,6 +366,11 @@ class NumbaBackend(Backend):
 
 
 # ----------------------------------------------------------------------------- module helpers
+#: The fused epoch's loss kind of each EpochJob output (sigmoid with labels: SIGMOID_LABELS).
+_OUTPUT_KINDS = {"softmax": SOFTMAX_LABELS, "sigmoid": SIGMOID_INDICATORS,
+                 "squared_error": SQUARED_ERROR, "poisson": POISSON}
+
+
 def _act_code(act):
     try:
         return ACT_CODES[act]

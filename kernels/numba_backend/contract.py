@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import JIT, JIT_PARALLEL, cast_like, chunk_bounds, compiled, input_value, overload, prange
-from .loss import bce_indicators, bce_labels, exp_sum, logit_max, sigmoid, softmax_xent
+from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compiled, input_value,
+                  overload, prange)
+from .loss import (POISSON, SOFTMAX_LABELS, SQUARED_ERROR, bce_indicators, bce_labels, exp_sum,
+                   logit_max, poisson, sigmoid, softmax_xent, squared_error)
 from .optimizer import step_range
 
 
@@ -92,9 +94,9 @@ def act_grad_parallel(da, a, act, nchunks):
 
 # ----------------------------------------------------------------------------- output losses
 def _loss_row(kind, logits, targets, i, dlogits, scale):
-    """Loss of row i of the logits against row i of the targets, gradient into row i of dlogits:
-    kind 0 softmax, 1 sigmoid (compiled code only). Integer label vectors serve both outputs;
-    (m, k) indicator matrices only the sigmoid one."""
+    """Loss of row i of the logits against row i of the targets, gradient into row i of dlogits
+    (kind: a loss.output_loss kind; compiled code only). Integer label vectors serve the softmax
+    and sigmoid outputs; (m, k) float targets the sigmoid (indicators) and regression ones."""
     raise NotImplementedError
 
 
@@ -103,14 +105,32 @@ def _ol_loss_row(kind, logits, targets, i, dlogits, scale):
     if targets.ndim == 1:
         def impl(kind, logits, targets, i, dlogits, scale):
             k = logits.shape[1]
-            if kind == 0:
+            if kind == SOFTMAX_LABELS:
                 return softmax_xent(logits[i], 0, k, targets[i], dlogits[i], 0, scale, False)
             return bce_labels(logits[i], 0, k, targets[i], dlogits[i], 0, scale)
         return impl
 
     def impl2(kind, logits, targets, i, dlogits, scale):
-        return bce_indicators(logits[i], 0, logits.shape[1], targets, i, dlogits[i], 0, scale)
+        k = logits.shape[1]
+        if kind == SQUARED_ERROR:
+            return squared_error(logits[i], 0, k, targets, i, dlogits[i], 0, scale)
+        if kind == POISSON:
+            return poisson(logits[i], 0, k, targets, i, dlogits[i], 0, scale)
+        return bce_indicators(logits[i], 0, k, targets, i, dlogits[i], 0, scale)
     return impl2
+
+
+@compiled(**JIT_INLINE)
+def _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight):
+    """_loss_row with row i's gradient scaled by row_weight[i] and its loss weighted by it too
+    (row_weight None: unweighted, pruned before typing). One call site of the inlined _loss_row."""
+    row_scale = scale
+    if row_weight is not None:
+        row_scale = scale * row_weight[i]
+    lo, ok = _loss_row(kind, logits, targets, i, dlogits, row_scale)
+    if row_weight is not None:
+        lo *= np.float64(row_weight[i])
+    return lo, ok
 
 
 @compiled(**JIT)
@@ -123,21 +143,23 @@ def first_bad_label(y, k):
 
 
 @compiled(**JIT)
-def _loss_rows(kind, logits, targets, dlogits, scale, loss, correct, r0, r1):
+def _loss_rows(kind, logits, targets, dlogits, scale, row_weight, loss, correct, r0, r1):
     for i in range(r0, r1):
-        loss[i], correct[i] = _loss_row(kind, logits, targets, i, dlogits, scale)
+        loss[i], correct[i] = _weighted_loss_row(kind, logits, targets, i, dlogits, scale,
+                                                 row_weight)
 
 
 @compiled(**JIT_PARALLEL)
-def loss_parallel(kind, logits, targets, dlogits, scale, stats, nchunks):
-    """The output loss and gradient of every row (kind 0 softmax, 1 sigmoid) in nchunks parallel
-    row chunks; stats += (loss sum, correct rows), summed in row order."""
+def loss_parallel(kind, logits, targets, dlogits, scale, row_weight, stats, nchunks):
+    """The output loss and gradient of every row (kind: a loss.output_loss kind; row_weight: (m,)
+    or None) in nchunks parallel row chunks; stats += (loss sum, correct rows), summed in row
+    order."""
     m = logits.shape[0]
     loss = np.empty(m, np.float64)
     correct = np.empty(m, np.int64)
     for c in prange(nchunks):
         lo, hi = chunk_bounds(m, nchunks, c)
-        _loss_rows(kind, logits, targets, dlogits, scale, loss, correct, lo, hi)
+        _loss_rows(kind, logits, targets, dlogits, scale, row_weight, loss, correct, lo, hi)
     total = 0.0
     hits = 0
     for i in range(m):
@@ -148,12 +170,12 @@ def loss_parallel(kind, logits, targets, dlogits, scale, stats, nchunks):
 
 
 @compiled(**JIT)
-def loss_serial(kind, logits, targets, dlogits, scale, stats):
+def loss_serial(kind, logits, targets, dlogits, scale, row_weight, stats):
     """loss_parallel on one thread."""
     total = 0.0
     hits = 0
     for i in range(logits.shape[0]):
-        lo, ok = _loss_row(kind, logits, targets, i, dlogits, scale)
+        lo, ok = _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight)
         total += lo
         hits += ok
     stats[0] += total

@@ -55,9 +55,12 @@ from .vectors import lanes, vadd, vld, vst
 #: dtype; one-element dummies otherwise); lut, x_scale: how an input value becomes the compute
 #: dtype (jit.input_value), also for dense X; labels: (n,) int64, indicators: (n, k) compute
 #: dtype (one of them a dummy, see loss.output_loss); order: (n_epoch,) int64 rows of X in the
-#: epoch's order. Flat, not nested: numba's parallel loops take no tuples within tuples.
+#: epoch's order; weighted: whether rows carry sample weights, row_weight: (n,) compute dtype,
+#: the weight of each row of X (a one-element dummy when not weighted). Flat, not nested: numba's
+#: parallel loops take no tuples within tuples.
 EpochData = namedtuple("EpochData", ["X", "sparse", "indptr", "indices", "values", "lut",
-                                     "x_scale", "labels", "indicators", "order"])
+                                     "x_scale", "labels", "indicators", "order", "weighted",
+                                     "row_weight"])
 
 
 @compiled(**JIT_INLINE)
@@ -102,7 +105,9 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start`` (rows
     data.order[start + r0 : start + r1]) with parameters w, in one chunk's buffers ``work``.
     Gradients accumulate in work.grad (laid out like w) when ``grads``; else the caller steps
-    from the activations and deltas. Loss and correct rows add to shared.results[c].
+    from the activations and deltas. Loss and correct rows add to shared.results[c]. Each row's
+    output gradient is scaled by ``scale`` (1 / rows, or 1 / the step's weight sum when
+    data.weighted, times the row's weight; its loss is then weighted too).
 
     With a sparse first layer and shared.first_deltas of more than one element (a parallel
     step), the rows' first-layer deltas are stored there instead of accumulating that layer's
@@ -149,8 +154,12 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
         total = 0.0
         hits = 0
         for i in range(bs):
-            lo, ok = output_loss(layout.loss_kind, data, order[start + b0 + i], a, ao + i * Pl,
-                                 layout.n_out[L - 1], dz, ao + i * Pl, scale)
+            r = order[start + b0 + i]
+            row_scale = scale * data.row_weight[r] if data.weighted else scale
+            lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
+                                 layout.n_out[L - 1], dz, ao + i * Pl, row_scale)
+            if data.weighted:
+                lo *= np.float64(data.row_weight[r])
             total += lo
             hits += ok
         res[c, 0] += total
@@ -265,11 +274,13 @@ def _chunk_work(layout, wsize, asize, nch, d, sparse, rows, last_rows, rows_per_
     return work, keep, by_rows
 
 
-def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows):
+def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows, weighted=False):
     """fused_epoch's ``lazy_sgd`` argument (Python): True when an epoch of ``solver`` (0 SGD,
     1 Adam) with steps of batch_size rows (int) on sparse (bool) inputs updates the first layer
-    lazily, else None."""
-    return True if sparse and solver == 0 and batch_size <= lazy_max_rows else None
+    lazily, else None. Never with sample weights (``weighted``): the closed-form catch-up assumes
+    the same weight decay at every step, which weights make alpha / (the step's weight sum)."""
+    lazy = sparse and solver == 0 and batch_size <= lazy_max_rows and not weighted
+    return True if lazy else None
 
 
 @compiled(**JIT)
@@ -352,8 +363,13 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
     s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
-        scale = cast_like(W0, 1.0 / m)
-        use_wd = alpha / m != 0.0
+        weight_sum = float(m)
+        if data.weighted:  # scikit-learn's steps: gradients and decay over the weight sum
+            weight_sum = 0.0
+            for i in range(m):
+                weight_sum += np.float64(data.row_weight[order[start + i]])
+        scale = cast_like(W0, 1.0 / weight_sum)
+        use_wd = alpha / weight_sum != 0.0
         lazy_step = lazy and m == rows
         one_row = lazy_step and rows == 1
         nt = np.int64(0)
@@ -391,6 +407,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
             hits += res[c, 1]
             res[c, 0] = 0.0
             res[c, 1] = 0.0
+        if data.weighted:  # the loss of the step's weighted mean, times its rows
+            total *= m / weight_sum
         stats[0] += total
         stats[1] += hits
         if solver == 1:
@@ -399,8 +417,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
                              / (1.0 - math.pow(hyper.beta_1, float(t))))
         else:
             lr_t = lr
-        step = OptimizerStep(solver, lr, mom, nesterov, use_mom, cast_like(W0, alpha / m), lr_t,
-                             b1, c1, b2, c2, eps)
+        step = OptimizerStep(solver, lr, mom, nesterov, use_mom, cast_like(W0, alpha / weight_sum),
+                             lr_t, b1, c1, b2, c2, eps)
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
             parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts, rest,
                             nch)

@@ -1,7 +1,9 @@
 """The output layer's math, defined once for the contract kernels and the fused epoch.
 
-The logistic function, the row maximum and first argmax, softmax cross-entropy and sigmoid
-binary cross-entropy (class labels or multi-label indicators), each fused with its gradient. Every
+The logistic function, the row maximum and first argmax, softmax cross-entropy, sigmoid
+binary cross-entropy (class labels or multi-label indicators), and the regression losses (half
+squared error of an identity output, Poisson deviance of an exponential one), each fused with its
+gradient. Every
 function reads one row of logits ``z[zo:zo+k]`` of a 1-D array and writes the gradient to
 ``d[do:do+k]``: the contract kernels pass row views ``logits[i]`` (offset 0, any strides), the
 fused epoch its flat activation buffers and the row's offset. The loss comes back as float64,
@@ -134,18 +136,54 @@ def bce_indicators(z, zo, k, targets, r, d, do, scale):
     return total, ok
 
 
-#: The fused epoch's output kinds (``kind`` of :func:`output_loss`).
-SOFTMAX_LABELS, SIGMOID_LABELS, SIGMOID_INDICATORS = 0, 1, 2
+@compiled(**JIT_INLINE)
+def squared_error(z, zo, k, targets, r, d, do, scale):
+    """Half squared error of the identity output z[zo:zo+k] against targets[r, :k], averaged over
+    the k outputs (scikit-learn's squared_loss); gradient (z - t) * scale into d[do:do+k] (may
+    alias z). Never counts a row as correct."""
+    total = 0.0
+    for j in range(k):
+        diff = z[zo + j] - cast_like(z, targets[r, j])
+        total += np.float64(diff * diff)
+        d[do + j] = diff * scale
+    return 0.5 * total / k, 0
+
+
+@compiled(**JIT_INLINE)
+def poisson(z, zo, k, targets, r, d, do, scale):
+    """Poisson deviance of the prediction p = exp(z[zo:zo+k]) against targets[r, :k] >= 0, summed
+    over the outputs: xlogy(t, t / p) - t + p (scikit-learn's poisson_loss); gradient
+    (p - t) * scale into d[do:do+k] (may alias z). Never counts a row as correct."""
+    total = 0.0
+    zero = cast_like(z, 0.0)
+    for j in range(k):
+        p = np.exp(z[zo + j])
+        t = cast_like(z, targets[r, j])
+        term = p - t
+        if t > zero:
+            term += t * np.log(t / p)
+        total += np.float64(term)
+        d[do + j] = (p - t) * scale
+    return total, 0
+
+
+#: The output kinds (``kind`` of :func:`output_loss`): the EpochJob output and its targets.
+SOFTMAX_LABELS, SIGMOID_LABELS, SIGMOID_INDICATORS, SQUARED_ERROR, POISSON = 0, 1, 2, 3, 4
 
 
 @compiled(**JIT_INLINE)
 def output_loss(kind, targets, r, z, zo, k, d, do, scale):
     """Loss of the logits z[zo:zo+k] against row r of the targets, gradient into d[do:do+k]
-    (here d does not alias z). kind: SOFTMAX_LABELS, SIGMOID_LABELS or SIGMOID_INDICATORS;
-    targets: a tuple with fields ``labels`` ((n,) int64) and ``indicators`` ((n, k) float), both
-    always present (one of them a dummy) so that one compiled epoch serves every kind."""
+    (here d does not alias z). kind: one of the output kinds above; targets: a tuple with fields
+    ``labels`` ((n,) int64) and ``indicators`` ((n, k) float: 0/1 indicators or regression
+    targets), both always present (one of them a dummy) so that one compiled epoch serves every
+    kind."""
     if kind == SOFTMAX_LABELS:
         return softmax_xent(z, zo, k, targets.labels[r], d, do, scale, True)
     if kind == SIGMOID_LABELS:
         return bce_labels(z, zo, k, targets.labels[r], d, do, scale)
-    return bce_indicators(z, zo, k, targets.indicators, r, d, do, scale)
+    if kind == SIGMOID_INDICATORS:
+        return bce_indicators(z, zo, k, targets.indicators, r, d, do, scale)
+    if kind == SQUARED_ERROR:
+        return squared_error(z, zo, k, targets.indicators, r, d, do, scale)
+    return poisson(z, zo, k, targets.indicators, r, d, do, scale)

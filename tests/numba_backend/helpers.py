@@ -55,17 +55,21 @@ SOLVERS = {"sgd": dict(solver="sgd", momentum=0.0, nesterov=False),
            "adam": dict(solver="adam", momentum=0.9, nesterov=True)}
 OUTPUTS = {"softmax": ("softmax", "labels"), "sigmoid": ("sigmoid", "labels"),
            "multilabel": ("sigmoid", "indicators")}
+#: The regression outputs, with (n, k) float targets (values, counts).
+REGRESSION_OUTPUTS = {"squared_error": ("squared_error", "values"),
+                      "poisson": ("poisson", "counts")}
 HIDDEN = {0: (), 1: (9,), 2: (9, 17), 3: (9, 17, 5)}
 
 
 def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax",
              solver="nesterov", inputs="sparse", n=N_ROWS, d=20, k=4, alpha=1e-3, seed=0,
-             shuffle=True, hidden=None):
+             shuffle=True, hidden=None, weighted=False):
     """A small random epoch, already under way (nonzero optimizer state, t = 3); inputs:
     "sparse" uint8 (~80% zeros), "dense" uint8, "float"; hidden: the hidden widths (default
-    HIDDEN[depth])."""
+    HIDDEN[depth]); output: a key of OUTPUTS or REGRESSION_OUTPUTS; weighted: random sample
+    weights in [0.1, 3)."""
     rng = np.random.default_rng(seed)
-    out_kind, form = OUTPUTS[output]
+    out_kind, form = {**OUTPUTS, **REGRESSION_OUTPUTS}[output]
     if inputs == "float":
         X = rng.standard_normal((n, d)).astype(dtype)
         x_scale = 1.0
@@ -74,8 +78,10 @@ def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax"
         if inputs == "sparse":
             X[rng.random((n, d)) < 0.8] = 0
         x_scale = 1 / 255
-    targets = rng.integers(0, k, n) if form == "labels" else \
-        (rng.random((n, k)) < 0.4).astype(dtype)
+    targets = {"labels": lambda: rng.integers(0, k, n),
+               "indicators": lambda: (rng.random((n, k)) < 0.4).astype(dtype),
+               "values": lambda: rng.standard_normal((n, k)).astype(dtype),
+               "counts": lambda: rng.poisson(1.0, (n, k)).astype(dtype)}[form]()
     sizes = (d, *(HIDDEN[depth] if hidden is None else hidden), k)
     coefs = [(rng.standard_normal((a, b)) * np.sqrt(2 / (a + b))).astype(dtype)
              for a, b in zip(sizes[:-1], sizes[1:])]
@@ -92,7 +98,8 @@ def make_job(*, dtype=np.float64, depth=1, batch=7, act="relu", output="softmax"
         coefs=coefs, intercepts=intercepts, activation=act, output=out_kind,
         solver=opt["solver"], opt_state=state, learning_rate=0.05, momentum=opt["momentum"],
         nesterovs_momentum=opt["nesterov"], beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=alpha,
-        t=3, x_scale=x_scale, stats=np.array([1.0, 2.0]))
+        t=3, x_scale=x_scale, stats=np.array([1.0, 2.0]),
+        sample_weight=rng.uniform(0.1, 3.0, n).astype(dtype) if weighted else None)
 
 
 def clone(job):

@@ -1,6 +1,6 @@
 """The fused epoch (numba_backend.epoch) computes what the composed epoch computes: every
-activation, output, solver, depth and batch size; sparse and dense inputs; parallel row chunks;
-bitwise reproducible."""
+activation, output (regression ones too), solver, depth and batch size; sparse and dense inputs;
+sample weights; parallel row chunks; bitwise reproducible."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from fastfnn.kernels import ACTIVATIONS, backend_class
 
-from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, SOLVERS, assert_same_epoch, clone,
-                      make_job, requires_numba, run_both)
+from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, PAR, REF, REGRESSION_OUTPUTS, SOLVERS,
+                      assert_same_epoch, clone, make_job, requires_numba, run_both)
 
 pytestmark = requires_numba
 
@@ -36,6 +36,37 @@ def test_fused_epoch_matches_composed(dtype, batch, depth, act, output, solver):
     job = make_job(dtype=dtype, batch=batch, depth=depth, act=act, output=output, solver=solver)
     assert NB._sparse_of(job.X) is not None  # the sparse first-layer path
     assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", REGRESSION_OUTPUTS)
+@pytest.mark.parametrize("batch,solver,inputs", [(1, "sgd", "sparse"), (7, "adam", "float"),
+                                                 (N_ROWS, "nesterov", "dense")])
+def test_regression_outputs(dtype, output, batch, solver, inputs):
+    job = make_job(dtype=dtype, batch=batch, output=output, solver=solver, inputs=inputs,
+                   act="tanh", k=3)
+    fused, composed = run_both(job)
+    assert_same_epoch(fused, composed, dtype)
+    assert fused.stats[1] == 2.0  # regression rows never count as correct
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", ["softmax", "multilabel", "squared_error"])
+@pytest.mark.parametrize("batch,solver,inputs", [(1, "sgd", "sparse"), (3, "sgd", "sparse"),
+                                                 (7, "adam", "dense"), (N_ROWS, "momentum", "float"),
+                                                 (N_ROWS * 3, "nesterov", "sparse")])
+def test_sample_weights(dtype, output, batch, solver, inputs):
+    """Weighted rows (scikit-learn's steps: gradients and decay over the step's weight sum) on
+    every path: per-example and small sparse SGD steps (never lazy with weights), dense and float
+    inputs, and parallel chunks (N_ROWS * 3 rows in one step)."""
+    job = make_job(dtype=dtype, batch=batch, output=output, solver=solver, inputs=inputs,
+                   weighted=True, alpha=1e-2, n=N_ROWS * 3 if batch > N_ROWS else N_ROWS)
+    fused, composed = run_both(job, PAR if batch > N_ROWS else NB)
+    assert_same_epoch(fused, composed, dtype)
+    unweighted = clone(job)
+    unweighted.sample_weight = None
+    NB.fused_epoch(unweighted)
+    assert not np.allclose(unweighted.coefs[0], fused.coefs[0])  # the weights did something
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
