@@ -1,115 +1,101 @@
-"""CuPy backend: the kernels on a CUDA GPU (cuBLAS GEMMs, fused element-wise CUDA kernels).
+"""CuPy backend: dispatch of the contract's kernels to CUDA (``cuda/*.cu``) and cuBLAS on a GPU.
 
-Every reduction that feeds ``stats`` is a per-row value summed by CuPy's deterministic reductions
-(no atomics), so a fixed seed gives bitwise the same model run after run on one GPU. Nothing here
-synchronises with the host; the trainer reads ``stats`` once per epoch.
+The CUDA C lives in ``kernels/cuda/`` (:mod:`.cuda_sources` says which files, instantiations and
+compile options); this module checks arguments, picks the instantiation by dtype and launches. Loss
+kernels reduce in one block in a fixed order (no atomics) and add straight into ``stats``, so a fixed
+seed gives bitwise the same model on one GPU, nothing allocates per step and nothing here waits
+for the host; the trainer reads ``stats`` once per epoch.
+
+With ``FASTFNN_CUDA_EMULATE=1`` the same sources run on the CPU through :mod:`.cupy_emulation`
+(imported as ``cupy``), which is how CI, without a GPU, runs this backend.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 
+from . import cuda_sources
 from .base import Backend
 
-try:
-    import cupy
-except ImportError:  # an optional extra: availability() says how to get it
-    cupy = None
+#: True when this process runs the CUDA kernels on the host emulation instead of a GPU.
+EMULATED = os.environ.get("FASTFNN_CUDA_EMULATE") == "1"
 
-_ACT_CODES = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+if EMULATED:
+    from . import cupy_emulation as cupy
+else:
+    try:
+        import cupy
+    except ImportError:  # an optional extra: availability() says how to get it
+        cupy = None
 
-# z = act(z + b): one read and one write of z (b indexed by column).
-_BIAS_ACT = r"""
-T v = z + b[i % n];
-if (code == 1) v = v > (T)0 ? v : (T)0;
-else if (code == 2) { T e = exp(-fabs(v)); v = v >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e); }
-else if (code == 3) v = tanh(v);
-z = v;
-"""
+#: Hidden activations as the kernels number them (enum Activation in cuda/common.cuh).
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
-# da *= act'(z), written through the stored activation a.
-_ACT_GRAD = r"""
-if (code == 1) da = a > (T)0 ? da : (T)0;
-else if (code == 2) da = da * (a * ((T)1 - a));
-else if (code == 3) da = da * ((T)1 - a * a);
-"""
-
-# One thread per row: stable softmax, cross-entropy, first-argmax correctness and the gradient.
-_SOFTMAX_XENT = r"""
-extern "C" __global__ void softmax_xent_{T}(const {T}* logits, const long long* y, {T}* dlogits,
-        double* row_loss, double* row_correct, const {T} scale, const int m, const int k) {
-    int i = blockDim.x * blockIdx.x + threadIdx.x;
-    if (i >= m) return;
-    const {T}* z = logits + (long long)i * k;
-    {T}* d = dlogits + (long long)i * k;
-    int best = 0;
-    {T} mx = z[0];
-    for (int j = 1; j < k; ++j) if (z[j] > mx) { mx = z[j]; best = j; }
-    {T} total = 0;
-    for (int j = 0; j < k; ++j) total += exp(z[j] - mx);
-    {T} log_norm = log(total);
-    long long label = y[i];
-    row_loss[i] = (double)(log_norm - (z[label] - mx));
-    row_correct[i] = best == label ? 1.0 : 0.0;
-    for (int j = 0; j < k; ++j) {
-        {T} p = exp(z[j] - mx - log_norm);
-        d[j] = (p - (j == label ? ({T})1 : ({T})0)) * scale;
-    }
-}
-"""
-
-_SIGMOID_BCE = r"""
-T e = exp(-fabs(z));
-T p = z >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
-loss = (double)((z > (T)0 ? z : (T)0) - t * z + log1p(e));
-d = (p - t) * scale;
-"""
-
-_SGD = r"""
-T g = grad + decay * param;
-if (momentum == (T)0) { param -= lr * g; }
-else {
-    vel = momentum * vel - lr * g;
-    param += nesterov ? momentum * vel - lr * g : vel;
-}
-"""
-
-_ADAM = r"""
-T g = grad + decay * param;
-m1 = beta1 * m1 + ((T)1 - beta1) * g;
-m2 = beta2 * m2 + ((T)1 - beta2) * g * g;
-param -= lr_t * m1 / (sqrt(m2) + eps);
-"""
-
-_GATHER = "out = (T)X[idx[i / d] * d + i % d] * scale;"
+_C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+            np.dtype(np.int32): "int", np.dtype(np.int64): "long long",
+            np.dtype(np.uint8): "unsigned char"}
+_THREADS = 256  # threads per block; the loss kernels' FASTFNN_BLOCK
+_MAX_BLOCKS = 4096  # element-wise kernels stride over what more blocks would cover
+#: A null device pointer (CuPy passes a NumPy scalar by value, 8 bytes like a pointer).
+_NULL = np.uint64(0)
 
 
 @functools.lru_cache(maxsize=None)
-def _elementwise(name):
-    """Compile (once, cached by CuPy on disk too) the element-wise kernel ``name``."""
-    specs = {
-        "bias_act": ("raw T b, int32 code, int64 n", "T z", _BIAS_ACT),
-        "act_grad": ("T a, int32 code", "T da", _ACT_GRAD),
-        "sigmoid_bce": ("T z, T t, T scale", "T d, float64 loss", _SIGMOID_BCE),
-        "sgd": ("T grad, T lr, T momentum, bool nesterov, T decay", "T param, T vel", _SGD),
-        "adam": ("T grad, T lr_t, T beta1, T beta2, T eps, T decay", "T param, T m1, T m2", _ADAM),
-        "gather": ("raw S X, raw int64 idx, int64 d, T scale", "T out", _GATHER),
-    }
-    in_params, out_params, body = specs[name]
-    return cupy.ElementwiseKernel(in_params, out_params, body, f"fastfnn_{name}")
+def _module():
+    """Every kernel, compiled once per process (CuPy keeps the binary in its disk cache too)."""
+    return cupy.RawModule(code=cuda_sources.source(), options=cuda_sources.COMPILE_OPTIONS,
+                          name_expressions=cuda_sources.instantiations())
 
 
 @functools.lru_cache(maxsize=None)
-def _softmax_xent_kernel(dtype_name):
-    ctype = {"float32": "float", "float64": "double"}[dtype_name]
-    source = _SOFTMAX_XENT.replace("{T}", ctype)
-    return cupy.RawKernel(source, f"softmax_xent_{ctype}")
+def _kernel(template, *types):
+    """The instantiation ``template<types...>``; types are NumPy dtypes."""
+    return _module().get_function(f"{template}<{', '.join(_C_TYPES[np.dtype(t)] for t in types)}>")
+
+
+def _grid(total):
+    """Blocks for an element-wise kernel over ``total`` elements."""
+    return (max(1, min(_MAX_BLOCKS, -(-total // _THREADS))),)
+
+
+def _activation_code(act):
+    try:
+        return np.int32(ACTIVATION_CODES[act])
+    except KeyError:
+        raise ValueError(f"unknown activation {act!r}; expected one of "
+                         f"{sorted(ACTIVATION_CODES)}") from None
+
+
+def _floats_alike(*arrays):
+    """True when every array is C-contiguous and shares the first one's float32/float64 dtype."""
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(
+        a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+
+
+def _labels(y):
+    """``y`` as the kernels read labels: a C-contiguous int32 or int64 vector, else TypeError."""
+    if y.dtype not in (np.int32, np.int64) or not y.flags.c_contiguous:
+        raise TypeError(f"labels must be a C-contiguous int32 or int64 vector, got {y.dtype} "
+                        f"(C-contiguous: {y.flags.c_contiguous})")
+    return y
+
+
+def _weights(row_weight, dtype):
+    """The kernels' row-weight pointer argument: the array (in ``dtype``), or a null pointer."""
+    if row_weight is None:
+        return _NULL
+    if row_weight.dtype != dtype or not row_weight.flags.c_contiguous:
+        raise TypeError(f"row_weight must be a C-contiguous {dtype} vector, got "
+                        f"{row_weight.dtype} (C-contiguous: {row_weight.flags.c_contiguous})")
+    return row_weight
 
 
 class CupyBackend(Backend):
-    """Kernels on the current CUDA device through CuPy."""
+    """Kernels on the current CUDA device through CuPy (or on its host emulation)."""
 
     name = "cupy"
     xp = cupy
@@ -125,7 +111,7 @@ class CupyBackend(Backend):
             return False, f"cupy is installed but CUDA does not answer ({exc})"
         if count == 0:
             return False, "cupy is installed but no CUDA device is visible"
-        return True, ""
+        return _probe()
 
     def to_numpy(self, a):
         return cupy.asnumpy(a)
@@ -134,55 +120,149 @@ class CupyBackend(Backend):
         cupy.cuda.get_current_stream().synchronize()
 
     def describe(self):
+        if EMULATED:
+            return {"cupy": "emulated on the host CPU (FASTFNN_CUDA_EMULATE=1)"}
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         return {"cupy": cupy.__version__,
                 "cuda runtime": str(cupy.cuda.runtime.runtimeGetVersion()),
                 "gpu": props["name"].decode(),
                 "gpu memory": f"{props['totalGlobalMem'] / 2**30:.1f} GiB"}
 
+    # ------------------------------------------------------------------ kernels
     def matmul(self, a, b, out, trans_a=False, trans_b=False):
         return cupy.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
 
     def bias_act(self, z, b, act):
-        return _elementwise("bias_act")(b, _ACT_CODES[act], z.shape[1], z)
+        code = _activation_code(act)
+        if not _floats_alike(z, b):
+            return super().bias_act(z, b, act)
+        _kernel("bias_act", z.dtype)(_grid(z.size), (_THREADS,),
+                                     (z, b, code, np.int64(z.size), np.int32(z.shape[1])))
+        return z
 
     def act_grad(self, da, a, act):
-        if act != "identity":
-            _elementwise("act_grad")(a, _ACT_CODES[act], da)
+        code = _activation_code(act)
+        if act == "identity":
+            return da
+        if not _floats_alike(da, a):
+            return super().act_grad(da, a, act)
+        _kernel("act_grad", da.dtype)(_grid(da.size), (_THREADS,), (da, a, code, np.int64(da.size)))
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale):
+    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None):
         m, k = logits.shape
-        row_loss = cupy.empty(m, np.float64)
-        row_correct = cupy.empty(m, np.float64)
-        threads = 128
-        _softmax_xent_kernel(logits.dtype.name)(
-            ((m + threads - 1) // threads,), (threads,),
-            (logits, y, dlogits, row_loss, row_correct, logits.dtype.type(scale), np.int32(m),
-             np.int32(k)))
-        stats[0] += row_loss.sum()
-        stats[1] += row_correct.sum()
+        _kernel("softmax_xent", logits.dtype, _labels(y).dtype)(
+            (1,), (_THREADS,), self._loss_args(logits, y, dlogits, stats, scale, row_weight, m, k))
         return dlogits
 
-    def sigmoid_bce(self, logits, targets, dlogits, stats, scale):
-        onehot, correct = self._bce_targets(logits, targets)
-        loss = cupy.empty(logits.shape, np.float64)
-        _elementwise("sigmoid_bce")(logits, onehot, logits.dtype.type(scale), dlogits, loss)
-        stats[0] += loss.sum()
-        stats[1] += correct.sum(dtype=np.float64)
+    def sigmoid_bce(self, logits, targets, dlogits, stats, scale, row_weight=None):
+        m, k = logits.shape
+        if targets.ndim == 1:
+            kernel = _kernel("sigmoid_bce_labels", logits.dtype, _labels(targets).dtype)
+        else:
+            targets = self._float_targets(targets, logits.dtype)
+            kernel = _kernel("sigmoid_bce_indicators", logits.dtype)
+        kernel((1,), (_THREADS,),
+               self._loss_args(logits, targets, dlogits, stats, scale, row_weight, m, k))
         return dlogits
+
+    def squared_error(self, out, targets, dout, stats, scale, row_weight=None):
+        m, k = out.shape
+        targets = self._float_targets(targets, out.dtype)
+        _kernel("squared_error", out.dtype)(
+            (1,), (_THREADS,), self._loss_args(out, targets, dout, stats, scale, row_weight, m, k))
+        return dout
+
+    def poisson(self, raw, targets, dout, stats, scale, row_weight=None):
+        m, k = raw.shape
+        targets = self._float_targets(targets, raw.dtype)
+        _kernel("poisson", raw.dtype)(
+            (1,), (_THREADS,), self._loss_args(raw, targets, dout, stats, scale, row_weight, m, k))
+        return dout
+
+    def softmax(self, z):
+        if not _floats_alike(z):  # a strided view: the general default reads it right
+            return super().softmax(z)
+        m, k = z.shape
+        _kernel("softmax_rows", z.dtype)(_grid(m), (_THREADS,), (z, np.int32(m), np.int32(k)))
+        return z
+
+    def col_sum(self, dz, out):
+        if not _floats_alike(dz, out):
+            return super().col_sum(dz, out)
+        m, n = dz.shape
+        _kernel("col_sum", dz.dtype)(_grid(n), (_THREADS,), (dz, out, np.int32(m), np.int32(n)))
+        return out
+
+    def argmax_rows(self, z, out):
+        if not _floats_alike(z) or out.dtype != np.int64 or not out.flags.c_contiguous:
+            return super().argmax_rows(z, out)
+        m, k = z.shape
+        _kernel("argmax_rows", z.dtype)(_grid(m), (_THREADS,), (z, out, np.int32(m), np.int32(k)))
+        return out
 
     def sgd_step(self, param, grad, velocity, lr, momentum, nesterov, weight_decay):
         t = param.dtype.type
-        _elementwise("sgd")(grad, t(lr), t(momentum), bool(nesterov), t(weight_decay), param,
-                            velocity)
+        _kernel("sgd_step", param.dtype)(
+            _grid(param.size), (_THREADS,),
+            (param, grad, velocity, np.int64(param.size), t(lr), t(momentum),
+             np.int32(bool(nesterov)), t(weight_decay)))
         return param
 
     def adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay):
         t = param.dtype.type
-        _elementwise("adam")(grad, t(lr_t), t(beta1), t(beta2), t(eps), t(weight_decay), param,
-                             m, v)
+        # 1 - beta in double on the host, then rounded once, as the NumPy reference does
+        _kernel("adam_step", param.dtype)(
+            _grid(param.size), (_THREADS,),
+            (param, grad, m, v, np.int64(param.size), t(lr_t), t(beta1), t(1 - beta1), t(beta2),
+             t(1 - beta2), t(eps), t(weight_decay)))
         return param
 
     def gather(self, X, idx, out, scale):
-        return _elementwise("gather")(X, idx, X.shape[1], out.dtype.type(scale), out)
+        if (X.dtype not in (np.uint8, out.dtype) or not X.flags.c_contiguous
+                or not _floats_alike(out)):
+            return super().gather(X, idx, out, scale)
+        _kernel("gather_rows", out.dtype, X.dtype, _labels(idx).dtype)(
+            _grid(out.size), (_THREADS,),
+            (X, idx, out, out.dtype.type(scale), np.int64(out.size), np.int32(X.shape[1])))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _loss_args(logits, targets, d, stats, scale, row_weight, m, k):
+        """The argument tuple every loss kernel takes, checked."""
+        if not _floats_alike(logits, d):
+            raise TypeError(f"loss kernels need C-contiguous float32/float64 logits and gradient "
+                            f"of one dtype, got {logits.dtype} and {d.dtype}")
+        if stats.dtype != np.float64 or not stats.flags.c_contiguous:
+            raise TypeError(f"stats must be a C-contiguous float64 array, got {stats.dtype}")
+        return (logits, targets, d, _weights(row_weight, logits.dtype), stats,
+                logits.dtype.type(scale), np.int32(m), np.int32(k))
+
+    @staticmethod
+    def _float_targets(targets, dtype):
+        """(m, k) float targets in ``dtype`` and C order (a copy only when they are not)."""
+        if targets.dtype == dtype and targets.flags.c_contiguous:
+            return targets
+        return cupy.ascontiguousarray(targets, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _probe():
+    """(ok, reason): compile this backend's kernels and run one on one element, once per process.
+
+    CuPy can count a device yet fail to compile (no CUDA headers without the ``[ctk]`` extra) or to
+    launch (a driver too old for the toolkit); ``auto`` must then fall back instead of crashing.
+    """
+    try:
+        x = cupy.array(np.array([-1.0], np.float32))
+        _kernel("bias_act", np.float32)((1,), (1,), (x, cupy.array(np.array([3.0], np.float32)),
+                                                     np.int32(1), np.int64(1), np.int32(1)))
+        value = float(cupy.asnumpy(x)[0])
+    except Exception as exc:  # noqa: BLE001 - any failure here means: do not use this backend
+        return False, (f"cupy sees a CUDA device but the probe kernel failed "
+                       f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                       "with cupy-cuda12x/13x install its [ctk] extra for the CUDA headers")
+    if value != 2.0:
+        return False, f"cupy's probe kernel computed {value} instead of 2.0"
+    return True, ""

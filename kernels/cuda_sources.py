@@ -1,0 +1,57 @@
+"""The CUDA C sources of the CuPy backend: which files, which template instantiations, which options.
+
+One module of device code: ``cuda/common.cuh`` followed by every ``cuda/*.cu`` file in
+:data:`SOURCE_FILES` order, compiled once per process (CuPy also caches it on disk). The names in
+:func:`instantiations` are the templates the backend launches, instantiated by name (CuPy's
+``name_expressions``) for float and double; the CI compile check and the host emulation build the
+same list, so a kernel the backend uses is a kernel that is checked.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+CUDA_DIR = Path(__file__).with_name("cuda")
+
+#: The .cu files, in the order they are concatenated after common.cuh.
+SOURCE_FILES = ("layers.cu", "losses.cu", "optimizers.cu")
+
+#: Options for NVRTC (and nvcc, in the compile check), each for a reason:
+#: - ``--std=c++17``: the sources use C++17 (inline variables in the host shim's twin code paths).
+#: - ``--fmad=false``: no contraction of a * b + c into one fused multiply-add. The kernels are
+#:   memory-bound, so FMA buys no speed here, while contraction would round differently from the
+#:   NumPy and Numba backends (whose element-wise code does not contract); with it off, every
+#:   operation rounds as the reference's does and only exp/log/tanh differ, by an ulp or two. The
+#:   host emulation compiles with ``-ffp-contract=off`` for the same reason.
+#: No ``--use_fast_math``: it would flush denormals and approximate exp/log/division.
+COMPILE_OPTIONS = ("--std=c++17", "--fmad=false")
+
+FLOAT_TYPES = ("float", "double")
+LABEL_TYPES = ("int", "long long")
+
+
+def instantiations() -> tuple[str, ...]:
+    """Every template instantiation the backend launches, as C++ name expressions."""
+    names = []
+    for t in FLOAT_TYPES:
+        names += [f"bias_act<{t}>", f"act_grad<{t}>", f"col_sum<{t}>", f"softmax_rows<{t}>",
+                  f"argmax_rows<{t}>", f"sigmoid_bce_indicators<{t}>", f"squared_error<{t}>",
+                  f"poisson<{t}>", f"sgd_step<{t}>", f"adam_step<{t}>"]
+        for label in LABEL_TYPES:
+            names += [f"softmax_xent<{t}, {label}>", f"sigmoid_bce_labels<{t}, {label}>"]
+            for source in ("unsigned char", t):
+                names.append(f"gather_rows<{t}, {source}, {label}>")
+    return tuple(names)
+
+
+@functools.lru_cache(maxsize=None)
+def source() -> str:
+    """The whole device source: common.cuh, then the .cu files, each introduced by its name."""
+    parts = [(CUDA_DIR / name).read_text() for name in ("common.cuh", *SOURCE_FILES)]
+    return "\n".join(parts)
+
+
+def host_shim() -> str:
+    """The header that lets :func:`source` compile as host C++ (see ``cuda/host_shim.cuh``)."""
+    return (CUDA_DIR / "host_shim.cuh").read_text()
