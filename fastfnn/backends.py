@@ -1,4 +1,10 @@
-"""Backend selection: names, ``"auto"``, the ``FASTFNN_BACKEND`` override, clear errors."""
+"""Backend selection: names, ``"auto"``, the ``FASTFNN_BACKEND`` override, clear errors.
+
+``auto`` takes the CuPy backend only when its availability check has compiled and run a probe
+kernel (a counted device is not enough: CuPy without CUDA headers cannot compile), and never its
+host emulation (``FASTFNN_CUDA_EMULATE=1`` is for tests, not speed); ``fastfnn info`` prints the
+reason beside every backend it passes over.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from fastfnn.kernels import REGISTRY, Backend, backend_class
 
 #: Order in which ``"auto"`` tries backends: the GPU first, then compiled CPU, then the reference.
 AUTO_ORDER = ("cupy", "numba", "numpy")
+
+#: Why ``auto`` passes over a CuPy backend that runs on the host emulation.
+EMULATED_REASON = "runs on the CUDA host emulation (FASTFNN_CUDA_EMULATE=1): for tests, not speed"
 
 _instances: dict[str, Backend] = {}
 
@@ -37,6 +46,8 @@ def resolve_backend_name(name: str | None = "auto") -> str:
     name = name.lower()
     if name == "auto":
         report = available_backends()
+        if os.environ.get("FASTFNN_CUDA_EMULATE") == "1":
+            report["cupy"] = report["cupy"] or EMULATED_REASON
         return next(b for b in AUTO_ORDER if report.get(b) == "")
     if name not in REGISTRY:
         raise ValueError(f"unknown backend {name!r}; expected one of {sorted(REGISTRY) + ['auto']}")

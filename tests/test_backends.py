@@ -59,3 +59,11 @@ def test_unavailable_backend_says_why():
 
 def test_instances_are_shared():
     assert get_backend("numpy") is get_backend("NumPy")
+
+
+def test_auto_passes_over_the_cuda_emulation(monkeypatch):
+    monkeypatch.delenv("FASTFNN_BACKEND", raising=False)
+    monkeypatch.setenv("FASTFNN_CUDA_EMULATE", "1")
+    monkeypatch.setattr(backends, "available_backends",
+                        lambda: {"cupy": "", "numba": "", "numpy": ""})
+    assert resolve_backend_name("auto") == "numba"
