@@ -11,8 +11,8 @@ processes through environment variables, which Numba does not read but this modu
 - Dask's nanny starts its workers with OMP_NUM_THREADS=1 (``distributed.nanny.pre-spawn-environ``);
 - Ray sets OMP_NUM_THREADS in a worker to the CPUs its task or actor holds (1 by default).
 
-The variables are read when each fit starts, not at import: Ray sets them in a worker that is already
-running. Assumes threadpoolctl can see the BLAS libraries once they are loaded.
+The variables are read when each fit starts, not at import: Ray sets them in a worker that is
+already running. Assumes threadpoolctl can see the BLAS libraries once they are loaded.
 """
 
 from __future__ import annotations

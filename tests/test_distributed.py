@@ -1,0 +1,126 @@
+"""fastfnn.distributed on one machine: searches under Dask's and Ray's joblib backends and Ray
+Tune give the serial run's scores, with workers warmed by the plugin / runtime_env and running their
+share of threads. Small data, so each engine's tests take seconds beyond its start-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastfnn import FastFNN
+from fastfnn.distributed import WarmupPlugin, epochs_trainable, ray_runtime_env, warm_worker
+from fastfnn.kernels.threads import process_share
+from .conftest import blobs
+
+sklearn_model_selection = pytest.importorskip("sklearn.model_selection")
+joblib = pytest.importorskip("joblib")
+numba = pytest.importorskip("numba")
+
+#: What the workers compile: the blobs are float64, fitted with float32 weights.
+WARM = {"backend": "numba", "dtypes": ("float32",), "inputs": ("float",)}
+
+
+def searches():
+    """A grid and a randomized search, 4 candidates x 3 folds each, of a small net."""
+    model = FastFNN(hidden_layer_sizes=(16,), max_iter=4, batch_size=32, random_state=0,
+                    backend="numba")
+    grid = {"learning_rate_init": [0.01, 0.1], "alpha": [1e-4, 1e-2]}
+    return [sklearn_model_selection.GridSearchCV(model, grid, cv=3, n_jobs=2),
+            sklearn_model_selection.RandomizedSearchCV(model, grid, n_iter=4, cv=3, n_jobs=2,
+                                                       random_state=0)]
+
+
+def split_scores(search):
+    """Every candidate's test score on every fold, (folds, candidates)."""
+    return np.array([search.cv_results_[f"split{i}_test_score"] for i in range(3)])
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = blobs(n=240, n_features=12, n_classes=3, spread=1.5)
+    serial = []
+    with joblib.parallel_config(backend="sequential"):
+        for search in searches():
+            serial.append(split_scores(search.fit(X, y)))
+    return X, y, serial
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed", reason="Dask's distributed is not installed "
+                                      "(pip install -e '.[dask]')")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        client.register_plugin(WarmupPlugin(**WARM))
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env=ray_runtime_env(**WARM))
+    yield ray
+    ray.shutdown()
+
+
+def test_warm_worker_reports_what_it_compiled():
+    report = warm_worker(**WARM)
+    assert report["backend"] == "numba"
+    assert [line for line, _ in report["done"]] == ["float32 weights, float inputs"]
+
+
+def test_dask_workers_are_warmed_and_run_one_thread_each(dask_client):
+    plugins = dask_client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert all(WarmupPlugin.name in names for names in plugins.values())
+    # The nanny sets OMP_NUM_THREADS=1; Numba alone would have run a thread per core.
+    assert set(dask_client.run(lambda: process_share(numba)).values()) == {1}
+
+
+def test_searches_under_dask_score_as_serial(data, dask_client):
+    X, y, serial = data
+    with joblib.parallel_config(backend="dask"):
+        for search, expected in zip(searches(), serial):
+            np.testing.assert_array_equal(split_scores(search.fit(X, y)), expected)
+
+
+def test_ray_workers_run_one_thread_each(ray_session):
+    share = ray_session.remote(lambda: process_share(numba))
+    assert ray_session.get([share.remote() for _ in range(2)]) == [1, 1]
+
+
+def test_searches_under_ray_score_as_serial(data, ray_session):
+    from ray.util.joblib import register_ray
+
+    X, y, serial = data
+    register_ray()
+    with joblib.parallel_config(backend="ray"):
+        for search, expected in zip(searches(), serial):
+            np.testing.assert_array_equal(split_scores(search.fit(X, y)), expected)
+
+
+def test_tune_with_asha_reports_the_serial_epochs(ray_session, tmp_path):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    X, y = blobs(n=200, n_features=12, n_classes=3, spread=1.5)
+    X_val, y_val = X[150:], y[150:]
+    X, y = X[:150], y[:150]
+    base = {"hidden_layer_sizes": (8,), "batch_size": 32, "random_state": 0, "backend": "numba"}
+    rates = [1e-4, 1e-3, 0.01, 0.1]
+    tuner = tune.Tuner(
+        tune.with_parameters(epochs_trainable, X=X, y=y, X_val=X_val, y_val=y_val, epochs=4),
+        param_space={**base, "learning_rate_init": tune.grid_search(rates)},
+        tune_config=tune.TuneConfig(metric="accuracy", mode="max", scheduler=ASHAScheduler(
+            max_t=4, grace_period=1, reduction_factor=2, time_attr="epoch")),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    results = tuner.fit()
+    assert not results.errors
+    for result in results:
+        reported = list(result.metrics_dataframe["accuracy"])
+        assert 1 <= len(reported) <= 4
+        model = FastFNN(**{**base, "learning_rate_init": result.config["learning_rate_init"]})
+        serial = [model.partial_fit(X, y, classes=np.unique(y)).score(X_val, y_val)
+                  for _ in reported]
+        assert reported == serial
