@@ -1,0 +1,100 @@
+"""fastfnn.streaming.fit_chunks: seeded streams of chunks from memmaps and dask arrays."""
+
+from __future__ import annotations
+
+import mmap
+import sys
+
+import numpy as np
+import pytest
+
+from fastfnn import FastFNN
+from fastfnn.streaming import _release_pages, fit_chunks
+from .conftest import blobs
+
+
+def model(**changes):
+    return FastFNN(**{"hidden_layer_sizes": (16,), "batch_size": 16, "random_state": 0,
+                      "learning_rate_init": 0.02,
+                      "backend": "numba", **changes})
+
+
+@pytest.fixture
+def on_disk(tmp_path):
+    """Blobs as a uint8 memmap (n, 12) and int labels (n,)."""
+    X, y = blobs(n=250, n_features=12, n_classes=3, spread=1.0)
+    X8 = np.clip((X - X.min()) / (X.max() - X.min()) * 255, 0, 255).astype(np.uint8)
+    path = tmp_path / "X.u8"
+    X8.tofile(path)
+    return np.memmap(path, np.uint8, "r", shape=X8.shape), y
+
+
+def test_streams_chunks_and_rows_in_seeded_order(on_disk):
+    """One partial_fit per chunk, chunks and rows drawn from the seed: the same as calling
+    partial_fit by hand in that order, bitwise."""
+    X, y = on_disk
+    streamed = fit_chunks(model(), X, y, chunk_rows=64, epochs=2, random_state=7)
+    by_hand, rng = model(), np.random.default_rng(7)
+    for _ in range(2):
+        for start in rng.permutation(np.arange(0, 250, 64)):
+            rows = start + rng.permutation(min(64, 250 - start))
+            by_hand.partial_fit(np.asarray(X)[rows], y[rows], classes=[0, 1, 2])
+    assert streamed.n_iter_ == by_hand.n_iter_ == 8   # one history entry per chunk
+    for a, b in zip(streamed.coefs_ + streamed.intercepts_, by_hand.coefs_ + by_hand.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    other = fit_chunks(model(), X, y, chunk_rows=64, epochs=2, random_state=8)
+    assert not np.array_equal(other.coefs_[0], streamed.coefs_[0])
+    assert streamed.score(np.asarray(X), y) > 0.9
+
+
+def test_seed_defaults_to_the_models_random_state(on_disk):
+    X, y = on_disk
+    a = fit_chunks(model(max_iter=2), X, y, chunk_rows=100)
+    b = fit_chunks(model(max_iter=2), X, y, chunk_rows=100, random_state=0)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert a.n_iter_ == 2 * 3
+
+
+def test_dask_array_streams_like_the_memmap(on_disk):
+    da = pytest.importorskip("dask.array",
+                             reason="dask is not installed (pip install -e '.[dask]')")
+    X, y = on_disk
+    from_memmap = fit_chunks(model(), X, y, chunk_rows=50, epochs=1)
+    from_dask = fit_chunks(model(), da.from_array(np.asarray(X), chunks=(70, 12)),
+                           da.from_array(y, chunks=70), chunk_rows=50, epochs=1)
+    for a, b in zip(from_memmap.coefs_, from_dask.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(y=np.zeros(10)), "X has 250 rows but y has 10"),
+    (dict(chunk_rows=0), "chunk_rows must be a positive int"),
+    (dict(chunk_rows=2.5), "chunk_rows must be a positive int"),
+    (dict(epochs=0), "epochs must be a positive int"),
+])
+def test_bad_arguments_are_refused_before_training(on_disk, change, message):
+    X, y = on_disk
+    fresh = model()
+    with pytest.raises(ValueError, match=message):
+        fit_chunks(fresh, X, change.pop("y", y), **change)
+    assert not hasattr(fresh, "coefs_")
+
+
+def _resident_file_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_DONTNEED"),
+                    reason="reads RssFile from /proc/self/status (Linux)")
+def test_released_pages_leave_resident_memory(tmp_path):
+    """Without the release, every page an epoch reads stays resident: RSS grows to the file."""
+    path = tmp_path / "big.u8"
+    path.write_bytes(np.arange(64 << 20, dtype=np.uint8).tobytes())
+    mapped = np.memmap(path, np.uint8, "r", shape=(1024, 64 << 10))
+    before = _resident_file_kb()
+    part = mapped[100:900]
+    assert int(np.array(part).sum(dtype=np.int64)) > 0
+    assert _resident_file_kb() - before > 40 << 10       # ~50 MB read in
+    _release_pages(part)
+    assert _resident_file_kb() - before < 4 << 10
