@@ -15,10 +15,10 @@ from pathlib import Path
 CUDA_DIR = Path(__file__).with_name("cuda")
 
 #: The .cu files, in the order they are concatenated after common.cuh.
-SOURCE_FILES = ("layers.cu", "losses.cu", "optimizers.cu")
+SOURCE_FILES = ("layers.cu", "losses.cu", "optimizers.cu", "epoch.cu")
 
 #: Options for NVRTC (and nvcc, in the compile check), each for a reason:
-#: - ``--std=c++17``: the sources use C++17 (inline variables in the host shim's twin code paths).
+#: - ``--std=c++17``: the language level the host emulation compiles the same sources at.
 #: - ``--fmad=false``: no contraction of a * b + c into one fused multiply-add. The kernels are
 #:   memory-bound, so FMA buys no speed here, while contraction would round differently from the
 #:   NumPy and Numba backends (whose element-wise code does not contract); with it off, every
@@ -33,13 +33,18 @@ LABEL_TYPES = ("int", "long long")
 
 def instantiations() -> tuple[str, ...]:
     """Every template instantiation the backend launches, as C++ name expressions."""
-    names = []
+    names = ["add_epoch_stats"]
     for t in FLOAT_TYPES:
         names += [f"bias_act<{t}>", f"act_grad<{t}>", f"col_sum<{t}>", f"softmax_rows<{t}>",
                   f"argmax_rows<{t}>", f"sigmoid_bce_indicators<{t}>", f"squared_error<{t}>",
                   f"poisson<{t}>", f"sgd_step<{t}>", f"adam_step<{t}>"]
+        # the fused epoch's GEMMs: forward (bias + activation), backward to the previous layer
+        # (times the activation's slope), weight and bias gradients (A transposed)
+        names += [f"gemm<{t}, false, false, 1>", f"gemm<{t}, false, true, 2>",
+                  f"gemm<{t}, true, false, 0>"]
         for label in LABEL_TYPES:
-            names += [f"softmax_xent<{t}, {label}>", f"sigmoid_bce_labels<{t}, {label}>"]
+            names += [f"softmax_xent<{t}, {label}>", f"sigmoid_bce_labels<{t}, {label}>",
+                      f"softmax_xent_rows<{t}, {label}>"]
             for source in ("unsigned char", t):
                 names.append(f"gather_rows<{t}, {source}, {label}>")
     return tuple(names)

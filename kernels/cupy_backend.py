@@ -1,7 +1,8 @@
 """CuPy backend: dispatch of the contract's kernels to CUDA (``cuda/*.cu``) and cuBLAS on a GPU.
 
 The CUDA C lives in ``kernels/cuda/`` (:mod:`.cuda_sources` says which files, instantiations and
-compile options); this module checks arguments, picks the instantiation by dtype and launches. Loss
+compile options); this module checks arguments, picks the instantiation by dtype and launches, and
+hands the epochs it can fuse to :mod:`.cupy_epoch`. Loss
 kernels reduce in one block in a fixed order (no atomics) and add straight into ``stats``, so a fixed
 seed gives bitwise the same model on one GPU, nothing allocates per step and nothing here waits
 for the host; the trainer reads ``stats`` once per epoch.
@@ -17,7 +18,7 @@ import os
 
 import numpy as np
 
-from . import cuda_sources
+from . import cuda_sources, cupy_epoch
 from .base import Backend
 
 #: True when this process runs the CUDA kernels on the host emulation instead of a GPU.
@@ -51,9 +52,13 @@ def _module():
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(template, *types):
-    """The instantiation ``template<types...>``; types are NumPy dtypes."""
-    return _module().get_function(f"{template}<{', '.join(_C_TYPES[np.dtype(t)] for t in types)}>")
+def _kernel(template, *params):
+    """The instantiation ``template<params...>`` (or the plain kernel ``template``); a param is a
+    NumPy dtype (meaning its C type) or a literal C++ template argument such as ``"true"``."""
+    if not params:
+        return _module().get_function(template)
+    args = ", ".join(p if isinstance(p, str) else _C_TYPES[np.dtype(p)] for p in params)
+    return _module().get_function(f"{template}<{args}>")
 
 
 def _grid(total):
@@ -205,8 +210,8 @@ class CupyBackend(Backend):
         t = param.dtype.type
         _kernel("sgd_step", param.dtype)(
             _grid(param.size), (_THREADS,),
-            (param, grad, velocity, np.int64(param.size), t(lr), t(momentum),
-             np.int32(bool(nesterov)), t(weight_decay)))
+            (param, grad, velocity, np.int64(param.size), np.int64(param.size), t(lr),
+             t(momentum), np.int32(bool(nesterov)), t(weight_decay)))
         return param
 
     def adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay):
@@ -214,8 +219,8 @@ class CupyBackend(Backend):
         # 1 - beta in double on the host, then rounded once, as the NumPy reference does
         _kernel("adam_step", param.dtype)(
             _grid(param.size), (_THREADS,),
-            (param, grad, m, v, np.int64(param.size), t(lr_t), t(beta1), t(1 - beta1), t(beta2),
-             t(1 - beta2), t(eps), t(weight_decay)))
+            (param, grad, m, v, np.int64(param.size), np.int64(param.size), t(lr_t), t(beta1),
+             t(1 - beta1), t(beta2), t(1 - beta2), t(eps), t(weight_decay)))
         return param
 
     def gather(self, X, idx, out, scale):
@@ -226,6 +231,14 @@ class CupyBackend(Backend):
             _grid(out.size), (_THREADS,),
             (X, idx, out, out.dtype.type(scale), np.int64(out.size), np.int32(X.shape[1])))
         return out
+
+    def run_epoch(self, job):
+        """The fused epoch (:mod:`.cupy_epoch`: ~11 launches per step, none allocating) for the
+        jobs it covers, else the composed epoch; returns ``"fused"`` or ``"composed"``."""
+        if cupy_epoch.covers(job):
+            cupy_epoch.fused_epoch(self, job, _kernel, _NULL)
+            return "fused"
+        return super().run_epoch(job)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -91,6 +91,23 @@ def test_softmax_of_a_strided_view(cupy):
     np.testing.assert_allclose(cupy.to_numpy(got), want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.skipif(not cupy_backend.EMULATED, reason="counting needs the CUDA emulation")
+def test_loss_and_argmax_kernels_are_one_launch_allocating_nothing(cupy):
+    # bug 6: softmax_xent allocated 2 arrays and 2 reductions per call, sigmoid_bce ~7 in 13
+    # launches, argmax_rows 1
+    from fastfnn.kernels import cupy_emulation
+
+    logits, y = _rng_case()
+    args = (cupy.asarray(logits), cupy.asarray(y), cupy.empty(logits.shape, np.float32),
+            cupy.zeros((2,), np.float64))
+    out = cupy.empty((logits.shape[0],), np.int64)
+    for call in (lambda: cupy.softmax_xent(*args, 0.5), lambda: cupy.sigmoid_bce(*args, 0.5),
+                 lambda: cupy.argmax_rows(args[0], out)):
+        cupy_emulation.counters.reset()
+        call()
+        assert cupy_emulation.counters.snapshot() == (1, 0, 0)
+
+
 @pytest.mark.parametrize("act", ["softplus", "RELU"])
 def test_unknown_activation_is_a_value_error(cupy, act):
     # bug 8: it raised KeyError

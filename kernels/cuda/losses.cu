@@ -12,28 +12,36 @@ __device__ __forceinline__ void add_to_stats(double* stats, double loss, double 
     if (threadIdx.x == 0) { stats[0] += loss; stats[1] += correct; }
 }
 
+// One row of softmax cross-entropy: writes the gradient (softmax - onehot) * row_scale into d
+// (which may alias z), stores the first argmax in *best, returns the row's loss.
+template <typename T>
+__device__ __forceinline__ T softmax_xent_row(const T* z, T* d, int label, T row_scale, int k,
+                                              int* best) {
+    int top_j = 0;
+    for (int j = 1; j < k; ++j) if (z[j] > z[top_j]) top_j = j;
+    T top = z[top_j];
+    T total = 0;
+    for (int j = 0; j < k; ++j) total += exp(z[j] - top);
+    T row_loss = log(total) - (z[label] - top);
+    T factor = row_scale / total;
+    for (int j = 0; j < k; ++j) d[j] = exp(z[j] - top) * factor;
+    d[label] = d[label] - row_scale;
+    *best = top_j;
+    return row_loss;
+}
+
 template <typename T, typename L>
 __global__ void softmax_xent(const T* logits, const L* labels, T* d, const T* row_weight,
                              double* stats, T scale, int m, int k) {
     __shared__ double scratch[FASTFNN_BLOCK];
     double loss = 0, correct = 0;
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        const T* z = logits + (long long)i * k;
-        T* dz = d + (long long)i * k;
-        int best = 0;
-        for (int j = 1; j < k; ++j) if (z[j] > z[best]) best = j;
-        T top = z[best];
-        T total = 0;
-        for (int j = 0; j < k; ++j) total += exp(z[j] - top);
-        int label = (int)labels[i];
-        T row_loss = log(total) - (z[label] - top);
+        int label = (int)labels[i], best;
         T w = row_weight ? row_weight[i] : (T)1;
+        T row_loss = softmax_xent_row(logits + (long long)i * k, d + (long long)i * k, label,
+                                      row_weight ? scale * w : scale, k, &best);
         loss += (double)(row_weight ? row_loss * w : row_loss);
         correct += best == label ? 1.0 : 0.0;
-        T row_scale = row_weight ? scale * w : scale;
-        T factor = row_scale / total;
-        for (int j = 0; j < k; ++j) dz[j] = exp(z[j] - top) * factor;
-        dz[label] = dz[label] - row_scale;
     }
     add_to_stats<T>(stats, loss, correct, scratch);
 }

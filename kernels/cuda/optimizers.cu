@@ -1,13 +1,16 @@
 // Optimizer steps on flat parameter arrays (scikit-learn's formulations), grid-stride loops.
+// Weight decay applies to the first n_decay elements: all of one contract array, or the weights
+// at the front of the fused epoch's flat vector (its biases follow them).
 // Step-size constants such as 1 - beta are computed on the host in double and passed in T, as
 // the NumPy reference rounds them (computing them in float on the device drifts Adam's v).
 
 template <typename T>
-__global__ void sgd_step(T* param, const T* grad, T* velocity, long long n, T lr, T momentum,
-                         int nesterov, T decay) {
+__global__ void sgd_step(T* param, const T* grad, T* velocity, long long n, long long n_decay,
+                         T lr, T momentum, int nesterov, T decay) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
-        T g = decay != (T)0 ? grad[i] + decay * param[i] : grad[i];
+        T d = i < n_decay ? decay : (T)0;
+        T g = d != (T)0 ? grad[i] + d * param[i] : grad[i];
         if (momentum == (T)0) { param[i] = param[i] - lr * g; continue; }
         T v = velocity[i] * momentum - lr * g;
         velocity[i] = v;
@@ -16,11 +19,13 @@ __global__ void sgd_step(T* param, const T* grad, T* velocity, long long n, T lr
 }
 
 template <typename T>
-__global__ void adam_step(T* param, const T* grad, T* m1, T* m2, long long n, T lr_t, T beta1,
-                          T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T decay) {
+__global__ void adam_step(T* param, const T* grad, T* m1, T* m2, long long n, long long n_decay,
+                          T lr_t, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps,
+                          T decay) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)gridDim.x * blockDim.x) {
-        T g = decay != (T)0 ? grad[i] + decay * param[i] : grad[i];
+        T d = i < n_decay ? decay : (T)0;
+        T g = d != (T)0 ? grad[i] + d * param[i] : grad[i];
         T a = m1[i] * beta1 + one_minus_beta1 * g;
         T b = m2[i] * beta2 + one_minus_beta2 * (g * g);
         m1[i] = a;
