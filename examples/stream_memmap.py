@@ -1,9 +1,10 @@
 """Out-of-core fit: 2 epochs over a uint8 memory-mapped file bigger than the memory a fit may use.
 
-Writes MNIST's training images again and again into a file (2 GB by default, in the temporary folder)
-without holding it in memory, fits a 784-128-64-10 net on it with fastfnn.streaming.fit_chunks
-(chunks of 65,536 rows in a seeded order, rows shuffled within each), prints the test accuracy, the
-time and the peak resident memory of this process, and deletes the file (unless --keep).
+Writes MNIST's training images again and again into a file (2 GB by default, in the temporary
+folder) without holding it in memory, fits a 784-128-64-10 net on it with
+fastfnn.streaming.fit_chunks (chunks of 65,536 rows in a seeded order, rows shuffled within each),
+prints the test accuracy, the time and the peak resident memory of this process, and deletes the
+file (unless --keep).
 
     FASTFNN_DATA=... python examples/stream_memmap.py [--gigabytes 2] [--epochs 2]
 """

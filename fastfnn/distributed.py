@@ -1,5 +1,6 @@
-"""FastFNN on clusters: workers that start with a warm compile cache (Dask and Ray), and a Ray Tune
-trainable that early-stopping schedulers (ASHA) can stop between epochs.
+"""FastFNN on clusters: workers that start with a warm compile cache (Dask and Ray), a Ray Tune
+trainable that early-stopping schedulers (ASHA) can stop between epochs, and data-parallel training
+of one model over the shards Dask workers hold (local SGD: :func:`fit_data_parallel`).
 
 A Numba worker compiles the kernels of its first fit (about 20 s per weight dtype x input kind)
 unless they are in its compile cache; a worker that finds them there loads them in under a second.
@@ -16,13 +17,18 @@ Without NUMBA_CACHE_DIR the cache is the ``__pycache__`` folder beside the insta
 already shared by the workers of one machine when it is writable. Warming takes a lock file in the
 temporary folder, so the workers of one machine warm one after the other: the first compiles, the
 others load.
+
+Data-parallel training assumes every shard fits in its worker's memory and the model in the
+driver's; each round moves the parameters and optimizer state to every worker and back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
+import math
 import os
 import tempfile
 
@@ -111,3 +117,123 @@ def _machine_lock():
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, classes=None,
+                      on_round=None):
+    """Train one FastFNN over shards of (X, y) held by Dask workers, averaging every round.
+
+    Each of the client's workers holds one shard (a contiguous block of rows): a dask array's blocks
+    are computed where they are, NumPy arrays are split and scattered. In each round every worker
+    continues the model from the round's start with ``partial_fit`` over its next rows
+    (``sync_every`` mini-batches of ``model.batch_size`` rows, or its whole shard when None: once
+    per epoch); the driver then averages the weights, biases and optimizer state (velocities, Adam's
+    moments) over the workers, weighted by the rows each trained (local SGD). Each epoch visits
+    every shard's rows in a fresh order drawn from ``model.random_state`` (an int; None: drawn).
+
+    model: an unfitted FastFNN whose parameters are used (it is not changed). X: (n, n_features)
+    dask array or array; y: (n,) labels, the same kind. epochs: None: ``model.max_iter``.
+    classes: every label; None: ``np.unique(y)``. on_round: called as ``on_round(epoch, round_index,
+    fitted)`` after each averaging, ``fitted`` the averaged model.
+    Returns a new fitted FastFNN; its ``history_`` has one entry per round (the workers' losses
+    averaged). ValueError for mismatched lengths, bad epochs or sync_every, a model whose
+    batch_size is not a number (sync_every needs it), or fewer rows than workers.
+    """
+    epochs = model.max_iter if epochs is None else epochs
+    for name, value in (("epochs", epochs), ("sync_every", sync_every)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if sync_every is not None and not isinstance(model.batch_size, int):
+        raise ValueError(f"sync_every counts mini-batches: it needs an int batch_size, got "
+                         f"{model.batch_size!r}")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}; expected one label per sample")
+    workers = sorted(client.scheduler_info()["workers"])
+    if len(X) < len(workers):
+        raise ValueError(f"{len(X)} rows cannot make a shard for each of {len(workers)} workers")
+    params = model.get_params()
+    if params["random_state"] is None:
+        params["random_state"] = int(np.random.default_rng().integers(2**31))
+    classes = np.unique(np.asarray(y)) if classes is None else np.asarray(classes)
+    shards = _place_shards(client, X, y, workers)
+    rows_per_round = None if sync_every is None else sync_every * params["batch_size"]
+    longest = max(size for _, _, size in shards)
+    rounds = 1 if rows_per_round is None else math.ceil(longest / rows_per_round)
+    seeds = np.random.SeedSequence(params["random_state"])
+    state = None  # first round: every worker starts from the same seeded initial weights
+    for epoch in range(epochs):
+        orders = [np.random.default_rng(seed).permutation(size)
+                  for seed, (_, _, size) in zip(seeds.spawn(len(shards)), shards)]
+        for index in range(rounds):
+            parts = [order if rows_per_round is None else
+                     order[index * rows_per_round:(index + 1) * rows_per_round]
+                     for order in orders]
+            tasks = [client.submit(_train_shard, params, state, X_part, y_part, rows, classes,
+                                   workers=[worker], pure=False)
+                     for (X_part, y_part, _), rows, worker in zip(shards, parts, workers)
+                     if len(rows)]
+            state = average_states(client.gather(tasks),
+                                   [len(rows) for rows in parts if len(rows)])
+            if on_round is not None:
+                on_round(epoch, index, _estimator_from(state))
+    return _estimator_from(state)
+
+
+def average_states(states, weights):
+    """The FittedState whose weights, biases and optimizer arrays are the ``weights``-weighted
+    means of ``states``' (same layers, solver and dtype); everything else is the first state's,
+    except the last history entry's numbers, averaged too (each state's last one is its round)."""
+    weights = np.asarray(weights, dtype=np.float64)
+
+    def mean(arrays):
+        return np.tensordot(weights / weights.sum(), np.stack(arrays), axes=1).astype(
+            arrays[0].dtype)
+
+    def mean_each(lists):
+        return [mean(list(layer)) for layer in zip(*lists)]
+
+    first = states[0]
+    optimizer = first.optimizer
+    if optimizer is not None:
+        groups = zip(*(s.optimizer.groups for s in states))  # per group, every state's lists
+        optimizer = dataclasses.replace(optimizer, groups=[mean_each(g) for g in groups])
+    history = {key: list(values) for key, values in first.history.items()}
+    for key, values in history.items():
+        last = [s.history[key][-1] for s in states]
+        if values and all(isinstance(v, (int, float)) for v in last):
+            values[-1] = float(np.average(last, weights=weights))
+    return dataclasses.replace(first, coefs=mean_each([s.coefs for s in states]),
+                               intercepts=mean_each([s.intercepts for s in states]),
+                               optimizer=optimizer, history=history)
+
+
+def _place_shards(client, X, y, workers):
+    """One (X part, y part, rows) per worker, each part a future held by that worker."""
+    bounds = np.linspace(0, len(X), len(workers) + 1).astype(int)
+    shards = []
+    for worker, start, stop in zip(workers, bounds[:-1], bounds[1:]):
+        parts = []
+        for array in (X, y):
+            part = array[start:stop]
+            if hasattr(part, "dask"):  # a dask array: computed on the worker that keeps it
+                parts.append(client.compute(part, workers=[worker]))
+            else:
+                parts.append(client.scatter(np.asarray(part), workers=[worker]))
+        shards.append((*parts, int(stop - start)))
+    return shards
+
+
+def _train_shard(params, state, X, y, rows, classes):
+    """One round on one worker: the model at ``state`` (None: fresh from ``params``) after one
+    partial_fit over ``X[rows]``; returns its FittedState."""
+    model = FastFNN(**params) if state is None else _estimator_from(state)
+    model.partial_fit(X[rows], y[rows], classes=classes)
+    return model.fitted_state_
+
+
+def _estimator_from(state):
+    """A fitted FastFNN holding ``state``, as FastFNN.load builds one after reading its file."""
+    model = FastFNN(**state.params)
+    model._publish(state)  # until the estimator offers this publicly (issue 14's report)
+    return model

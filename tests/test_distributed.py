@@ -1,6 +1,7 @@
 """fastfnn.distributed on one machine: searches under Dask's and Ray's joblib backends and Ray
 Tune give the serial run's scores, with workers warmed by the plugin / runtime_env and running their
-share of threads. Small data, so each engine's tests take seconds beyond its start-up."""
+share of threads; data-parallel fits average the workers' shard fits. Small data, so each engine's
+tests take seconds beyond its start-up."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from fastfnn import FastFNN
-from fastfnn.distributed import WarmupPlugin, epochs_trainable, ray_runtime_env, warm_worker
+from fastfnn.distributed import (WarmupPlugin, _estimator_from, average_states, epochs_trainable,
+                                 fit_data_parallel, ray_runtime_env, warm_worker)
 from fastfnn.kernels.threads import process_share
 from .conftest import blobs
 
@@ -124,3 +126,73 @@ def test_tune_with_asha_reports_the_serial_epochs(ray_session, tmp_path):
         serial = [model.partial_fit(X, y, classes=np.unique(y)).score(X_val, y_val)
                   for _ in reported]
         assert reported == serial
+
+
+def test_average_states_weighs_weights_and_optimizer_state():
+    X, y = blobs(n=60, n_features=5, n_classes=3)
+    a = FastFNN(hidden_layer_sizes=(4,), solver="sgd", random_state=0).partial_fit(
+        X, y, classes=[0, 1, 2]).fitted_state_
+    b = FastFNN(hidden_layer_sizes=(4,), solver="sgd", random_state=1).partial_fit(
+        X, y, classes=[0, 1, 2]).fitted_state_
+    mean = average_states([a, b], [1, 3])
+    for got, first, second in [*zip(mean.coefs, a.coefs, b.coefs),
+                               *zip(mean.optimizer.groups[0], a.optimizer.groups[0],
+                                    b.optimizer.groups[0])]:
+        assert got.dtype == first.dtype
+        np.testing.assert_allclose(got, 0.25 * first + 0.75 * second, rtol=1e-6, atol=1e-7)
+    assert mean.history["loss"][-1] == pytest.approx(
+        0.25 * a.history["loss"][-1] + 0.75 * b.history["loss"][-1])
+    same = average_states([a, a], [2, 5])
+    for got, want in zip(same.intercepts, a.intercepts):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_data_parallel_fit_is_the_average_of_shard_fits(dask_client):
+    """One round per epoch: each worker's partial_fit over its half in a seeded order, averaged."""
+    X, y = blobs(n=300, n_features=12, n_classes=3, spread=1.5)
+    model = FastFNN(hidden_layer_sizes=(16,), batch_size=32, max_iter=2, random_state=3,
+                    learning_rate_init=0.01, solver="sgd", backend="numba")
+    fitted = fit_data_parallel(model, dask_client, X, y)
+    seeds, state = np.random.SeedSequence(3), None
+    for _ in range(2):
+        states = []
+        for seed, (start, stop) in zip(seeds.spawn(2), [(0, 150), (150, 300)]):
+            rows = start + np.random.default_rng(seed).permutation(150)
+            shard = FastFNN(**model.get_params()) if state is None else _estimator_from(state)
+            states.append(shard.partial_fit(X[rows], y[rows], classes=[0, 1, 2]).fitted_state_)
+        state = average_states(states, [150, 150])
+    for got, want in zip(fitted.coefs_ + fitted.intercepts_, state.coefs + state.intercepts):
+        np.testing.assert_array_equal(got, want)
+    assert fitted.n_iter_ == 2
+
+
+def test_data_parallel_fit_learns_as_one_process(dask_client):
+    X, y = blobs(n=400, n_features=12, n_classes=3, spread=2.0)
+    model = FastFNN(hidden_layer_sizes=(16,), batch_size=20, max_iter=4, random_state=0,
+                    learning_rate_init=0.01, backend="numba")
+    single = FastFNN(**model.get_params()).fit(X, y).score(X, y)
+    rounds = []
+    often = fit_data_parallel(model, dask_client, X, y, sync_every=2,
+                              on_round=lambda epoch, index, fitted: rounds.append((epoch, index)))
+    assert rounds == [(e, r) for e in range(4) for r in range(5)]  # 200 rows a shard, 40 a round
+    assert often.n_iter_ == 20
+    assert often.score(X, y) >= single - 0.02
+    again = fit_data_parallel(model, dask_client, X, y, sync_every=2)
+    np.testing.assert_array_equal(again.coefs_[0], often.coefs_[0])
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(epochs=0), "epochs must be a positive int"),
+    (dict(sync_every=0), "sync_every must be a positive int"),
+    (dict(y=np.zeros(3)), "X has 40 rows but y has 3"),
+])
+def test_data_parallel_refuses_bad_arguments(dask_client, change, message):
+    X, y = blobs(n=40)
+    with pytest.raises(ValueError, match=message):
+        fit_data_parallel(FastFNN(), dask_client, X, change.pop("y", y), **change)
+
+
+def test_sync_every_needs_a_batch_size(dask_client):
+    X, y = blobs(n=40)
+    with pytest.raises(ValueError, match="sync_every counts mini-batches"):
+        fit_data_parallel(FastFNN(batch_size="auto"), dask_client, X, y, sync_every=3)
