@@ -41,6 +41,7 @@ except ImportError:  # Ray without Dask: the Ray hook below needs nothing from D
 
 from fastfnn.model import FastFNN
 from fastfnn.precompile import warmup
+from fastfnn.streaming import STOCHASTIC_SOLVERS
 
 #: The file whose lock serialises warm-ups on one machine.
 WARMUP_LOCK = os.path.join(tempfile.gettempdir(), "fastfnn-warmup.lock")
@@ -136,9 +137,14 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     classes: every label; None: ``np.unique(y)``. on_round: called as ``on_round(epoch, round_index,
     fitted)`` after each averaging, ``fitted`` the averaged model.
     Returns a new fitted FastFNN; its ``history_`` has one entry per round (the workers' losses
-    averaged). ValueError for mismatched lengths, bad epochs or sync_every, a model whose
-    batch_size is not a number (sync_every needs it), or fewer rows than workers.
+    averaged). ValueError for a solver without partial_fit (lbfgs), mismatched lengths, bad epochs
+    or sync_every, a model whose batch_size is not a number (sync_every needs it), or fewer rows
+    than workers.
     """
+    if model.solver not in STOCHASTIC_SOLVERS:
+        raise ValueError(f"data-parallel training averages partial_fit rounds, which need a "
+                         f"stochastic solver {STOCHASTIC_SOLVERS}; the model has "
+                         f"solver={model.solver!r}")
     epochs = model.max_iter if epochs is None else epochs
     for name, value in (("epochs", epochs), ("sync_every", sync_every)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)

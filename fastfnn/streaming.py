@@ -19,6 +19,9 @@ import mmap
 
 import numpy as np
 
+#: Solvers whose training goes step by step, so partial_fit can continue it chunk after chunk.
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+
 
 def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, random_state=None,
                on_chunk=None):
@@ -37,9 +40,12 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
 
     Each chunk is one ``partial_fit`` call: the model continues from its current weights and
     optimizer state (a fitted model keeps training), and its ``history_``/``n_iter_`` gain one
-    entry per chunk. Returns ``model``. ValueError (before any training) for mismatched lengths,
-    a non-positive ``chunk_rows`` or ``epochs``.
+    entry per chunk. Returns ``model``. ValueError (before any training) for a solver without
+    partial_fit (lbfgs), mismatched lengths, a non-positive ``chunk_rows`` or ``epochs``.
     """
+    if model.solver not in STOCHASTIC_SOLVERS:
+        raise ValueError(f"streaming trains with partial_fit, which needs a stochastic solver "
+                         f"{STOCHASTIC_SOLVERS}; the model has solver={model.solver!r}")
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)}; expected one label row per sample")

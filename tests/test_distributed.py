@@ -185,11 +185,13 @@ def test_data_parallel_fit_learns_as_one_process(dask_client):
     (dict(epochs=0), "epochs must be a positive int"),
     (dict(sync_every=0), "sync_every must be a positive int"),
     (dict(y=np.zeros(3)), "X has 40 rows but y has 3"),
+    (dict(solver="lbfgs"), "need a stochastic solver"),
 ])
 def test_data_parallel_refuses_bad_arguments(dask_client, change, message):
     X, y = blobs(n=40)
+    model = FastFNN(**{k: change.pop(k) for k in ("solver",) if k in change})
     with pytest.raises(ValueError, match=message):
-        fit_data_parallel(FastFNN(), dask_client, X, change.pop("y", y), **change)
+        fit_data_parallel(model, dask_client, X, change.pop("y", y), **change)
 
 
 def test_sync_every_needs_a_batch_size(dask_client):

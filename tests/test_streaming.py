@@ -71,10 +71,11 @@ def test_dask_array_streams_like_the_memmap(on_disk):
     (dict(chunk_rows=0), "chunk_rows must be a positive int"),
     (dict(chunk_rows=2.5), "chunk_rows must be a positive int"),
     (dict(epochs=0), "epochs must be a positive int"),
+    (dict(solver="lbfgs"), "needs a stochastic solver"),
 ])
 def test_bad_arguments_are_refused_before_training(on_disk, change, message):
     X, y = on_disk
-    fresh = model()
+    fresh = model(**{k: change.pop(k) for k in ("solver",) if k in change})
     with pytest.raises(ValueError, match=message):
         fit_chunks(fresh, X, change.pop("y", y), **change)
     assert not hasattr(fresh, "coefs_")
