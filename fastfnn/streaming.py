@@ -1,12 +1,12 @@
-"""Out-of-core training: fit a FastFNN on data that does not fit in memory, a chunk of rows at a
-time.
+"""Out-of-core training: fit a FastFNN on data that does not fit in memory, chunk by chunk.
 
 :func:`fit_chunks` streams X and y through the estimator's ``partial_fit``, so only one chunk (and
 its copies on the backend) is in memory at once. X may be anything that slices by rows into
 something NumPy can read: a NumPy memory-mapped array (``np.memmap``, ``np.load(mmap_mode="r")``), a
 dask array (each slice computed when read), an h5py or zarr dataset. Each epoch visits the chunks in
 a seeded random order and shuffles the rows within each chunk, as one ``partial_fit`` call; rows
-never meet rows of other chunks within a step.
+never meet rows of other chunks within a step. :func:`streams` says which inputs ``fit`` should
+stream.
 
 Assumes rows are samples along the first axis. Pages of a memory-mapped X that a chunk touched are
 handed back to the operating system's file cache once the chunk is copied (madvise where the
@@ -21,6 +21,17 @@ import numpy as np
 
 #: Solvers whose training goes step by step, so partial_fit can continue it chunk after chunk.
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+#: Memory-mapped inputs of more bytes than this are streamed by :func:`streams` rather than read
+#: whole: a fit's shuffled batches would touch every page, every epoch.
+STREAM_MEMMAP_BYTES = 1 << 30
+
+
+def streams(X) -> bool:
+    """Whether ``fit`` should stream X chunk by chunk (:func:`fit_chunks`) instead of holding it:
+    X is a dask array, or a NumPy memory-mapped array of more than :data:`STREAM_MEMMAP_BYTES`."""
+    if type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks"):
+        return True
+    return isinstance(X, np.memmap) and X.nbytes > STREAM_MEMMAP_BYTES
 
 
 def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, random_state=None,

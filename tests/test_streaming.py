@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fastfnn import FastFNN
-from fastfnn.streaming import _release_pages, fit_chunks
+from fastfnn import streaming
+from fastfnn.streaming import _release_pages, fit_chunks, streams
 from .conftest import blobs
 
 
@@ -99,3 +100,13 @@ def test_released_pages_leave_resident_memory(tmp_path):
     assert _resident_file_kb() - before > 40 << 10       # ~50 MB read in
     _release_pages(part)
     assert _resident_file_kb() - before < 4 << 10
+
+
+def test_fit_streams_dask_arrays_and_big_memmaps_only(on_disk, monkeypatch):
+    X, _ = on_disk
+    assert not streams(X) and not streams(np.asarray(X)) and not streams([[1, 2]])
+    monkeypatch.setattr(streaming, "STREAM_MEMMAP_BYTES", X.nbytes - 1)
+    assert streams(X) and not streams(np.array(X))
+    da = pytest.importorskip("dask.array",
+                             reason="dask is not installed (pip install -e '.[dask]')")
+    assert streams(da.from_array(np.asarray(X), chunks=(70, 12)))
