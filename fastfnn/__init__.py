@@ -1,11 +1,13 @@
-"""FastFNN: fast feedforward neural networks on NumPy, Numba or CUDA, one scikit-learn-style estimator."""
+"""FastFNN: fast feedforward neural networks on NumPy, Numba or CUDA, as scikit-learn-style estimators
+(FastFNN, a classifier, and FastFNNRegressor)."""
 
 from fastfnn._version import __version__
 from fastfnn.backends import available_backends, get_backend
-from fastfnn.model import FastFNN, NotFittedError
+from fastfnn.model import FastFNN, FastFNNRegressor
+from fastfnn.sklearn_compat import NotFittedError
 from fastfnn.trainer import TrainingDivergedError
 
-__all__ = ["FastFNN", "NotFittedError", "TrainingDivergedError", "available_backends",
+__all__ = ["FastFNN", "FastFNNRegressor", "NotFittedError", "TrainingDivergedError", "available_backends",
            "get_backend", "load_mnist", "warmup", "__version__"]
 
 

@@ -1,44 +1,72 @@
-"""FastFNN: the estimator, a drop-in for scikit-learn's MLPClassifier that runs on any backend.
+"""The estimators: FastFNN and FastFNNRegressor, drop-ins for scikit-learn's MLPClassifier and
+MLPRegressor that run on any backend.
 
-Its hyper-parameters are the table in :mod:`fastfnn.params` (the constructor's signature, defaults and
-checks come from it). What a fit leaves behind is one :class:`fastfnn.state.FittedState`: fit and
-partial_fit produce it from the trainer's state, :meth:`FastFNN._publish` exposes it as scikit-learn's
-fitted attributes, and :mod:`fastfnn.io.modelfile` and :mod:`fastfnn.io.checkpoint` write and read it.
+Both share everything but the output layer (:class:`MultilayerPerceptron`: parameters, fitting with
+the trainer or L-BFGS, sample weights, checkpoints, progress, the fitted state, save and load); a
+subclass says what its targets are, which output layer and loss they take, and how predictions are
+read and scored. Their hyper-parameters are the tables in :mod:`fastfnn.params` (each constructor's
+signature, defaults and checks come from one). What a fit leaves behind is one
+:class:`fastfnn.state.FittedState`: fit and partial_fit produce it from the trainer's state,
+:meth:`MultilayerPerceptron._publish` exposes it as scikit-learn's fitted attributes, and
+:mod:`fastfnn.io.modelfile` and :mod:`fastfnn.io.checkpoint` write and read it.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import inspect
-import math
 import os
 import sys
-from dataclasses import fields, replace
+import types
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from fastfnn.backends import get_backend
 from fastfnn.io.checkpoint import Checkpoint, TrainingProgress, load_checkpoint, save_checkpoint
 from fastfnn.io.modelfile import load_model, save_model
+from fastfnn.lbfgs import fit_lbfgs
 from fastfnn.metrics import confusion_matrix
 from fastfnn.network import init_params
-from fastfnn.params import BY_NAME, PARAMETERS, docstring, resolve
+from fastfnn.params import BY_NAME, PARAMETERS, REGRESSOR_PARAMETERS, docstring, resolve
 from fastfnn.progress import EpochProgress
+from fastfnn.sklearn_compat import NotFittedError, not_fitted, warn_convergence
 from fastfnn.state import FittedState, OptimizerState
-from fastfnn.trainer import (TrainConfig, TrainState, loss_and_correct,
+from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
-from fastfnn.validation import check_X, check_y
+from fastfnn.validation import (check_labels, check_regression_targets, check_sample_weight,
+                                check_X, check_y)
+
+__all__ = ["FastFNN", "FastFNNRegressor", "MultilayerPerceptron", "NotFittedError"]
 
 #: uint8 features are 8-bit intensities: the backend reads them as value / 255.
 UINT8_SCALE = 1.0 / 255.0
 
+#: Parameters added after fastfnn 0.1.0: left out of a checkpoint's configuration hash while at
+#: their defaults, so that a checkpoint written before they existed still resumes.
+_NEWER_THAN_CHECKPOINTS = frozenset({"learning_rate", "power_t", "max_fun", "class_weight"})
 
-class NotFittedError(ValueError, AttributeError):
-    """The estimator is used before fit, partial_fit or load (as scikit-learn's NotFittedError)."""
+
+@dataclass
+class FitTargets:
+    """What a subclass makes of y for one fit: the targets as the kernels take them ((n,) int64
+    class indices, or (n, k) float indicators or regression targets), the output layer, the
+    classes (None for a regressor), whether y was 2-D, and per-row class weights (or None)."""
+
+    targets: np.ndarray
+    output: str
+    classes: np.ndarray | None
+    multilabel: bool
+    class_weight: np.ndarray | None = None
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes) if self.classes is not None else self.targets.shape[1]
 
 
-def _constructor(table):
+def _constructor(table, owner):
     """An ``__init__`` whose signature is ``table``'s (fastfnn.params.PARAMETERS): the positional
     parameters first, the rest keyword-only, each with its default. It stores every argument
     unchanged, as scikit-learn's estimators do; checks happen when fitting."""
@@ -55,33 +83,44 @@ def _constructor(table):
             setattr(self, name, value)
 
     __init__.__signature__ = signature
-    __init__.__qualname__ = "FastFNN.__init__"
+    __init__.__qualname__ = f"{owner}.__init__"
     return __init__
 
 
-class FastFNN:
-    """Feedforward neural network classifier (dense layers) trained by mini-batch gradient descent.
+class _stochastic_only:  # noqa: N801 - used as a method decorator
+    """A method that exists only while the estimator's solver is stochastic (sgd or adam), as
+    scikit-learn's ``available_if`` makes MLP's partial_fit: with lbfgs, reading it raises
+    AttributeError (so ``hasattr(model, "partial_fit")`` is False)."""
 
-    Parameters share scikit-learn's MLPClassifier names and meanings; FastFNN adds backend, dtype,
-    init, output and n_jobs. They are declared in :data:`fastfnn.params.PARAMETERS` and listed below.
-    ``hidden_layer_sizes=()`` is softmax regression. uint8 features are read as 8-bit intensities
-    and scaled by 1/255 on the backend, so MNIST can stay uint8 (a quarter of the memory) on the
-    device. With a fixed thread count (n_jobs) a fixed seed gives bitwise the same model.
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
 
-    fit, partial_fit and load set scikit-learn's fitted attributes (coefs_, intercepts_, classes_,
-    loss_curve_, n_iter_, ...; :meth:`_publish` lists them) from one
-    :class:`fastfnn.state.FittedState`, which :attr:`fitted_state_` returns whole; ``history_``
-    holds per epoch the loss, accuracy, val_loss, val_accuracy and seconds.
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self.method
+        if instance.solver == "lbfgs":
+            raise AttributeError(f"{type(instance).__name__}.{self.method.__name__} is only "
+                                 "available for the stochastic solvers sgd and adam; "
+                                 "solver='lbfgs' is not stochastic")
+        return types.MethodType(self.method, instance)
 
-    Parameters:
+
+class MultilayerPerceptron:
+    """What FastFNN and FastFNNRegressor share: everything but the output layer.
+
+    A subclass sets ``_parameters`` (its table in fastfnn.params) and ``_estimator_type``, and
+    implements :meth:`_fit_targets` (y -> FitTargets) and :meth:`_held_out_score` (early stopping's
+    score of predictions).
     """
 
-    __init__ = _constructor(PARAMETERS)
+    _parameters: tuple = ()
+    _estimator_type: str = ""
 
     # ------------------------------------------------------------------ scikit-learn protocol
     @classmethod
     def _get_param_names(cls):
-        return [p.name for p in PARAMETERS]
+        return [p.name for p in cls._parameters]
 
     def get_params(self, deep=True):  # noqa: ARG002 - scikit-learn signature
         """The constructor arguments as a dict (scikit-learn's estimator protocol)."""
@@ -92,76 +131,72 @@ class FastFNN:
         valid = self._get_param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for FastFNN; valid: {valid}")
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: "
+                                 f"{valid}")
             setattr(self, name, value)
         return self
 
     def __repr__(self):
         changed = [f"{k}={v!r}" for k, v in self.get_params().items()
                    if not _same(v, BY_NAME[k].default)]
-        return f"FastFNN({', '.join(changed)})"
+        return f"{type(self).__name__}({', '.join(changed)})"
 
-    def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags, Tags, TargetTags  # only asked for by sklearn
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                    classifier_tags=ClassifierTags(multi_label=True))
-
-    _estimator_type = "classifier"
+    def __sklearn_is_fitted__(self):
+        return self._fitted
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, *, on_epoch=None, checkpoint=None, resume=False):
-        """Train on X (n_samples, n_features) and y ((n,) labels or (n, k) 0/1 indicators).
+    def fit(self, X, y, sample_weight=None, *, on_epoch=None, checkpoint=None, resume=False):
+        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs).
 
         Starts from fresh weights unless ``warm_start`` is set and the model is fitted (or
-        ``coefs_``/``intercepts_`` were assigned). On any error the model is left exactly as it was.
+        ``coefs_``/``intercepts_`` were assigned); a warm start appends to ``loss_curve_`` and
+        ``history_``, as scikit-learn does. On any error the model is left exactly as it was.
 
-        on_epoch: called as ``on_epoch(epoch_index, record)`` after every epoch, ``record`` being
-            that epoch's entries of ``history_`` (loss, accuracy, val_loss, val_accuracy, seconds).
+        sample_weight: None, a number, or (n_samples,) weights >= 0: each step's loss and gradient
+            weigh its rows as scikit-learn does (w_i / sum of the step's weights).
+        on_epoch: called as ``on_epoch(epoch_index, record)`` after every epoch (lbfgs: every
+            iteration), ``record`` being that epoch's entries of ``history_`` (loss, accuracy,
+            val_loss, val_accuracy, seconds).
         checkpoint: a file path; after every epoch the whole training state (weights, optimizer
             state, epoch, random generator, a hash of the configuration and data) is written there
-            atomically, so killing the process at any moment leaves the previous checkpoint intact.
+            atomically, so killing the process at any moment leaves the previous checkpoint intact
+            (sgd and adam only).
         resume: continue from ``checkpoint`` when that file exists. It must come from the same
             parameters (``max_iter`` and ``verbose`` aside) and data, else ValueError. A resumed fit
             ends with bitwise the same weights as an uninterrupted one (same backend and threads).
         Returns self.
         """
-        return self._fit(X, y, None, False, on_epoch, checkpoint, resume)
+        return self._fit(X, y, sample_weight, None, False, on_epoch, checkpoint, resume)
 
-    def partial_fit(self, X, y, classes=None, *, on_epoch=None):
-        """One epoch over (X, y), continuing from the current weights and optimizer state.
-
-        classes: every label that will ever be seen; required on the first call (as in
-        scikit-learn), optional later. on_epoch: as in :meth:`fit`. Returns self.
-        """
-        return self._fit(X, y, classes, True, on_epoch)
-
-    def _fit(self, X, y, classes, incremental, on_epoch=None, checkpoint=None, resume=False):
-        hp = resolve(self.get_params())
+    def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,
+             resume=False):
+        name = type(self).__name__
+        hp = resolve(self.get_params(), self._parameters)
         prior = self._state if self._fitted else None
-        X = check_X(X, hp["dtype"], prior.n_features_in if incremental and prior else None)
+        X = check_X(X, hp["dtype"], prior.n_features_in if incremental and prior else None,
+                    estimator=name)
         continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
-        y = check_y(y, X.shape[0])
+        y = check_y(y, X.shape[0], estimator=name)
+        weights = check_sample_weight(sample_weight, X.shape[0])
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {type(on_epoch).__name__}")
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH: the file to resume from")
+        if checkpoint is not None and hp["solver"] == "lbfgs":
+            raise ValueError("checkpoint is for the stochastic solvers (sgd, adam); an lbfgs fit "
+                             "is one optimizer run")
         backend = get_backend(self.backend)
-        multilabel = y.ndim == 2
-        output = hp["output"]
-        if output == "auto":
-            output = "sigmoid" if multilabel else "softmax"
-        if multilabel and output == "softmax":
-            raise ValueError("softmax output needs 1-D class labels; use output='sigmoid' for a "
-                             "multi-label indicator matrix")
-        classes_ = self._resolve_classes(y, classes, incremental, continuing)
-        targets = self._encode(y, classes_, hp["dtype"])
-        sizes = (X.shape[1], *hp["hidden_layer_sizes"], len(classes_))
+        fit_targets = self._fit_targets(y, classes, incremental, continuing, hp)
+        targets, output = fit_targets.targets, fit_targets.output
+        if fit_targets.class_weight is not None:
+            weights = fit_targets.class_weight * (1.0 if weights is None else weights)
+        sizes = (X.shape[1], *hp["hidden_layer_sizes"], fit_targets.n_outputs)
         if continuing:
             self._check_continuation(sizes, output)
             coefs = [np.ascontiguousarray(w, dtype=hp["dtype"]) for w in self.coefs_]
             intercepts = [np.ascontiguousarray(b, dtype=hp["dtype"]) for b in self.intercepts_]
         config_hash = None if checkpoint is None else self._config_hash(
-            backend.name, X, targets, coefs if continuing else None)
+            backend.name, X, targets, weights, coefs if continuing else None)
         saved = None
         if resume and os.path.exists(checkpoint):
             saved = load_checkpoint(checkpoint)
@@ -174,18 +209,30 @@ class FastFNN:
         if not continuing:
             coefs, intercepts = init_params(sizes, hp["init"], hp["activation"], hp["dtype"], rng)
 
-        X_train, t_train, X_val, t_val = X, targets, None, None
-        if hp["early_stopping"] and not incremental:
-            X_train, t_train, X_val, t_val = _validation_split(
-                X, targets, hp["validation_fraction"], rng, stratify=not multilabel)
+        lbfgs = hp["solver"] == "lbfgs"
+        early_stopping = hp["early_stopping"] and not incremental and not lbfgs
+        X_train, t_train, w_train, held_out = X, targets, weights, None
+        if early_stopping:
+            train_rows, val_rows = _validation_split(
+                targets, hp["validation_fraction"], rng,
+                stratify=fit_targets.classes is not None and not fit_targets.multilabel)
+            X_train, t_train = X[train_rows], targets[train_rows]
+            w_train = None if weights is None else weights[train_rows]
+            held_out = (X[val_rows], targets[val_rows],
+                        None if weights is None else weights[val_rows])
         batch_size = hp["batch_size"]
         if batch_size == "auto":
             batch_size = min(200, X_train.shape[0])
         # TrainConfig's fields are parameters by the same names; these three are resolved per fit.
-        config = TrainConfig(**{**{f.name: hp[f.name] for f in fields(TrainConfig)},
-                                "output": output, "batch_size": batch_size,
-                                "early_stopping": hp["early_stopping"] and not incremental})
+        resolved_per_fit = {"output": output, "batch_size": batch_size,
+                            "early_stopping": early_stopping}
+        config = TrainConfig(**{f.name: resolved_per_fit[f.name] if f.name in resolved_per_fit
+                                else hp[f.name] for f in fields(TrainConfig)})
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
+        if lbfgs:
+            return self._fit_full_batch(backend, config, hp, X, targets, weights, coefs,
+                                        intercepts, prior if continuing else None, fit_targets,
+                                        x_scale, on_epoch)
         if saved:
             state = _resumed_train_state(backend, saved)
             rng.bit_generator.state = saved.progress.rng_state
@@ -194,29 +241,32 @@ class FastFNN:
             dev_intercepts = [backend.asarray(b) for b in intercepts]
             # partial_fit continues the optimizer it left, if the solver is still the same.
             optimizer = prior.optimizer if incremental and continuing and prior else None
+            learning_rate = None
             if optimizer is not None and optimizer.solver == config.solver:
                 opt_state = [[backend.asarray(a) for a in group] for group in optimizer.groups]
-                t = optimizer.steps
+                t, learning_rate = optimizer.steps, optimizer.learning_rate
             else:
                 opt_state = new_opt_state(backend, config.solver, dev_coefs, dev_intercepts)
                 t = 0
             state = TrainState(coefs=dev_coefs, intercepts=dev_intercepts, opt_state=opt_state,
-                               t=t)
-            if incremental and continuing and prior:
+                               t=t, learning_rate=learning_rate)
+            if continuing and prior:
+                # partial_fit and a warm start continue the model's history (scikit-learn's
+                # loss_curve_, t_ and best_loss_); each fit call trains max_iter epochs of its own
                 state.history = copy.deepcopy(prior.history)
-                state.best_loss = prior.best_loss if prior.best_loss is not None else math.inf
-        # fit starts a new history (resumed: the one of the fit it continues); partial_fit adds
-        # one epoch to the model's.
+                state.fit_start = len(prior.history["loss"])
+                state.samples_seen = prior.t
+                state.validation_scores = list(prior.validation_scores or [])
+                if prior.best_loss is not None:
+                    state.best_loss = prior.best_loss
         epochs = 1 if incremental else (
-            0 if state.finished else config.max_iter - len(state.history["loss"]))
-        t_before = prior.t if continuing and prior else 0
+            0 if state.finished else config.max_iter - (len(state.history["loss"])
+                                                        - state.fit_start))
         progress = EpochProgress(None if incremental else config.max_iter, sys.stdout) \
             if self.verbose else None
 
         def fitted_state():
-            epochs_seen = 1 if incremental else len(state.history["loss"])
-            return _fitted_state(self.get_params(), backend, state, config, classes_, multilabel,
-                                 t_before + X_train.shape[0] * epochs_seen)
+            return _fitted_state(self.get_params(), backend, state, config, fit_targets)
 
         def after_epoch(epoch, record):
             if checkpoint is not None:
@@ -227,28 +277,82 @@ class FastFNN:
             if on_epoch is not None:
                 on_epoch(epoch, record)
 
+        validate = None
+        if held_out is not None:
+            validate = self._validator(backend, config, held_out, x_scale, fit_targets,
+                                       hp["dtype"])
         with backend.thread_limit(hp["n_jobs"]):
             train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
-                  x_scale=x_scale,
-                  X_val=None if X_val is None else backend.asarray(X_val),
-                  targets_val=None if t_val is None else backend.asarray(t_val),
-                  epochs=epochs, on_epoch=after_epoch,
-                  on_progress=progress.on_progress if progress and progress.bar_enabled else None)
+                  x_scale=x_scale, validate=validate, epochs=epochs, on_epoch=after_epoch,
+                  on_progress=progress.on_progress if progress and progress.bar_enabled else None,
+                  sample_weight=w_train)
         # Training succeeded: only now does the model change.
         self._publish(fitted_state())
         return self
+
+    def _fit_full_batch(self, backend, config, hp, X, targets, weights, coefs, intercepts, prior,
+                        fit_targets, x_scale, on_epoch):
+        """The lbfgs solver (fastfnn.lbfgs) from (coefs, intercepts); publishes the result."""
+        progress = EpochProgress(config.max_iter, sys.stdout) if self.verbose else None
+
+        def after_iteration(index, record):
+            if progress is not None:
+                progress.on_epoch(index, record)
+            if on_epoch is not None:
+                on_epoch(index, record)
+
+        with backend.thread_limit(hp["n_jobs"]):
+            X_dev = backend.asarray(X)
+            if X.dtype != coefs[0].dtype or x_scale != 1:
+                X_dev = backend.gather(X_dev, backend.asarray(np.arange(X.shape[0])),
+                                       backend.empty(X.shape, coefs[0].dtype), x_scale)
+            new_coefs, new_intercepts, history, converged = fit_lbfgs(
+                backend, config, X_dev, backend.asarray(targets), coefs, intercepts,
+                hp["max_fun"], weights, after_iteration)
+        n_iter = len(history["loss"])
+        if not converged:
+            warn_convergence(f"lbfgs failed to converge after {n_iter} iteration(s): increase "
+                             "max_iter (or max_fun), or scale the data")
+        if prior is not None:
+            history = {k: [*prior.history[k], *history[k]] for k in HISTORY_KEYS}
+        state = TrainState(coefs=new_coefs, intercepts=new_intercepts, opt_state=[],
+                           history=history, best_loss=min(history["loss"]),
+                           samples_seen=(prior.t if prior else 0) + X.shape[0] * n_iter)
+        self._publish(_fitted_state(self.get_params(), backend, state, config, fit_targets))
+        return self
+
+    def _validator(self, backend, config, held_out, x_scale, fit_targets, dtype):
+        """Early stopping's ``validate(coefs, intercepts)`` on the held-out (X, targets, weights):
+        the (weighted) mean loss, the accuracy (classifiers) and :meth:`_held_out_score`."""
+        X_val, t_val, w_val = held_out
+        X_dev, t_dev = backend.asarray(X_val), backend.asarray(t_val)
+        w_dev = None if w_val is None else backend.asarray(w_val, dtype)
+        total = X_val.shape[0] if w_val is None else float(np.sum(w_val))
+
+        def validate(coefs, intercepts):
+            loss_sum, _ = backend.to_numpy(loss_and_correct(
+                backend, coefs, intercepts, X_dev, t_dev, config.activation, config.output,
+                x_scale, sample_weight=w_dev))
+            predicted = output_scores(backend, coefs, intercepts, X_dev, config.activation,
+                                      config.output, x_scale)
+            score = self._held_out_score(predicted, t_val, w_val, fit_targets)
+            accuracy = score if fit_targets.classes is not None else None
+            return float(loss_sum) / total, accuracy, score
+
+        return validate
 
     # ------------------------------------------------------------------ fitted state
     def _publish(self, state: FittedState) -> None:
         """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them).
 
-        coefs_, intercepts_ and classes_ may be reassigned by users (warm start from given weights,
-        as with MLPClassifier); :attr:`fitted_state_` reads them back.
+        coefs_, intercepts_ and (classifiers) classes_ may be reassigned by users (warm start from
+        given weights, as with scikit-learn's MLPs); :attr:`fitted_state_` reads them back.
         """
         self._state = state
         self.coefs_ = state.coefs
         self.intercepts_ = state.intercepts
-        self.classes_ = state.classes
+        if state.classes is not None:
+            self.classes_ = state.classes
         self.n_features_in_ = state.n_features_in
         self.n_layers_ = state.n_layers
         self.n_outputs_ = state.n_outputs
@@ -266,19 +370,23 @@ class FastFNN:
     def fitted_state_(self) -> FittedState:
         """Everything the fit left, as one FittedState: what :meth:`save` writes.
 
-        Its params are the current ``get_params()``, its weights and classes those now in coefs_,
-        intercepts_ and classes_. NotFittedError (a ValueError) before fit, partial_fit or load.
+        Its params are the current ``get_params()``, its weights (and classes) those now in
+        coefs_, intercepts_ (and classes_). NotFittedError (a ValueError and an AttributeError)
+        before fit, partial_fit or load.
         """
         self._check_fitted()
         return replace(self._state, params=self.get_params(), coefs=self.coefs_,
-                       intercepts=self.intercepts_, classes=self.classes_)
+                       intercepts=self.intercepts_, classes=getattr(self, "classes_", None))
 
-    def _config_hash(self, backend_name, X, targets, start_coefs):
-        """SHA-256 of what makes a fit what it is: parameters, backend, data, starting weights."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "verbose")}
+    def _config_hash(self, backend_name, X, targets, weights, start_coefs):
+        """SHA-256 of what makes a fit what it is: parameters, backend, data, row weights and
+        starting weights."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "verbose")
+                  and not (k in _NEWER_THAN_CHECKPOINTS and _same(v, BY_NAME[k].default))}
         digest = hashlib.sha256(repr(sorted(params.items())).encode())
         digest.update(backend_name.encode())
-        for array in (X, targets, *(start_coefs or ())):
+        for array in (X, targets, *(() if weights is None else (weights,)),
+                      *(start_coefs or ())):
             digest.update(repr((array.dtype.str, array.shape)).encode())
             digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
         return digest.hexdigest()
@@ -286,6 +394,159 @@ class FastFNN:
     @property
     def _fitted(self):
         return getattr(self, "_state", None) is not None
+
+    def _check_continuation(self, sizes, output):
+        have = (self.coefs_[0].shape[0], *(w.shape[1] for w in self.coefs_))
+        chain_ok = len(self.intercepts_) == len(self.coefs_) and all(
+            a.shape[1] == b.shape[0] for a, b in zip(self.coefs_[:-1], self.coefs_[1:])) and all(
+            w.shape[1:] == b.shape for w, b in zip(self.coefs_, self.intercepts_))
+        if not chain_ok or have != tuple(sizes):
+            raise ValueError(f"cannot continue training: the model's layers are {have} but the data "
+                             f"and hidden_layer_sizes need {tuple(sizes)}")
+        for w in (*self.coefs_, *self.intercepts_):
+            if not np.isfinite(w).all():
+                raise ValueError("cannot continue training: coefs_/intercepts_ contain NaN or inf")
+        if self._fitted and self._state.output != output:
+            raise ValueError(f"cannot continue training: the model has a {self._state.output} "
+                             f"output, {output!r} was asked for")
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self):
+        if not self._fitted:
+            name = type(self).__name__
+            raise not_fitted(f"This {name} instance is not fitted yet: call fit or partial_fit "
+                             f"first (or {name}.load a saved model)")
+
+    def _outputs(self, X):
+        """The output layer's predictions (n_samples, n_outputs) for X, in the model's dtype."""
+        self._check_fitted()
+        dtype = self.coefs_[0].dtype
+        X = check_X(X, dtype, self.n_features_in_, estimator=type(self).__name__)
+        backend = get_backend(self.backend)
+        with backend.thread_limit(BY_NAME["n_jobs"].check(self.n_jobs)):
+            return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
+                                 [backend.asarray(b) for b in self.intercepts_],
+                                 backend.asarray(X), self._state.activation, self._state.output,
+                                 UINT8_SCALE if X.dtype == np.uint8 else 1.0)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write the fitted model to ``path`` (.npz, no pickle; fastfnn.io.modelfile) atomically.
+
+        Returns the path. ValueError for an unfitted model or one holding what the format cannot
+        store (e.g. classes that are arbitrary objects).
+        """
+        if not self._fitted:
+            raise not_fitted(f"{os.fspath(path)}: cannot save an unfitted {type(self).__name__}, "
+                             "expected a model fitted with fit or partial_fit (or loaded)")
+        return save_model(self.fitted_state_, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save` (or a checkpoint of ``fit``); the loaded model
+        predicts bitwise as the saved one and continues training from its optimizer state.
+
+        FileNotFoundError for a missing file; ValueError for a malformed one, or one holding the
+        other kind of estimator (a regressor for FastFNN.load, a classifier for
+        FastFNNRegressor.load).
+        """
+        state = load_model(path)
+        kind = FastFNNRegressor if state.is_regressor else FastFNN
+        if not issubclass(kind, cls):
+            raise ValueError(f"{os.fspath(path)}: the file holds a {kind.__name__}, expected a "
+                             f"{cls.__name__}; read it with {kind.__name__}.load")
+        model = kind(**state.params)
+        model._publish(state)
+        return model
+
+
+class FastFNN(MultilayerPerceptron):
+    """Feedforward neural network classifier (dense layers), a drop-in for MLPClassifier.
+
+    Parameters share scikit-learn's MLPClassifier names and meanings; FastFNN adds class_weight,
+    backend, dtype, init, output and n_jobs. They are declared in
+    :data:`fastfnn.params.PARAMETERS` and listed below. ``hidden_layer_sizes=()`` is softmax
+    regression. uint8 features are read as 8-bit intensities and scaled by 1/255 on the backend, so
+    MNIST can stay uint8 (a quarter of the memory) on the device. With a fixed thread count
+    (n_jobs) a fixed seed gives bitwise the same model. Binary problems get two softmax units (one
+    logistic unit in scikit-learn); the probabilities are the same function.
+
+    fit, partial_fit and load set scikit-learn's fitted attributes (coefs_, intercepts_, classes_,
+    loss_curve_, n_iter_, ...; :meth:`_publish` lists them) from one
+    :class:`fastfnn.state.FittedState`, which :attr:`fitted_state_` returns whole; ``history_``
+    holds per epoch the loss, accuracy, val_loss, val_accuracy and seconds.
+
+    Parameters:
+    """
+
+    _parameters = PARAMETERS
+    _estimator_type = "classifier"
+    __init__ = _constructor(PARAMETERS, "FastFNN")
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags  # only asked for by sklearn
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_label=True))
+
+    @_stochastic_only
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, on_epoch=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+
+        classes: every label that will ever be seen; required on the first call (as in
+        scikit-learn), optional later. sample_weight and on_epoch: as in :meth:`fit`. Only with the
+        sgd and adam solvers (with lbfgs the method does not exist). Returns self.
+        """
+        return self._fit(X, y, sample_weight, classes, True, on_epoch)
+
+    def _fit_targets(self, y, classes, incremental, continuing, hp) -> FitTargets:
+        y = check_labels(y)
+        multilabel = y.ndim == 2
+        output = hp["output"]
+        if output == "auto":
+            output = "sigmoid" if multilabel else "softmax"
+        if multilabel and output == "softmax":
+            raise ValueError("softmax output needs 1-D class labels; use output='sigmoid' for a "
+                             "multi-label indicator matrix")
+        classes_ = self._resolve_classes(y, classes, incremental, continuing)
+        targets = self._encode(y, classes_, hp["dtype"])
+        return FitTargets(targets, output, classes_, multilabel,
+                          self._class_row_weights(targets, classes_, hp["class_weight"],
+                                                  incremental, multilabel))
+
+    @staticmethod
+    def _class_row_weights(targets, classes_, class_weight, incremental, multilabel):
+        """Each row's class weight (n,) float64, or None without class_weight."""
+        if class_weight is None:
+            return None
+        if multilabel:
+            raise ValueError("class_weight needs 1-D class labels; weigh the rows of a multi-label "
+                             "indicator matrix with sample_weight")
+        if class_weight == "balanced":
+            if incremental:
+                raise ValueError("class_weight='balanced' needs every label at once, so "
+                                 "partial_fit cannot use it; pass a dict {label: weight} computed "
+                                 "from the whole data")
+            counts = np.bincount(targets, minlength=len(classes_)).astype(np.float64)
+            per_class = np.divide(len(targets), len(classes_) * counts,
+                                  out=np.ones_like(counts), where=counts > 0)
+        else:
+            per_class = np.ones(len(classes_))
+            for label, weight in class_weight.items():
+                where = np.flatnonzero(classes_ == np.asarray(label, dtype=classes_.dtype)) \
+                    if _comparable(label, classes_) else ()
+                if len(where) != 1:
+                    raise ValueError(f"class_weight has label {label!r}, which is not among the "
+                                     f"classes {list(classes_)}")
+                per_class[where[0]] = weight
+        return per_class[targets]
+
+    def _held_out_score(self, predicted, targets, weights, fit_targets):
+        """Accuracy (multi-label: exact match), weighted by ``weights`` when given."""
+        if fit_targets.multilabel:
+            correct = np.all((predicted > 0.5) == (targets > 0.5), axis=1)
+        else:
+            correct = np.argmax(predicted, axis=1) == targets
+        return float(np.average(correct, weights=weights))
 
     def _resolve_classes(self, y, classes, incremental, continuing):
         known = continuing and hasattr(self, "classes_")
@@ -308,8 +569,8 @@ class FastFNN:
         else:
             classes_ = np.unique(y)
             if len(classes_) < 2:
-                raise ValueError(f"y has a single class ({classes_[0]!r}); a classifier needs "
-                                 "at least two classes")
+                raise ValueError(f"y has one class only ({classes_[0]!r} in {len(y)} "
+                                 f"sample(s)); a classifier needs at least two classes")
         unknown = np.setdiff1d(np.unique(y), classes_)
         if len(unknown):
             raise ValueError(f"y contains labels not among the classes {list(classes_)}: "
@@ -321,63 +582,34 @@ class FastFNN:
             return np.ascontiguousarray(y, dtype=dtype)
         return np.searchsorted(classes_, y).astype(np.int64)
 
-    def _check_continuation(self, sizes, output):
-        have = (self.coefs_[0].shape[0], *(w.shape[1] for w in self.coefs_))
-        chain_ok = len(self.intercepts_) == len(self.coefs_) and all(
-            a.shape[1] == b.shape[0] for a, b in zip(self.coefs_[:-1], self.coefs_[1:])) and all(
-            w.shape[1:] == b.shape for w, b in zip(self.coefs_, self.intercepts_))
-        if not chain_ok or have != tuple(sizes):
-            raise ValueError(f"cannot continue training: the model's layers are {have} but the data "
-                             f"and hidden_layer_sizes need {tuple(sizes)}")
-        for w in (*self.coefs_, *self.intercepts_):
-            if not np.isfinite(w).all():
-                raise ValueError("cannot continue training: coefs_/intercepts_ contain NaN or inf")
-        if self._fitted and self._state.output != output:
-            raise ValueError(f"cannot continue training: the model has a {self._state.output} "
-                             f"output, output={output!r} was asked for")
-
     # ------------------------------------------------------------------ inference
-    def _check_fitted(self):
-        if not self._fitted:
-            raise NotFittedError("this FastFNN is not fitted yet: call fit or partial_fit first "
-                                 "(or FastFNN.load a saved model)")
-
-    def _scores(self, X):
-        self._check_fitted()
-        dtype = self.coefs_[0].dtype
-        X = check_X(X, dtype, self.n_features_in_)
-        backend = get_backend(self.backend)
-        with backend.thread_limit(BY_NAME["n_jobs"].check(self.n_jobs)):
-            return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
-                                 [backend.asarray(b) for b in self.intercepts_],
-                                 backend.asarray(X), self._state.activation, self._state.output,
-                                 UINT8_SCALE if X.dtype == np.uint8 else 1.0)
-
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes) as float (the model's dtype).
 
         Softmax output: the softmax. Sigmoid output with single labels: the sigmoid units normalised
         to sum to 1 per row; with multi-label targets: each label's own sigmoid probability.
         """
-        scores = self._scores(X)
+        scores = self._outputs(X)
         if self._state.output == "sigmoid" and not self._state.multilabel:
             scores /= np.maximum(scores.sum(axis=1, keepdims=True), np.finfo(scores.dtype).tiny)
         return scores
 
     def predict(self, X):
         """Predicted labels (n_samples,) drawn from ``classes_``; multi-label: (n, k) 0/1 ints."""
-        scores = self._scores(X)
+        scores = self._outputs(X)
         if self._state.multilabel:
             return (scores > 0.5).astype(np.int64)
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def score(self, X, y):
-        """Mean accuracy on (X, y) (multi-label: exact-match ratio), as in scikit-learn."""
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on (X, y) (multi-label: exact-match ratio), weighted by
+        ``sample_weight`` when given, as in scikit-learn."""
         pred = self.predict(X)
-        y = check_y(y, len(pred))
+        y = check_y(y, len(pred), estimator=type(self).__name__)
+        weights = check_sample_weight(sample_weight, len(pred))
         if self._state.multilabel:
-            return float(np.mean(np.all(pred == y, axis=1)))
-        return float(np.mean(pred == y))
+            return float(np.average(np.all(pred == y, axis=1), weights=weights))
+        return float(np.average(pred == y, weights=weights))
 
     def evaluate(self, X, y):
         """Loss, accuracy and confusion matrix on (X, y), labels among ``classes_``.
@@ -390,7 +622,7 @@ class FastFNN:
         multilabel = self._state.multilabel
         dtype = self.coefs_[0].dtype
         X = check_X(X, dtype, self.n_features_in_)
-        y = check_y(y, X.shape[0])
+        y = check_labels(check_y(y, X.shape[0]))
         if multilabel != (y.ndim == 2):
             raise ValueError("y must be a 0/1 indicator matrix for a multi-label model and 1-D "
                              "labels otherwise")
@@ -414,32 +646,100 @@ class FastFNN:
             result["confusion_matrix"] = confusion_matrix(targets, pred, len(self.classes_))
         return result
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Write the fitted model to ``path`` (.npz, no pickle; fastfnn.io.modelfile) atomically.
 
-        Returns the path. ValueError for an unfitted model or one holding what the format cannot
-        store (e.g. classes that are arbitrary objects).
+class FastFNNRegressor(MultilayerPerceptron):
+    """Feedforward neural network regressor (dense layers), a drop-in for MLPRegressor.
+
+    The same network, training, backends, files and checkpoints as FastFNN; the output layer is
+    linear with half the squared error (``loss='squared_error'``) or exponential with half the
+    Poisson deviance (``loss='poisson'``, targets >= 0). Targets are (n,) or (n, n_outputs) real
+    numbers; predict returns the same shape. ``score`` is R^2 (averaged over outputs). Parameters
+    are declared in :data:`fastfnn.params.REGRESSOR_PARAMETERS` and listed below.
+
+    Parameters:
+    """
+
+    _parameters = REGRESSOR_PARAMETERS
+    _estimator_type = "regressor"
+    __init__ = _constructor(REGRESSOR_PARAMETERS, "FastFNNRegressor")
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import RegressorTags, Tags, TargetTags  # only asked for by sklearn
+        return Tags(estimator_type="regressor",
+                    target_tags=TargetTags(required=True, multi_output=True,
+                                           positive_only=self.loss == "poisson"),
+                    regressor_tags=RegressorTags())
+
+    @_stochastic_only
+    def partial_fit(self, X, y, sample_weight=None, *, on_epoch=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+
+        sample_weight and on_epoch: as in :meth:`fit`. Only with the sgd and adam solvers (with
+        lbfgs the method does not exist). Returns self.
         """
-        if not self._fitted:
-            raise NotFittedError(f"{os.fspath(path)}: cannot save an unfitted FastFNN, expected a "
-                                 "model fitted with fit or partial_fit (or loaded)")
-        return save_model(self.fitted_state_, path)
+        return self._fit(X, y, sample_weight, None, True, on_epoch)
 
-    @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save` (or a checkpoint of ``fit``); the loaded model
-        predicts bitwise as the saved one and continues training from its optimizer state.
+    def _fit_targets(self, y, classes, incremental, continuing, hp) -> FitTargets:
+        targets = check_regression_targets(y, hp["dtype"])
+        if hp["loss"] == "poisson" and (targets < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson "
+                             "regression (loss='poisson' needs targets >= 0)")
+        if continuing and self._fitted and self._state.multilabel != (targets.ndim == 2):
+            raise ValueError(f"y is {targets.ndim}-D; the model was fitted with "
+                             f"{2 if self._state.multilabel else 1}-D targets")
+        return FitTargets(targets.reshape(len(targets), -1), hp["loss"], None, targets.ndim == 2)
 
-        FileNotFoundError for a missing file; ValueError for a malformed one.
-        """
-        state = load_model(path)
-        model = cls(**state.params)
-        model._publish(state)
-        return model
+    def _held_out_score(self, predicted, targets, weights, fit_targets):
+        return r2_score(targets, predicted, weights)
+
+    def predict(self, X):
+        """Predictions (n_samples,) for a model fitted on 1-D y, else (n_samples, n_outputs),
+        float64 (as scikit-learn's regressors return) whatever the model's dtype."""
+        outputs = self._outputs(X).astype(np.float64)
+        return outputs if self._state.multilabel else outputs[:, 0]
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of the predictions on (X, y), averaged over outputs and weighted by
+        ``sample_weight`` when given, as scikit-learn's regressors' score."""
+        pred = self.predict(X)
+        y = check_regression_targets(check_y(y, len(pred), estimator=type(self).__name__),
+                                     np.float64)
+        return r2_score(y.reshape(len(y), -1), pred.reshape(len(pred), -1),
+                        check_sample_weight(sample_weight, len(pred)))
 
 
-FastFNN.__doc__ = f"{FastFNN.__doc__.rstrip()}\n{docstring(indent=' ' * 8)}\n"
+for _estimator in (FastFNN, FastFNNRegressor):
+    _estimator.__doc__ = (f"{_estimator.__doc__.rstrip()}\n"
+                          f"{docstring(indent=' ' * 8, table=_estimator._parameters)}\n")
+
+
+def r2_score(y_true, y_pred, sample_weight=None) -> float:
+    """scikit-learn's ``r2_score`` (uniform average over outputs, ``force_finite``).
+
+    y_true, y_pred: (n, k) arrays; sample_weight: (n,) or None. An output whose targets are
+    constant scores 1.0 when predicted exactly, else 0.0.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    weights = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight)
+    weights = weights[:, None]
+    residual = np.sum(weights * (y_true - y_pred) ** 2, axis=0)
+    mean = np.sum(weights * y_true, axis=0) / np.sum(weights)
+    total = np.sum(weights * (y_true - mean) ** 2, axis=0)
+    scores = np.ones(y_true.shape[1])
+    nonzero = total != 0
+    scores[nonzero] = 1 - residual[nonzero] / total[nonzero]
+    scores[(residual != 0) & ~nonzero] = 0.0
+    return float(np.mean(scores))
+
+
+def _comparable(label, classes_) -> bool:
+    """Whether ``label`` can be compared with ``classes_`` (a string with numbers cannot)."""
+    try:
+        np.asarray(label, dtype=classes_.dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _same(a, b):
@@ -460,41 +760,42 @@ def _seed_of(random_state) -> int:
     return int(random_state)
 
 
-def _validation_split(X, targets, fraction, rng, stratify):
-    """Hold out ``fraction`` of the rows (stratified by class for 1-D targets), seeded by ``rng``."""
-    n = X.shape[0]
+def _validation_split(targets, fraction, rng, stratify):
+    """(train rows, held-out rows): ``fraction`` of the rows held out (stratified by class for
+    class-index targets), seeded by ``rng``; each an int64 index array in ascending order."""
+    n = targets.shape[0]
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
         raise ValueError(f"validation_fraction={fraction} leaves no training samples out of {n}")
+    order = rng.permutation(n)
     if stratify:
         # Take the same share of each class, in a seeded random order within the class.
-        order = rng.permutation(n)
         by_class = order[np.argsort(targets[order], kind="stable")]
         val_mask = np.zeros(n, dtype=bool)
         val_mask[by_class[np.round(np.linspace(0, n - 1, n_val)).astype(np.int64)]] = True
-        val_idx, train_idx = np.flatnonzero(val_mask), np.flatnonzero(~val_mask)
-    else:
-        order = rng.permutation(n)
-        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return X[train_idx], targets[train_idx], X[val_idx], targets[val_idx]
+        return np.flatnonzero(~val_mask), np.flatnonzero(val_mask)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig, classes,
-                  multilabel, samples_seen) -> FittedState:
+def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig,
+                  fit_targets: FitTargets) -> FittedState:
     """Copy a training state to the host as the FittedState of a fit with ``config``."""
     def host(arrays):
         return [backend.to_numpy(a).copy() for a in arrays]
 
     early = config.early_stopping
+    optimizer = None
+    if config.solver in OptimizerState.GROUPS:
+        optimizer = OptimizerState(
+            config.solver, [host(g) for g in train_state.opt_state], train_state.t,
+            train_state.learning_rate if config.solver == "sgd" else None)
     return FittedState(
         params=params, coefs=host(train_state.coefs), intercepts=host(train_state.intercepts),
-        classes=classes, activation=config.activation, output=config.output,
-        multilabel=multilabel, history=copy.deepcopy(train_state.history), t=samples_seen,
-        best_loss=None if early else train_state.best_loss,
-        validation_scores=list(train_state.history["val_accuracy"]) if early else None,
-        best_validation_score=train_state.best_score if early else None,
-        optimizer=OptimizerState(config.solver, [host(g) for g in train_state.opt_state],
-                                 train_state.t))
+        classes=fit_targets.classes, activation=config.activation, output=config.output,
+        multilabel=fit_targets.multilabel, history=copy.deepcopy(train_state.history),
+        t=train_state.samples_seen, best_loss=None if early else train_state.best_loss,
+        validation_scores=list(train_state.validation_scores) if early else None,
+        best_validation_score=train_state.best_score if early else None, optimizer=optimizer)
 
 
 def _progress(backend, train_state: TrainState, rng, seed, config_hash) -> TrainingProgress:
@@ -505,7 +806,8 @@ def _progress(backend, train_state: TrainState, rng, seed, config_hash) -> Train
         best_loss=train_state.best_loss, best_score=train_state.best_score,
         no_improvement=train_state.no_improvement, finished=train_state.finished,
         best=None if best is None else tuple([backend.to_numpy(a) for a in group]
-                                             for group in best))
+                                             for group in best),
+        fit_start=train_state.fit_start)
 
 
 def _resumed_train_state(backend, saved: Checkpoint) -> TrainState:
@@ -517,7 +819,9 @@ def _resumed_train_state(backend, saved: Checkpoint) -> TrainState:
         opt_state=[[backend.asarray(a) for a in group] for group in fitted.optimizer.groups],
         t=fitted.optimizer.steps, history={k: list(v) for k, v in fitted.history.items()},
         best_loss=progress.best_loss, best_score=progress.best_score,
-        no_improvement=progress.no_improvement, finished=progress.finished)
+        no_improvement=progress.no_improvement, finished=progress.finished,
+        learning_rate=fitted.optimizer.learning_rate, samples_seen=fitted.t,
+        validation_scores=list(fitted.validation_scores or []), fit_start=progress.fit_start)
     if progress.best is not None:
         state.best_params = tuple([backend.asarray(a) for a in group] for group in progress.best)
     return state

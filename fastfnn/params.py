@@ -225,6 +225,23 @@ class Text(Constraint):
 
 
 @dataclass(frozen=True)
+class WeightsByClass(Constraint):
+    """A dict {class label: weight >= 0} (labels are checked against the classes when fitting)."""
+
+    def describe(self, text=False):
+        return None if text else "a dict {class label: weight >= 0}"
+
+    def check(self, name, value):
+        if not isinstance(value, Mapping):
+            self.refuse(name, value, TypeError)
+        weight = Interval(integer=False, low=0)
+        return {label: weight.check(f"{name}[{label!r}]", w) for label, w in value.items()}
+
+    def from_text(self, text):
+        raise ValueError(text)
+
+
+@dataclass(frozen=True)
 class LayerSizes(Constraint):
     """Hidden layer sizes: a positive integer or a sequence of them; resolves to a tuple of ints."""
 
@@ -345,38 +362,48 @@ def _int(low=None, high=None):
     return Interval(integer=True, low=low, high=high)
 
 
-#: The hyper-parameters, in the constructor's order. Names and meanings are scikit-learn's
-#: MLPClassifier's where it has them.
-PARAMETERS: tuple[Param, ...] = (
+_HIDDEN = (
     Param("hidden_layer_sizes", (100,), LayerSizes(),
-          "neurons per hidden layer; none is softmax regression", positional=True),
+          "neurons per hidden layer; none is a linear model (softmax regression for a classifier)",
+          positional=True),
     Param("activation", "relu",
           Options((*ACTIVATIONS, "logistic"), aliases=(("logistic", "sigmoid"),)),
           "hidden-layer activation ('logistic' is 'sigmoid')", positional=True),
-    Param("solver", "adam", Options(("sgd", "adam")),
-          "optimizer: SGD with momentum, or Adam"),
+)
+
+#: scikit-learn's MLP parameters after the loss, shared by both estimators, in its order.
+_TRAINING = (
+    Param("solver", "adam", Options(("sgd", "adam", "lbfgs")),
+          "optimizer: SGD with momentum, Adam, or full-batch L-BFGS (scipy's L-BFGS-B)"),
     Param("alpha", 0.0001, _real(0), "L2 penalty"),
     Param("batch_size", "auto", AnyOf((Options(("auto",)), Nothing("full"), _int(1))),
           "rows per step: auto is min(200, n_samples), None (on the command line: full) is "
-          "full-batch descent, 1 is per-example SGD"),
+          "full-batch descent, 1 is per-example SGD (lbfgs always uses every row)"),
+    Param("learning_rate", "constant", Options(("constant", "invscaling", "adaptive")),
+          "sgd's step-size schedule: constant; invscaling, learning_rate_init / (t + 1)^power_t "
+          "after each epoch, t the samples seen; adaptive, divided by 5 whenever n_iter_no_change "
+          "epochs fail to improve by tol"),
     Param("learning_rate_init", 0.001, _real(0, low_open=True), "learning rate"),
-    Param("max_iter", 200, _int(1), "epochs to train at most"),
+    Param("power_t", 0.5, _real(0), "exponent of the invscaling schedule (sgd)"),
+    Param("max_iter", 200, _int(1),
+          "epochs to train at most (lbfgs: iterations at most)"),
     Param("shuffle", True, Flag(), "shuffle the rows before every epoch"),
     Param("random_state", None,
           AnyOf((Nothing(), _int(0), Instances((np.random.RandomState, np.random.Generator),
                                                 "a NumPy RandomState or Generator"))),
           "seed of initialisation, shuffling and the validation split (None: a fresh one each fit)"),
     Param("tol", 1e-4, _real(0),
-          "least improvement that counts (training loss, or validation accuracy with "
-          "early_stopping)"),
+          "least improvement that counts (training loss, or the validation score with "
+          "early_stopping; lbfgs: its gradient tolerance)"),
     Param("verbose", False, AnyOf((Flag(), _int(0))),
           "a progress bar per epoch (on a terminal) and one line per epoch"),
-    Param("warm_start", False, Flag(), "fit continues from the current weights"),
+    Param("warm_start", False, Flag(),
+          "fit continues from the current weights and appends to loss_curve_"),
     Param("momentum", 0.9, _real(0, 1), "SGD momentum"),
     Param("nesterovs_momentum", True, Flag(), "Nesterov's momentum rather than plain momentum"),
     Param("early_stopping", False, Flag(),
-          "hold out validation_fraction of the training data and stop when its accuracy stops "
-          "improving; keep the best weights"),
+          "hold out validation_fraction of the training data and stop when its score (accuracy, "
+          "or R^2 for a regressor) stops improving; keep the best weights"),
     Param("validation_fraction", 0.1, _real(0, 1, low_open=True, high_open=True),
           "share of the training data held out by early stopping"),
     Param("beta_1", 0.9, _real(0, 1, high_open=True), "Adam's decay of the first moment"),
@@ -384,32 +411,61 @@ PARAMETERS: tuple[Param, ...] = (
     Param("epsilon", 1e-8, _real(0, low_open=True), "Adam's term against division by zero"),
     Param("n_iter_no_change", 10, _int(1),
           "stop after this many epochs without an improvement of more than tol"),
+    Param("max_fun", 15000, _int(1), "lbfgs: loss and gradient evaluations at most"),
+)
+
+_COMPUTE = (
     Param("backend", "auto", AnyOf((Nothing(), Text())),
           "compute backend: auto (CUDA GPU, else Numba, else NumPy; $FASTFNN_BACKEND overrides), "
           "numpy, numba or cupy"),
     Param("dtype", "float32", FloatDType(("float32", "float64")),
           "precision of the weights and the arithmetic"),
     Param("init", "auto", AnyOf((Options(("auto", *INITS)), _real(0, low_open=True))),
-          "weight initialisation: He for ReLU and Xavier otherwise (auto), he, xavier, or a "
+          "weight initialisation: auto and glorot are scikit-learn's (weights and biases uniform "
+          "in +-sqrt(6 / (n_in + n_out)), 2 instead of 6 for logistic), he (normal weights, std "
+          "sqrt(2 / n_in), zero biases), xavier (Glorot-uniform weights, zero biases), or a "
           "normal standard deviation"),
+)
+
+_THREADS = Param("n_jobs", None, AnyOf((Nothing(), EveryCore(), _int(1))),
+                 "CPU threads for the kernels (Numba and BLAS), -1 for every core; None (unset): "
+                 "the backend's own default, e.g. $NUMBA_NUM_THREADS")
+
+#: The classifier's hyper-parameters (FastFNN), in the constructor's order. Names and meanings are
+#: scikit-learn's MLPClassifier's where it has them.
+PARAMETERS: tuple[Param, ...] = (
+    *_HIDDEN, *_TRAINING,
+    Param("class_weight", None,
+          AnyOf((Nothing(), Options(("balanced",)), WeightsByClass())),
+          "weights of the classes, multiplying sample_weight: a dict {label: weight}, or "
+          "balanced (n_samples / (n_classes * count of the class)); None: all 1"),
+    *_COMPUTE,
     Param("output", "auto", Options(("auto", "softmax", "sigmoid")),
           "output layer: softmax + cross-entropy, or one-vs-rest sigmoid units + binary "
           "cross-entropy (auto: sigmoid for a 0/1 indicator matrix, else softmax)"),
-    Param("n_jobs", None, AnyOf((Nothing(), EveryCore(), _int(1))),
-          "CPU threads for the kernels (Numba and BLAS), -1 for every core; None (unset): the "
-          "backend's own default, e.g. $NUMBA_NUM_THREADS"),
+    _THREADS,
 )
 
-#: The table by name.
-BY_NAME: dict[str, Param] = {p.name: p for p in PARAMETERS}
+#: The regressor's hyper-parameters (FastFNNRegressor), in the constructor's order (as
+#: MLPRegressor's).
+REGRESSOR_PARAMETERS: tuple[Param, ...] = (
+    *_HIDDEN,
+    Param("loss", "squared_error", Options(("squared_error", "poisson")),
+          "squared_error (identity output, half the mean squared error) or poisson (exponential "
+          "output, half the Poisson deviance; targets >= 0)"),
+    *_TRAINING, *_COMPUTE, _THREADS,
+)
+
+#: Every parameter of either table by name (a name means the same in both).
+BY_NAME: dict[str, Param] = {p.name: p for p in (*PARAMETERS, *REGRESSOR_PARAMETERS)}
 
 
-def defaults() -> dict[str, Any]:
-    """Every parameter's default, by name."""
-    return {p.name: p.default for p in PARAMETERS}
+def defaults(table: tuple[Param, ...] = PARAMETERS) -> dict[str, Any]:
+    """Every parameter's default, by name (``table``: PARAMETERS or REGRESSOR_PARAMETERS)."""
+    return {p.name: p.default for p in table}
 
 
-def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
+def resolve(values: Mapping[str, Any], table: tuple[Param, ...] = PARAMETERS) -> dict[str, Any]:
     """Check ``values`` (parameter name -> value, e.g. ``get_params()``); return them resolved.
 
     Resolved: hidden_layer_sizes a tuple of ints, activation the kernel's name ('logistic' ->
@@ -417,12 +473,13 @@ def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
     flags as bool; the rest as given. Raises ValueError for an unknown name, and TypeError or
     ValueError naming the first parameter that is refused.
     """
-    unknown = sorted(set(values) - set(BY_NAME))
+    names = [p.name for p in table]
+    unknown = sorted(set(values) - set(names))
     if unknown:
-        raise ValueError(f"unknown parameters {unknown}; expected names among {list(BY_NAME)}")
+        raise ValueError(f"unknown parameters {unknown}; expected names among {names}")
     return {name: BY_NAME[name].check(value) for name, value in values.items()}
 
 
-def docstring(indent: str = "    ") -> str:
+def docstring(indent: str = "    ", table: tuple[Param, ...] = PARAMETERS) -> str:
     """The table as docstring lines: ``name (default ...): doc.``, one per parameter."""
-    return "\n".join(f"{indent}{p.name} (default {p.default!r}): {p.doc}." for p in PARAMETERS)
+    return "\n".join(f"{indent}{p.name} (default {p.default!r}): {p.doc}." for p in table)

@@ -6,12 +6,13 @@ import sys
 
 
 def format_epoch(epoch, record, max_epochs=None) -> str:
-    """One line for one epoch's history record (loss, accuracy, validation, seconds)."""
+    """One line for one epoch's history record (loss, accuracy, validation, seconds); entries that
+    are None (a regressor's accuracy, no validation set) are left out."""
     total = f"/{max_epochs}" if max_epochs else ""
-    line = (f"epoch {epoch + 1}{total}  loss {record['loss']:.4f}  "
-            f"accuracy {record['accuracy']:.4f}")
-    if record.get("val_accuracy") is not None:
-        line += f"  val_loss {record['val_loss']:.4f}  val_accuracy {record['val_accuracy']:.4f}"
+    line = f"epoch {epoch + 1}{total}  loss {record['loss']:.4f}"
+    for key in ("accuracy", "val_loss", "val_accuracy"):
+        if record.get(key) is not None:
+            line += f"  {key} {record[key]:.4f}"
     return line + f"  {record['seconds']:.2f}s"
 
 

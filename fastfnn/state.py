@@ -14,6 +14,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 
+#: Output layers of a regressor (the rest, "softmax" and "sigmoid", are a classifier's).
+REGRESSION_OUTPUTS = ("squared_error", "poisson")
+
+#: scikit-learn's ``out_activation_`` of each output.
+OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "squared_error": "identity",
+                   "poisson": "exp"}
+
+
 @dataclass(eq=False)
 class OptimizerState:
     """The optimizer's moments and step count, so that training continues exactly where it stopped.
@@ -23,6 +31,8 @@ class OptimizerState:
         biases, second moment of the weights, of the biases]; each a list with one array per layer,
         shaped like that layer's weights (n_in, n_out) or biases (n_out,), of the weights' dtype.
     steps: Adam's step count (its bias correction); 0 for sgd.
+    learning_rate: sgd's step size as its schedule left it (partial_fit continues with it), or
+        None: learning_rate_init (Adam, and files written before schedules existed).
     """
 
     #: Groups of arrays per solver.
@@ -31,6 +41,7 @@ class OptimizerState:
     solver: str
     groups: list[list[np.ndarray]]
     steps: int = 0
+    learning_rate: float | None = None
 
 
 @dataclass(eq=False)
@@ -40,24 +51,28 @@ class FittedState:
     params: the estimator's parameters (``get_params()``) that go with this state: a model file stores
         them so that the loaded estimator is the saved one.
     coefs / intercepts: per layer, the weights (n_in, n_out) and biases (n_out,), float32 or float64.
-    classes: the sorted labels seen at fit, (n_outputs,); multi-label: 0..n_labels - 1 (int64).
+    classes: a classifier's sorted labels seen at fit, (n_outputs,); multi-label: 0..n_labels - 1
+        (int64); None for a regressor.
     activation: the hidden layers' activation, as the kernels name it ("relu", "sigmoid", ...).
-    output: "softmax" (cross-entropy) or "sigmoid" (one-vs-rest binary cross-entropy).
-    multilabel: fitted on a 0/1 indicator matrix (predictions are indicator rows too).
-    history: per epoch of the fit (or of every partial_fit call), lists under
-        fastfnn.trainer.HISTORY_KEYS: loss, accuracy, val_loss, val_accuracy (None without a
-        validation set), seconds.
+    output: "softmax" (cross-entropy) or "sigmoid" (one-vs-rest binary cross-entropy) for a
+        classifier; "squared_error" (identity output) or "poisson" (exponential output) for a
+        regressor.
+    multilabel: a classifier fitted on a 0/1 indicator matrix (predictions are indicator rows too);
+        a regressor: fitted on 2-D targets (predictions are 2-D too).
+    history: per epoch of every fit that continued the model (warm start, partial_fit), lists under
+        fastfnn.trainer.HISTORY_KEYS: loss, accuracy (None for a regressor), val_loss,
+        val_accuracy (None without a validation set or for a regressor), seconds.
     t: training samples seen, counting every epoch (scikit-learn's ``t_``).
     best_loss: the least training loss (None when the fit stopped early on validation scores).
-    validation_scores / best_validation_score: validation accuracy per epoch and the best of them,
-        when fit with early stopping (else None).
+    validation_scores / best_validation_score: the validation score (accuracy, or R^2 for a
+        regressor) per epoch and the best of them, when fit with early stopping (else None).
     optimizer: the optimizer's state, or None when there is none to continue from.
     """
 
     params: dict[str, Any]
     coefs: list[np.ndarray]
     intercepts: list[np.ndarray]
-    classes: np.ndarray
+    classes: np.ndarray | None
     activation: str
     output: str
     multilabel: bool
@@ -84,7 +99,11 @@ class FittedState:
 
     @property
     def n_outputs(self) -> int:
-        return len(self.classes)
+        return self.layer_sizes[-1]
+
+    @property
+    def is_regressor(self) -> bool:
+        return self.output in REGRESSION_OUTPUTS
 
     @property
     def n_iter(self) -> int:
@@ -93,5 +112,6 @@ class FittedState:
 
     @property
     def out_activation(self) -> str:
-        """scikit-learn's name of the output activation: "softmax" or "logistic"."""
-        return "softmax" if self.output == "softmax" else "logistic"
+        """scikit-learn's name of the output activation: "softmax", "logistic", "identity" or
+        "exp"."""
+        return OUT_ACTIVATIONS[self.output]

@@ -1,8 +1,10 @@
 """The one training algorithm, parameterized by backend.
 
-Epochs, seeded shuffling, batches from 1 row to the full set, forward, backward, update, validation,
-early stopping with best-weight restore, history. Everything array-shaped goes through the Backend;
-data and buffers are put on the backend once per fit, and the host reads the device once per epoch.
+Epochs, seeded shuffling, batches from 1 row to the full set, sample weights, forward, backward,
+update, scikit-learn's learning-rate schedules, validation, early stopping with best-weight restore,
+history. Everything array-shaped goes through the Backend; data and buffers are put on the backend
+once per fit, and the host reads the device once per epoch. (Full-batch L-BFGS is
+:mod:`fastfnn.lbfgs`.)
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,6 +25,14 @@ PROGRESS_UPDATES = 20
 
 #: Rows per forward pass when evaluating or predicting (bounds the buffer size, not the result).
 EVAL_CHUNK = 4096
+
+#: The adaptive schedule stops training instead of dividing a step size at or below this
+#: (scikit-learn's SGDOptimizer).
+ADAPTIVE_MIN_LEARNING_RATE = 1e-6
+
+#: What the adaptive schedule divides the step size by after n_iter_no_change epochs without
+#: improvement.
+ADAPTIVE_DIVISOR = 5.0
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -38,6 +49,8 @@ class TrainConfig:
     learning_rate_init: float
     batch_size: int | None  # None: full batch
     alpha: float = 0.0
+    learning_rate: str = "constant"  # sgd's schedule: "constant", "invscaling" or "adaptive"
+    power_t: float = 0.5
     momentum: float = 0.9
     nesterovs_momentum: bool = True
     beta_1: float = 0.9
@@ -52,7 +65,14 @@ class TrainConfig:
 
 @dataclass
 class TrainState:
-    """What a fit carries from epoch to epoch, on the backend (weights, optimizer state, counters)."""
+    """What a fit carries from epoch to epoch, on the backend (weights, optimizer state, counters).
+
+    t: Adam's step count; learning_rate: sgd's current step size (its schedule moves it; None:
+    learning_rate_init); samples_seen: training rows seen over every epoch (scikit-learn's ``t_``,
+    which invscaling reads); validation_scores: the validation score (accuracy, or R^2 for a
+    regressor) after each epoch of early stopping; fit_start: the history's length when this fit
+    call began (a warm start continues the model's history, and trains max_iter epochs of its own).
+    """
 
     coefs: list
     intercepts: list
@@ -64,6 +84,10 @@ class TrainState:
     no_improvement: int = 0
     best_params: tuple | None = None
     finished: bool = False  # the stopping rule fired: nothing is left to train
+    learning_rate: float | None = None
+    samples_seen: int = 0
+    validation_scores: list = field(default_factory=list)
+    fit_start: int = 0  # epochs in the history before this fit call (warm start, partial_fit)
 
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -80,10 +104,12 @@ def new_opt_state(backend: Backend, solver, coefs, intercepts):
 
 
 def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
-                     x_scale, workspace: Workspace | None = None):
+                     x_scale, workspace: Workspace | None = None, sample_weight=None):
     """Summed loss and correct-row count of the whole set (X, targets), in chunks on the backend.
 
-    Returns a float64 backend array (2,) (loss sum, correct rows); no host synchronisation.
+    sample_weight: (n,) backend array of the parameters' dtype, or None: the loss sum is then
+    weighted (the correct-row count is not). Returns a float64 backend array (2,) (loss sum, correct
+    rows); no host synchronisation.
     """
     n = X.shape[0]
     ws = workspace or Workspace.for_layers(backend, coefs, min(EVAL_CHUNK, n), targets)
@@ -96,14 +122,16 @@ def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation
         x = backend.gather(X, idx, ws.x[:m], x_scale)
         t = backend.take(targets, idx, ws.targets[:m])
         logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
-        output_loss(backend, output, logits, t, stats, 0.0)
+        output_loss(backend, output, logits, t, stats, 0.0,
+                    None if sample_weight is None else sample_weight[start:start + m])
     return stats
 
 
 def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_scale):
-    """Output-layer probabilities of every row of X as a NumPy array (n, n_out).
+    """The output layer's predictions for every row of X as a NumPy array (n, n_out).
 
-    softmax output: row-wise softmax; sigmoid output: element-wise logistic.
+    softmax output: row-wise softmax; sigmoid output: element-wise logistic; squared_error: the
+    linear output; poisson: its exponential.
     """
     n = X.shape[0]
     sizes = layer_sizes_of(coefs)
@@ -121,8 +149,10 @@ def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_
         logits = forward(backend, coefs, intercepts, x, acts, activation)
         if output == "softmax":
             backend.softmax(logits)
-        else:
+        elif output == "sigmoid":
             backend.bias_act(logits, no_bias, "sigmoid")
+        elif output == "poisson":
+            backend.xp.exp(logits, out=logits)
         result[start:start + m] = backend.to_numpy(logits)
     return result
 
@@ -133,24 +163,26 @@ def copy_params(backend: Backend, arrays):
 
 
 def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, rng,
-          x_scale=1.0, X_val=None, targets_val=None, epochs=None, on_epoch=None,
-          on_progress=None) -> TrainState:
+          x_scale=1.0, validate: Callable | None = None, epochs=None, on_epoch=None,
+          on_progress=None, sample_weight=None) -> TrainState:
     """Train ``state`` in place for up to ``epochs`` (default config.max_iter) epochs.
 
     X: (n, d) backend array (uint8 read as ``x * x_scale``, or float of the parameters' dtype);
-    targets: (n,) int64 class indices or (n, k) float indicators; X_val/targets_val likewise, used
-    for validation history and, with ``config.early_stopping``, for stopping and best-weight restore.
+    targets: (n,) int64 class indices or (n, k) float indicators or regression targets;
+    sample_weight: (n,) host float64 array or None (every row weighs 1), weighting each step as
+    scikit-learn does (see EpochJob). validate: called as ``validate(coefs, intercepts)`` after every
+    epoch, it returns the held-out rows' (loss, accuracy or None, score), the score being what
+    early stopping watches (higher is better); the first two go to the history.
     ``on_epoch(epoch_index, record)`` is called after each epoch with that epoch's history record.
     ``on_progress(rows_done, n, loss_sum, correct)``, when given, is called about
     :data:`PROGRESS_UPDATES` times per epoch (each call reads the device once).
     Raises TrainingDivergedError on a non-finite loss or weight (the state's weights are then
     those before the failing epoch). Returns ``state``.
     """
-    runner = EpochRunner(backend, config, X, targets, state, x_scale)
+    runner = EpochRunner(backend, config, X, targets, state, x_scale, sample_weight)
     n = X.shape[0]
-    val_ws = None if X_val is None else Workspace.for_layers(
-        backend, state.coefs, min(EVAL_CHUNK, X_val.shape[0]), targets_val)
-    n_steps = math.ceil(n / runner.rows)
+    if state.learning_rate is None:
+        state.learning_rate = config.learning_rate_init
     epochs = config.max_iter if epochs is None else epochs
     for _ in range(epochs):
         started = time.perf_counter()
@@ -161,7 +193,9 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
         with np.errstate(over="ignore", invalid="ignore"):
             loss_sum, correct = runner.run(rng, on_progress)
         sumsq = _sum_of_squares(backend, state.coefs)
-        loss = loss_sum / n + 0.5 * config.alpha * sumsq * n_steps / n
+        # scikit-learn adds 0.5 alpha |W|^2 * m / S per step (m rows weighing S); the epoch's last
+        # weights stand in for each step's.
+        loss = loss_sum / n + 0.5 * config.alpha * sumsq * runner.l2_steps / n
         if not (math.isfinite(loss) and math.isfinite(sumsq)):
             # Replay the epoch step by step (same order) to name the first step that went wrong;
             # this costs time only when training has already failed.
@@ -178,17 +212,22 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
                 f"loss or a weight became non-finite (learning rate "
                 f"{config.learning_rate_init:g}); the weights are those before this epoch. Try a "
                 f"smaller learning rate or standardised inputs.")
-        record = {"loss": loss, "accuracy": correct / n, "val_loss": None, "val_accuracy": None}
-        if X_val is not None:
-            v_loss, v_correct = backend.to_numpy(loss_and_correct(
-                backend, state.coefs, state.intercepts, X_val, targets_val, config.activation,
-                config.output, x_scale, val_ws))
-            record["val_loss"] = float(v_loss) / X_val.shape[0]
-            record["val_accuracy"] = float(v_correct) / X_val.shape[0]
+        classifying = config.output in ("softmax", "sigmoid")
+        record = {"loss": loss, "accuracy": correct / n if classifying else None,
+                  "val_loss": None, "val_accuracy": None}
+        score = None
+        if validate is not None:
+            record["val_loss"], record["val_accuracy"], score = validate(state.coefs,
+                                                                         state.intercepts)
+            state.validation_scores.append(score)
         record["seconds"] = time.perf_counter() - started
         for key in HISTORY_KEYS:
             state.history[key].append(record[key])
-        state.finished = _should_stop(backend, config, state, record)
+        state.samples_seen += n
+        if config.solver == "sgd" and config.learning_rate == "invscaling":
+            state.learning_rate = (config.learning_rate_init
+                                   / (state.samples_seen + 1) ** config.power_t)
+        state.finished = _should_stop(backend, config, state, loss, score)
         if on_epoch is not None:
             on_epoch(len(state.history["loss"]) - 1, record)
         if state.finished:
@@ -207,10 +246,14 @@ class EpochRunner:
     """
 
     def __init__(self, backend: Backend, config: TrainConfig, X, targets, state: TrainState,
-                 x_scale=1.0):
+                 x_scale=1.0, sample_weight=None):
         self.backend, self.config, self.state = backend, config, state
         self.n = n = X.shape[0]
         self.rows = n if config.batch_size is None else min(config.batch_size, n)
+        #: host float64 (n,) weights, or None; on the backend in the parameters' dtype below
+        self.sample_weight = sample_weight
+        #: sum over the last epoch's steps of rows / weight sum (the steps' count unweighted)
+        self.l2_steps = math.ceil(n / self.rows)
         # Full-batch descent sums over every row whatever the order, so it is never shuffled.
         self.in_order = self.rows == n or not config.shuffle
         dtype = state.coefs[0].dtype
@@ -219,8 +262,10 @@ class EpochRunner:
                                backend.empty(X.shape, dtype), x_scale)
             x_scale = 1.0
         self.X, self.targets, self.x_scale = X, targets, x_scale
+        weighted = sample_weight is not None
+        self.device_weight = backend.asarray(sample_weight, dtype) if weighted else None
         self.ws = Workspace.for_layers(backend, state.coefs, self.rows, targets,
-                                       gathered=not self.in_order)
+                                       gathered=not self.in_order, weighted=weighted)
         #: "fused" or "composed": how the last epoch ran.
         self.path = None
 
@@ -231,16 +276,24 @@ class EpochRunner:
         ``steps_per_part`` steps (default: about :data:`PROGRESS_UPDATES` times per epoch).
         """
         backend, config, state, ws = self.backend, self.config, self.state, self.ws
-        order = None if self.in_order else backend.asarray(rng.permutation(self.n).astype(np.int64))
+        host_order = None if self.in_order else rng.permutation(self.n).astype(np.int64)
+        order = None if host_order is None else backend.asarray(host_order)
+        if self.sample_weight is not None:
+            weights = self.sample_weight if host_order is None else self.sample_weight[host_order]
+            starts = np.arange(0, self.n, self.rows)
+            sizes = np.diff(np.append(starts, self.n))
+            self.l2_steps = float(np.sum(sizes / np.add.reduceat(weights, starts)))
         ws.stats[...] = 0
         job = EpochJob(
             X=self.X, targets=self.targets, order=order, batch_size=self.rows,
             coefs=state.coefs, intercepts=state.intercepts, activation=config.activation,
             output=config.output, solver=config.solver, opt_state=state.opt_state,
-            learning_rate=config.learning_rate_init, momentum=config.momentum,
-            nesterovs_momentum=config.nesterovs_momentum, beta_1=config.beta_1,
-            beta_2=config.beta_2, epsilon=config.epsilon, alpha=config.alpha, t=state.t,
-            x_scale=self.x_scale, stats=ws.stats, workspace=ws)
+            learning_rate=(config.learning_rate_init if state.learning_rate is None
+                           else state.learning_rate),
+            momentum=config.momentum, nesterovs_momentum=config.nesterovs_momentum,
+            beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
+            alpha=config.alpha, t=state.t, x_scale=self.x_scale, stats=ws.stats, workspace=ws,
+            sample_weight=self.device_weight)
         part_rows = self.n
         if on_progress is not None:
             part_rows = self.rows * (steps_per_part or
@@ -250,7 +303,9 @@ class EpochRunner:
             if part_rows >= self.n:
                 part = job
             elif order is None:
-                part = replace(job, X=self.X[start:stop], targets=self.targets[start:stop])
+                part = replace(job, X=self.X[start:stop], targets=self.targets[start:stop],
+                               sample_weight=None if self.device_weight is None
+                               else self.device_weight[start:stop])
             else:
                 part = replace(job, order=order[start:stop])
             self.path = backend.run_epoch(part)
@@ -288,10 +343,11 @@ def _first_bad_step(runner: EpochRunner, rng, backend: Backend, state: TrainStat
     return len(steps)
 
 
-def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, record) -> bool:
-    """scikit-learn's stopping rule: n_iter_no_change epochs without a tol improvement."""
+def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, loss, score) -> bool:
+    """scikit-learn's stopping rule: n_iter_no_change epochs without a tol improvement of the
+    training ``loss`` (or, with early stopping, of the validation ``score``) stop training, except
+    that sgd's adaptive schedule first divides its step size by 5 while it is above 1e-6."""
     if config.early_stopping:
-        score = record["val_accuracy"]
         if score < state.best_score + config.tol:
             state.no_improvement += 1
         else:
@@ -301,10 +357,16 @@ def _should_stop(backend: Backend, config: TrainConfig, state: TrainState, recor
             state.best_params = (copy_params(backend, state.coefs),
                                  copy_params(backend, state.intercepts))
     else:
-        loss = record["loss"]
         if loss > state.best_loss - config.tol:
             state.no_improvement += 1
         else:
             state.no_improvement = 0
         state.best_loss = min(state.best_loss, loss)
-    return state.no_improvement > config.n_iter_no_change
+    if state.no_improvement <= config.n_iter_no_change:
+        return False
+    if (config.solver == "sgd" and config.learning_rate == "adaptive"
+            and state.learning_rate > ADAPTIVE_MIN_LEARNING_RATE):
+        state.learning_rate /= ADAPTIVE_DIVISOR
+        state.no_improvement = 0
+        return False
+    return True

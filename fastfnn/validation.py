@@ -6,15 +6,21 @@ hyper-parameters are checked by :mod:`fastfnn.params`.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
+from fastfnn.sklearn_compat import warn_data_conversion
 
-def check_X(X, dtype, n_features=None, name="X") -> np.ndarray:
+
+def check_X(X, dtype, n_features=None, name="X", estimator="FastFNN") -> np.ndarray:
     """Validate a feature matrix and return it as a C-contiguous NumPy array.
 
-    X: array-like (n_samples, n_features) of real numbers, at least one row and one column, all
-    finite. uint8 input is kept as uint8 (read as 8-bit intensities, scaled by 1/255 on the backend);
-    anything else is converted to ``dtype`` (float32 or float64).
+    X: array-like (n_samples, n_features) of real numbers (an object array of numbers is converted),
+    at least one row and one column, all finite. uint8 input is kept as uint8 (read as 8-bit
+    intensities, scaled by 1/255 on the backend); anything else is converted to ``dtype`` (float32 or
+    float64). n_features: the count a fitted ``estimator`` (its class name, for messages) expects.
+    Messages use scikit-learn's phrases where its checks look for them.
     """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} must be a dense array; convert sparse input with .toarray()")
@@ -22,21 +28,28 @@ def check_X(X, dtype, n_features=None, name="X") -> np.ndarray:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
     if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}, expected real "
+                         "numbers")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name} must hold real numbers, and an entry could not be read as "
+                            f"one: {exc}") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}"
-                         + ("; use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one "
-                            "sample" if arr.ndim == 1 else ""))
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one sample and one feature, got shape "
-                         f"{arr.shape}")
+                         + (". Reshape your data: X.reshape(-1, 1) for one feature or "
+                            "X.reshape(1, -1) for one sample" if arr.ndim <= 1 else ""))
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if arr.shape[axis] == 0:
+            raise ValueError(f"{name} has 0 {what}(s) (shape={arr.shape}) while a minimum of 1 is "
+                             "required.")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the model was fitted with "
-                         f"{n_features}")
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {estimator} is expecting "
+                         f"{n_features} features as input")
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
@@ -48,25 +61,91 @@ def check_X(X, dtype, n_features=None, name="X") -> np.ndarray:
     return arr
 
 
-def check_y(y, n_samples, name="y") -> np.ndarray:
-    """Validate targets: (n,) labels of any hashable kind, or (n, k) 0/1 multi-label indicators."""
+def check_y(y, n_samples, name="y", estimator="FastFNN") -> np.ndarray:
+    """Validate targets: (n,) values of any kind, or (n, k) numbers; a column (n, 1) is flattened
+    with a DataConversionWarning, as scikit-learn does. None: ValueError saying ``estimator`` needs
+    y. What the values must be is the estimator's check (:func:`check_labels`,
+    :func:`check_regression_targets`)."""
+    if y is None:
+        raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     arr = np.asarray(y)
     if arr.dtype == object and arr.ndim == 1 and any(v is None for v in arr):
-        raise ValueError(f"{name} contains None; every sample needs a label")
+        raise ValueError(f"{name} contains None; every sample needs a target")
     if arr.ndim == 2 and arr.shape[1] == 1:
+        warn_data_conversion(f"A column-vector {name} was passed when a 1d array was expected: "
+                             f"{name} of shape {arr.shape} is read as ({arr.shape[0]},); pass "
+                             f"{name}.ravel() to silence this")
         arr = arr.ravel()
     if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must be 1-D labels (n_samples,) or a 2-D 0/1 indicator matrix "
-                         f"(n_samples, n_labels), got shape {arr.shape}")
+        raise ValueError(f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_outputs), got "
+                         f"shape {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"X and {name} have different lengths: {n_samples} samples in X, "
                          f"{arr.shape[0]} in {name}")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has no columns")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite labels")
-    if arr.ndim == 2:
-        if arr.dtype == object or not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"2-D {name} must be a multi-label indicator matrix of 0s and 1s")
-        if arr.shape[1] == 0:
-            raise ValueError(f"{name} has no label columns")
+        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
+
+def check_labels(y, name="y") -> np.ndarray:
+    """Class labels for a classifier: ``y`` from :func:`check_y`, (n,) labels of any sortable kind
+    (floats only when they are whole numbers) or (n, k) 0/1 multi-label indicators."""
+    if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+        kind = "continuous-multioutput" if y.ndim == 2 else "continuous"
+        raise ValueError(f"Unknown label type: {kind}. A classifier needs class labels in {name}, "
+                         "got non-integer numbers; use FastFNNRegressor for continuous targets")
+    if y.ndim == 2 and (y.dtype == object or not np.isin(y, (0, 1)).all()):
+        raise ValueError(f"Unknown label type: 2-D {name} must be a multi-label indicator matrix "
+                         "of 0s and 1s")
+    return y
+
+
+def check_regression_targets(y, dtype, name="y") -> np.ndarray:
+    """Regression targets: ``y`` from :func:`check_y` as real numbers of ``dtype``, (n,) or (n, k)
+    (an object array of numbers is converted)."""
+    if np.iscomplexobj(y):
+        raise ValueError(f"Complex data not supported: {name} has dtype {y.dtype}")
+    if y.dtype == object:
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must hold real numbers for a regressor: {exc}") from None
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+        raise ValueError(f"{name} must hold real numbers for a regressor, got dtype {y.dtype}")
+    with np.errstate(over="ignore"):
+        targets = np.ascontiguousarray(y, dtype=dtype)
+    if not np.isfinite(targets).all():
+        raise ValueError(f"{name} contains NaN or infinite values (or values too large for "
+                         f"{np.dtype(dtype).name}); every target must be finite")
+    return targets
+
+
+def check_sample_weight(sample_weight, n_samples) -> np.ndarray | None:
+    """Sample weights as scikit-learn's ``_check_sample_weight`` reads them: None stays None, a
+    number weighs every row alike, else a 1-D array-like of ``n_samples`` finite numbers >= 0, not
+    all zero. Returns a new float64 (n_samples,) array (the caller's is never written), or None."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, Real):
+        weights = np.full(n_samples, sample_weight, dtype=np.float64)
+    else:
+        try:
+            weights = np.array(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"sample_weight must hold real numbers: {exc}") from None
+        if weights.ndim != 1:
+            raise ValueError(f"Sample weights must be 1D array or scalar, got {weights.ndim}D "
+                             f"array. Expected either a scalar value or a 1D array of length "
+                             f"{n_samples}.")
+        if weights.shape != (n_samples,):
+            raise ValueError(f"sample_weight.shape == {weights.shape}, expected ({n_samples},): "
+                             "one weight per sample")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must hold finite numbers >= 0, got NaN, infinite or "
+                         "negative values")
+    if not weights.any():
+        raise ValueError("Sample weights must contain at least one non-zero number; all "
+                         f"{n_samples} are zero")
+    return weights

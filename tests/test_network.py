@@ -16,11 +16,20 @@ def test_he_and_xavier_scales():
     assert w_x.dtype == np.float32 and not b.any()
 
 
-def test_auto_init_follows_the_activation():
-    a, _ = init_params((500, 400), "auto", "relu", np.float64, np.random.default_rng(1))
-    b, _ = init_params((500, 400), "auto", "sigmoid", np.float64, np.random.default_rng(1))
-    assert a[0].std() == pytest.approx(np.sqrt(2 / 500), rel=0.02)
-    assert np.abs(b[0]).max() <= np.sqrt(6 / 900)
+@pytest.mark.parametrize("activation,factor", [("relu", 6), ("tanh", 6), ("identity", 6),
+                                               ("sigmoid", 2)])
+def test_auto_init_is_scikit_learns_glorot(activation, factor):
+    """Weights and biases uniform in +-sqrt(factor / (n_in + n_out)), as MLPClassifier._init_coef
+    (the default was He for ReLU before)."""
+    coefs, intercepts = init_params((500, 400, 3), "auto", activation, np.float64,
+                                    np.random.default_rng(1))
+    for w, b in zip(coefs, intercepts):
+        bound = np.sqrt(factor / sum(w.shape))
+        assert bound >= np.abs(w).max() > 0.9 * bound
+        assert bound >= np.abs(b).max() > 0
+    again, _ = init_params((500, 400, 3), "glorot", activation, np.float64,
+                           np.random.default_rng(1))
+    np.testing.assert_array_equal(coefs[0], again[0])
 
 
 def test_numeric_init_is_a_normal_std_and_depth_zero_is_one_layer():

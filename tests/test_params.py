@@ -49,13 +49,18 @@ REFUSED = [
      "a sequence of positive integers, got 'wide' (str)"),
     ("activation", "swish", ValueError,
      "activation must be one of ['identity', 'relu', 'sigmoid', 'tanh', 'logistic'], got 'swish'"),
-    ("solver", None, TypeError, "solver must be one of ['sgd', 'adam'], got None (NoneType)"),
+    ("solver", None, TypeError, "solver must be one of ['sgd', 'adam', 'lbfgs'], got None (NoneType)"),
     ("batch_size", 0, ValueError, "batch_size must be 'auto', None or an integer >= 1, got 0"),
     ("batch_size", 2.5, TypeError,
      "batch_size must be 'auto', None or an integer >= 1, got 2.5 (float)"),
     ("dtype", "int8", ValueError, "dtype must be 'float32' or 'float64', got 'int8'"),
-    ("init", "glorot", ValueError,
-     "init must be one of ['auto', 'he', 'xavier'] or a finite real number > 0, got 'glorot'"),
+    ("init", "orthogonal", ValueError,
+     "init must be one of ['auto', 'glorot', 'he', 'xavier'] or a finite real number > 0, got "
+     "'orthogonal'"),
+    ("learning_rate", "optimal", ValueError,
+     "learning_rate must be one of ['constant', 'invscaling', 'adaptive'], got 'optimal'"),
+    ("class_weight", {0: -1}, ValueError,
+     "class_weight must be None, 'balanced' or a dict {class label: weight >= 0}, got {0: -1}"),
     ("n_jobs", 0, ValueError, "n_jobs must be None, -1 (every core) or an integer >= 1, got 0"),
     ("shuffle", 1, TypeError, "shuffle must be True or False, got 1 (int)"),
     ("verbose", -1, ValueError, "verbose must be True or False or an integer >= 0, got -1"),
@@ -104,7 +109,7 @@ def test_command_line_text_refused_says_what_is_expected(name, text, message):
 
 
 def test_choices_are_the_options_of_string_parameters():
-    assert BY_NAME["solver"].choices == ("sgd", "adam")
+    assert BY_NAME["solver"].choices == ("sgd", "adam", "lbfgs")
     assert BY_NAME["dtype"].choices == ("float32", "float64")
     assert set(BY_NAME["activation"].choices) == {*ACTIVATIONS, "logistic"}
     assert BY_NAME["batch_size"].choices is None and BY_NAME["alpha"].choices is None

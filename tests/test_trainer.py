@@ -7,7 +7,8 @@ import pytest
 
 from fastfnn.backends import get_backend
 from fastfnn.network import init_params
-from fastfnn.trainer import TrainConfig, TrainingDivergedError, TrainState, new_opt_state, train
+from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, new_opt_state,
+                             output_scores, train)
 
 from .conftest import blobs
 
@@ -45,9 +46,15 @@ def test_early_stopping_restores_the_best_epochs_weights():
                          batch_size=8, max_iter=30, tol=0.0, n_iter_no_change=4,
                          early_stopping=True)
     snapshots = []
-    train(backend, config, X, y, state, np.random.default_rng(0), X_val=Xv, targets_val=yv,
+    def validate(coefs, intercepts):
+        outputs = output_scores(backend, coefs, intercepts, Xv, "relu", "softmax", 1.0)
+        accuracy = float(np.mean(outputs.argmax(axis=1) == yv))
+        return 0.0, accuracy, accuracy
+
+    train(backend, config, X, y, state, np.random.default_rng(0), validate=validate,
           on_epoch=lambda e, r: snapshots.append([w.copy() for w in state.coefs]))
-    scores = state.history["val_accuracy"]
+    scores = state.validation_scores
+    assert scores == state.history["val_accuracy"]
     best = int(np.argmax(scores))
     for got, want in zip(state.coefs, snapshots[best]):
         np.testing.assert_array_equal(got, want)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastfnn.validation import check_X, check_y
+from fastfnn.validation import check_labels, check_X, check_y
 
 
 def test_uint8_stays_uint8_and_other_input_takes_the_model_dtype():
@@ -25,8 +25,9 @@ def test_one_d_x_gets_a_reshape_hint():
 
 
 def test_y_column_vector_is_flattened_and_indicators_checked():
-    assert check_y(np.array([[1], [0]]), 2).shape == (2,)
+    with pytest.warns(UserWarning, match="column-vector y was passed when a 1d array"):
+        assert check_y(np.array([[1], [0]]), 2).shape == (2,)
     with pytest.raises(ValueError, match="indicator matrix of 0s and 1s"):
-        check_y(np.array([[0, 2], [1, 0]]), 2)
+        check_labels(np.array([[0, 2], [1, 0]]))
     with pytest.raises(ValueError, match="different lengths"):
         check_y([0, 1, 0], 2)

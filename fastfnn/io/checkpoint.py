@@ -21,7 +21,10 @@ from fastfnn.state import FittedState
 
 #: The section's keys (``has_best`` is written by the model file).
 _SECTION_KEYS = {"config_hash", "seed", "rng_state", "best_loss", "best_score",
-                 "no_improvement", "finished", "has_best"}
+                 "no_improvement", "finished", "has_best", "fit_start"}
+
+#: Keys a checkpoint from an earlier version may lack, with the value they stand for.
+_SECTION_DEFAULTS = {"fit_start": 0}
 
 
 @dataclass(eq=False)
@@ -35,6 +38,7 @@ class TrainingProgress:
         (math.inf / -math.inf before any).
     no_improvement: epochs since the last improvement; finished: the stopping rule has fired.
     best: early stopping's best (coefs, intercepts) so far, host arrays, or None.
+    fit_start: epochs in the history before this fit began (a warm start continues the history).
     """
 
     config_hash: str
@@ -45,6 +49,7 @@ class TrainingProgress:
     no_improvement: int
     finished: bool
     best: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+    fit_start: int = 0
 
 
 @dataclass(eq=False)
@@ -71,6 +76,7 @@ def save_checkpoint(checkpoint: Checkpoint, path):
         "best_score": None if math.isinf(progress.best_score) else float(progress.best_score),
         "no_improvement": int(progress.no_improvement),
         "finished": bool(progress.finished),
+        "fit_start": int(progress.fit_start),
     }
     _check_section(os.fspath(path), {**section, "has_best": progress.best is not None})
     return save_model(checkpoint.state, path, section, progress.best)
@@ -87,6 +93,8 @@ def load_checkpoint(path) -> Checkpoint:
     state, section, best = read_model_file(path)
     if section is None:
         fail(where, "a model file without training progress", "a checkpoint written by fit")
+    if isinstance(section, dict):
+        section = {**_SECTION_DEFAULTS, **section}
     _check_section(where, section)
     if state.optimizer is None:
         fail(where, "a checkpoint without optimizer state", "the optimizer state to resume")
@@ -94,7 +102,8 @@ def load_checkpoint(path) -> Checkpoint:
         config_hash=section["config_hash"], seed=section["seed"], rng_state=section["rng_state"],
         best_loss=math.inf if section["best_loss"] is None else section["best_loss"],
         best_score=-math.inf if section["best_score"] is None else section["best_score"],
-        no_improvement=section["no_improvement"], finished=section["finished"], best=best)
+        no_improvement=section["no_improvement"], finished=section["finished"], best=best,
+        fit_start=section["fit_start"])
     return Checkpoint(state, progress)
 
 
@@ -120,8 +129,9 @@ def _check_section(where, section):
     for key in ("best_loss", "best_score"):
         if not (section[key] is None or is_number(section[key])):
             fail(where, f"checkpoint {key} is {shorten(section[key])}", "null or a finite number")
-    if not (is_int(section["no_improvement"]) and section["no_improvement"] >= 0):
-        fail(where, "checkpoint no_improvement is malformed", "an integer >= 0")
+    for key in ("no_improvement", "fit_start"):
+        if not (is_int(section[key]) and section[key] >= 0):
+            fail(where, f"checkpoint {key} is malformed", "an integer >= 0")
     for key in ("finished", "has_best"):
         if not isinstance(section[key], bool):
             fail(where, f"checkpoint {key} is {shorten(section[key])}", "true or false")

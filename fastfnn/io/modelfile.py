@@ -3,9 +3,11 @@
 File layout (format ``"fastfnn"``, version 1), an uncompressed zip as ``np.savez`` writes it:
 
 - ``header.json``: a uint8 array holding UTF-8 JSON: format name and version, the fastfnn version that
-  wrote it, the estimator's parameters, the layer sizes, hidden activation, output, multi-label
-  flag, weight dtype, the classes (values and NumPy dtype), the optimizer's step count, the training
-  history, and a ``checkpoint`` section (null in a plain model file; see fastfnn.io.checkpoint);
+  wrote it, the estimator's parameters, the layer sizes, hidden activation, output (a classifier's
+  softmax or sigmoid, a regressor's squared_error or poisson), multi-label flag (a regressor: 2-D
+  targets), weight dtype, the classes (values and NumPy dtype; null for a regressor), the
+  optimizer's step count and sgd's step size, the training history, and a ``checkpoint`` section
+  (null in a plain model file; see fastfnn.io.checkpoint);
 - ``coef_<i>`` (sizes[i], sizes[i+1]) and ``intercept_<i>`` (sizes[i+1],) for each layer;
 - ``opt_<g>_<i>``: the optimizer state (SGD: velocities; Adam: first and second moments) of group g
   (even g: weights, odd g: biases) of layer i, so that training after a load continues exactly;
@@ -38,12 +40,18 @@ import numpy as np
 from fastfnn._version import __version__
 from fastfnn.io.atomic import atomic_write
 from fastfnn.kernels import ACTIVATIONS
-from fastfnn.params import defaults, resolve
-from fastfnn.state import FittedState, OptimizerState
+from fastfnn.params import PARAMETERS, REGRESSOR_PARAMETERS, defaults, resolve
+from fastfnn.state import REGRESSION_OUTPUTS, FittedState, OptimizerState
 from fastfnn.trainer import HISTORY_KEYS
 
 FORMAT_NAME = "fastfnn"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Versions read. Version 1 (fastfnn 0.1.0) meant He for ReLU and Xavier otherwise by
+#: ``init="auto"``, which is scikit-learn's Glorot since version 2: its files are read with the
+#: init their weights came from. Every other difference is a parameter or field version 1 lacks,
+#: which takes its default.
+READ_VERSIONS = (1, 2)
 
 #: Largest JSON header accepted (bytes); bounds what parsing a hostile file can cost.
 MAX_HEADER_BYTES = 4 << 20
@@ -53,7 +61,7 @@ MAX_LAYERS = 10_000
 
 HEADER_ENTRY = "header.json"
 WEIGHT_DTYPES = ("float32", "float64")
-OUTPUTS = ("softmax", "sigmoid")
+OUTPUTS = ("softmax", "sigmoid", *REGRESSION_OUTPUTS)
 
 #: NumPy dtypes classes may have (besides ``object`` holding str/int/float/bool), as ``dtype.str``.
 _CLASS_DTYPE = re.compile(r"[<>|=]?(b1|[iu][1248]|f[248]|U[0-9]{1,7})")
@@ -151,7 +159,8 @@ def _encode(state: FittedState, where):
     optimizer = None
     # Optimizer state from a different solver than the parameters' cannot be continued from.
     if state.optimizer is not None and state.optimizer.solver == params.get("solver"):
-        optimizer = {"groups": len(state.optimizer.groups), "t": _plain(state.optimizer.steps)}
+        optimizer = {"groups": len(state.optimizer.groups), "t": _plain(state.optimizer.steps),
+                     "learning_rate": _plain(state.optimizer.learning_rate)}
         for g, group in enumerate(state.optimizer.groups):
             for i, a in enumerate(group):
                 arrays[f"opt_{g}_{i}"] = np.asarray(a)
@@ -165,7 +174,8 @@ def _encode(state: FittedState, where):
         "output": state.output,
         "multilabel": bool(state.multilabel),
         "dtype": coefs[0].dtype.name,
-        "classes": _encode_classes(np.asarray(state.classes), where),
+        "classes": None if state.classes is None else _encode_classes(np.asarray(state.classes),
+                                                                      where),
         "optimizer": optimizer,
         "history": {k: [_plain(v) for v in state.history.get(k, [])] for k in HISTORY_KEYS},
         "n_iter": state.n_iter,
@@ -199,6 +209,9 @@ def _encode_params(params, where):
                 pass  # left as is: refused below with the parameter's name
         elif isinstance(value, (tuple, list)):
             value = [_plain(v) for v in value]
+        elif name == "class_weight" and isinstance(value, dict):
+            # JSON objects key by strings only: a list of [label, weight] pairs keeps the labels
+            value = [[_plain(k), _plain(v)] for k, v in value.items()]
         if not _json_scalar_or_list(value):
             raise ValueError(f"{where}: cannot save parameter {name}={value!r}, expected None, a "
                              "bool, int, float, str or a list of them")
@@ -207,9 +220,12 @@ def _encode_params(params, where):
 
 
 def _json_scalar_or_list(value):
+    """None, a bool, number or string, or a list of them or of [label, weight] pairs."""
     scalar = (type(None), bool, int, float, str)
     if isinstance(value, list):
-        return all(isinstance(v, scalar) for v in value)
+        return all(isinstance(v, scalar) or (isinstance(v, list) and len(v) == 2
+                                             and all(isinstance(p, scalar) for p in v))
+                   for v in value)
     return isinstance(value, scalar)
 
 
@@ -366,9 +382,9 @@ def _check_header(where, h):
     """Validate the parsed header; return what building the state needs (the "spec")."""
     if h.get("format") != FORMAT_NAME:
         fail(where, f"format is {h.get('format')!r}", f"{FORMAT_NAME!r}")
-    if h.get("format_version") != FORMAT_VERSION or not is_int(h.get("format_version")):
+    if h.get("format_version") not in READ_VERSIONS or not is_int(h.get("format_version")):
         fail(where, f"format_version is {h.get('format_version')!r}",
-             f"{FORMAT_VERSION} (this fastfnn reads version {FORMAT_VERSION} only)")
+             f"one of {list(READ_VERSIONS)} (the versions this fastfnn reads)")
     if set(h) != _HEADER_KEYS:
         fail(where, f"header keys differ (unexpected: {sorted(set(h) - _HEADER_KEYS)}, missing: "
                     f"{sorted(_HEADER_KEYS - set(h))})", f"exactly {sorted(_HEADER_KEYS)}")
@@ -385,25 +401,40 @@ def _check_header(where, h):
         fail(where, f"output is {shorten(h['output'])}", f"one of {list(OUTPUTS)}")
     if not isinstance(h["multilabel"], bool):
         fail(where, f"multilabel is {shorten(h['multilabel'])}", "true or false")
-    if h["multilabel"] and h["output"] != "sigmoid":
+    if h["multilabel"] and h["output"] == "softmax":
         fail(where, "a multi-label model with a softmax output", "a sigmoid output")
     if h["dtype"] not in WEIGHT_DTYPES:
         fail(where, f"dtype is {shorten(h['dtype'])}", f"one of {list(WEIGHT_DTYPES)}")
-    classes = _check_classes(where, h["classes"], h["multilabel"])
-    if len(classes) != sizes[-1]:
-        fail(where, f"{len(classes)} classes for {sizes[-1]} output units",
-             "one class per output unit")
-    params = _check_params(where, h["params"])
+    regressor = h["output"] in REGRESSION_OUTPUTS
+    classes = None
+    if regressor:
+        if h["classes"] is not None:
+            fail(where, f"classes is {shorten(h['classes'])} for a regressor", "null")
+    else:
+        classes = _check_classes(where, h["classes"], h["multilabel"])
+        if len(classes) != sizes[-1]:
+            fail(where, f"{len(classes)} classes for {sizes[-1]} output units",
+                 "one class per output unit")
+    params = _check_params(where, h["params"],
+                           REGRESSOR_PARAMETERS if regressor else PARAMETERS)
+    if h["format_version"] == 1 and params["init"] == "auto":
+        params["init"] = "he" if params["activation"] == "relu" else "xavier"
+    if regressor and params["loss"] != h["output"]:
+        fail(where, f"output {h['output']!r} with loss {params['loss']!r}", "the two to agree")
     optimizer = h["optimizer"]
-    groups = OptimizerState.GROUPS[params["solver"]]
+    groups = OptimizerState.GROUPS.get(params["solver"])
     if optimizer is not None:
-        if not (isinstance(optimizer, dict) and set(optimizer) == {"groups", "t"}
+        # files written before sgd's schedules lack learning_rate: the step size is then the
+        # initial one
+        rate = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+        if not (isinstance(optimizer, dict) and groups is not None
+                and set(optimizer) - {"learning_rate"} == {"groups", "t"}
                 and optimizer["groups"] == groups
                 and is_int(optimizer["groups"]) and is_int(optimizer["t"])
-                and optimizer["t"] >= 0):
+                and optimizer["t"] >= 0 and (rate is None or is_number(rate) and rate > 0)):
             fail(where, f"optimizer is {shorten(optimizer)}",
-                 f'null or {{"groups": {groups} for solver {params["solver"]!r}, "t": step count '
-                 '>= 0}')
+                 "null, or for solver sgd or adam "
+                 f'{{"groups": {groups}, "t": step count >= 0, "learning_rate": null or > 0}}')
     history = h["history"]
     if not (isinstance(history, dict) and set(history) == set(HISTORY_KEYS)
             and all(isinstance(history[k], list) for k in HISTORY_KEYS)
@@ -411,7 +442,8 @@ def _check_header(where, h):
         fail(where, "history is malformed",
              f"an object with equally long, non-empty lists {list(HISTORY_KEYS)}")
     for key in HISTORY_KEYS:
-        nullable = key.startswith("val_")
+        # accuracy: none for a regressor, nor for an lbfgs fit
+        nullable = key.startswith("val_") or key == "accuracy"
         if not all(is_number(v) or (nullable and v is None) for v in history[key]):
             fail(where, f"history {key} holds a non-number",
                  "finite numbers" + (" or null" if nullable else ""))
@@ -482,25 +514,27 @@ def _check_classes(where, spec, multilabel):
     return classes
 
 
-def _check_params(where, params):
-    """The file's parameters, checked by fastfnn.params; a parameter the file lacks (written before
-    it existed) takes its default."""
-    names = list(defaults())
+def _check_params(where, params, table):
+    """The file's parameters, checked by fastfnn.params against ``table`` (the estimator's); a
+    parameter the file lacks (written before it existed) takes its default."""
+    names = list(defaults(table))
     if not isinstance(params, dict):
-        fail(where, f"params is {shorten(params)}", "an object of FastFNN parameters")
+        fail(where, f"params is {shorten(params)}", "an object of the estimator's parameters")
     if set(params) - set(names):
         fail(where, f"params has unknown entries {sorted(set(params) - set(names))}",
-             f"FastFNN parameters among {names}")
+             f"parameters among {names}")
     for name, value in params.items():
         if not _json_scalar_or_list(value):
             fail(where, f"parameter {name} is {shorten(value)}", "a JSON scalar or list of them")
-    # JSON has no tuples: hidden_layer_sizes comes back as the tuple it was.
-    values = {**defaults(), **{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in params.items()}}
     try:
-        resolve(values)
+        # JSON has no tuples nor non-string keys: hidden_layer_sizes comes back as the tuple it
+        # was, class_weight's [label, weight] pairs as the dict they were.
+        values = {**defaults(table), **{
+            k: dict(v) if k == "class_weight" and isinstance(v, list) else
+            tuple(v) if isinstance(v, list) else v for k, v in params.items()}}
+        resolve(values, table)
     except (TypeError, ValueError) as exc:
-        fail(where, f"invalid parameters ({exc})", "parameters FastFNN accepts")
+        fail(where, f"invalid parameters ({exc})", "parameters the estimator accepts")
     return values
 
 
@@ -537,7 +571,7 @@ def _build(spec, arrays) -> ModelFile:
         optimizer=None if optimizer is None else OptimizerState(
             solver=params["solver"],
             groups=[[arrays[f"opt_{g}_{i}"] for i in layers] for g in range(optimizer["groups"])],
-            steps=optimizer["t"]))
+            steps=optimizer["t"], learning_rate=optimizer.get("learning_rate")))
     section = spec["checkpoint"]
     best = None
     if section is not None and section["has_best"]:

@@ -165,22 +165,23 @@ def test_a_malformed_checkpoint_section_is_refused(tmp_path, section, message):
     FastFNN.load(path)  # still a model file: the section is checked by load_checkpoint
 
 
-def test_a_checkpoint_of_0_1_0_resumes_to_the_uninterrupted_fit_of_today(tmp_path):
-    """Written after 2 of 4 epochs with early stopping (best weights inside) by the old code."""
+def test_a_checkpoint_of_0_1_0_resumes_from_its_last_epoch(tmp_path):
+    """Written after 2 of 4 epochs with early stopping (best weights inside) by the old code.
+
+    Its fit was configured with init="auto", He for ReLU in 0.1.0 and scikit-learn's Glorot today:
+    the file reads as init="he", and resuming continues from its weights, optimizer state and
+    history. (Today's Glorot draws other random numbers than He did, so the validation split of the
+    resumed epochs is not the one the 0.1.0 fit would have kept.)"""
     X, y = blobs(n=60, n_features=4)
     path = shutil.copy(OLD_FILES / "checkpoint-0.1.0-adam-early-stopping.npz", tmp_path)
-
-    def model():
-        return FastFNN((5,), solver="adam", early_stopping=True, n_iter_no_change=50,
-                       backend="numpy", random_state=0, max_iter=4, tol=0.0)
-
     saved = load_checkpoint(path)
     assert saved.state.n_iter == 2 and saved.progress.best is not None
-    resumed = model().fit(X, y, checkpoint=path, resume=True)
-    whole = model().fit(X, y)
-    _assert_same_weights(resumed, whole)
-    assert resumed.loss_curve_ == whole.loss_curve_ and resumed.t_ == whole.t_
-    assert resumed.validation_scores_ == whole.validation_scores_
+    assert saved.state.params["init"] == "he" and saved.progress.fit_start == 0
+    resumed = FastFNN((5,), solver="adam", early_stopping=True, n_iter_no_change=50,
+                      backend="numpy", random_state=0, max_iter=4, tol=0.0).fit(
+        X, y, checkpoint=path, resume=True)
+    assert resumed.loss_curve_[:2] == saved.state.history["loss"] and resumed.n_iter_ == 4
+    assert resumed.t_ == 4 * saved.state.t // 2
 
 
 KILL_SCRIPT = textwrap.dedent("""
