@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from fastfnn.bench import gpu_budget
 from fastfnn.bench.data import load_data
 from fastfnn.bench.first_fit import FIRST_FIT, FIRST_FIT_NETWORK, first_fit_overhead
 from fastfnn.bench.measure import SETTLE_S, measure_workload, summarize
@@ -36,8 +37,9 @@ def add_arguments(parser):
     parser.add_argument("--backends", metavar="A,B",
                         help="FastFNN backends to time (default: every available one)")
     parser.add_argument("--compare", metavar="A,B", default="torch,loop",
-                        help="comparisons: 'torch' (PyTorch eager CPU), 'loop' (hand-written NumPy), "
-                             "or 'none' (default: torch,loop; the GEMM floor is always timed)")
+                        help="comparisons: 'torch' (PyTorch eager CPU), 'torch-cuda' (PyTorch eager "
+                             "on the GPU), 'loop' (hand-written NumPy), or 'none' (default: "
+                             "torch,loop; the GEMM floor is always timed)")
     parser.add_argument("--workloads", metavar="K,K",
                         help=f"workloads to run (default: all of {', '.join(WORKLOADS_BY_KEY)})")
     parser.add_argument("--rows", type=int, metavar="N",
@@ -54,6 +56,10 @@ def add_arguments(parser):
                              f"spinning threads to go idle (default {SETTLE_S})")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="PyTorch intra-op threads (default: the usable CPU cores)")
+    parser.add_argument("--gpu-budget", action="store_true",
+                        help="instead of timing: print, per workload, the CuPy backend's kernel "
+                             "launches and allocations per training step and host syncs per epoch, "
+                             "counted on the CUDA emulation (no GPU needed)")
     parser.add_argument("--compile", action="store_true",
                         help="also measure each backend's first-fit overhead (JIT compile) with a "
                              "cold and a warm Numba cache, in fresh processes")
@@ -113,6 +119,8 @@ def _usable_cpus():
 
 def run(args) -> int:
     """Run the benchmark described by parsed ``args``; print the table. Returns the exit status."""
+    if args.gpu_budget:
+        return _gpu_budget(args)
     try:
         backends, comparisons, workloads, rows, reps, unavailable = _resolve_options(args)
         data = load_data(rows, args.data, args.synthetic)
@@ -184,6 +192,25 @@ def run(args) -> int:
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=2)
         print(f"raw numbers written to {args.json}")
+    return 0
+
+
+def _gpu_budget(args) -> int:
+    """``--gpu-budget``: the launch budget table of the chosen workloads."""
+    keys = _split(args.workloads) if args.workloads else list(WORKLOADS_BY_KEY)
+    unknown = [key for key in keys if key not in WORKLOADS_BY_KEY]
+    if unknown:
+        print(f"fastfnn bench: error: unknown workload {unknown[0]!r}; expected some of "
+              f"{', '.join(WORKLOADS_BY_KEY)}", file=sys.stderr)
+        return 2
+    try:
+        records = gpu_budget.measure(keys)
+    except RuntimeError as exc:
+        print(f"fastfnn bench: error: {exc}", file=sys.stderr)
+        return 1
+    print("fastfnn bench --gpu-budget: the CuPy backend's training epoch, counted on the CUDA "
+          "emulation (float32, SGD)")
+    print(gpu_budget.format_budget(records))
     return 0
 
 

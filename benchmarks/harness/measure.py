@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from fastfnn.bench.variants import FLOOR, TORCH
+from fastfnn.bench.variants import FLOOR, TORCH, TORCH_CUDA
 from fastfnn.bench.workloads import batch_sizes, epoch_flops
 
 #: Seconds of idle time before each timed epoch. The variants' thread pools busy-wait after use
@@ -57,10 +57,11 @@ def measure_workload(workload, variants, reps, progress=None, settle=SETTLE_S, s
 
 
 def summarize(workload, rows, records):
-    """Add medians, ratios to PyTorch and to the floor, flops and GFLOP/s to a workload's records."""
+    """Add medians, ratios to PyTorch (CPU and CUDA) and to the floor, flops and GFLOP/s to a workload's records."""
     flops = epoch_flops(workload.sizes, rows, workload.batch_size)
     medians = {r["name"]: statistics.median(r["times_s"]) for r in records}
     torch_s = medians.get(TORCH)
+    torch_cuda_s = medians.get(TORCH_CUDA)
     floor_s = medians.get(FLOOR)
     out = []
     for r in records:
@@ -73,6 +74,7 @@ def summarize(workload, rows, records):
             "median_s": median, "min_s": min(r["times_s"]), "times_s": list(r["times_s"]),
             "first_epoch_s": r["first_epoch_s"],
             "ratio_to_torch": median / torch_s if torch_s else None,
+            "ratio_to_torch_cuda": median / torch_cuda_s if torch_cuda_s else None,
             "ratio_to_floor": median / floor_s if floor_s else None,
             "gemm_flops": flops, "gflops": flops / median / 1e9 if median > 0 else None,
         })

@@ -27,6 +27,7 @@ TABLE_COLUMNS = (
     ("min_s", "min s", ">"),
     ("first_epoch_s", "1st epoch s", ">"),
     ("ratio_to_torch", "/ torch", ">"),
+    ("ratio_to_torch_cuda", "/ torch GPU", ">"),
     ("ratio_to_floor", "/ floor", ">"),
     ("gflops", "GFLOP/s", ">"),
 )
@@ -44,13 +45,19 @@ def _cell(key, value):
     return str(value)
 
 
+#: Columns shown only when some record has a value (PyTorch CUDA runs only where there is a GPU).
+OPTIONAL_COLUMNS = ("ratio_to_torch_cuda",)
+
+
 def format_table(results, markdown=False):
     """The results (records of :func:`summarize`) as an aligned text table, or a Markdown table."""
-    header = [title for _, title, _ in TABLE_COLUMNS]
-    rows = [[_cell(key, r.get(key)) for key, _, _ in TABLE_COLUMNS] for r in results]
+    columns = [c for c in TABLE_COLUMNS if c[0] not in OPTIONAL_COLUMNS
+               or any(r.get(c[0]) is not None for r in results)]
+    header = [title for _, title, _ in columns]
+    rows = [[_cell(key, r.get(key)) for key, _, _ in columns] for r in results]
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---:" if align == ">" else "---" for _, _, align in TABLE_COLUMNS) + "|"]
+                 "|" + "|".join("---:" if align == ">" else "---" for _, _, align in columns) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
@@ -58,7 +65,7 @@ def format_table(results, markdown=False):
 
     def line(cells):
         return "  ".join(c.ljust(w) if align == "<" else c.rjust(w)
-                         for c, w, (_, _, align) in zip(cells, widths, TABLE_COLUMNS)).rstrip()
+                         for c, w, (_, _, align) in zip(cells, widths, columns)).rstrip()
 
     out = [line(header), line(["-" * w for w in widths])]
     previous = None

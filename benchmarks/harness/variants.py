@@ -3,6 +3,8 @@
 - ``fastfnn[<backend>]``: FastFNN's trainer epoch (the backend's fused epoch where it offers one for the
   job, else the composed kernels), one variant per available backend;
 - ``pytorch``: the same network in eager PyTorch on the CPU, tensors in memory, no DataLoader;
+- ``pytorch cuda``: the same in eager PyTorch on the GPU, data on the device, shuffled there, the
+  loss summed there and read once per epoch;
 - ``numpy loop``: the straightforward hand-written NumPy loop;
 - ``floor``: only the epoch's GEMMs, through NumPy's BLAS into preallocated buffers.
 
@@ -18,10 +20,11 @@ import numpy as np
 from fastfnn.bench.workloads import SEED, initial_params
 
 #: Comparisons that can be asked for (``--compare``), beside FastFNN and the floor.
-COMPARISONS = ("torch", "loop")
-#: Variant names of the floor, PyTorch and the NumPy loop.
+COMPARISONS = ("torch", "torch-cuda", "loop")
+#: Variant names of the floor, PyTorch (CPU and CUDA) and the NumPy loop.
 FLOOR = "floor"
 TORCH = "pytorch"
+TORCH_CUDA = "pytorch cuda"
 LOOP = "numpy loop"
 
 
@@ -127,17 +130,25 @@ class NumpyLoopVariant(Variant):
 
 
 class TorchVariant(Variant):
-    """The same network in eager PyTorch on the CPU: nn.Sequential, F.cross_entropy, optim.SGD."""
+    """The same network in eager PyTorch: nn.Sequential, F.cross_entropy, optim.SGD.
 
-    name = TORCH
+    On the CPU the loss is read after every step (as a training loop would); on ``device="cuda"``
+    everything stays on the GPU and the loss sum is read once per epoch, the fair comparison for a
+    backend that synchronises once per epoch.
+    """
+
     kind = "pytorch"
 
-    def __init__(self, workload, data, threads):
+    def __init__(self, workload, data, threads, device="cpu"):
         import torch
         from torch import nn
 
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ImportError(f"PyTorch {torch.__version__} sees no CUDA device")
         torch.set_num_threads(threads)
         self.torch = torch
+        self.device = device
+        self.name = TORCH if device == "cpu" else TORCH_CUDA
         coefs, intercepts = initial_params(workload)
         layers = []
         for index, (w, v) in enumerate(zip(coefs, intercepts)):
@@ -148,10 +159,10 @@ class TorchVariant(Variant):
             layers.append(linear)
             if index < len(coefs) - 1:
                 layers.append(nn.ReLU())
-        self.model = nn.Sequential(*layers)
+        self.model = nn.Sequential(*layers).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=workload.lr)
-        self.X = torch.from_numpy(data.floats())
-        self.y = torch.from_numpy(data.y)
+        self.X = torch.from_numpy(data.floats()).to(device)
+        self.y = torch.from_numpy(data.y).to(device)
         self.rows = workload.batch_rows(len(data.y))
         self.rng = np.random.default_rng(SEED)
 
@@ -159,8 +170,10 @@ class TorchVariant(Variant):
         torch = self.torch
         F = torch.nn.functional
         n = len(self.y)
-        order = torch.from_numpy(self.rng.permutation(n))  # the order the other variants use
-        total_loss = 0.0
+        # the order the other variants use
+        order = torch.from_numpy(self.rng.permutation(n)).to(self.device)
+        on_host = self.device == "cpu"
+        total_loss = 0.0 if on_host else torch.zeros((), device=self.device)
         for start in range(0, n, self.rows):
             idx = order[start:start + self.rows]
             xb, yb = self.X[idx], self.y[idx]
@@ -168,8 +181,8 @@ class TorchVariant(Variant):
             loss = F.cross_entropy(self.model(xb), yb)
             loss.backward()
             self.optimizer.step()
-            total_loss += loss.item() * len(idx)
-        return total_loss / n
+            total_loss += (loss.item() if on_host else loss.detach()) * len(idx)
+        return float(total_loss) / n
 
 
 class FloorVariant(Variant):
@@ -226,5 +239,10 @@ def build_variants(workload, data, backends, comparisons, torch_threads, skipped
             variants.append(TorchVariant(workload, data, torch_threads))
         except ImportError as exc:
             skipped[TORCH] = f"PyTorch is not importable ({exc}); pip install 'fastfnn[bench]'"
+    if "torch-cuda" in comparisons:
+        try:
+            variants.append(TorchVariant(workload, data, torch_threads, device="cuda"))
+        except ImportError as exc:
+            skipped[TORCH_CUDA] = f"PyTorch CUDA cannot run here ({exc})"
     variants.append(FloorVariant(workload, data))
     return variants

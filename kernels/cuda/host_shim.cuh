@@ -2,13 +2,18 @@
 // (kernels/cuda_host.py). Assumes g++ (C++17, x86-64 or aarch64 Linux with <ucontext.h>).
 //
 // A launch runs the grid's blocks one after another. Within a block, each CUDA thread is a fiber
-// (ucontext) on the calling OS thread; __syncthreads() switches back to the block's scheduler,
+// on the calling OS thread (started with makecontext/setcontext, then switched with
+// _setjmp/_longjmp, which unlike swapcontext make no system call); __syncthreads() switches back
+// to the block's scheduler,
 // which resumes every live thread in turn, so a barrier is a real barrier: no thread passes it
 // before every live thread of its block has reached it. __shared__ variables become static
 // locals: one copy for the block that is running. If thread (0, 0) finishes without reaching a
 // barrier the kernel has none, and the rest of the grid runs as plain calls (fast); a barrier met
 // later in that mode is a bug in the kernel and aborts with a message.
+// glibc's fortified longjmp refuses jumps between stacks, which is what fibers do.
+#undef _FORTIFY_SOURCE
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,9 +40,9 @@ namespace fastfnn_emu {
 
 struct Context {
     dim3 thread_idx, block_idx, block_dim, grid_dim;
-    ucontext_t* scheduler = nullptr;  // null: threads run as plain calls, barriers are illegal
-    ucontext_t* fiber = nullptr;
-    bool barrier_seen = false;
+    std::jmp_buf* scheduler = nullptr;  // null: threads run as plain calls, barriers are illegal
+    std::jmp_buf* fiber = nullptr;
+    bool barrier_seen = false;  // false when the fiber came back because its thread ended
 };
 inline Context ctx;
 
@@ -48,18 +53,23 @@ inline void syncthreads() {
         std::abort();
     }
     ctx.barrier_seen = true;
-    swapcontext(ctx.fiber, ctx.scheduler);
+    if (!_setjmp(*ctx.fiber)) _longjmp(*ctx.scheduler, 1);
 }
 
 constexpr size_t kStackBytes = 128 * 1024;
 
+struct Jump { std::jmp_buf buf; };
+
 struct FiberPool {
-    std::vector<ucontext_t> fibers;
+    std::vector<ucontext_t> starts;  // where a fiber begins (its stack and entry point)
+    std::vector<Jump> jumps;         // where a started fiber waits at a barrier
     std::vector<std::vector<char>> stacks;
-    std::vector<char> alive;
+    std::vector<char> alive, started;
     void reserve(size_t n) {
-        fibers.resize(n);
+        starts.resize(n);
+        jumps.resize(n);
         alive.resize(n);
+        started.resize(n);
         while (stacks.size() < n) stacks.emplace_back(kStackBytes);
     }
 };
@@ -67,7 +77,11 @@ struct FiberPool {
 template <typename Body>
 struct Trampoline {
     static Body* body;
-    static void run() { (*body)(); }
+    static void run() {  // never returns: an ended thread jumps back to its scheduler
+        (*body)();
+        ctx.barrier_seen = false;
+        _longjmp(*ctx.scheduler, 1);
+    }
 };
 template <typename Body> Body* Trampoline<Body>::body = nullptr;
 
@@ -84,23 +98,27 @@ inline dim3 thread_of(unsigned t, const dim3& block) {
 template <typename Body>
 bool run_block_fibers(Body& body, unsigned n_threads, bool probe) {
     static FiberPool pool;
-    static ucontext_t scheduler;
+    static std::jmp_buf scheduler;
     pool.reserve(n_threads);
     Trampoline<Body>::body = &body;
     auto start = [&](unsigned t) {
-        getcontext(&pool.fibers[t]);
-        pool.fibers[t].uc_stack.ss_sp = pool.stacks[t].data();
-        pool.fibers[t].uc_stack.ss_size = kStackBytes;
-        pool.fibers[t].uc_link = &scheduler;
-        makecontext(&pool.fibers[t], &Trampoline<Body>::run, 0);
+        getcontext(&pool.starts[t]);
+        pool.starts[t].uc_stack.ss_sp = pool.stacks[t].data();
+        pool.starts[t].uc_stack.ss_size = kStackBytes;
+        pool.starts[t].uc_link = nullptr;
+        makecontext(&pool.starts[t], &Trampoline<Body>::run, 0);
         pool.alive[t] = 1;
+        pool.started[t] = 0;
     };
     auto resume = [&](unsigned t) {  // returns whether thread t is still alive
         ctx.thread_idx = thread_of(t, ctx.block_dim);
         ctx.scheduler = &scheduler;
-        ctx.fiber = &pool.fibers[t];
-        ctx.barrier_seen = false;
-        swapcontext(&scheduler, &pool.fibers[t]);
+        ctx.fiber = &pool.jumps[t].buf;
+        if (!_setjmp(scheduler)) {
+            if (pool.started[t]) _longjmp(pool.jumps[t].buf, 1);
+            pool.started[t] = 1;
+            setcontext(&pool.starts[t]);
+        }
         ctx.scheduler = nullptr;
         return ctx.barrier_seen;
     };
@@ -114,7 +132,7 @@ bool run_block_fibers(Body& body, unsigned n_threads, bool probe) {
     for (unsigned round = 0; live; ++round) {
         for (unsigned t = round == 0 ? first : 0; t < n_threads; ++t) {
             if (!pool.alive[t]) continue;
-            if (!resume(t)) { pool.alive[t] = 0; --live; }  // it returned through uc_link
+            if (!resume(t)) { pool.alive[t] = 0; --live; }
         }
     }
     return true;
