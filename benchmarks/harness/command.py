@@ -18,7 +18,7 @@ from fastfnn.bench.first_fit import FIRST_FIT, FIRST_FIT_NETWORK, first_fit_over
 from fastfnn.bench.measure import SETTLE_S, measure_workload, summarize
 from fastfnn.bench.report import format_table, machine_info, warmup_overhead
 from fastfnn.bench.variants import COMPARISONS, build_variants
-from fastfnn.bench.workloads import WORKLOADS, WORKLOADS_BY_KEY
+from fastfnn.bench.workloads import EXTRA_WORKLOADS, WORKLOADS, WORKLOADS_BY_KEY
 from fastfnn.io.atomic import atomic_write
 
 #: Rows per epoch by default (MNIST's training set) and with ``--quick``.
@@ -41,7 +41,8 @@ def add_arguments(parser):
                              "on the GPU), 'loop' (hand-written NumPy), or 'none' (default: "
                              "torch,loop; the GEMM floor is always timed)")
     parser.add_argument("--workloads", metavar="K,K",
-                        help=f"workloads to run (default: all of {', '.join(WORKLOADS_BY_KEY)})")
+                        help=f"workloads to run (default: {', '.join(w.key for w in WORKLOADS)}; "
+                             f"also {', '.join(w.key for w in EXTRA_WORKLOADS)})")
     parser.add_argument("--rows", type=int, metavar="N",
                         help=f"training rows per epoch (default {DEFAULT_ROWS}, --quick {QUICK_ROWS})")
     parser.add_argument("--reps", type=int, metavar="N",
@@ -197,7 +198,7 @@ def run(args) -> int:
 
 def _gpu_budget(args) -> int:
     """``--gpu-budget``: the launch budget table of the chosen workloads."""
-    keys = _split(args.workloads) if args.workloads else list(WORKLOADS_BY_KEY)
+    keys = _split(args.workloads) if args.workloads else [w.key for w in WORKLOADS]
     unknown = [key for key in keys if key not in WORKLOADS_BY_KEY]
     if unknown:
         print(f"fastfnn bench: error: unknown workload {unknown[0]!r}; expected some of "
