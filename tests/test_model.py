@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN, TrainingDivergedError
+from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
 from fastfnn.network import init_params
 
 from .conftest import blobs
@@ -368,3 +368,164 @@ def test_n_jobs_limits_blas_threads_and_keeps_results_bitwise():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="n_jobs"):
         FastFNN(n_jobs=0).fit(X, y)
+
+
+# ---------------------------------------------------------------- scikit-learn's MLP surface
+def test_unfitted_use_raises_scikit_learns_not_fitted_error():
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    from fastfnn import NotFittedError
+    for method in ("predict", "predict_proba"):
+        with pytest.raises(SklearnNotFitted, match="not fitted") as info:
+            getattr(FastFNN(), method)(np.zeros((1, 3)))
+        assert isinstance(info.value, (NotFittedError, ValueError, AttributeError))
+
+
+def test_without_scikit_learn_not_fitted_error_is_our_own():
+    from fastfnn import sklearn_compat
+    made = sklearn_compat._shared.__wrapped__(sklearn_compat.NotFittedError,
+                                              "no_such_module_here", "NotFittedError")
+    assert made is sklearn_compat.NotFittedError
+    assert issubclass(made, ValueError) and issubclass(made, AttributeError)
+
+
+def test_warm_start_appends_to_the_loss_curve():
+    X, y = blobs(n=60)
+    model = FastFNN((4,), warm_start=True, **{**FAST, "max_iter": 3}).fit(X, y)
+    first = list(model.loss_curve_)
+    model.set_params(max_iter=2).fit(X, y)
+    assert model.loss_curve_[:3] == first and len(model.loss_curve_) == 5
+    assert model.t_ == 5 * len(y) and model.n_iter_ == 5
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda n: -np.ones(n), ">= 0"), (lambda n: np.ones(n - 1), "expected"),
+    (lambda n: np.zeros(n), "non-zero"), (lambda n: np.ones((n, 1)), "1D"),
+    (lambda n: np.full(n, np.nan), "finite"),
+])
+def test_bad_sample_weight_is_refused_and_changes_nothing(fitted, bad, message):
+    model, X, y = fitted
+    model = copy.deepcopy(model)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y, sample_weight=bad(len(y)))
+    assert_unchanged(model, before)
+
+
+def test_sample_weight_is_never_written_and_a_scalar_is_everyone_alike():
+    X, y = blobs(n=60)
+    weights = np.linspace(0.5, 2, len(y))
+    kept = weights.copy()
+    FastFNN((4,), **{**FAST, "max_iter": 2}).fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(weights, kept)
+    plain = FastFNN((4,), **{**FAST, "max_iter": 2}).fit(X, y)
+    ones = FastFNN((4,), **{**FAST, "max_iter": 2}).fit(X, y, sample_weight=1.0)
+    for a, b in zip(plain.coefs_, ones.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_balanced_class_weight_is_scikit_learns():
+    X, y = blobs(n=90)
+    counts = np.bincount(y)
+    balanced = {c: len(y) / (3 * counts[c]) for c in range(3)}
+    a = FastFNN((4,), class_weight="balanced", **{**FAST, "max_iter": 2}).fit(X, y)
+    b = FastFNN((4,), class_weight=balanced, **{**FAST, "max_iter": 2}).fit(X, y)
+    for wa, wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(wa, wb)
+    with pytest.raises(ValueError, match="not among the classes"):
+        FastFNN(class_weight={7: 2.0}, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit cannot use it"):
+        FastFNN(class_weight="balanced", **FAST).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_score_takes_sample_weight(fitted):
+    model, X, y = fitted
+    right = model.predict(X) == y
+    weights = np.where(right, 1.0, 3.0)
+    assert model.score(X, y, sample_weight=weights) == pytest.approx(
+        np.average(right, weights=weights))
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_learning_rate_schedule_moves_sgds_step_size(schedule):
+    X, y = blobs(n=60)
+    model = FastFNN((4,), solver="sgd", learning_rate=schedule, power_t=0.25,
+                    n_iter_no_change=1, **{**FAST, "tol": 10.0, "max_iter": 4}).fit(X, y)
+    rate = model.fitted_state_.optimizer.learning_rate
+    # tol=10: only the first epoch improves; after the third, 2 > n_iter_no_change epochs have not
+    if schedule == "invscaling":  # stops there
+        assert model.n_iter_ == 3 and rate == pytest.approx(0.001 / (3 * len(y) + 1) ** 0.25)
+    else:  # divides its step size by 5 there instead, and goes on
+        assert model.n_iter_ == 4 and rate == pytest.approx(0.001 / 5)
+    model.partial_fit(X, y)  # continues from the step size it left
+    assert model.fitted_state_.optimizer.learning_rate <= rate
+
+
+def test_lbfgs_learns_and_has_no_partial_fit():
+    X, y = blobs(n=90)
+    model = FastFNN((6,), solver="lbfgs", **{**FAST, "max_iter": 100}).fit(X, y)
+    assert model.score(X, y) == 1.0 and model.n_iter_ == len(model.loss_curve_) <= 100
+    assert not hasattr(model, "partial_fit") and hasattr(FastFNN(), "partial_fit")
+    assert model.fitted_state_.optimizer is None
+    with pytest.raises(ValueError, match="checkpoint is for the stochastic solvers"):
+        model.fit(X, y, checkpoint="never-written.npz")
+
+
+def test_lbfgs_max_fun_bounds_the_evaluations():
+    X, y = blobs(n=90)
+    with pytest.warns(UserWarning, match="failed to converge"):
+        model = FastFNN((6,), solver="lbfgs", max_fun=5, **FAST).fit(X, y)
+    assert model.n_iter_ <= 5
+
+
+def test_continuous_targets_are_not_class_labels():
+    X, y = blobs(n=30)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        FastFNN(**FAST).fit(X, y + 0.5)
+
+
+# ---------------------------------------------------------------- the regressor
+def linear_targets(n=200, outputs=2):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, 5))
+    return X, X @ rng.standard_normal((5, outputs)) + 0.1
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_regressor_learns_linear_targets(solver):
+    X, Y = linear_targets()
+    model = FastFNNRegressor((16,), solver=solver, learning_rate_init=0.01,
+                             **{**FAST, "max_iter": 200}).fit(X, Y)
+    assert model.score(X, Y) > 0.95 and model.predict(X).shape == Y.shape
+    assert model.out_activation_ == "identity" and model.n_outputs_ == 2
+    assert not hasattr(model, "classes_")
+    one = FastFNNRegressor((8,), **{**FAST, "max_iter": 5}).fit(X, Y[:, 0])
+    assert one.predict(X).shape == (len(X),) and one.predict(X).dtype == np.float64
+
+
+def test_poisson_regressor_needs_non_negative_targets():
+    X, Y = linear_targets(outputs=1)
+    counts = np.random.default_rng(0).poisson(np.exp(0.3 * Y[:, 0]))
+    model = FastFNNRegressor((8,), loss="poisson", **FAST).fit(X, counts)
+    assert model.out_activation_ == "exp" and (model.predict(X) > 0).all()
+    with pytest.raises(ValueError, match="negative"):
+        FastFNNRegressor(loss="poisson", **FAST).fit(X, Y[:, 0] - 10)
+
+
+def test_regressor_early_stopping_watches_r2_and_partial_fit_continues():
+    X, Y = linear_targets()
+    model = FastFNNRegressor((8,), early_stopping=True, learning_rate_init=0.01,
+                             **{**FAST, "max_iter": 30}).fit(X, Y)
+    assert model.best_validation_score_ == max(model.validation_scores_) > 0.5
+    assert all(a is None for a in model.history_["accuracy"] + model.history_["val_accuracy"])
+    epochs = model.n_iter_
+    model.set_params(early_stopping=False).partial_fit(X, Y)
+    assert model.n_iter_ == epochs + 1
+
+
+def test_regressor_refuses_what_is_not_a_number():
+    X, Y = linear_targets()
+    with pytest.raises(ValueError, match="real numbers"):
+        FastFNNRegressor(**FAST).fit(X, np.array(["a"] * len(X)))
+    with pytest.raises(ValueError, match="NaN"):
+        FastFNNRegressor(**FAST).fit(X, np.where(Y > 1, np.nan, Y))

@@ -165,3 +165,12 @@ def test_lbfgs_regressor(backend_name):
     with pytest.warns(UserWarning):
         fit_from(theirs, ours, starting_weights(5, 2), X, Y)
     assert_same_weights(ours, theirs)
+
+
+def test_sample_weights_on_sparse_inputs_and_large_batches(backend_name):
+    """Mostly-zero inputs (the Numba backend's sparse first layer) and 100-row steps."""
+    X, y = classification(n=240)
+    X = np.where(np.random.default_rng(7).random(X.shape) < 0.7, 0.0, np.abs(X))
+    theirs, ours = pair({**SGD, "batch_size": 100}, backend=backend_name)
+    fit_from(theirs, ours, starting_weights(5, 3), X, y, sample_weights(len(y)), classes=[0, 1, 2])
+    assert_same_weights(ours, theirs)

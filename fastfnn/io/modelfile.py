@@ -571,10 +571,19 @@ def _build(spec, arrays) -> ModelFile:
         optimizer=None if optimizer is None else OptimizerState(
             solver=params["solver"],
             groups=[[arrays[f"opt_{g}_{i}"] for i in layers] for g in range(optimizer["groups"])],
-            steps=optimizer["t"], learning_rate=optimizer.get("learning_rate")))
+            steps=optimizer["t"], learning_rate=_step_size(optimizer, params)))
     section = spec["checkpoint"]
     best = None
     if section is not None and section["has_best"]:
         best = ([arrays[f"best_coef_{i}"] for i in layers],
                 [arrays[f"best_intercept_{i}"] for i in layers])
     return ModelFile(state, section, best)
+
+
+def _step_size(optimizer, params):
+    """sgd's step size as stored; files written before schedules existed (no entry) stopped at
+    learning_rate_init. None for adam."""
+    rate = optimizer.get("learning_rate")
+    if rate is None and params["solver"] == "sgd":
+        return float(params["learning_rate_init"])
+    return rate

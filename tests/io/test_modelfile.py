@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN
+from fastfnn import FastFNN, FastFNNRegressor
 from fastfnn.io import modelfile
 from fastfnn.io.modelfile import MAX_HEADER_BYTES, load_model, save_model
 
@@ -504,3 +504,40 @@ def test_missing_params_take_their_defaults(saved, tmp_path):
     del header["params"]["epsilon"]
     model = FastFNN.load(write_archive(tmp_path / "m.npz", header, arrays))
     assert model.epsilon == FastFNN().epsilon
+
+
+# ------------------------------------------------------------------ regressors, weights, schedules
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+@pytest.mark.parametrize("targets", ["1-D", "2-D"])
+def test_regressor_round_trip(tmp_path, loss, targets):
+    X, y = blobs(n=60, n_features=4)
+    Y = np.stack([y, X[:, 0] ** 2], axis=1).astype(float)
+    Y = Y[:, 0] if targets == "1-D" else Y
+    model = FastFNNRegressor((5,), loss=loss, solver="sgd", learning_rate="invscaling",
+                             **FAST).fit(X, Y)
+    loaded = FastFNNRegressor.load(model.save(tmp_path / "r.npz"))
+    assert_same_model(model, loaded)
+    assert loaded.predict(X).tobytes() == model.predict(X).tobytes()
+    loaded.partial_fit(X, Y)  # continues sgd's step size and velocities
+    model.partial_fit(X, Y)
+    assert_same_model(model, loaded, timings=False)
+
+
+def test_the_estimator_kind_is_checked_at_load(tmp_path):
+    X, y = blobs(n=60, n_features=4)
+    regressor = FastFNNRegressor((3,), **FAST).fit(X, y.astype(float)).save(tmp_path / "r.npz")
+    with pytest.raises(ValueError, match="holds a FastFNNRegressor"):
+        FastFNN.load(regressor)
+    with pytest.raises(ValueError, match="holds a FastFNN, expected a FastFNNRegressor"):
+        FastFNNRegressor.load(tiny_model().save(tmp_path / "c.npz"))
+
+
+def test_class_weight_dict_and_lbfgs_round_trip(tmp_path):
+    X, y = blobs(n=60, n_features=4)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    model = FastFNN((4,), solver="lbfgs", class_weight={"cat": 2.0, "emu": 0.5},
+                    **FAST).fit(X, labels)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.class_weight == {"cat": 2.0, "emu": 0.5}
+    assert_same_model(model, loaded)
+    assert loaded.fitted_state_.optimizer is None
