@@ -210,8 +210,8 @@ class CupyBackend(Backend):
         t = param.dtype.type
         _kernel("sgd_step", param.dtype)(
             _grid(param.size), (_THREADS,),
-            (param, grad, velocity, np.int64(param.size), np.int64(param.size), t(lr),
-             t(momentum), np.int32(bool(nesterov)), t(weight_decay)))
+            (param, grad, velocity, np.int64(param.size), np.int64(param.size), t(lr), _NULL,
+             np.int32(0), t(momentum), np.int32(bool(nesterov)), t(weight_decay)))
         return param
 
     def adam_step(self, param, grad, m, v, lr_t, beta1, beta2, eps, weight_decay):
@@ -219,8 +219,9 @@ class CupyBackend(Backend):
         # 1 - beta in double on the host, then rounded once, as the NumPy reference does
         _kernel("adam_step", param.dtype)(
             _grid(param.size), (_THREADS,),
-            (param, grad, m, v, np.int64(param.size), np.int64(param.size), t(lr_t), t(beta1),
-             t(1 - beta1), t(beta2), t(1 - beta2), t(eps), t(weight_decay)))
+            (param, grad, m, v, np.int64(param.size), np.int64(param.size), t(lr_t), _NULL,
+             np.int32(0), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(eps),
+             t(weight_decay)))
         return param
 
     def gather(self, X, idx, out, scale):

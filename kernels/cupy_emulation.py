@@ -11,7 +11,10 @@ call on device arrays: ufuncs, reductions, matmul as cuBLAS, fancy indexing, cop
 ``allocations`` (every new device buffer: creation functions and results not written into an
 ``out``) and ``syncs`` (device-to-host reads: :func:`asnumpy`, ``.get()``, ``float()``/``int()``/
 ``bool()``/``.item()`` of a device array, stream synchronisation). Tests read and reset them to hold
-the backend to its budgets. Assumes single-threaded use of the counters.
+the backend to its budgets. Streams run their work at once, in order; a stream capture records raw
+kernel launches into a :class:`Graph` (and refuses any other device work meanwhile, as the backend
+captures raw kernels only), whose ``launch`` replays them and counts one launch. Assumes
+single-threaded use.
 """
 
 from __future__ import annotations
@@ -45,6 +48,18 @@ class Counters:
 
 counters = Counters()
 
+#: The raw kernel launches recorded by the stream capture under way, or None.
+_capture = None
+
+
+def _launched():
+    """Count one launch of an array operation; refuse it during a stream capture (the emulation
+    records raw kernels only, which is all the backend captures)."""
+    if _capture is not None:
+        raise RuntimeError("the CUDA emulation captures raw kernel launches only; an array "
+                           "operation ran during a stream capture")
+    counters.launches += 1
+
 
 def _host(a):
     """The plain NumPy view of a device array (anything else unchanged)."""
@@ -77,7 +92,7 @@ class ndarray(numpy.ndarray):  # noqa: N801 - cupy's name
     """A device array of the emulation: NumPy memory, every operation counted as on a GPU."""
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
-        counters.launches += 1
+        _launched()
         if out is not None:
             kwargs["out"] = tuple(_host(o) for o in out)
         result = getattr(ufunc, method)(*_host_all(inputs), **kwargs)
@@ -88,21 +103,21 @@ class ndarray(numpy.ndarray):  # noqa: N801 - cupy's name
     def __array_function__(self, func, types, args, kwargs):
         result = func(*_host_all(args), **_host_all(kwargs))
         if kwargs.get("out") is not None:
-            counters.launches += 1
+            _launched()
             return kwargs["out"]
         if isinstance(result, (bool, int, float)):  # CuPy answers with a 0-d device array
             result = numpy.asarray(result)
         fresh = isinstance(result, numpy.generic) or (
             isinstance(result, numpy.ndarray) and result.base is None)
         if fresh:  # a new result was computed (views such as .T are free)
-            counters.launches += 1
+            _launched()
         return _device(result, fresh=True)
 
     # Indexing: basic slices are views (free); array indices gather or scatter (a launch).
     def __getitem__(self, key):
         result = _host(self)[_host_all(key)]
         if isinstance(result, numpy.ndarray) and result.base is None:
-            counters.launches += 1
+            _launched()
             return _device(result, fresh=True)
         if isinstance(result, numpy.generic):  # an element is a 0-d view, as in CuPy
             key = key if isinstance(key, tuple) else (key,)
@@ -110,7 +125,7 @@ class ndarray(numpy.ndarray):  # noqa: N801 - cupy's name
         return result.view(ndarray) if isinstance(result, numpy.ndarray) else result
 
     def __setitem__(self, key, value):
-        counters.launches += 1
+        _launched()
         _host(self)[_host_all(key)] = _host(value)
 
     # Methods NumPy implements without dispatching: route them through counted calls.
@@ -120,19 +135,26 @@ class ndarray(numpy.ndarray):  # noqa: N801 - cupy's name
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         if not copy and numpy.dtype(dtype) == self.dtype:
             return self
-        counters.launches += 1
+        _launched()
         return _device(_host(self).astype(dtype, order=order, casting=casting), fresh=True)
 
     def copy(self, order="C"):
-        counters.launches += 1
+        _launched()
         return _device(_host(self).copy(order=order), fresh=True)
 
     def fill(self, value):
-        counters.launches += 1
+        _launched()
         _host(self).fill(value)
 
     def take(self, indices, axis=None, out=None):
         return numpy.take(self, indices, axis=axis, out=out)
+
+    def set(self, host):
+        """Copy the host array ``host`` (same shape) into this one (host-to-device: no launch,
+        no sync)."""
+        if _capture is not None:
+            raise RuntimeError("the CUDA emulation cannot copy from the host during a capture")
+        _host(self)[...] = numpy.asarray(host)
 
     # Device-to-host reads.
     def get(self):
@@ -163,6 +185,8 @@ class ndarray(numpy.ndarray):  # noqa: N801 - cupy's name
 
 # ---------------------------------------------------------------- creation and transfer
 def _new(array):
+    if _capture is not None:
+        raise RuntimeError("the CUDA emulation cannot allocate during a stream capture")
     counters.allocations += 1
     return array.view(ndarray)
 
@@ -174,7 +198,7 @@ def empty(shape, dtype=float, order="C"):
 
 def zeros(shape, dtype=float, order="C"):
     """A zero-filled device array (one allocation, one launch to fill it)."""
-    counters.launches += 1
+    _launched()
     return _new(numpy.zeros(shape, dtype=dtype, order=order))
 
 
@@ -247,6 +271,9 @@ class RawKernel:
                 value = getattr(ctypes, _CTYPES[code])(arg.item())
             keep.append(value)
             pointers.append(ctypes.pointer(value))
+        if _capture is not None:  # recorded into the graph being captured, run when it launches
+            _capture.append((self._kernel, grid, block, pointers, (keep, args)))
+            return
         counters.launches += 1
         self._kernel.launch(grid, block, pointers)
 
@@ -269,9 +296,51 @@ def _host_module(code, name_expressions):
 
 
 # ---------------------------------------------------------------- the device
-class _Stream:
+class Graph:
+    """A captured sequence of raw kernel launches; :meth:`launch` replays it as one launch."""
+
+    def __init__(self, launches):
+        self._launches = launches
+
+    def launch(self, stream=None):  # noqa: ARG002 - cupy's signature; one stream here
+        """Run every captured kernel, in order (counted as one launch, as a CUDA graph is)."""
+        counters.launches += 1
+        for kernel, grid, block, pointers, _ in self._launches:
+            kernel.launch(grid, block, pointers)
+
+
+class Stream:
+    """A CUDA stream: work runs in order at once here; capture records raw kernel launches."""
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
     def synchronize(self):
+        """Wait for the device (a host synchronisation)."""
         counters.syncs += 1
+
+    def begin_capture(self, mode=None):  # noqa: ARG002 - cupy's signature
+        """Start recording raw kernel launches instead of running them."""
+        global _capture
+        if _capture is not None:
+            raise RuntimeError("a stream capture is already under way")
+        _capture = []
+
+    def end_capture(self):
+        """Stop recording; return the :class:`Graph` of what was recorded."""
+        global _capture
+        launches, _capture = _capture, None
+        return Graph(launches)
+
+    def is_capturing(self):
+        """Whether a capture is under way."""
+        return _capture is not None
 
 
 class _Runtime:
@@ -300,9 +369,11 @@ class _Cuda:
 
     @staticmethod
     def get_current_stream():
-        return _Stream()
+        return Stream()
 
     Device = _Device
+    Stream = Stream
+    Graph = Graph
 
 
 cuda = _Cuda()

@@ -70,3 +70,33 @@ def test_counters_count_launches_allocations_and_syncs(module):
     cp.cuda.get_current_stream().synchronize()
     assert cp.counters.syncs == 3
     assert isinstance(y, cp.ndarray) and isinstance(total, cp.ndarray) and total.ndim == 0
+
+
+def test_a_captured_graph_replays_its_kernels_as_one_launch(module):
+    x = cp.array(np.ones(4, np.float32))
+    stream = cp.cuda.Stream()
+    with stream:
+        stream.begin_capture()
+        for _ in range(3):
+            module.get_function("scale")((1,), (4,), (x, np.float32(2), np.int32(4)))
+        assert stream.is_capturing()
+        graph = stream.end_capture()
+    np.testing.assert_array_equal(cp.asnumpy(x), np.ones(4))  # captured, not run
+    cp.counters.reset()
+    graph.launch(stream)
+    graph.launch(stream)
+    assert cp.counters.launches == 2
+    np.testing.assert_array_equal(cp.asnumpy(x), np.full(4, 64))
+
+
+def test_array_operations_are_refused_during_a_capture():
+    x = cp.zeros((3,), np.float32)
+    stream = cp.cuda.Stream()
+    stream.begin_capture()
+    try:
+        with pytest.raises(RuntimeError, match="array operation ran during a stream capture"):
+            x += 1
+        with pytest.raises(RuntimeError, match="cannot allocate during a stream capture"):
+            cp.empty((2,), np.float32)
+    finally:
+        stream.end_capture()

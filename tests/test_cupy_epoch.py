@@ -76,6 +76,62 @@ def test_fused_epoch_computes_what_the_composed_epoch_computes(case):
         np.testing.assert_allclose(got, want, **tol)
 
 
+@pytest.mark.parametrize("case", [{}, {"solver": "adam", "dtype": np.float32},
+                                  {"shuffled": False, "batch_size": 30}], ids=str)
+def test_later_epochs_replay_a_captured_graph_with_the_same_results(case):
+    """Epoch 1 runs launch by launch, epoch 2 is captured, epoch 3 replays the graph: each ends
+    where the composed epoch does (new row orders and Adam's advancing t included)."""
+    from fastfnn.kernels.composed import Workspace
+
+    backend = get_backend("cupy")
+    fused = _job(backend, **case)
+    composed = _copy(backend, fused)
+    fused.workspace = Workspace.for_layers(backend, fused.coefs, fused.batch_size, fused.targets,
+                                           gathered=fused.order is not None)
+    rng = np.random.default_rng(7)
+    modes = []
+    for _ in range(3):
+        if fused.order is not None:
+            order = backend.asarray(rng.permutation(fused.order.shape[0]))
+            fused.order, composed.order = order, backend.asarray(order)
+        modes.append(cupy_epoch.fused_epoch(backend, fused, cupy_backend._kernel,
+                                            cupy_backend._NULL))
+        Backend.run_epoch(backend, composed)
+    assert modes == ["launches", "graph", "graph"]
+    assert fused.t == composed.t
+    tol = (dict(rtol=5e-5, atol=5e-6) if case.get("dtype") == np.float32
+           else dict(rtol=1e-12, atol=1e-14))
+    for got, want in zip(_state(backend, fused), _state(backend, composed)):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.skipif(not cupy_backend.EMULATED, reason="the refusal is staged on the emulation")
+def test_a_refused_capture_leaves_epochs_launch_by_launch(monkeypatch):
+    from fastfnn.kernels.composed import Workspace
+
+    run = cupy_epoch._Steps.run
+
+    def run_with_an_array_operation(self, step, start, m):
+        self.job.stats + 0  # not a raw kernel: the emulation refuses it during a capture
+        return run(self, step, start, m)
+
+    monkeypatch.setattr(cupy_epoch._Steps, "run", run_with_an_array_operation)
+    backend = get_backend("cupy")
+    fused = _job(backend)
+    composed = _copy(backend, fused)
+    fused.workspace = Workspace.for_layers(backend, fused.coefs, fused.batch_size, fused.targets)
+    modes = []
+    for _ in range(3):
+        modes.append(cupy_epoch.fused_epoch(backend, fused, cupy_backend._kernel,
+                                            cupy_backend._NULL))
+        Backend.run_epoch(backend, composed)
+    assert modes == ["launches"] * 3
+    assert "array operation ran during a stream capture" in \
+        cupy_epoch._buffers[fused.workspace].capture_error
+    for got, want in zip(_state(backend, fused), _state(backend, composed)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("change", [
     {"output": "sigmoid"}, {"solver": "lbfgs"}, {"sample_weight": "ones"},
 ])
@@ -96,7 +152,8 @@ BUDGET_SYNCS_PER_EPOCH = 2
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_a_fitted_epoch_keeps_the_budgets(solver):
     """784-128-64-10 shape in miniature (3 layers): launches and allocations per step from two
-    epochs of different lengths through the trainer, syncs per epoch as the trainer reads."""
+    epochs of different lengths through the trainer (replayed graphs), syncs per epoch as the
+    trainer reads."""
     from fastfnn.kernels import cupy_emulation
     from fastfnn.trainer import EpochRunner, TrainConfig, TrainState, new_opt_state
 
@@ -114,11 +171,13 @@ def test_a_fitted_epoch_keeps_the_budgets(solver):
         runner = EpochRunner(backend, config, backend.asarray(X),
                              backend.asarray(rng.integers(0, 10, n)), state, x_scale=1 / 255)
         runner.run(rng)  # the first epoch allocates the fused buffers
+        runner.run(rng)  # the second is captured as a graph
         cupy_emulation.counters.reset()
         runner.run(rng)
         assert runner.path == "fused"
         counts[n // 16] = cupy_emulation.counters.snapshot()
     (l10, a10, s10), (l20, a20, s20) = counts[10], counts[20]
     assert (l20 - l10) / 10 <= BUDGET_LAUNCHES_PER_STEP
+    assert l20 == l10  # the epoch is one graph launch whatever its length
     assert a20 == a10  # nothing per step (the epoch's one allocation is the trainer's order)
     assert max(s10, s20) <= BUDGET_SYNCS_PER_EPOCH
