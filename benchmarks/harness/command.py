@@ -59,8 +59,9 @@ def add_arguments(parser):
                         help="PyTorch intra-op threads (default: the usable CPU cores)")
     parser.add_argument("--gpu-budget", action="store_true",
                         help="instead of timing: print, per workload, the CuPy backend's kernel "
-                             "launches and allocations per training step and host syncs per epoch, "
-                             "counted on the CUDA emulation (no GPU needed)")
+                             "launches and allocations per training step, launches per epoch as a "
+                             "CUDA graph and host syncs per epoch, counted on the CUDA emulation "
+                             "(no GPU needed)")
     parser.add_argument("--compile", action="store_true",
                         help="also measure each backend's first-fit overhead (JIT compile) with a "
                              "cold and a warm Numba cache, in fresh processes")
@@ -212,6 +213,10 @@ def _gpu_budget(args) -> int:
     print("fastfnn bench --gpu-budget: the CuPy backend's training epoch, counted on the CUDA "
           "emulation (float32, SGD)")
     print(gpu_budget.format_budget(records))
+    print("launches/step, allocations/step: an epoch run launch by launch (a fit's first); "
+          "launches/epoch (graph): a replayed CUDA graph\n(from the third epoch: the graph, and "
+          "the copies of parameters and optimizer state in and out); syncs/epoch: device-to-host "
+          "reads, the trainer's included")
     return 0
 
 

@@ -1,11 +1,13 @@
 """The CuPy backend's launch budget on the seed workloads (``fastfnn bench --gpu-budget``).
 
-Per workload: kernel launches and device allocations per training step, and host synchronisations
-per epoch, of FastFNN's trainer epoch on the CuPy backend. The counts do not depend on the device,
-so they are taken on the CUDA emulation (:mod:`fastfnn.kernels.cupy_emulation` counts them) in a
-child process started with ``FASTFNN_CUDA_EMULATE=1``: after a warm-up epoch, two epochs over data
-of ``s`` and ``s + 1`` steps; per step is their difference. A full-batch workload has one step per
-epoch, so its figures are per epoch (one step and the epoch's own work).
+Per workload, FastFNN's trainer epoch on the CuPy backend: kernel launches and device allocations
+per training step when the epoch runs launch by launch (its first epoch), and launches and host
+synchronisations per epoch once it replays a captured CUDA graph (from its third). The counts do
+not depend on the device, so they are taken on the CUDA emulation
+(:mod:`fastfnn.kernels.cupy_emulation` counts them) in a child process started with
+``FASTFNN_CUDA_EMULATE=1``: per step is the difference between epochs of ``s`` and ``s + 1`` steps.
+A full-batch workload has one step per epoch, so its per-step figures are its first epoch's
+(per-fit buffers allocated included).
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ STEPS = 2
 
 
 def _epoch_counts(workload, rows):
-    """(launches, allocations, syncs, path) of the second epoch of a fresh trainer on ``rows`` rows."""
+    """[(launches, allocations, syncs)] of the first three epochs of a fresh trainer on ``rows``
+    rows (launch by launch, captured, replayed), and the path it reported."""
     from fastfnn.bench.variants import FastFNNVariant
     from fastfnn.kernels import cupy_emulation
 
     variant = FastFNNVariant("cupy", workload, synthetic_mnist(rows, seed=SEED))
     rng = np.random.default_rng(SEED)
-    variant.runner.run(rng)  # the first epoch allocates the per-fit buffers
-    cupy_emulation.counters.reset()
-    variant.runner.run(rng)
-    return (*cupy_emulation.counters.snapshot(), variant.path)
+    counts = []
+    for _ in range(3):
+        cupy_emulation.counters.reset()
+        variant.runner.run(rng)
+        counts.append(cupy_emulation.counters.snapshot())
+    return counts, variant.path
 
 
 def count(workload) -> dict:
@@ -44,14 +49,17 @@ def count(workload) -> dict:
     if not cupy_backend.EMULATED:
         raise RuntimeError("counting needs the CUDA emulation (FASTFNN_CUDA_EMULATE=1)")
     if workload.batch_size is None:
-        launches, allocations, syncs, path = _epoch_counts(workload, 64)
-        return {"workload": workload.key, "path": path, "per": "epoch (1 step)",
-                "launches": launches, "allocations": allocations, "syncs_per_epoch": syncs}
-    short = _epoch_counts(workload, STEPS * workload.batch_size)
-    long = _epoch_counts(workload, (STEPS + 1) * workload.batch_size)
-    return {"workload": workload.key, "path": long[3], "per": "step",
-            "launches": long[0] - short[0], "allocations": long[1] - short[1],
-            "syncs_per_epoch": max(short[2], long[2])}
+        short, path = _epoch_counts(workload, 64)
+        per_step = short[0][:2]
+        per = "epoch (1 step)"
+    else:
+        short, path = _epoch_counts(workload, STEPS * workload.batch_size)
+        long, _ = _epoch_counts(workload, (STEPS + 1) * workload.batch_size)
+        per_step = (long[0][0] - short[0][0], long[0][1] - short[0][1])
+        per = "step"
+    return {"workload": workload.key, "path": path, "per": per, "launches": per_step[0],
+            "allocations": per_step[1], "graph_launches_per_epoch": short[2][0],
+            "syncs_per_epoch": max(c[2] for c in short)}
 
 
 def measure(keys) -> list[dict]:
@@ -65,12 +73,14 @@ def measure(keys) -> list[dict]:
 
 
 def format_budget(records) -> str:
-    """The records as an aligned table: launches and allocations per step, syncs per epoch."""
-    header = ("workload", "path", "launches/step", "allocations/step", "syncs/epoch")
-    rows = [(r["workload"], r["path"],
-             f"{r['launches']}" + ("" if r["per"] == "step" else " (per epoch)"),
-             f"{r['allocations']}" + ("" if r["per"] == "step" else " (per epoch)"),
-             f"{r['syncs_per_epoch']}") for r in records]
+    """The records as an aligned table."""
+    header = ("workload", "path", "launches/step", "allocations/step", "launches/epoch (graph)",
+              "syncs/epoch")
+    rows = []
+    for r in records:
+        per = "" if r["per"] == "step" else " (1st epoch)"
+        rows.append((r["workload"], r["path"], f"{r['launches']}{per}", f"{r['allocations']}{per}",
+                     f"{r['graph_launches_per_epoch']}", f"{r['syncs_per_epoch']}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
