@@ -330,8 +330,11 @@ class NumbaBackend(Backend):
             labels = np.zeros(1, np.int64)
             indicators = np.ascontiguousarray(job.targets, dtype=dtype)
         weighted = job.sample_weight is not None
-        row_weight = (np.ascontiguousarray(job.sample_weight, dtype=dtype) if weighted
-                      else np.ones(1, dtype))
+        row_weight = None  # a classifier's unweighted epoch: see epoch.train_rows
+        if weighted:
+            row_weight = np.ascontiguousarray(job.sample_weight, dtype=dtype)
+        elif kind >= SQUARED_ERROR:  # the regression outputs live in the weighted variant
+            row_weight = np.ones(X.shape[0], dtype)
         lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
         sparse = self._sparse_of(X)
         if sparse is None:
@@ -344,8 +347,7 @@ class NumbaBackend(Backend):
         addresses = np.array([[a.__array_interface__["data"][0] for a in mats],
                               [a.__array_interface__["data"][0] for a in vecs]], np.int64)
         shapes = np.array([w.shape for w in coefs], np.int64)
-        data = EpochData(X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order,
-                         weighted, row_weight)
+        data = EpochData(X, sparse is not None, ptr, ind, val, lut, sc, labels, indicators, order)
         hyper = Hyperparameters(
             ACT_CODES[job.activation], kind, 0 if job.solver == "sgd" else 1,
             min(int(job.batch_size), n), float(job.learning_rate), float(job.momentum),
@@ -357,7 +359,7 @@ class NumbaBackend(Backend):
         lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
                                weighted)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd))
+                                lazy_sgd, row_weight))
 
     def _sparse_of(self, X):
         """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse

@@ -44,7 +44,7 @@ from .jit import JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compile
 from .blocks import Inputs
 from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
                      make_layout, pack, update_items)
-from .loss import output_loss
+from .loss import any_output_loss, output_loss
 from .optimizer import (CatchUp, FlatParams, OptimizerStep, catch_up_read_rows, catch_up_rows,
                         step_and_clear, step_dense_rows, step_read_rows, step_rows,
                         sum_chunks_and_step, zero_grad_powers)
@@ -55,12 +55,9 @@ from .vectors import lanes, vadd, vld, vst
 #: dtype; one-element dummies otherwise); lut, x_scale: how an input value becomes the compute
 #: dtype (jit.input_value), also for dense X; labels: (n,) int64, indicators: (n, k) compute
 #: dtype (one of them a dummy, see loss.output_loss); order: (n_epoch,) int64 rows of X in the
-#: epoch's order; weighted: whether rows carry sample weights, row_weight: (n,) compute dtype,
-#: the weight of each row of X (a one-element dummy when not weighted). Flat, not nested: numba's
-#: parallel loops take no tuples within tuples.
+#: epoch's order. Flat, not nested: numba's parallel loops take no tuples within tuples.
 EpochData = namedtuple("EpochData", ["X", "sparse", "indptr", "indices", "values", "lut",
-                                     "x_scale", "labels", "indicators", "order", "weighted",
-                                     "row_weight"])
+                                     "x_scale", "labels", "indicators", "order"])
 
 
 @compiled(**JIT_INLINE)
@@ -101,13 +98,16 @@ def _dense_input(layout, l, x_block, acts):
 
 
 @compiled(**JIT)
-def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
+def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, row_weight):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start`` (rows
     data.order[start + r0 : start + r1]) with parameters w, in one chunk's buffers ``work``.
     Gradients accumulate in work.grad (laid out like w) when ``grads``; else the caller steps
     from the activations and deltas. Loss and correct rows add to shared.results[c]. Each row's
-    output gradient is scaled by ``scale`` (1 / rows, or 1 / the step's weight sum when
-    data.weighted, times the row's weight; its loss is then weighted too).
+    output gradient is scaled by ``scale`` (1 / rows, or 1 / the step's weight sum with sample
+    weights). row_weight: None (a classifier's outputs, unweighted rows: numba prunes the rest
+    before typing, so the common fit does not compile it), or (n,) the weight of each row of X
+    (ones when only the output needs it): every output kind, each row's gradient and loss
+    weighted by its weight.
 
     With a sparse first layer and shared.first_deltas of more than one element (a parallel
     step), the rows' first-layer deltas are stored there instead of accumulating that layer's
@@ -155,11 +155,14 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
         hits = 0
         for i in range(bs):
             r = order[start + b0 + i]
-            row_scale = scale * data.row_weight[r] if data.weighted else scale
-            lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
-                                 layout.n_out[L - 1], dz, ao + i * Pl, row_scale)
-            if data.weighted:
-                lo *= np.float64(data.row_weight[r])
+            if row_weight is None:
+                lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
+                                     layout.n_out[L - 1], dz, ao + i * Pl, scale)
+            else:
+                lo, ok = any_output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
+                                         layout.n_out[L - 1], dz, ao + i * Pl,
+                                         scale * row_weight[r])
+                lo *= np.float64(row_weight[r])
             total += lo
             hits += ok
         res[c, 0] += total
@@ -200,7 +203,7 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads):
 
 
 @compiled(**JIT_PARALLEL)
-def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks):
+def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks, row_weight):
     """train_rows over a fixed split of the step's m rows into nchunks chunks, chunk c in its
     own buffers chunk_of(work, c) (so the summation order never depends on the thread count).
     Both train_rows calls (here and in fused_epoch) pass the same non-literal types: one
@@ -208,7 +211,7 @@ def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks)
     for c in prange(nchunks):
         lo, hi = chunk_bounds(m, nchunks, c)
         train_rows(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale, np.int64(c),
-                   bool(True))
+                   bool(True), row_weight)
 
 
 @compiled(**JIT_PARALLEL)
@@ -284,14 +287,16 @@ def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows, weighted=False):
 
 
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_weight):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
     the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
     is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
     (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
-    a mini-batch fit does not compile it. Returns the new Adam step count."""
+    a mini-batch fit does not compile it. row_weight: None, or (n,) compute dtype, the sample
+    weight of each row of X (see train_rows; ones for a regression output without weights, which
+    then computes exactly the unweighted steps). Returns the new Adam step count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -364,10 +369,10 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
     for start in range(0, n, rows):
         m = min(rows, n - start)
         weight_sum = float(m)
-        if data.weighted:  # scikit-learn's steps: gradients and decay over the weight sum
+        if row_weight is not None:  # scikit-learn's steps: gradients and decay over the weight sum
             weight_sum = 0.0
             for i in range(m):
-                weight_sum += np.float64(data.row_weight[order[start + i]])
+                weight_sum += np.float64(row_weight[order[start + i]])
         scale = cast_like(W0, 1.0 / weight_sum)
         use_wd = alpha / weight_sum != 0.0
         lazy_step = lazy and m == rows
@@ -396,10 +401,10 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
                 catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
         nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
         if nch > 1:
-            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch)
+            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch, row_weight)
         else:
             train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
-                       np.int64(0), not one_row)
+                       np.int64(0), not one_row, row_weight)
         total = 0.0
         hits = 0.0
         for c in range(nch):
@@ -407,7 +412,7 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd):
             hits += res[c, 1]
             res[c, 0] = 0.0
             res[c, 1] = 0.0
-        if data.weighted:  # the loss of the step's weighted mean, times its rows
+        if row_weight is not None:  # the loss of the step's weighted mean, times its rows
             total *= m / weight_sum
         stats[0] += total
         stats[1] += hits

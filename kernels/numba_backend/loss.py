@@ -167,23 +167,32 @@ def poisson(z, zo, k, targets, r, d, do, scale):
     return total, 0
 
 
-#: The output kinds (``kind`` of :func:`output_loss`): the EpochJob output and its targets.
+#: The output kinds (``kind`` of :func:`output_loss` and :func:`any_output_loss`): the EpochJob
+#: output and its targets.
 SOFTMAX_LABELS, SIGMOID_LABELS, SIGMOID_INDICATORS, SQUARED_ERROR, POISSON = 0, 1, 2, 3, 4
 
 
 @compiled(**JIT_INLINE)
 def output_loss(kind, targets, r, z, zo, k, d, do, scale):
     """Loss of the logits z[zo:zo+k] against row r of the targets, gradient into d[do:do+k]
-    (here d does not alias z). kind: one of the output kinds above; targets: a tuple with fields
-    ``labels`` ((n,) int64) and ``indicators`` ((n, k) float: 0/1 indicators or regression
-    targets), both always present (one of them a dummy) so that one compiled epoch serves every
-    kind."""
+    (here d does not alias z), for a classifier's kinds: SOFTMAX_LABELS, SIGMOID_LABELS or
+    SIGMOID_INDICATORS. targets: a tuple with fields ``labels`` ((n,) int64) and ``indicators``
+    ((n, k) float), both always present (one of them a dummy) so that one compiled epoch serves
+    every kind."""
     if kind == SOFTMAX_LABELS:
         return softmax_xent(z, zo, k, targets.labels[r], d, do, scale, True)
     if kind == SIGMOID_LABELS:
         return bce_labels(z, zo, k, targets.labels[r], d, do, scale)
-    if kind == SIGMOID_INDICATORS:
-        return bce_indicators(z, zo, k, targets.indicators, r, d, do, scale)
+    return bce_indicators(z, zo, k, targets.indicators, r, d, do, scale)
+
+
+@compiled(**JIT_INLINE)
+def any_output_loss(kind, targets, r, z, zo, k, d, do, scale):
+    """:func:`output_loss` for every kind, SQUARED_ERROR and POISSON too (their targets are
+    ``targets.indicators``). A separate function, so that an epoch without regression outputs or
+    sample weights compiles only the classifier's kinds (see epoch.train_rows)."""
     if kind == SQUARED_ERROR:
         return squared_error(z, zo, k, targets.indicators, r, d, do, scale)
-    return poisson(z, zo, k, targets.indicators, r, d, do, scale)
+    if kind == POISSON:
+        return poisson(z, zo, k, targets.indicators, r, d, do, scale)
+    return output_loss(kind, targets, r, z, zo, k, d, do, scale)
