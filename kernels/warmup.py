@@ -29,7 +29,8 @@ def warm_up(backend, dtypes=DTYPES, inputs=INPUTS) -> list[str]:
     dtypes: subset of :data:`DTYPES`; inputs: subset of :data:`INPUTS`. Covers sparse and dense inputs,
     class labels and multi-label indicators (float targets: the regression outputs take the same
     code), softmax and sigmoid outputs, SGD and Adam, batches of 1 row, small batches and the whole
-    set, shuffled and in order, the loss kernels with sample weights, and the prediction kernels. Returns
+    set, shuffled and in order, sample-weighted and regression epochs, the loss kernels with sample
+    weights, and the prediction kernels. Returns
     one line per combination, e.g. ``"float32 weights, uint8 inputs"``. Raises ValueError for a dtype
     or input kind outside those lists (before running anything).
     """
@@ -56,6 +57,11 @@ def warm_up(backend, dtypes=DTYPES, inputs=INPUTS) -> list[str]:
                                    batch_size, order)
                     _evaluate(backend, X, targets, np.dtype(dtype))
                     _weighted_loss(backend, targets, np.dtype(dtype))
+                # Sample weights and the regression outputs: a fused epoch compiles them apart
+                # (one signature serves both, whatever the targets).
+                _epoch(backend, X, rng.random((_ROWS, _CLASSES)).astype(dtype), np.dtype(dtype),
+                       "squared_error", "adam", 16, rng.permutation(_ROWS),
+                       sample_weight=rng.uniform(0.5, 2.0, _ROWS).astype(dtype))
             done.append(f"{dtype} weights, {kind} inputs")
     backend.synchronize()
     return done
@@ -85,7 +91,7 @@ def _params(backend, dtype):
     return coefs, intercepts
 
 
-def _epoch(backend, X, targets, dtype, output, solver, batch_size, order):
+def _epoch(backend, X, targets, dtype, output, solver, batch_size, order, sample_weight=None):
     coefs, intercepts = _params(backend, dtype)
     groups = 2 if solver == "sgd" else 4
     opt_state = [[backend.zeros(p.shape, dtype) for p in (coefs if g % 2 == 0 else intercepts)]
@@ -101,7 +107,8 @@ def _epoch(backend, X, targets, dtype, output, solver, batch_size, order):
                    coefs=coefs, intercepts=intercepts, activation="relu", output=output,
                    solver=solver, opt_state=opt_state, learning_rate=0.01, momentum=0.9,
                    nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=1e-4,
-                   t=0, x_scale=x_scale, stats=backend.zeros((2,), np.float64))
+                   t=0, x_scale=x_scale, stats=backend.zeros((2,), np.float64),
+                   sample_weight=None if sample_weight is None else backend.asarray(sample_weight))
     backend.run_epoch(job)
 
 

@@ -16,7 +16,7 @@ def _recording(backend):
         def run_epoch(self, job):
             path = super().run_epoch(job)
             runs.append((path, job.coefs[0].dtype.name, job.X.dtype.name, job.targets.ndim,
-                         job.solver, job.batch_size))
+                         job.solver, job.batch_size, job.output, job.sample_weight is not None))
             return path
 
     return Recording(), runs
@@ -34,6 +34,8 @@ def test_warm_up_runs_every_combination_asked_for(name):
     assert {r[3] for r in runs} == {1, 2}  # class labels and multi-label indicators
     assert {r[4] for r in runs} == {"sgd", "adam"}
     assert {r[5] for r in runs} >= {1, 96}  # per-example and whole-set steps
+    assert {r[6] for r in runs} == {"softmax", "sigmoid", "squared_error"}
+    assert {r[7] for r in runs} == {False, True}  # sample weights too
     if name == "numba":  # the fused epoch and the composed one (large dense batches)
         assert {r[0] for r in runs} == {"fused", "composed"}
 
