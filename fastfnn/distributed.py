@@ -41,7 +41,7 @@ except ImportError:  # Ray without Dask: the Ray hook below needs nothing from D
 
 from fastfnn.model import FastFNN
 from fastfnn.precompile import warmup
-from fastfnn.streaming import STOCHASTIC_SOLVERS
+from fastfnn.streaming import STOCHASTIC_SOLVERS, label_options
 
 #: The file whose lock serialises warm-ups on one machine.
 WARMUP_LOCK = os.path.join(tempfile.gettempdir(), "fastfnn-warmup.lock")
@@ -122,7 +122,8 @@ def _machine_lock():
 
 def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, classes=None,
                       on_round=None):
-    """Train one FastFNN over shards of (X, y) held by Dask workers, averaging every round.
+    """Train one FastFNN (or FastFNNRegressor) over shards of (X, y) held by Dask workers,
+    averaging every round.
 
     Each of the client's workers holds one shard (a contiguous block of rows): a dask array's blocks
     are computed where they are, NumPy arrays are split and scattered. In each round every worker
@@ -132,14 +133,17 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     moments) over the workers, weighted by the rows each trained (local SGD). Each epoch visits
     every shard's rows in a fresh order drawn from ``model.random_state`` (an int; None: drawn).
 
-    model: an unfitted FastFNN whose parameters are used (it is not changed). X: (n, n_features)
-    dask array or array; y: (n,) labels, the same kind. epochs: None: ``model.max_iter``.
-    classes: every label; None: ``np.unique(y)``. on_round: called as ``on_round(epoch, round_index,
-    fitted)`` after each averaging, ``fitted`` the averaged model.
-    Returns a new fitted FastFNN; its ``history_`` has one entry per round (the workers' losses
-    averaged). ValueError for a solver without partial_fit (lbfgs), mismatched lengths, bad epochs
-    or sync_every, a model whose batch_size is not a number (sync_every needs it), or fewer rows
-    than workers.
+    model: an unfitted estimator whose parameters are used (it is not changed).
+    X: (n, n_features) dask array or array; y: (n,) labels or targets, the same kind.
+    epochs: None: ``model.max_iter``.
+    classes: a classifier's every label; None: those of y
+        (:func:`fastfnn.streaming.label_options`).
+    on_round: called as ``on_round(epoch, round_index, fitted)`` after each averaging, ``fitted``
+        the averaged model.
+    Returns a new fitted estimator of the model's kind; its ``history_`` has one entry per round
+    (the workers' losses averaged). ValueError for a solver without partial_fit (lbfgs), mismatched
+    lengths, bad epochs or sync_every, a model whose batch_size is not a number (sync_every needs
+    it), or fewer rows than workers.
     """
     if model.solver not in STOCHASTIC_SOLVERS:
         raise ValueError(f"data-parallel training averages partial_fit rounds, which need a "
@@ -161,7 +165,7 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     params = model.get_params()
     if params["random_state"] is None:
         params["random_state"] = int(np.random.default_rng().integers(2**31))
-    classes = np.unique(np.asarray(y)) if classes is None else np.asarray(classes)
+    labelled = label_options(model, y, classes)
     shards = _place_shards(client, X, y, workers)
     rows_per_round = None if sync_every is None else sync_every * params["batch_size"]
     longest = max(size for _, _, size in shards)
@@ -175,15 +179,15 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
             parts = [order if rows_per_round is None else
                      order[index * rows_per_round:(index + 1) * rows_per_round]
                      for order in orders]
-            tasks = [client.submit(_train_shard, params, state, X_part, y_part, rows, classes,
-                                   workers=[worker], pure=False)
+            tasks = [client.submit(_train_shard, type(model), params, state, X_part, y_part,
+                                   rows, labelled, workers=[worker], pure=False)
                      for (X_part, y_part, _), rows, worker in zip(shards, parts, workers)
                      if len(rows)]
             state = average_states(client.gather(tasks),
                                    [len(rows) for rows in parts if len(rows)])
             if on_round is not None:
-                on_round(epoch, index, _estimator_from(state))
-    return _estimator_from(state)
+                on_round(epoch, index, _estimator_from(type(model), state))
+    return _estimator_from(type(model), state)
 
 
 def average_states(states, weights):
@@ -230,16 +234,16 @@ def _place_shards(client, X, y, workers):
     return shards
 
 
-def _train_shard(params, state, X, y, rows, classes):
-    """One round on one worker: the model at ``state`` (None: fresh from ``params``) after one
-    partial_fit over ``X[rows]``; returns its FittedState."""
-    model = FastFNN(**params) if state is None else _estimator_from(state)
-    model.partial_fit(X[rows], y[rows], classes=classes)
+def _train_shard(kind, params, state, X, y, rows, labelled):
+    """One round on one worker: the ``kind`` estimator at ``state`` (None: fresh from ``params``)
+    after one partial_fit over ``X[rows]`` (told ``labelled``); returns its FittedState."""
+    model = kind(**params) if state is None else _estimator_from(kind, state)
+    model.partial_fit(X[rows], y[rows], **labelled)
     return model.fitted_state_
 
 
-def _estimator_from(state):
-    """A fitted FastFNN holding ``state``, as FastFNN.load builds one after reading its file."""
-    model = FastFNN(**state.params)
+def _estimator_from(kind, state):
+    """A fitted ``kind`` estimator holding ``state``, as ``load`` builds one from its file."""
+    model = kind(**state.params)
     model._publish(state)  # until the estimator offers this publicly (issue 14's report)
     return model

@@ -15,6 +15,7 @@ platform has it), so the process's resident memory stays bounded by a chunk, not
 
 from __future__ import annotations
 
+import inspect
 import mmap
 
 import numpy as np
@@ -36,15 +37,16 @@ def streams(X) -> bool:
 
 def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, random_state=None,
                on_chunk=None):
-    """Train ``model`` (a FastFNN) over (X, y) for ``epochs`` epochs, ``chunk_rows`` rows at a time.
+    """Train ``model`` (a FastFNN or FastFNNRegressor) over (X, y) for ``epochs`` epochs,
+    ``chunk_rows`` rows at a time.
 
     X: (n, n_features) array-like that slices by rows (memmap, dask array, h5py/zarr dataset);
         uint8 rows stay uint8 (read as intensities, as ``fit`` does). y: (n,) labels or (n, k)
-        indicators, in memory or sliceable the same way.
+        indicators (a regressor: targets), in memory or sliceable the same way.
     chunk_rows: rows per chunk (> 0); memory grows with it (a uint8 MNIST chunk of 65,536 rows is
         51 MB, plus about twice that for the Numba backend's sparse copy).
     epochs: passes over the data; None: the model's ``max_iter``.
-    classes: every label; None: ``np.unique`` of y (which reads all of y).
+    classes: a classifier's every label; None: those of y (see :func:`label_options`).
     random_state: seed (int, None or a numpy Generator) of the chunk order and the row shuffles;
         None: the model's ``random_state`` when it is an int, else unseeded.
     on_chunk: called as ``on_chunk(epoch, chunk_index, model)`` after each chunk's partial_fit.
@@ -68,9 +70,7 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if n == 0:
         raise ValueError("X has no rows; expected at least one sample")
-    if classes is None:
-        labels = np.asarray(y)
-        classes = np.arange(labels.shape[1]) if labels.ndim == 2 else np.unique(labels)
+    labelled = label_options(model, y, classes)
     if random_state is None and isinstance(model.random_state, (int, np.integer)):
         random_state = int(model.random_state)
     rng = np.random.default_rng(random_state)
@@ -80,10 +80,22 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
             stop = min(start + chunk_rows, n)
             rows = rng.permutation(stop - start)
             model.partial_fit(_read(X, start, stop)[rows], _read(y, start, stop)[rows],
-                              classes=classes)
+                              **labelled)
             if on_chunk is not None:
                 on_chunk(epoch, index, model)
     return model
+
+
+def label_options(model, y, classes=None) -> dict:
+    """What ``model.partial_fit`` needs to be told besides X and y: ``{"classes": every label}``
+    for a classifier (``classes``, else those of y: an indicator matrix's columns or
+    ``np.unique(y)``, which reads all of y), nothing for a regressor."""
+    if "classes" not in inspect.signature(model.partial_fit).parameters:
+        return {}
+    if classes is None:
+        labels = np.asarray(y)
+        classes = np.arange(labels.shape[1]) if labels.ndim == 2 else np.unique(labels)
+    return {"classes": np.asarray(classes)}
 
 
 def _read(array, start, stop) -> np.ndarray:

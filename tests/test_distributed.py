@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN
+from fastfnn import FastFNN, FastFNNRegressor
 from fastfnn.distributed import (WarmupPlugin, _estimator_from, average_states, epochs_trainable,
                                  fit_data_parallel, ray_runtime_env, warm_worker)
 from fastfnn.kernels.threads import process_share
@@ -158,7 +158,8 @@ def test_data_parallel_fit_is_the_average_of_shard_fits(dask_client):
         states = []
         for seed, (start, stop) in zip(seeds.spawn(2), [(0, 150), (150, 300)]):
             rows = start + np.random.default_rng(seed).permutation(150)
-            shard = FastFNN(**model.get_params()) if state is None else _estimator_from(state)
+            shard = FastFNN(**model.get_params()) if state is None else \
+                _estimator_from(FastFNN, state)
             states.append(shard.partial_fit(X[rows], y[rows], classes=[0, 1, 2]).fitted_state_)
         state = average_states(states, [150, 150])
     for got, want in zip(fitted.coefs_ + fitted.intercepts_, state.coefs + state.intercepts):
@@ -179,6 +180,15 @@ def test_data_parallel_fit_learns_as_one_process(dask_client):
     assert often.score(X, y) >= single - 0.02
     again = fit_data_parallel(model, dask_client, X, y, sync_every=2)
     np.testing.assert_array_equal(again.coefs_[0], often.coefs_[0])
+
+
+def test_data_parallel_fits_regressors(dask_client):
+    X, y = blobs(n=200, n_features=6, n_classes=3)
+    model = FastFNNRegressor(hidden_layer_sizes=(8,), batch_size=20, max_iter=3, random_state=0,
+                             learning_rate_init=0.01, backend="numba")
+    fitted = fit_data_parallel(model, dask_client, X, y.astype(np.float64), sync_every=2)
+    assert isinstance(fitted, FastFNNRegressor) and fitted.n_iter_ == 3 * 3
+    assert fitted.loss_curve_[-1] < 0.5 * fitted.loss_curve_[0]
 
 
 @pytest.mark.parametrize("change,message", [

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN
+from fastfnn import FastFNN, FastFNNRegressor
 from fastfnn import streaming
 from fastfnn.streaming import _release_pages, fit_chunks, streams
 from .conftest import blobs
@@ -46,6 +46,15 @@ def test_streams_chunks_and_rows_in_seeded_order(on_disk):
     other = fit_chunks(model(), X, y, chunk_rows=64, epochs=2, random_state=8)
     assert not np.array_equal(other.coefs_[0], streamed.coefs_[0])
     assert streamed.score(np.asarray(X), y) > 0.9
+
+
+def test_regressors_stream_without_classes(on_disk):
+    X, y = on_disk
+    regressor = FastFNNRegressor(hidden_layer_sizes=(8,), batch_size=16, random_state=0,
+                                 learning_rate_init=0.01, backend="numba")
+    fit_chunks(regressor, X, y.astype(np.float64), chunk_rows=100, epochs=2)
+    assert regressor.n_iter_ == 2 * 3
+    assert regressor.score(np.asarray(X), y) > 0.5   # R^2 of blob labels from their features
 
 
 def test_seed_defaults_to_the_models_random_state(on_disk):
