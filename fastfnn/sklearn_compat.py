@@ -15,6 +15,11 @@ import warnings
 class NotFittedError(ValueError, AttributeError):
     """The estimator is used before fit, partial_fit or load (as scikit-learn's NotFittedError)."""
 
+    def __reduce__(self):
+        # rebuilt through not_fitted: the class raised may be the one made with scikit-learn's,
+        # which pickle cannot find by name (a worker process raising it must still send it back)
+        return not_fitted, (str(self),)
+
 
 class DataConversionWarning(UserWarning):
     """The data was converted to what the estimator expects (as scikit-learn's warning)."""

@@ -529,3 +529,14 @@ def test_regressor_refuses_what_is_not_a_number():
         FastFNNRegressor(**FAST).fit(X, np.array(["a"] * len(X)))
     with pytest.raises(ValueError, match="NaN"):
         FastFNNRegressor(**FAST).fit(X, np.where(Y > 1, np.nan, Y))
+
+
+def test_not_fitted_error_survives_pickling():
+    """joblib workers send exceptions back pickled; the class made with scikit-learn's pickles."""
+    import pickle
+
+    from fastfnn import NotFittedError
+    with pytest.raises(NotFittedError) as info:
+        FastFNN().predict(np.zeros((1, 3)))
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is type(info.value) and str(again) == str(info.value)
