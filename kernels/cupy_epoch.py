@@ -31,7 +31,7 @@ import numpy as np
 
 from .composed import Workspace, layer_sizes_of
 
-GEMM_TILE = 16  # cuda/epoch.cu's GEMM_TILE
+GEMM_TILE, GEMM_THREADS = 64, 16  # cuda/epoch.cu's: C tile per block, threads per side
 _EPI_STORE, _EPI_BIAS_ACT, _EPI_ACT_GRAD = 0, 1, 2
 
 
@@ -241,7 +241,7 @@ class _Steps:
         """Launch GEMM ``kernel``: c (m x n) from a and b (strides are their row lengths)."""
         null = self.null
         grid = (-(-n // GEMM_TILE), -(-m // GEMM_TILE))
-        kernel(grid, (GEMM_TILE, GEMM_TILE),
+        kernel(grid, (GEMM_THREADS, GEMM_THREADS),
                (a, np.int32(a.shape[1]), b, np.int32(b.shape[1]), c, np.int32(c.shape[1]),
                 np.int32(m), np.int32(n), np.int32(k), np.int32(ones_row),
                 null if row_out is None else row_out, null if bias is None else bias,

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
 from fastfnn.kernels import cupy_emulation as cp
+
+pytestmark = pytest.mark.skipif(
+    not shutil.which(os.environ.get("CXX") or "g++"),
+    reason="no C++ compiler (g++, or $CXX): the CUDA emulation compiles kernels for the host")
 
 BARRIER_KERNELS = r"""
 // Reverses each block's 8 elements through shared memory: wrong unless the barrier holds.

@@ -1,8 +1,15 @@
 """fastfnn.bench.gpu_budget (``fastfnn bench --gpu-budget``): counts from the CUDA emulation."""
 
+import os
+import shutil
+
 import pytest
 
 from fastfnn.bench import command, gpu_budget
+
+pytestmark = pytest.mark.skipif(
+    not shutil.which(os.environ.get("CXX") or "g++"),
+    reason="no C++ compiler (g++, or $CXX): the CUDA emulation compiles kernels for the host")
 
 
 def test_budget_table_of_a_workload(capsys):
