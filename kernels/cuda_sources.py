@@ -1,4 +1,4 @@
-"""The CUDA C sources of the CuPy backend: which files, which template instantiations, which options.
+"""The CUDA C sources of the CuPy backend: which files, which template instantiations, what options.
 
 One module of device code: ``cuda/common.cuh`` followed by every ``cuda/*.cu`` file in
 :data:`SOURCE_FILES` order, compiled once per process (CuPy also caches it on disk). The names in
@@ -28,6 +28,8 @@ SOURCE_FILES = ("layers.cu", "losses.cu", "optimizers.cu", "epoch.cu")
 COMPILE_OPTIONS = ("--std=c++17", "--fmad=false")
 
 FLOAT_TYPES = ("float", "double")
+#: Outputs per thread and dimension of the fused epoch's GEMM tiles (its PER template argument).
+GEMM_PER = (1, 2, 4)
 LABEL_TYPES = ("int", "long long")
 
 
@@ -39,9 +41,11 @@ def instantiations() -> tuple[str, ...]:
                   f"argmax_rows<{t}>", f"sigmoid_bce_indicators<{t}>", f"squared_error<{t}>",
                   f"poisson<{t}>", f"sgd_step<{t}>", f"adam_step<{t}>"]
         # the fused epoch's GEMMs: forward (bias + activation), backward to the previous layer
-        # (times the activation's slope), weight and bias gradients (A transposed)
-        names += [f"gemm<{t}, false, false, 1>", f"gemm<{t}, false, true, 2>",
-                  f"gemm<{t}, true, false, 0>"]
+        # (times the activation's slope), weight and bias gradients (A transposed); each with
+        # 1 x 1, 2 x 2 or 4 x 4 outputs per thread
+        for per in GEMM_PER:
+            names += [f"gemm<{t}, false, false, 1, {per}>", f"gemm<{t}, false, true, 2, {per}>",
+                      f"gemm<{t}, true, false, 0, {per}>"]
         for label in LABEL_TYPES:
             names += [f"softmax_xent<{t}, {label}>", f"sigmoid_bce_labels<{t}, {label}>",
                       f"softmax_xent_rows<{t}, {label}>"]

@@ -2,10 +2,10 @@
 
 The CUDA C lives in ``kernels/cuda/`` (:mod:`.cuda_sources` says which files, instantiations and
 compile options); this module checks arguments, picks the instantiation by dtype and launches, and
-hands the epochs it can fuse to :mod:`.cupy_epoch`. Loss
-kernels reduce in one block in a fixed order (no atomics) and add straight into ``stats``, so a fixed
-seed gives bitwise the same model on one GPU, nothing allocates per step and nothing here waits
-for the host; the trainer reads ``stats`` once per epoch.
+hands the epochs it can fuse to :mod:`.cupy_epoch`. Loss kernels reduce in one block in a fixed
+order (no atomics) and add straight into ``stats``, so a fixed seed gives bitwise the same model on
+one GPU, nothing allocates per step and nothing here waits for the host; the trainer reads
+``stats`` once per epoch.
 
 With ``FASTFNN_CUDA_EMULATE=1`` the same sources run on the CPU through :mod:`.cupy_emulation`
 (imported as ``cupy``), which is how CI, without a GPU, runs this backend.

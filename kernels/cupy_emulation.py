@@ -246,7 +246,8 @@ class RawKernel:
         grid, block = (tuple(g) + (1,) * (3 - len(g)) for g in (grid, block))
         signature = self._kernel.signature
         if len(args) != len(signature):
-            raise TypeError(f"{self._kernel.name} takes {len(signature)} arguments, got {len(args)}")
+            raise TypeError(f"{self._kernel.name} takes {len(signature)} arguments, "
+                            f"got {len(args)}")
         keep, pointers = [], []
         for position, (code, arg) in enumerate(zip(signature, args)):
             where = f"{self._kernel.name} argument {position}"

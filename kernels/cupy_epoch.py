@@ -31,8 +31,23 @@ import numpy as np
 
 from .composed import Workspace, layer_sizes_of
 
-GEMM_TILE, GEMM_THREADS = 64, 16  # cuda/epoch.cu's: C tile per block, threads per side
-_EPI_STORE, _EPI_BIAS_ACT, _EPI_ACT_GRAD = 0, 1, 2
+GEMM_THREADS = 16  # cuda/epoch.cu's threads per side of a GEMM block
+#: A GEMM takes the largest tile that still makes at least this many blocks (a GPU has ~100 SMs,
+#: each running several blocks at once); else the smallest tile. Chosen by estimate, not measured.
+GEMM_MIN_BLOCKS = 128
+#: GEMM kinds: (transposed A, transposed B, epilogue) as cuda/epoch.cu's template arguments.
+_FORWARD, _BACK_DELTA, _BACK_WEIGHT = ("false", "false", "1"), ("false", "true", "2"), \
+    ("true", "false", "0")
+
+
+def gemm_per(m, n):
+    """Outputs per thread and dimension (1, 2 or 4) for an (m, n) GEMM result: the largest whose
+    tiles still make :data:`GEMM_MIN_BLOCKS` blocks, else 1."""
+    for per in (4, 2):
+        tile = GEMM_THREADS * per
+        if -(-m // tile) * -(-n // tile) >= GEMM_MIN_BLOCKS:
+            return per
+    return 1
 
 
 def covers(job) -> bool:
@@ -55,7 +70,7 @@ class FusedBuffers:
     params, grads: (P,) flat, weights of every layer then biases; w[l], b[l], gw[l], gb[l]: views
     of them shaped like the job's arrays; opt: flat optimizer state (sgd: [velocity]; adam: [m, v])
     with views ``opt_views``; row_loss, row_correct: (capacity,) float64 per-row stats; order:
-    (capacity,) int64, the epoch's row order where graphs can find it; lr_table: per-step step sizes;
+    (capacity,) int64, the epoch's row order where graphs find it; lr_table: per-step step sizes;
     stream: where the epochs run; graphs: captured epochs by :func:`_graph_key`.
     """
 
@@ -220,9 +235,8 @@ class _Steps:
         self.job, self.ws, self.buffers, self.null = job, ws, buffers, null
         dtype = buffers.dtype
         self.t = dtype.type
-        self.forward = kernel("gemm", dtype, "false", "false", str(_EPI_BIAS_ACT))
-        self.back_delta = kernel("gemm", dtype, "false", "true", str(_EPI_ACT_GRAD))
-        self.back_weight = kernel("gemm", dtype, "true", "false", str(_EPI_STORE))
+        self.gemms = {(kind, per): kernel("gemm", dtype, *kind, str(per))
+                      for kind in (_FORWARD, _BACK_DELTA, _BACK_WEIGHT) for per in (1, 2, 4)}
         self.loss = kernel("softmax_xent_rows", dtype, job.targets.dtype)
         self.update = kernel(f"{job.solver}_step", dtype)
         self.gather = kernel("gather_rows", dtype, job.X.dtype, np.int64)
@@ -236,12 +250,13 @@ class _Steps:
         buf = self.buffers
         self.add_stats((1,), (256,), (buf.row_loss, buf.row_correct, np.int64(n), self.job.stats))
 
-    def _gemm(self, kernel, a, b, c, m, n, k, ones_row=-1, row_out=None, bias=None, aux=None,
+    def _gemm(self, kind, a, b, c, m, n, k, ones_row=-1, row_out=None, bias=None, aux=None,
               act=0):
-        """Launch GEMM ``kernel``: c (m x n) from a and b (strides are their row lengths)."""
+        """Launch a GEMM of ``kind``: c (m x n) from a and b (strides are their row lengths)."""
         null = self.null
-        grid = (-(-n // GEMM_TILE), -(-m // GEMM_TILE))
-        kernel(grid, (GEMM_THREADS, GEMM_THREADS),
+        per = gemm_per(m, n)
+        tile = GEMM_THREADS * per
+        self.gemms[kind, per]((-(-n // tile), -(-m // tile)), (GEMM_THREADS, GEMM_THREADS),
                (a, np.int32(a.shape[1]), b, np.int32(b.shape[1]), c, np.int32(c.shape[1]),
                 np.int32(m), np.int32(n), np.int32(k), np.int32(ones_row),
                 null if row_out is None else row_out, null if bias is None else bias,
@@ -263,7 +278,7 @@ class _Steps:
         a = x
         for layer in range(layers):
             z = ws.acts[layer][:m]
-            self._gemm(self.forward, a, buf.w[layer], z, m, z.shape[1], a.shape[1],
+            self._gemm(_FORWARD, a, buf.w[layer], z, m, z.shape[1], a.shape[1],
                        bias=buf.b[layer], act=0 if layer == layers - 1 else self.act)
             a = z
         self.loss((-(-m // 256),), (256,),
@@ -274,11 +289,11 @@ class _Steps:
         for layer in range(layers - 1, -1, -1):
             a_prev = x if layer == 0 else ws.acts[layer - 1][:m]
             n_in, n_out = buf.w[layer].shape
-            self._gemm(self.back_weight, a_prev, dz, buf.gw[layer], n_in + 1, n_out, m,
+            self._gemm(_BACK_WEIGHT, a_prev, dz, buf.gw[layer], n_in + 1, n_out, m,
                        ones_row=n_in, row_out=buf.gb[layer])
             if layer > 0:
                 d_prev = ws.deltas[layer - 1][:m]
-                self._gemm(self.back_delta, dz, buf.w[layer], d_prev, m, n_in, n_out,
+                self._gemm(_BACK_DELTA, dz, buf.w[layer], d_prev, m, n_in, n_out,
                            aux=a_prev, act=self.act)
                 dz = d_prev
         self._update(step, m)

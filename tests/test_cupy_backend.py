@@ -131,9 +131,10 @@ def test_weighted_losses_agree_with_the_reference(cupy, dtype, kernel):
         targets = rng.poisson(1.5, (300, 5)).astype(dtype)
     weights = rng.random(300).astype(dtype)
     want_stats = np.array([0.5, 1.0])
-    want = getattr(REFERENCE, kernel)(logits.astype(np.float64), targets if targets.dtype.kind == "i"
-                                      else targets.astype(np.float64), np.empty(logits.shape),
-                                      want_stats, 0.1, row_weight=weights.astype(np.float64))
+    ref_targets = targets if targets.dtype.kind == "i" else targets.astype(np.float64)
+    want = getattr(REFERENCE, kernel)(logits.astype(np.float64), ref_targets,
+                                      np.empty(logits.shape), want_stats, 0.1,
+                                      row_weight=weights.astype(np.float64))
     got_stats = cupy.asarray(np.array([0.5, 1.0]))
     got = getattr(cupy, kernel)(cupy.asarray(logits), cupy.asarray(targets),
                                 cupy.empty(logits.shape, dtype), got_stats, 0.1,

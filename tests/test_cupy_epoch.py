@@ -181,3 +181,46 @@ def test_a_fitted_epoch_keeps_the_budgets(solver):
     assert l20 == l10  # the epoch is one graph launch whatever its length
     assert a20 == a10  # nothing per step (the epoch's one allocation is the trainer's order)
     assert max(s10, s20) <= BUDGET_SYNCS_PER_EPOCH
+
+
+@pytest.mark.parametrize("per", [1, 2, 4])
+@pytest.mark.parametrize("kind", ["forward", "back_delta", "back_weight"])
+def test_gemm_tiles_and_epilogues(per, kind):
+    backend = get_backend("cupy")
+    rng = np.random.default_rng(per)
+    m, n, k = 37, 70, 45
+    null = cupy_backend._NULL
+    out = np.full((m, n), np.nan)
+    row_out = np.full(n, np.nan)
+    bias, aux = rng.standard_normal(n), rng.random((m, n))
+    if kind == "forward":  # relu(a @ b + bias)
+        a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+        want = np.maximum(a @ b + bias, 0)
+        extra = (-1, null, backend.asarray(bias), null, np.int32(0), np.int32(1))
+        template, rows = ("false", "false", "1"), m
+    elif kind == "back_delta":  # (a @ b.T) * sigmoid'(aux)
+        a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k))
+        want = (a @ b.T) * aux * (1 - aux)
+        extra = (-1, null, null, backend.asarray(aux), np.int32(n), np.int32(2))
+        template, rows = ("false", "true", "2"), m
+    else:  # [a.T; ones] @ b: the weight gradient and, from the row of ones, the bias gradient
+        a, b = rng.standard_normal((k, m - 1)), rng.standard_normal((k, n))
+        want = a.T @ b
+        extra = (m - 1, backend.asarray(row_out), null, null, np.int32(0), np.int32(0))
+        template, rows = ("true", "false", "0"), m
+    c_rows = rows - 1 if kind == "back_weight" else rows  # the ones row goes to row_out
+    da, db, dout = backend.asarray(a), backend.asarray(b), backend.asarray(out[:c_rows])
+    tile = 16 * per
+    kernel = cupy_backend._kernel("gemm", np.float64, *template, str(per))
+    kernel(((n + tile - 1) // tile, (rows + tile - 1) // tile), (16, 16),
+           (da, np.int32(a.shape[1]), db, np.int32(b.shape[1]), dout, np.int32(n), np.int32(rows),
+            np.int32(n), np.int32(k), np.int32(extra[0]), *extra[1:]))
+    np.testing.assert_allclose(backend.to_numpy(dout), want, rtol=1e-12, atol=1e-12)
+    if kind == "back_weight":
+        np.testing.assert_allclose(backend.to_numpy(extra[1]), b.sum(axis=0), rtol=1e-12)
+
+
+def test_gemm_tiles_grow_only_while_blocks_stay_plentiful():
+    assert cupy_epoch.gemm_per(128, 128) == 1     # 784-128-64-10, batch 128, first layer
+    assert cupy_epoch.gemm_per(1024, 128) == 2    # batch 1024
+    assert cupy_epoch.gemm_per(60000, 128) == 4   # full batch

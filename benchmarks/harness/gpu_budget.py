@@ -63,7 +63,7 @@ def count(workload) -> dict:
 
 
 def measure(keys) -> list[dict]:
-    """Budget records of the workloads named ``keys``, counted in a child process on the emulation."""
+    """Budget records of the workloads named ``keys``, counted in a child process (emulated)."""
     env = {**os.environ, "FASTFNN_CUDA_EMULATE": "1"}
     result = subprocess.run([sys.executable, "-m", "fastfnn.bench.gpu_budget", ",".join(keys)],
                             env=env, capture_output=True, text=True)
@@ -88,7 +88,7 @@ def format_budget(records) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m fastfnn.bench.gpu_budget KEY,KEY``: print the records as JSON (the child side)."""
+    """``python -m fastfnn.bench.gpu_budget KEY,KEY``: print the records as JSON (child side)."""
     keys = (argv if argv is not None else sys.argv[1:])[0].split(",")
     print(json.dumps([count(WORKLOADS_BY_KEY[key]) for key in keys]))
     return 0

@@ -7,10 +7,8 @@
 // GEMMs accumulate with explicit fma (as cuBLAS does; --fmad=false does not touch explicit fma);
 // every other operation rounds as the NumPy reference's.
 
-#define GEMM_TILE 64     // a GEMM block computes a GEMM_TILE x GEMM_TILE tile of C
-#define GEMM_THREADS 16  // ... with GEMM_THREADS x GEMM_THREADS threads, 4 x 4 outputs each
+#define GEMM_THREADS 16  // a GEMM block has GEMM_THREADS x GEMM_THREADS threads
 #define GEMM_DEPTH 16    // k-slice of op(A) and op(B) staged in shared memory per iteration
-#define GEMM_PER (GEMM_TILE / GEMM_THREADS)
 
 enum Epilogue { EPI_STORE = 0, EPI_BIAS_ACT = 1, EPI_ACT_GRAD = 2 };
 
@@ -20,25 +18,28 @@ enum Epilogue { EPI_STORE = 0, EPI_BIAS_ACT = 1, EPI_ACT_GRAD = 2 };
 //   EPI_BIAS_ACT: C = act(acc + bias[col]).
 //   EPI_ACT_GRAD: C = acc * act'(aux[row * ldaux + col]) (aux holds the stored activation).
 // op(A)[r][k] = TRANS_A ? A[k * lda + r] : A[r * lda + k]; op(B)[k][c] likewise with TRANS_B.
-// Thread (ty, tx) owns rows ty + 16 i and columns tx + 16 j (i, j < 4) of the tile: strided, so
-// the shared-memory reads of a warp do not conflict. Tiles are loaded so that consecutive threads
+// A block computes a (16 PER) x (16 PER) tile of C, thread (ty, tx) the PER x PER outputs at rows
+// ty + 16 i and columns tx + 16 j (i, j < PER): strided, so a warp's shared-memory reads do not
+// conflict. PER trades blocks for reuse: the backend takes the largest PER that still gives a
+// GPU enough blocks (cupy_epoch.gemm_per). Tiles are loaded so that consecutive threads
 // read consecutive addresses whichever operand is transposed. Each output sums over k in order.
-template <typename T, bool TRANS_A, bool TRANS_B, int EPI>
+template <typename T, bool TRANS_A, bool TRANS_B, int EPI, int PER>
 __global__ void gemm(const T* A, int lda, const T* B, int ldb, T* C, int ldc, int M, int N,
                      int K, int ones_row, T* row_out, const T* bias, const T* aux, int ldaux,
                      int act) {
-    __shared__ T a_tile[GEMM_TILE][GEMM_DEPTH + 1];  // [row][k]
-    __shared__ T b_tile[GEMM_DEPTH][GEMM_TILE + 1];  // [k][col]
+    constexpr int TILE = GEMM_THREADS * PER;
+    __shared__ T a_tile[TILE][GEMM_DEPTH + 1];  // [row][k]
+    __shared__ T b_tile[GEMM_DEPTH][TILE + 1];  // [k][col]
     const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * GEMM_THREADS + tx;
-    const int row0 = blockIdx.y * GEMM_TILE, col0 = blockIdx.x * GEMM_TILE;
-    T acc[GEMM_PER][GEMM_PER];
-    for (int i = 0; i < GEMM_PER; ++i)
-        for (int j = 0; j < GEMM_PER; ++j) acc[i][j] = (T)0;
+    const int row0 = blockIdx.y * TILE, col0 = blockIdx.x * TILE;
+    T acc[PER][PER];
+    for (int i = 0; i < PER; ++i)
+        for (int j = 0; j < PER; ++j) acc[i][j] = (T)0;
     for (int k0 = 0; k0 < K; k0 += GEMM_DEPTH) {
-        for (int e = tid; e < GEMM_TILE * GEMM_DEPTH; e += GEMM_THREADS * GEMM_THREADS) {
+        for (int e = tid; e < TILE * GEMM_DEPTH; e += GEMM_THREADS * GEMM_THREADS) {
             // consecutive e walk the operand's contiguous dimension
-            int r = TRANS_A ? e % GEMM_TILE : e / GEMM_DEPTH;
-            int k = TRANS_A ? e / GEMM_TILE : e % GEMM_DEPTH;
+            int r = TRANS_A ? e % TILE : e / GEMM_DEPTH;
+            int k = TRANS_A ? e / TILE : e % GEMM_DEPTH;
             int gr = row0 + r, gk = k0 + k;
             T v = (T)0;
             if (gr < M && gk < K) {
@@ -46,8 +47,8 @@ __global__ void gemm(const T* A, int lda, const T* B, int ldb, T* C, int ldc, in
                 else v = gr == ones_row ? (T)1 : A[(long long)gk * lda + gr];
             }
             a_tile[r][k] = v;
-            int c = TRANS_B ? e / GEMM_DEPTH : e % GEMM_TILE;
-            k = TRANS_B ? e % GEMM_DEPTH : e / GEMM_TILE;
+            int c = TRANS_B ? e / GEMM_DEPTH : e % TILE;
+            k = TRANS_B ? e % GEMM_DEPTH : e / TILE;
             int gc = col0 + c;
             gk = k0 + k;
             b_tile[k][c] = (gc < N && gk < K)
@@ -55,23 +56,24 @@ __global__ void gemm(const T* A, int lda, const T* B, int ldb, T* C, int ldc, in
         }
         __syncthreads();
         for (int kk = 0; kk < GEMM_DEPTH; ++kk) {
-            T a[GEMM_PER], b[GEMM_PER];
-            for (int i = 0; i < GEMM_PER; ++i) a[i] = a_tile[ty + GEMM_THREADS * i][kk];
-            for (int j = 0; j < GEMM_PER; ++j) b[j] = b_tile[kk][tx + GEMM_THREADS * j];
-            for (int i = 0; i < GEMM_PER; ++i)
-                for (int j = 0; j < GEMM_PER; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+            T a[PER], b[PER];
+            for (int i = 0; i < PER; ++i) a[i] = a_tile[ty + GEMM_THREADS * i][kk];
+            for (int j = 0; j < PER; ++j) b[j] = b_tile[kk][tx + GEMM_THREADS * j];
+            for (int i = 0; i < PER; ++i)
+                for (int j = 0; j < PER; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
         }
         __syncthreads();
     }
-    for (int i = 0; i < GEMM_PER; ++i) {
+    for (int i = 0; i < PER; ++i) {
         const int row = row0 + ty + GEMM_THREADS * i;
         if (row >= M) break;
-        for (int j = 0; j < GEMM_PER; ++j) {
+        for (int j = 0; j < PER; ++j) {
             const int col = col0 + tx + GEMM_THREADS * j;
             if (col >= N) break;
             T v = acc[i][j];
             if (EPI == EPI_BIAS_ACT) v = activate(v + bias[col], act);
-            if (EPI == EPI_ACT_GRAD) v = v * activation_slope(aux[(long long)row * ldaux + col], act);
+            if (EPI == EPI_ACT_GRAD)
+                v = v * activation_slope(aux[(long long)row * ldaux + col], act);
             if (EPI == EPI_STORE && row == ones_row) row_out[col] = v;
             else C[(long long)row * ldc + col] = v;
         }
