@@ -71,7 +71,8 @@ class FusedBuffers:
     of them shaped like the job's arrays; opt: flat optimizer state (sgd: [velocity]; adam: [m, v])
     with views ``opt_views``; row_loss, row_correct: (capacity,) float64 per-row stats; order:
     (capacity,) int64, the epoch's row order where graphs find it; lr_table: per-step step sizes;
-    stream: where the epochs run; graphs: captured epochs by :func:`_graph_key`.
+    stream: where the epochs run; graphs: captured epochs by :func:`_graph_key`, each with the
+    arrays of the job it reads.
     """
 
     #: Captured epochs kept per fit (one per distinct epoch shape; progress parts add a few).
@@ -192,7 +193,7 @@ def fused_epoch(backend, job, kernel, null) -> str:
         buffers = _buffers[ws] = FusedBuffers(backend, job)
     buffers.reserve(backend, n, len(starts))
     key = _graph_key(job, n, rows)
-    graph = buffers.graphs.get(key)
+    graph = buffers.graphs.get(key, (None,))[0]
     with buffers.stream:
         buffers.load(job)
         if job.order is not None:
@@ -200,7 +201,8 @@ def fused_epoch(backend, job, kernel, null) -> str:
         buffers.lr_table[:len(starts)].set(np.array(_step_sizes(job, len(starts)), buffers.dtype))
         steps = _Steps(job, ws, buffers, kernel, null)
         if graph is None and key in buffers.seen and buffers.capture_error is None:
-            graph = _capture(buffers, key, lambda: steps.epoch(starts, n))
+            graph = _capture(buffers, key, lambda: steps.epoch(starts, n),
+                             keep=(job.X, job.targets, job.stats))
         if graph is not None:
             graph.launch(buffers.stream)
         else:
@@ -210,8 +212,9 @@ def fused_epoch(backend, job, kernel, null) -> str:
     return "launches" if graph is None else "graph"
 
 
-def _capture(buffers, key, epoch):
-    """Capture ``epoch()`` (raw kernel launches only) into a graph kept under ``key``; None, with
+def _capture(buffers, key, epoch, keep):
+    """Capture ``epoch()`` (raw kernel launches only) into a graph kept under ``key`` together with
+    ``keep``, the job's arrays it reads (a graph holds their addresses, not the arrays); None, with
     the reason in ``buffers.capture_error``, where the runtime refuses."""
     stream = buffers.stream
     stream.begin_capture()
@@ -224,7 +227,7 @@ def _capture(buffers, key, epoch):
     graph = stream.end_capture()
     if len(buffers.graphs) >= buffers.MAX_GRAPHS:
         buffers.graphs.pop(next(iter(buffers.graphs)))
-    buffers.graphs[key] = graph
+    buffers.graphs[key] = (graph, keep)
     return graph
 
 
