@@ -230,9 +230,10 @@ class MultilayerPerceptron:
                                 else hp[f.name] for f in fields(TrainConfig)})
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
         if lbfgs:
-            return self._fit_full_batch(backend, config, hp, X, targets, weights, coefs,
-                                        intercepts, prior if continuing else None, fit_targets,
-                                        x_scale, on_epoch)
+            return self._fit_full_batch(
+                backend, config, hp, X=X, weights=weights, start=(coefs, intercepts),
+                prior=prior if continuing else None, fit_targets=fit_targets, x_scale=x_scale,
+                on_epoch=on_epoch)
         if saved:
             state = _resumed_train_state(backend, saved)
             rng.bit_generator.state = saved.progress.rng_state
@@ -290,9 +291,13 @@ class MultilayerPerceptron:
         self._publish(fitted_state())
         return self
 
-    def _fit_full_batch(self, backend, config, hp, X, targets, weights, coefs, intercepts, prior,
-                        fit_targets, x_scale, on_epoch):
-        """The lbfgs solver (fastfnn.lbfgs) from (coefs, intercepts); publishes the result."""
+    def _fit_full_batch(self, backend, config, hp, *, X, weights, start, prior, fit_targets,
+                        x_scale, on_epoch):
+        """The lbfgs solver (fastfnn.lbfgs) over (X, fit_targets.targets) with row ``weights``
+        from ``start`` = (coefs, intercepts), continuing ``prior``'s history when given (a warm
+        start); publishes the result."""
+        coefs, intercepts = start
+        targets = fit_targets.targets
         progress = EpochProgress(config.max_iter, sys.stdout) if self.verbose else None
 
         def after_iteration(index, record):
