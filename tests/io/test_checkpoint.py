@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN, TrainingDivergedError
+from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
 from fastfnn.io.checkpoint import load_checkpoint
 
 from ..conftest import blobs
@@ -70,6 +70,57 @@ def test_interrupted_then_resumed_fit_equals_an_uninterrupted_one(backend, confi
     assert resumed.n_iter_ == whole.n_iter_ == 6
     assert resumed.t_ == whole.t_
     np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))
+
+
+def test_a_regressor_with_weights_and_a_schedule_resumes_to_the_uninterrupted_fit(tmp_path):
+    X, y = blobs(n=200, spread=1.5)
+    Y = np.stack([y, X[:, 0]], axis=1).astype(float)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+
+    def model():
+        return FastFNNRegressor((6,), solver="sgd", learning_rate="adaptive", tol=10.0,
+                                n_iter_no_change=1, early_stopping=True, random_state=3,
+                                max_iter=6, backend="numpy", learning_rate_init=0.01)
+
+    whole = model().fit(X, Y, sample_weight=weights)
+    path = tmp_path / "ckpt.npz"
+
+    def stop_after_third(epoch, record):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        model().fit(X, Y, sample_weight=weights, checkpoint=path, on_epoch=stop_after_third)
+    resumed = model().fit(X, Y, sample_weight=weights, checkpoint=path, resume=True)
+    _assert_same_weights(resumed, whole)
+    assert resumed.validation_scores_ == whole.validation_scores_
+    assert resumed.fitted_state_.optimizer.learning_rate == \
+        whole.fitted_state_.optimizer.learning_rate < 0.01
+    with pytest.raises(ValueError, match="other parameters or data"):  # the weights are data
+        model().fit(X, Y, sample_weight=weights[::-1], checkpoint=path, resume=True)
+
+
+def test_a_warm_start_resumes_with_its_own_epochs(tmp_path):
+    X, y = blobs(n=120)
+    path = tmp_path / "ckpt.npz"
+
+    def warm():
+        model = _model("numpy", "sgd", max_iter=2).set_params(warm_start=True).fit(X, y)
+        return model.set_params(max_iter=4)
+
+    whole = warm().fit(X, y)
+    interrupted = warm()
+
+    def stop_after_first(epoch, record):
+        if epoch == 2:  # the model's third epoch, this fit's first
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        interrupted.fit(X, y, checkpoint=path, on_epoch=stop_after_first)
+    assert load_checkpoint(path).progress.fit_start == 2
+    resumed = warm().fit(X, y, checkpoint=path, resume=True)
+    _assert_same_weights(resumed, whole)
+    assert resumed.loss_curve_ == whole.loss_curve_ and len(whole.loss_curve_) == 6
 
 
 def test_resume_with_more_epochs_continues_and_a_finished_fit_is_not_repeated(tmp_path):
