@@ -1,6 +1,7 @@
 """The model file: a FittedState as one ``.npz``, numeric arrays and a JSON header, no pickle.
 
-File layout (format ``"fastfnn"``, version 1), an uncompressed zip as ``np.savez`` writes it:
+File layout (format ``"fastfnn"``, version 2; version 1 files are read too, see READ_VERSIONS), an
+uncompressed zip as ``np.savez`` writes it:
 
 - ``header.json``: a uint8 array holding UTF-8 JSON: format name and version, the fastfnn version that
   wrote it, the estimator's parameters, the layer sizes, hidden activation, output (a classifier's
