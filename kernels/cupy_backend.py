@@ -274,9 +274,11 @@ def _probe():
                                                      np.int32(1), np.int64(1), np.int32(1)))
         value = float(cupy.asnumpy(x)[0])
     except Exception as exc:  # noqa: BLE001 - any failure here means: do not use this backend
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        hint = ("the CUDA emulation compiles with g++" if EMULATED else
+                "with cupy-cuda12x/13x install its [ctk] extra for the CUDA headers")
         return False, (f"cupy sees a CUDA device but the probe kernel failed "
-                       f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                       "with cupy-cuda12x/13x install its [ctk] extra for the CUDA headers")
+                       f"({type(exc).__name__}: {first_line}); {hint}")
     if value != 2.0:
         return False, f"cupy's probe kernel computed {value} instead of 2.0"
     return True, ""

@@ -221,8 +221,11 @@ def _capture(buffers, key, epoch, keep):
     try:
         epoch()
     except Exception as exc:  # noqa: BLE001 - any refusal: run the epochs launch by launch
-        stream.end_capture()
         buffers.capture_error = f"{type(exc).__name__}: {exc}"
+        try:
+            stream.end_capture()
+        except Exception:  # noqa: BLE001 - CUDA may report the invalidated capture again here
+            pass
         return None
     graph = stream.end_capture()
     if len(buffers.graphs) >= buffers.MAX_GRAPHS:
