@@ -170,6 +170,26 @@ class Nothing(Constraint):
 
 
 @dataclass(frozen=True)
+class Infinity(Constraint):
+    """``inf`` (a float or NumPy float), scikit-learn's "never": resolves to ``math.inf``."""
+
+    def describe(self, text=False):
+        return "'inf'" if text else "inf"
+
+    def check(self, name, value):
+        if not _is_real(value):
+            self.refuse(name, value, TypeError)
+        if value != math.inf:
+            self.refuse(name, value)
+        return math.inf
+
+    def from_text(self, text):
+        if text.strip().lower() != "inf":
+            raise ValueError(text)
+        return math.inf
+
+
+@dataclass(frozen=True)
 class EveryCore(Constraint):
     """-1, scikit-learn's "every core": resolves to this machine's CPU count."""
 
@@ -409,8 +429,8 @@ _TRAINING = (
     Param("beta_1", 0.9, _real(0, 1, high_open=True), "Adam's decay of the first moment"),
     Param("beta_2", 0.999, _real(0, 1, high_open=True), "Adam's decay of the second moment"),
     Param("epsilon", 1e-8, _real(0, low_open=True), "Adam's term against division by zero"),
-    Param("n_iter_no_change", 10, _int(1),
-          "stop after this many epochs without an improvement of more than tol"),
+    Param("n_iter_no_change", 10, AnyOf((_int(1), Infinity())),
+          "stop after this many epochs without an improvement of more than tol (inf: never)"),
     Param("max_fun", 15000, _int(1), "lbfgs: loss and gradient evaluations at most"),
 )
 

@@ -381,14 +381,6 @@ def test_unfitted_use_raises_scikit_learns_not_fitted_error():
         assert isinstance(info.value, (NotFittedError, ValueError, AttributeError))
 
 
-def test_without_scikit_learn_not_fitted_error_is_our_own():
-    from fastfnn import sklearn_compat
-    made = sklearn_compat._shared.__wrapped__(sklearn_compat.NotFittedError,
-                                              "no_such_module_here", "NotFittedError")
-    assert made is sklearn_compat.NotFittedError
-    assert issubclass(made, ValueError) and issubclass(made, AttributeError)
-
-
 def test_warm_start_appends_to_the_loss_curve():
     X, y = blobs(n=60)
     model = FastFNN((4,), warm_start=True, **{**FAST, "max_iter": 3}).fit(X, y)
@@ -530,13 +522,3 @@ def test_regressor_refuses_what_is_not_a_number():
     with pytest.raises(ValueError, match="NaN"):
         FastFNNRegressor(**FAST).fit(X, np.where(Y > 1, np.nan, Y))
 
-
-def test_not_fitted_error_survives_pickling():
-    """joblib workers send exceptions back pickled; the class made with scikit-learn's pickles."""
-    import pickle
-
-    from fastfnn import NotFittedError
-    with pytest.raises(NotFittedError) as info:
-        FastFNN().predict(np.zeros((1, 3)))
-    again = pickle.loads(pickle.dumps(info.value))
-    assert type(again) is type(info.value) and str(again) == str(info.value)

@@ -137,3 +137,11 @@ def test_the_estimator_signature_is_the_table():
 
 def test_the_trainer_config_takes_the_parameters_by_their_names():
     assert {f.name for f in fields(TrainConfig)} <= set(BY_NAME)
+
+
+def test_n_iter_no_change_takes_inf_as_scikit_learn_does():
+    import math
+    assert resolve({"n_iter_no_change": float("inf")})["n_iter_no_change"] == math.inf
+    assert BY_NAME["n_iter_no_change"].from_text("inf") == math.inf
+    with pytest.raises(ValueError, match="n_iter_no_change must be"):
+        resolve({"n_iter_no_change": -math.inf})

@@ -210,6 +210,8 @@ def _encode_params(params, where):
                 pass  # left as is: refused below with the parameter's name
         elif isinstance(value, (tuple, list)):
             value = [_plain(v) for v in value]
+        elif isinstance(value, float) and value == math.inf:
+            value = "inf"  # JSON has no infinity (n_iter_no_change=inf: never stop early)
         elif name == "class_weight" and isinstance(value, dict):
             # JSON objects key by strings only: a list of [label, weight] pairs keeps the labels
             value = [[_plain(k), _plain(v)] for k, v in value.items()]
@@ -528,11 +530,14 @@ def _check_params(where, params, table):
         if not _json_scalar_or_list(value):
             fail(where, f"parameter {name} is {shorten(value)}", "a JSON scalar or list of them")
     try:
-        # JSON has no tuples nor non-string keys: hidden_layer_sizes comes back as the tuple it
-        # was, class_weight's [label, weight] pairs as the dict they were.
+        # JSON has no tuples, non-string keys nor infinity: hidden_layer_sizes comes back as the
+        # tuple it was, class_weight's [label, weight] pairs as the dict they were, a numeric
+        # parameter's "inf" as math.inf.
         values = {**defaults(table), **{
             k: dict(v) if k == "class_weight" and isinstance(v, list) else
-            tuple(v) if isinstance(v, list) else v for k, v in params.items()}}
+            tuple(v) if isinstance(v, list) else
+            math.inf if v == "inf" and isinstance(defaults(table)[k], (int, float)) else v
+            for k, v in params.items()}}
         resolve(values, table)
     except (TypeError, ValueError) as exc:
         fail(where, f"invalid parameters ({exc})", "parameters the estimator accepts")

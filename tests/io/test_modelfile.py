@@ -541,3 +541,11 @@ def test_class_weight_dict_and_lbfgs_round_trip(tmp_path):
     assert loaded.class_weight == {"cat": 2.0, "emu": 0.5}
     assert_same_model(model, loaded)
     assert loaded.fitted_state_.optimizer is None
+
+
+def test_n_iter_no_change_inf_round_trips(tmp_path):
+    """scikit-learn's "never stop early"; JSON has no infinity, the file spells it "inf"."""
+    X, y = blobs(n=60, n_features=4)
+    model = FastFNN((3,), n_iter_no_change=np.inf, **FAST).fit(X, y)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.n_iter_no_change == np.inf and model.n_iter_ == 3
