@@ -39,7 +39,8 @@ def instantiations() -> tuple[str, ...]:
     for t in FLOAT_TYPES:
         names += [f"bias_act<{t}>", f"act_grad<{t}>", f"col_sum<{t}>", f"softmax_rows<{t}>",
                   f"argmax_rows<{t}>", f"sigmoid_bce_indicators<{t}>", f"squared_error<{t}>",
-                  f"poisson<{t}>", f"sgd_step<{t}>", f"adam_step<{t}>"]
+                  f"poisson<{t}>", f"sgd_step<{t}>", f"adam_step<{t}>",
+                  f"sigmoid_bce_indicator_rows<{t}>"]
         # the fused epoch's GEMMs: forward (bias + activation), backward to the previous layer
         # (times the activation's slope), weight and bias gradients (A transposed); each with
         # 1 x 1, 2 x 2 or 4 x 4 outputs per thread
@@ -48,7 +49,7 @@ def instantiations() -> tuple[str, ...]:
                       f"gemm<{t}, true, false, 0, {per}>"]
         for label in LABEL_TYPES:
             names += [f"softmax_xent<{t}, {label}>", f"sigmoid_bce_labels<{t}, {label}>",
-                      f"softmax_xent_rows<{t}, {label}>"]
+                      f"softmax_xent_rows<{t}, {label}>", f"sigmoid_bce_label_rows<{t}, {label}>"]
             for source in ("unsigned char", t):
                 names.append(f"gather_rows<{t}, {source}, {label}>")
     return tuple(names)

@@ -18,8 +18,9 @@ epoch's stream is a blocking stream, ordered after and before the trainer's own 
 
 Parameters and optimizer state live in flat per-fit buffers (weights of every layer first, then
 biases, so weight decay is a prefix); an epoch copies them in from the job's arrays and back out
-(a few launches per epoch, none per step). Covers softmax outputs with integer labels, SGD and Adam,
-no sample weights (:func:`covers`); the backend runs the composed epoch for everything else.
+(a few launches per epoch, none per step). Covers softmax outputs with integer labels and sigmoid
+outputs with integer labels or 0/1 indicators, SGD and Adam, no sample weights (:func:`covers`);
+the backend runs the composed epoch for everything else (the regression outputs, sample weights).
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def covers(job) -> bool:
     """Whether the fused epoch runs ``job`` (else the composed epoch does)."""
     dtype = job.coefs[0].dtype
     arrays = [*job.coefs, *job.intercepts, *(a for group in job.opt_state for a in group)]
-    return (job.output == "softmax" and job.sample_weight is None and job.solver in ("sgd", "adam")
-            and job.targets.ndim == 1 and job.targets.dtype in (np.int32, np.int64)
+    labels = job.targets.ndim == 1 and job.targets.dtype in (np.int32, np.int64)
+    indicators = (job.output == "sigmoid" and job.targets.ndim == 2
+                  and job.targets.dtype == dtype and job.targets.flags.c_contiguous)
+    return (job.output in ("softmax", "sigmoid") and (labels or indicators)
+            and job.sample_weight is None and job.solver in ("sgd", "adam")
             and dtype in (np.float32, np.float64)
             and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
             and job.stats.dtype == np.float64 and job.stats.flags.c_contiguous
@@ -243,7 +247,12 @@ class _Steps:
         self.t = dtype.type
         self.gemms = {(kind, per): kernel("gemm", dtype, *kind, str(per))
                       for kind in (_FORWARD, _BACK_DELTA, _BACK_WEIGHT) for per in (1, 2, 4)}
-        self.loss = kernel("softmax_xent_rows", dtype, job.targets.dtype)
+        if job.output == "softmax":
+            self.loss = kernel("softmax_xent_rows", dtype, job.targets.dtype)
+        elif job.targets.ndim == 1:
+            self.loss = kernel("sigmoid_bce_label_rows", dtype, job.targets.dtype)
+        else:
+            self.loss = kernel("sigmoid_bce_indicator_rows", dtype)
         self.update = kernel(f"{job.solver}_step", dtype)
         self.gather = kernel("gather_rows", dtype, job.X.dtype, np.int64)
         self.add_stats = kernel("add_epoch_stats")

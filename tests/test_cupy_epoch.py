@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.gpu,
 
 
 def _job(backend, *, sizes=(30, 9, 5, 4), dtype=np.float64, solver="sgd", activation="tanh",
-         batch_size=32, n=100, shuffled=True, label_dtype=np.int64, seed=0):
+         batch_size=32, n=100, shuffled=True, label_dtype=np.int64, output="softmax",
+         indicators=False, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 256, (n, sizes[0])).astype(np.uint8)
     X[rng.random(X.shape) < 0.6] = 0
@@ -35,10 +36,12 @@ def _job(backend, *, sizes=(30, 9, 5, 4), dtype=np.float64, solver="sgd", activa
     if solver == "adam":
         opt_state += [[backend.asarray(rng.random(p.shape).astype(dtype) * 0.01)
                        for p in group] for group in (coefs, intercepts)]
+    targets = (rng.random((n, sizes[-1])) < 0.4).astype(dtype) if indicators \
+        else rng.integers(0, sizes[-1], n).astype(label_dtype)
     return EpochJob(
-        X=backend.asarray(X), targets=backend.asarray(rng.integers(0, sizes[-1], n), label_dtype),
+        X=backend.asarray(X), targets=backend.asarray(targets),
         order=backend.asarray(rng.permutation(n)) if shuffled else None, batch_size=batch_size,
-        coefs=coefs, intercepts=intercepts, activation=activation, output="softmax",
+        coefs=coefs, intercepts=intercepts, activation=activation, output=output,
         solver=solver, opt_state=opt_state, learning_rate=0.05 if solver == "sgd" else 0.01,
         momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
         alpha=1e-3, t=3, x_scale=x_scale, stats=backend.asarray(np.array([0.5, 1.0])))
@@ -61,6 +64,9 @@ def _state(backend, job):
     {"activation": "sigmoid", "batch_size": 7}, {"sizes": (30, 4)}, {"shuffled": False},
     {"label_dtype": np.int32, "batch_size": 1}, {"batch_size": 1000},
     {"sizes": (30, 20, 17, 18, 3), "activation": "identity", "solver": "adam"},
+    {"output": "sigmoid"}, {"output": "sigmoid", "label_dtype": np.int32, "solver": "adam"},
+    {"output": "sigmoid", "indicators": True}, {"output": "sigmoid", "indicators": True,
+                                                "shuffled": False, "dtype": np.float32},
 ], ids=str)
 def test_fused_epoch_computes_what_the_composed_epoch_computes(case):
     backend = get_backend("cupy")
@@ -133,7 +139,7 @@ def test_a_refused_capture_leaves_epochs_launch_by_launch(monkeypatch):
 
 
 @pytest.mark.parametrize("change", [
-    {"output": "sigmoid"}, {"solver": "lbfgs"}, {"sample_weight": "ones"},
+    {"output": "squared_error"}, {"solver": "lbfgs"}, {"sample_weight": "ones"},
 ])
 def test_what_it_does_not_cover_runs_composed(change):
     backend = get_backend("cupy")

@@ -1,8 +1,8 @@
 // Kernels of the CuPy backend's fused epoch (kernels/cupy_epoch.py): a tiled GEMM whose epilogue
 // adds the bias and applies the activation (forward), multiplies by the activation's slope
 // (backward) or routes an implicit row of ones to the bias gradient (weight gradients); softmax
-// cross-entropy writing per-row loss and correctness into epoch-long buffers, and their one
-// reduction per epoch. The update over the flat parameter vector is optimizers.cu's.
+// and sigmoid cross-entropy writing per-row loss and correctness into epoch-long buffers, and their
+// one reduction per epoch. The update over the flat parameter vector is optimizers.cu's.
 //
 // GEMMs accumulate with explicit fma (as cuBLAS does; --fmad=false does not touch explicit fma);
 // every other operation rounds as the NumPy reference's.
@@ -94,6 +94,44 @@ __global__ void softmax_xent_rows(T* logits, const L* labels, const long long* o
     T* z = logits + (long long)i * k;
     row_loss[i] = (double)softmax_xent_row(z, z, label, scale, k, &best);
     row_correct[i] = best == label ? 1.0 : 0.0;
+}
+
+// Sigmoid binary cross-entropy of a step's m rows with class-index targets, as softmax_xent_rows
+// (a thread per row, in place, epoch buffers); a row is correct when its first argmax is the label.
+template <typename T, typename L>
+__global__ void sigmoid_bce_label_rows(T* logits, const L* labels, const long long* order,
+                                       long long start, T scale, double* row_loss,
+                                       double* row_correct, int m, int k) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m) return;
+    int label = (int)labels[order ? order[i] : start + i];
+    T* z = logits + (long long)i * k;
+    int best = 0;
+    for (int j = 1; j < k; ++j) if (z[j] > z[best]) best = j;
+    row_correct[i] = best == label ? 1.0 : 0.0;
+    double loss = 0;
+    for (int j = 0; j < k; ++j)
+        loss += (double)sigmoid_bce_element(z[j], j == label ? (T)1 : (T)0, scale, (T)1, false,
+                                            z + j);
+    row_loss[i] = loss;
+}
+
+// The same with (n, k) 0/1 indicator targets; a row is correct when every (logit > 0) matches.
+template <typename T>
+__global__ void sigmoid_bce_indicator_rows(T* logits, const T* targets, const long long* order,
+                                           long long start, T scale, double* row_loss,
+                                           double* row_correct, int m, int k) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m) return;
+    const T* t = targets + (order ? order[i] : start + i) * k;
+    T* z = logits + (long long)i * k;
+    bool all_match = true;
+    for (int j = 0; j < k; ++j) all_match = all_match && ((z[j] > (T)0) == (t[j] > (T)0.5));
+    row_correct[i] = all_match ? 1.0 : 0.0;
+    double loss = 0;
+    for (int j = 0; j < k; ++j)
+        loss += (double)sigmoid_bce_element(z[j], t[j], scale, (T)1, false, z + j);
+    row_loss[i] = loss;
 }
 
 // stats[0] += sum(row_loss[:n]), stats[1] += sum(row_correct[:n]): one block, fixed order.
