@@ -157,9 +157,9 @@ _buffers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def _graph_key(job, n, rows):
     """What a captured epoch bakes in besides the per-fit buffers: the arrays it reads (by
     identity; the graph keeps them alive) and the scalars passed as kernel arguments."""
-    return (n, rows, job.order is None, id(job.X), id(job.targets), id(job.stats), job.activation,
-            job.momentum, job.nesterovs_momentum, job.alpha, job.beta_1, job.beta_2, job.epsilon,
-            job.x_scale)
+    return (n, rows, job.order is None, id(job.X), id(job.targets), id(job.stats), job.output,
+            job.activation, job.momentum, job.nesterovs_momentum, job.alpha, job.beta_1,
+            job.beta_2, job.epsilon, job.x_scale)
 
 
 def _step_sizes(job, steps):
