@@ -123,33 +123,45 @@ class Backend(abc.ABC):
             raise ValueError(f"unknown activation {act!r}")
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale: float, row_weight=None):
+    def softmax_xent(self, logits, y, dlogits, stats, scale: float, row_weight=None,
+                     label_smoothing: float = 0.0):
         """Softmax + cross-entropy, fused with its gradient.
 
         logits: (m, k) float; y: (m,) integer class indices in [0, k); dlogits: (m, k) float output,
-        may be ``logits`` itself; row_weight: (m,) float in the logits' dtype, or None (all ones).
-        Writes ``dlogits[i] = (softmax(logits[i]) - onehot(y[i])) * scale * row_weight[i]``, adds the
-        cross-entropy summed with the row weights to ``stats[0]`` and the number of rows whose first
-        argmax equals ``y`` (unweighted) to ``stats[1]``. Returns ``dlogits``.
+        may be ``logits`` itself; row_weight: (m,) float in the logits' dtype, or None (all ones);
+        label_smoothing: eps in [0, 1), the target row t = (1 - eps) onehot(y) + eps / k.
+        Writes ``dlogits[i] = (softmax(logits[i]) - t[i]) * scale * row_weight[i]``, adds the
+        cross-entropy against t summed with the row weights to ``stats[0]`` and the number of rows
+        whose first argmax equals ``y`` (unweighted) to ``stats[1]``. Returns ``dlogits``.
         """
         xp = self.xp
         # Few, whole-array calls: at small batches the per-call overhead is the cost.
         rows = xp.arange(y.shape[0])
+        k = logits.shape[1]
         stats[1] += xp.count_nonzero(logits.argmax(axis=1) == y)
         xp.subtract(logits, logits.max(axis=1, keepdims=True), out=dlogits)
         label_logit = dlogits[rows, y]
+        if label_smoothing:  # -sum_j t_j (z_j - max) needs every shifted logit, before the exp
+            label_logit = (1 - label_smoothing) * label_logit + \
+                (label_smoothing / k) * xp.add.reduce(dlogits, axis=1)
         xp.exp(dlogits, out=dlogits)
         total = xp.add.reduce(dlogits, axis=1, keepdims=True)
         row_loss = xp.log(total[:, 0]) - label_logit
         if row_weight is None:
             stats[0] += xp.add.reduce(row_loss, dtype=np.float64)
             dlogits *= scale / total
-            dlogits[rows, y] -= scale
+            if label_smoothing:
+                dlogits[rows, y] -= (1 - label_smoothing) * scale
+                dlogits -= (label_smoothing / k) * scale
+            else:
+                dlogits[rows, y] -= scale
             return dlogits
         stats[0] += xp.add.reduce(row_loss * row_weight, dtype=np.float64)
         row_scale = scale * row_weight
         dlogits *= row_scale[:, None] / total
-        dlogits[rows, y] -= row_scale
+        dlogits[rows, y] -= (1 - label_smoothing) * row_scale
+        if label_smoothing:
+            dlogits -= (label_smoothing / k) * row_scale[:, None]
         return dlogits
 
     def sigmoid_bce(self, logits, targets, dlogits, stats, scale: float, row_weight=None):
@@ -350,6 +362,16 @@ class EpochJob:
             rows with weights w (m rows, S = sum(w)) then follows scikit-learn: the output
             gradient of row i is scaled by w_i / S (not 1 / m), ``weight_decay = alpha / S``, and
             the loss stat adds ``sum_i w_i loss_i * m / S``.
+        step_learning_rates: (steps,) float64 host array, the step size of each step of this
+            epoch (a schedule within the epoch; Adam's bias correction still applies), or None:
+            ``learning_rate`` for every step.
+        label_smoothing: eps of the softmax output's smoothed targets (see Backend.softmax_xent).
+        dropout: None, or one inverted-dropout rate per layer input (index 0 the features, l the
+            output of hidden layer l; len = layers), each in [0, 1). Masks come from
+            :mod:`.noise` (seed ``noise_seed``, rows numbered by position in the epoch).
+        noise_seed: seed of this epoch's dropout masks and shifts (the trainer draws one per epoch).
+        augment_shift: at most this many pixels of random shift per row and axis (0: none), the
+            rows being images of ``image_shape`` (h, w), h * w features.
     """
 
     X: Any
@@ -374,3 +396,9 @@ class EpochJob:
     stats: Any
     workspace: Any = None
     sample_weight: Any = None
+    step_learning_rates: Any = None
+    label_smoothing: float = 0.0
+    dropout: Any = None
+    noise_seed: int = 0
+    augment_shift: int = 0
+    image_shape: Any = None

@@ -154,7 +154,10 @@ class CupyBackend(Backend):
         _kernel("act_grad", da.dtype)(_grid(da.size), (_THREADS,), (da, a, code, np.int64(da.size)))
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None):
+    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None, label_smoothing=0.0):
+        if label_smoothing:  # the reference on the device: a few launches more, for a rare option
+            return super().softmax_xent(logits, y, dlogits, stats, scale, row_weight,
+                                        label_smoothing)
         m, k = logits.shape
         _kernel("softmax_xent", logits.dtype, _labels(y).dtype)(
             (1,), (_THREADS,), self._loss_args(logits, y, dlogits, stats, scale, row_weight, m, k))

@@ -60,6 +60,8 @@ def covers(job) -> bool:
                   and job.targets.dtype == dtype and job.targets.flags.c_contiguous)
     return (job.output in ("softmax", "sigmoid") and (labels or indicators)
             and job.sample_weight is None and job.solver in ("sgd", "adam")
+            and not (job.dropout and any(job.dropout)) and not job.augment_shift
+            and job.step_learning_rates is None and not job.label_smoothing
             and dtype in (np.float32, np.float64)
             and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
             and job.stats.dtype == np.float64 and job.stats.flags.c_contiguous

@@ -1,6 +1,7 @@
 """The composed epoch and its layer passes: forward against plain NumPy, finite-difference checks of
 the analytic gradients in float64 on every backend (every output, with and without row weights),
-and whole epochs (slices vs gathers, stats, sample weights)."""
+and whole epochs (slices vs gathers, stats, sample weights); dropout, label smoothing, schedules
+within an epoch and image shifts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastfnn.backends import get_backend
-from fastfnn.kernels import EpochJob
+from fastfnn.kernels import EpochJob, noise
 from fastfnn.kernels.composed import Workspace, backward, composed_epoch, forward, output_loss
 from fastfnn.network import init_params
 from fastfnn.trainer import TrainState, loss_and_correct, new_opt_state
@@ -207,3 +208,137 @@ def test_regression_outputs_train_in_an_epoch(output):
     assert np.isfinite(job.stats[0]) and job.stats[0] > 0
     assert job.stats[1] == 0  # no row of a regression counts as correct
     assert job.t == 4
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("rates", [(0.0, 0.5, 0.0), (0.3, 0.4, 0.25)])
+def test_dropout_gradients_match_finite_differences(backend, activation, rates):
+    """With this step's masks fixed, the gradients through dropout (input and hidden layers) are
+    those of the loss of the masked network."""
+    m, hidden = 6, (4, 6)
+    rng = np.random.default_rng(11)
+    host_coefs, host_intercepts = _net(hidden, activation, seed=3)
+    coefs = [backend.asarray(w) for w in host_coefs]
+    intercepts = [backend.asarray(b) for b in host_intercepts]
+    x = backend.asarray(rng.standard_normal((m, N_IN)))
+    targets = backend.asarray(rng.integers(0, N_OUT, m))
+    ws = Workspace(backend, (N_IN, *hidden, N_OUT), m, np.float64, dropout=rates)
+    for layer, rate in enumerate(rates):
+        if rate:
+            noise.dropout_scale(backend.xp, ws.masks[layer], 5, layer, 0, rate)
+
+    def loss():
+        stats = backend.zeros((2,), np.float64)
+        output_loss(backend, "softmax", forward(backend, coefs, intercepts, x, ws.acts,
+                                                activation, ws), targets, stats, 0.0)
+        return float(backend.to_numpy(stats)[0]) / m
+
+    logits = forward(backend, coefs, intercepts, x, ws.acts, activation, ws)
+    output_loss(backend, "softmax", logits, targets, ws.stats, 1.0 / m)
+    backward(backend, coefs, x, ws.acts, ws.deltas, ws.coef_grads, ws.intercept_grads, activation,
+             ws)
+    for param, grad in list(zip(coefs, ws.coef_grads)) + list(zip(intercepts, ws.intercept_grads)):
+        host = backend.to_numpy(param).copy()
+        numeric = np.empty_like(host)
+        for index in np.ndindex(host.shape):
+            sides = []
+            for delta in (1e-6, -1e-6):
+                bumped = host.copy()
+                bumped[index] += delta
+                param[...] = backend.asarray(bumped)
+                sides.append(loss())
+            numeric[index] = (sides[0] - sides[1]) / 2e-6
+        param[...] = backend.asarray(host)
+        np.testing.assert_allclose(backend.to_numpy(grad), numeric, rtol=1e-5, atol=1e-8)
+    assert any(float(backend.to_numpy(g).std()) > 0 for g in ws.coef_grads)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_smoothing_gradients_match_finite_differences(backend, eps, weighted):
+    m = 5
+    rng = np.random.default_rng(12)
+    logits_host = rng.standard_normal((m, N_OUT)) * 2
+    y = backend.asarray(rng.integers(0, N_OUT, m))
+    w = backend.asarray(rng.uniform(0.2, 2.0, m)) if weighted else None
+    grad = output_loss(backend, "softmax", backend.asarray(logits_host), y,
+                       backend.zeros((2,), np.float64), 1.0, w, eps)
+
+    def loss(z):
+        stats = backend.zeros((2,), np.float64)
+        output_loss(backend, "softmax", backend.asarray(z), y, stats, 0.0, w, eps)
+        return float(backend.to_numpy(stats)[0])
+
+    numeric = np.empty_like(logits_host)
+    for index in np.ndindex(logits_host.shape):
+        bumped = [logits_host.copy(), logits_host.copy()]
+        bumped[0][index] += 1e-6
+        bumped[1][index] -= 1e-6
+        numeric[index] = (loss(bumped[0]) - loss(bumped[1])) / 2e-6
+    np.testing.assert_allclose(backend.to_numpy(grad), numeric, rtol=1e-6, atol=1e-9)
+    # the loss itself: cross-entropy against (1 - eps) onehot + eps / k
+    p = np.exp(logits_host - logits_host.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    t = np.full((m, N_OUT), eps / N_OUT)
+    t[np.arange(m), backend.to_numpy(y)] += 1 - eps
+    row = -(t * np.log(p)).sum(axis=1)
+    want = row.sum() if w is None else (row * backend.to_numpy(w)).sum()
+    assert loss(logits_host) == pytest.approx(want, rel=1e-12)
+
+
+def test_label_smoothing_is_the_softmax_outputs_only():
+    backend = get_backend("numpy")
+    with pytest.raises(ValueError, match="label smoothing applies to the softmax output"):
+        output_loss(backend, "sigmoid", np.zeros((2, 3)), np.zeros(2, np.int64), np.zeros(2),
+                    1.0, None, 0.1)
+
+
+def test_step_learning_rates():
+    """A schedule within the epoch: equal rates compute the constant epoch bitwise; any rates
+    equal the epoch's steps run one by one at those rates."""
+    backend = get_backend("numpy")
+    X, y = blobs(n=90)
+    order = np.random.default_rng(3).permutation(90)
+    for solver in ("sgd", "adam"):
+        a, b = (_state(backend, (8, 6, 3), solver) for _ in range(2))
+        ja = _job(backend, a, X, y, order, 30, solver)
+        jb = _job(backend, b, X, y, order, 30, solver)
+        jb.step_learning_rates = np.full(3, ja.learning_rate)
+        composed_epoch(backend, ja)
+        composed_epoch(backend, jb)
+        for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+            np.testing.assert_array_equal(wa, wb)
+
+        rates = [0.1, 0.01, 0.05]
+        c, d = (_state(backend, (8, 6, 3), solver) for _ in range(2))
+        jc = _job(backend, c, X, y, order, 30, solver)
+        jc.step_learning_rates = np.array(rates)
+        composed_epoch(backend, jc)
+        for s, rate in enumerate(rates):
+            jd = _job(backend, d, X, y, order[30 * s:30 * s + 30], 30, solver)
+            jd.learning_rate, jd.t = rate, s
+            composed_epoch(backend, jd)
+        for wc, wd in zip(c.coefs + c.intercepts, d.coefs + d.intercepts):
+            np.testing.assert_array_equal(wc, wd)
+
+
+def test_augmented_epoch_trains_on_the_shifted_images():
+    """An epoch with shifts equals an epoch, in stored order, on the images shifted by the same
+    draws (rows numbered by position in the epoch)."""
+    backend = get_backend("numpy")
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (48, 36)).astype(np.uint8)
+    y = rng.integers(0, 3, 48)
+    order = rng.permutation(48)
+    a, b = (_state(backend, (36, 8, 3), "adam") for _ in range(2))
+    ja = _job(backend, a, X, y, order, 16, "adam")
+    ja.x_scale, ja.augment_shift, ja.image_shape, ja.noise_seed = 1 / 255, 2, (6, 6), 9
+    composed_epoch(backend, ja)
+    gathered = X[order].astype(np.float64) * (1 / 255)
+    dy, dx = noise.shifts(np, 9, 0, 48, 2)
+    shifted = noise.shift_images(np, gathered, dy, dx, (6, 6), np.empty_like(gathered))
+    jb = _job(backend, b, shifted, y[order], None, 16, "adam")
+    composed_epoch(backend, jb)
+    assert np.any(shifted != gathered)
+    for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+        np.testing.assert_array_equal(wa, wb)

@@ -16,7 +16,8 @@ import numpy as np
 from ..base import Backend
 from ..threads import limit_threads
 from . import contract
-from .epoch import EpochData, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
+from .. import noise
+from .epoch import EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
@@ -134,9 +135,10 @@ class NumbaBackend(Backend):
                           da.size, da, a, code)
         return da
 
-    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None):
+    def softmax_xent(self, logits, y, dlogits, stats, scale, row_weight=None, label_smoothing=0.0):
         _check_label_range(y, logits.shape[1])
-        return self._loss(SOFTMAX_LABELS, logits, y, dlogits, stats, scale, row_weight)
+        return self._loss(SOFTMAX_LABELS, logits, y, dlogits, stats, scale, row_weight,
+                          label_smoothing)
 
     def sigmoid_bce(self, logits, targets, dlogits, stats, scale, row_weight=None):
         if targets.ndim == 1:
@@ -149,16 +151,18 @@ class NumbaBackend(Backend):
     def poisson(self, raw, targets, dout, stats, scale, row_weight=None):
         return self._loss(POISSON, raw, targets, dout, stats, scale, row_weight)
 
-    def _loss(self, kind, logits, targets, dlogits, stats, scale, row_weight):
-        """The output loss kernel of ``kind`` (a loss.output_loss kind), serial or parallel."""
+    def _loss(self, kind, logits, targets, dlogits, stats, scale, row_weight, eps=0.0):
+        """The output loss kernel of ``kind`` (a loss.output_loss kind; eps: the softmax's label
+        smoothing), serial or parallel."""
         sc = logits.dtype.type(scale)
         if row_weight is not None:  # in the logits' dtype, as the reference scales rows
             row_weight = np.ascontiguousarray(row_weight, dtype=logits.dtype)
         nch = self._chunks(logits.shape[0], logits.size)
         if nch > 1:
-            contract.loss_parallel(kind, logits, targets, dlogits, sc, row_weight, stats, nch)
+            contract.loss_parallel(kind, logits, targets, dlogits, sc, row_weight, float(eps), stats,
+                                   nch)
         else:
-            contract.loss_serial(kind, logits, targets, dlogits, sc, row_weight, stats)
+            contract.loss_serial(kind, logits, targets, dlogits, sc, row_weight, float(eps), stats)
         return dlogits
 
     def softmax(self, z):
@@ -294,12 +298,22 @@ class NumbaBackend(Backend):
                                             and weights.shape[0] == X.shape[0]
                                             and weights.dtype.kind == "f"):
                 return False
+            if job.label_smoothing and job.output != "softmax":
+                return False  # the composed epoch says why
+            if job.dropout is not None and (
+                    len(job.dropout) != len(coefs) or job.dropout[0]
+                    or (any(job.dropout) and job.activation not in _DROPOUT_ACTIVATIONS)):
+                return False  # input dropout, and dropout through tanh/sigmoid: composed
+            if job.augment_shift and (job.image_shape is None or
+                                      int(np.prod(job.image_shape)) != X.shape[1]):
+                return False
             if int(job.batch_size) < 1:
                 return False
             if not (isinstance(job.stats, np.ndarray) and job.stats.dtype == np.float64):
                 return False
             rows = min(int(job.batch_size), X.shape[0])
-            return rows <= self.dense_fused_max_rows or self._sparse_of(X) is not None
+            sparse = not job.augment_shift and self._sparse_of(X) is not None
+            return rows <= self.dense_fused_max_rows or sparse
         except (AttributeError, TypeError):
             return False
 
@@ -330,13 +344,10 @@ class NumbaBackend(Backend):
             labels = np.zeros(1, np.int64)
             indicators = np.ascontiguousarray(job.targets, dtype=dtype)
         weighted = job.sample_weight is not None
-        row_weight = None  # a classifier's unweighted epoch: see epoch.train_rows
-        if weighted:
-            row_weight = np.ascontiguousarray(job.sample_weight, dtype=dtype)
-        elif kind >= SQUARED_ERROR:  # the regression outputs live in the weighted variant
-            row_weight = np.ones(X.shape[0], dtype)
+        scheduled = job.step_learning_rates is not None
         lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
-        sparse = self._sparse_of(X)
+        # shifted images go through the dense gather, which moves them as it reads them
+        sparse = None if job.augment_shift else self._sparse_of(X)
         if sparse is None:
             ptr, ind, val = np.zeros(1, np.int64), np.zeros(1, np.uint16), np.zeros(1, X.dtype)
         else:
@@ -352,14 +363,15 @@ class NumbaBackend(Backend):
             ACT_CODES[job.activation], kind, 0 if job.solver == "sgd" else 1,
             min(int(job.batch_size), n), float(job.learning_rate), float(job.momentum),
             bool(job.nesterovs_momentum), float(job.beta_1), float(job.beta_2),
-            float(job.epsilon), float(job.alpha))
+            float(job.epsilon), float(job.alpha), float(job.label_smoothing))
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
         # mats and vecs keep the arrays at those addresses alive until the call returns
         lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
-                               weighted)
+                               weighted or scheduled)
+        extras = _extras_of(job, kind, X.shape[0], hyper.batch_size, dtype)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd, row_weight))
+                                lazy_sgd, extras))
 
     def _sparse_of(self, X):
         """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse
@@ -368,6 +380,38 @@ class NumbaBackend(Backend):
 
 
 # ----------------------------------------------------------------------------- module helpers
+#: Hidden activations whose derivative the dropped activation still gives (the fused epoch's
+#: dropout; the others run composed).
+_DROPOUT_ACTIVATIONS = ("relu", "identity")
+
+
+def _extras_of(job, kind, n, batch_size, dtype):
+    """The fused epoch's Extras for ``job`` (n rows of X, steps of batch_size rows), or None when
+    the job is a classifier's plain epoch (see epoch.train_rows)."""
+    weighted = job.sample_weight is not None
+    dropout = job.dropout if job.dropout is not None and any(job.dropout) else None
+    if not (weighted or dropout or job.augment_shift or job.step_learning_rates is not None
+            or kind >= SQUARED_ERROR):
+        return None
+    n_layers = len(job.coefs)
+    steps = -(-job.order.shape[0] // batch_size) if job.order is not None else -(-n // batch_size)
+    rates = np.zeros(n_layers) if dropout is None else np.asarray(dropout, np.float64)
+    lrs = (np.full(steps, float(job.learning_rate)) if job.step_learning_rates is None
+           else np.ascontiguousarray(job.step_learning_rates, dtype=np.float64))
+    if lrs.shape != (steps,):
+        raise ValueError(f"step_learning_rates has shape {lrs.shape}, expected ({steps},): one "
+                         "step size per step of the epoch")
+    seed = int(job.noise_seed)
+    return Extras(
+        np.ascontiguousarray(job.sample_weight, dtype=dtype) if weighted else np.ones(n, dtype),
+        rates, np.array([noise.stream_base(seed, noise.DROPOUT_STREAM + l)
+                         for l in range(n_layers)], np.uint64),
+        lrs, np.int64(job.augment_shift),
+        np.array([noise.stream_base(seed, noise.SHIFT_ROWS_STREAM),
+                  noise.stream_base(seed, noise.SHIFT_COLS_STREAM)], np.uint64),
+        np.int64(job.image_shape[1] if job.image_shape is not None else 1))
+
+
 #: The fused epoch's loss kind of each EpochJob output (sigmoid with labels: SIGMOID_LABELS).
 _OUTPUT_KINDS = {"softmax": SOFTMAX_LABELS, "sigmoid": SIGMOID_INDICATORS,
                  "squared_error": SQUARED_ERROR, "poisson": POISSON}

@@ -93,24 +93,25 @@ def act_grad_parallel(da, a, act, nchunks):
 
 
 # ----------------------------------------------------------------------------- output losses
-def _loss_row(kind, logits, targets, i, dlogits, scale):
+def _loss_row(kind, logits, targets, i, dlogits, scale, eps):
     """Loss of row i of the logits against row i of the targets, gradient into row i of dlogits
-    (kind: a loss.output_loss kind; compiled code only). Integer label vectors serve the softmax
-    and sigmoid outputs; (m, k) float targets the sigmoid (indicators) and regression ones."""
+    (kind: a loss.output_loss kind; eps: the softmax's label smoothing; compiled code only).
+    Integer label vectors serve the softmax and sigmoid outputs; (m, k) float targets the sigmoid
+    (indicators) and regression ones."""
     raise NotImplementedError
 
 
 @overload(_loss_row, inline="always")
-def _ol_loss_row(kind, logits, targets, i, dlogits, scale):
+def _ol_loss_row(kind, logits, targets, i, dlogits, scale, eps):
     if targets.ndim == 1:
-        def impl(kind, logits, targets, i, dlogits, scale):
+        def impl(kind, logits, targets, i, dlogits, scale, eps):
             k = logits.shape[1]
             if kind == SOFTMAX_LABELS:
-                return softmax_xent(logits[i], 0, k, targets[i], dlogits[i], 0, scale, False)
+                return softmax_xent(logits[i], 0, k, targets[i], dlogits[i], 0, scale, False, eps)
             return bce_labels(logits[i], 0, k, targets[i], dlogits[i], 0, scale)
         return impl
 
-    def impl2(kind, logits, targets, i, dlogits, scale):
+    def impl2(kind, logits, targets, i, dlogits, scale, eps):
         k = logits.shape[1]
         if kind == SQUARED_ERROR:
             return squared_error(logits[i], 0, k, targets, i, dlogits[i], 0, scale)
@@ -121,13 +122,13 @@ def _ol_loss_row(kind, logits, targets, i, dlogits, scale):
 
 
 @compiled(**JIT_INLINE)
-def _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight):
+def _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight, eps):
     """_loss_row with row i's gradient scaled by row_weight[i] and its loss weighted by it too
     (row_weight None: unweighted, pruned before typing). One call site of the inlined _loss_row."""
     row_scale = scale
     if row_weight is not None:
         row_scale = scale * row_weight[i]
-    lo, ok = _loss_row(kind, logits, targets, i, dlogits, row_scale)
+    lo, ok = _loss_row(kind, logits, targets, i, dlogits, row_scale, eps)
     if row_weight is not None:
         lo *= np.float64(row_weight[i])
     return lo, ok
@@ -143,23 +144,23 @@ def first_bad_label(y, k):
 
 
 @compiled(**JIT)
-def _loss_rows(kind, logits, targets, dlogits, scale, row_weight, loss, correct, r0, r1):
+def _loss_rows(kind, logits, targets, dlogits, scale, row_weight, eps, loss, correct, r0, r1):
     for i in range(r0, r1):
         loss[i], correct[i] = _weighted_loss_row(kind, logits, targets, i, dlogits, scale,
-                                                 row_weight)
+                                                 row_weight, eps)
 
 
 @compiled(**JIT_PARALLEL)
-def loss_parallel(kind, logits, targets, dlogits, scale, row_weight, stats, nchunks):
+def loss_parallel(kind, logits, targets, dlogits, scale, row_weight, eps, stats, nchunks):
     """The output loss and gradient of every row (kind: a loss.output_loss kind; row_weight: (m,)
-    or None) in nchunks parallel row chunks; stats += (loss sum, correct rows), summed in row
-    order."""
+    or None; eps: the softmax's label smoothing, float64) in nchunks parallel row chunks;
+    stats += (loss sum, correct rows), summed in row order."""
     m = logits.shape[0]
     loss = np.empty(m, np.float64)
     correct = np.empty(m, np.int64)
     for c in prange(nchunks):
         lo, hi = chunk_bounds(m, nchunks, c)
-        _loss_rows(kind, logits, targets, dlogits, scale, row_weight, loss, correct, lo, hi)
+        _loss_rows(kind, logits, targets, dlogits, scale, row_weight, eps, loss, correct, lo, hi)
     total = 0.0
     hits = 0
     for i in range(m):
@@ -170,12 +171,12 @@ def loss_parallel(kind, logits, targets, dlogits, scale, row_weight, stats, nchu
 
 
 @compiled(**JIT)
-def loss_serial(kind, logits, targets, dlogits, scale, row_weight, stats):
+def loss_serial(kind, logits, targets, dlogits, scale, row_weight, eps, stats):
     """loss_parallel on one thread."""
     total = 0.0
     hits = 0
     for i in range(logits.shape[0]):
-        lo, ok = _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight)
+        lo, ok = _weighted_loss_row(kind, logits, targets, i, dlogits, scale, row_weight, eps)
         total += lo
         hits += ok
     stats[0] += total

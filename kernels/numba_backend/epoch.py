@@ -45,6 +45,7 @@ from .blocks import Inputs
 from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
                      make_layout, pack, update_items)
 from .loss import any_output_loss, output_loss
+from .noise import dropout_factor, shift
 from .optimizer import (CatchUp, FlatParams, OptimizerStep, catch_up_read_rows, catch_up_rows,
                         step_and_clear, step_dense_rows, step_read_rows, step_rows,
                         sum_chunks_and_step, zero_grad_powers)
@@ -67,11 +68,11 @@ def _inputs_of(data):
 
 #: What the job asks for, named as the estimator's parameters: activation (jit.ACT_CODES),
 #: loss_kind (loss.output_loss), solver (0 SGD, 1 Adam), batch_size (rows per step, <= rows of
-#: the epoch), and learning_rate, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, alpha
-#: (float64 but the flag).
+#: the epoch), and learning_rate, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, alpha,
+#: label_smoothing (float64 but the flag).
 Hyperparameters = namedtuple("Hyperparameters", [
     "activation", "loss_kind", "solver", "batch_size", "learning_rate", "momentum",
-    "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "alpha"])
+    "nesterovs_momentum", "beta_1", "beta_2", "epsilon", "alpha", "label_smoothing"])
 
 #: The backend's knobs (int64): max_chunks, rows_per_chunk (a step of m rows runs in
 #: min(max_chunks, m // rows_per_chunk) parallel chunks), lazy_max_rows (lazy SGD up to this many
@@ -80,6 +81,15 @@ Hyperparameters = namedtuple("Hyperparameters", [
 #: gradient column by column).
 Tuning = namedtuple("Tuning", ["max_chunks", "rows_per_chunk", "lazy_max_rows", "parts",
                                "block_grad_min_rows"])
+
+#: What an epoch asks beyond a classifier's plain steps (fused_epoch's ``extras``, None without):
+#: row_weight (n,) compute dtype, each row of X's sample weight (ones without weights);
+#: dropout (L,) float64, the rate of each layer input (0: none; index 0, the features, is 0
+#: here) and dropout_base (L,) uint64 the noise stream of each; learning_rates (steps,) float64,
+#: each step's size; shift (int64), the most pixels an image row moves per axis (0: none; dense
+#: inputs only), shift_base (2,) uint64 the streams of its row and column shifts, image_width.
+Extras = namedtuple("Extras", ["row_weight", "dropout", "dropout_base", "learning_rates", "shift",
+                               "shift_base", "image_width"])
 
 #: What a step's chunks share: results (chunks, 2) float64 (loss sum, correct rows per chunk);
 #: first_deltas: a parallel step's first-layer deltas, row i of the step at i * P0 (one element
@@ -98,16 +108,17 @@ def _dense_input(layout, l, x_block, acts):
 
 
 @compiled(**JIT)
-def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, row_weight):
+def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, extras):
     """Forward, loss and backward of rows r0..r1 of the step starting at ``start`` (rows
     data.order[start + r0 : start + r1]) with parameters w, in one chunk's buffers ``work``.
     Gradients accumulate in work.grad (laid out like w) when ``grads``; else the caller steps
     from the activations and deltas. Loss and correct rows add to shared.results[c]. Each row's
     output gradient is scaled by ``scale`` (1 / rows, or 1 / the step's weight sum with sample
-    weights). row_weight: None (a classifier's outputs, unweighted rows: numba prunes the rest
-    before typing, so the common fit does not compile it), or (n,) the weight of each row of X
-    (ones when only the output needs it): every output kind, each row's gradient and loss
-    weighted by its weight.
+    weights). extras: None (a classifier's plain rows: numba prunes the rest before typing, so the
+    common fit does not compile it), or an Extras: every output kind, each row's gradient and
+    loss weighted by its weight, dropout of hidden layers (after the activation; the deltas
+    through it take the same factors, exact for ReLU and identity, whose derivatives the dropped
+    activations still give) and shifted dense image rows.
 
     With a sparse first layer and shared.first_deltas of more than one element (a parallel
     step), the rows' first-layer deltas are stored there instead of accumulating that layer's
@@ -135,6 +146,10 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ro
         if not sparse:
             for i in range(bs):
                 r = order[start + b0 + i]
+                if extras is not None:
+                    if extras.shift > 0:
+                        _shifted_row(X, r, extras, start + b0 + i, xb, i * d, lut, sc)
+                        continue
                 for k in range(d):
                     xb[i * d + k] = input_value(X[r, k], lut, sc)
         for l in range(L):
@@ -149,20 +164,24 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ro
             else:
                 src, so, sp = _dense_input(layout, l, xb, a)
                 fwd_dense(layer, src, so, sp, w, a, bs, iota, lut)
+            if extras is not None:
+                if l < L - 1:  # dropout of this layer's output, the next layer's input
+                    _drop(extras, l + 1, a, layer.act_at, layer.width, layer.n_out, start + b0, bs)
         Pl = P[L - 1]
         ao = aoff[L - 1]
         total = 0.0
         hits = 0
         for i in range(bs):
             r = order[start + b0 + i]
-            if row_weight is None:
+            if extras is None:
                 lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
-                                     layout.n_out[L - 1], dz, ao + i * Pl, scale)
+                                     layout.n_out[L - 1], dz, ao + i * Pl, scale,
+                                     layout.label_smoothing)
             else:
                 lo, ok = any_output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
                                          layout.n_out[L - 1], dz, ao + i * Pl,
-                                         scale * row_weight[r])
-                lo *= np.float64(row_weight[r])
+                                         scale * extras.row_weight[r], layout.label_smoothing)
+                lo *= np.float64(extras.row_weight[r])
             total += lo
             hits += ok
         res[c, 0] += total
@@ -179,7 +198,10 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ro
                 src, so, sp = _dense_input(layout, l, xb, a)
                 grad_dense(layer_of(layout, l), src, so, sp, dz, bs, g, iota)
             if l > 0:
-                back_dense(layer_of(layout, l), layer_of(layout, l - 1), w, dz, a, bs)
+                below = layer_of(layout, l - 1)
+                back_dense(layer_of(layout, l), below, w, dz, a, bs)
+                if extras is not None:  # the deltas through layer input l's dropout
+                    _drop(extras, l, dz, below.act_at, below.width, below.n_out, start + b0, bs)
             elif not (grads and sparse):
                 pass  # dense inputs: done above; no grads: the caller steps from dz
             elif by_rows:  # parallel step: layer 0 is done later, by rows of W0
@@ -202,8 +224,41 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ro
                     grad_sparse(inp, ptr[r], ptr[r + 1], dz, do + i * Pl, Pl, g, woff[0])
 
 
+@compiled(**JIT_INLINE)
+def _drop(extras, l, v, at, width, n, pos0, bs):
+    """Multiply units j < n of rows i < bs of v[at + i * width:] (activations or deltas of the
+    epoch's rows pos0 + i) by layer input l's dropout factors, when that input has dropout."""
+    rate = extras.dropout[l]
+    if rate > 0.0:
+        base = extras.dropout_base[l]
+        for i in range(bs):
+            o = at + i * width
+            for j in range(n):
+                v[o + j] = v[o + j] * dropout_factor(base, pos0 + i, j, rate, v)
+
+
+@compiled(**JIT_INLINE)
+def _shifted_row(X, r, extras, pos, xb, xo, lut, sc):
+    """Row r of X (an image of extras.image_width columns) shifted by its random (dy, dx) into
+    xb[xo:xo + d], zeros where the shift uncovers the border (as noise.shift_images)."""
+    d = X.shape[1]
+    width = extras.image_width
+    height = d // width
+    dy = shift(extras.shift_base[0], pos, extras.shift)
+    dx = shift(extras.shift_base[1], pos, extras.shift)
+    zero = cast_like(xb, 0.0)
+    for y in range(height):
+        sy = y - dy
+        for x in range(width):
+            sx = x - dx
+            if 0 <= sy < height and 0 <= sx < width:
+                xb[xo + y * width + x] = input_value(X[r, sy * width + sx], lut, sc)
+            else:
+                xb[xo + y * width + x] = zero
+
+
 @compiled(**JIT_PARALLEL)
-def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks, row_weight):
+def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks, extras):
     """train_rows over a fixed split of the step's m rows into nchunks chunks, chunk c in its
     own buffers chunk_of(work, c) (so the summation order never depends on the thread count).
     Both train_rows calls (here and in fused_epoch) pass the same non-literal types: one
@@ -211,7 +266,7 @@ def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks,
     for c in prange(nchunks):
         lo, hi = chunk_bounds(m, nchunks, c)
         train_rows(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale, np.int64(c),
-                   bool(True), row_weight)
+                   bool(True), extras)
 
 
 @compiled(**JIT_PARALLEL)
@@ -287,16 +342,16 @@ def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows, weighted=False):
 
 
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_weight):
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, extras):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
     the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
     is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
     (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
-    a mini-batch fit does not compile it. row_weight: None, or (n,) compute dtype, the sample
-    weight of each row of X (see train_rows; ones for a regression output without weights, which
-    then computes exactly the unweighted steps). Returns the new Adam step count."""
+    a mini-batch fit does not compile it. extras: None, or an Extras (see train_rows; unit weights,
+    no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
+    steps). Returns the new Adam step count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -306,7 +361,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_
     W0 = data.lut  # an array of the compute dtype
     L = shapes.shape[0]
     d = shapes[0, 0]
-    layout, wsize, asize = make_layout(shapes, hyper.activation, hyper.loss_kind, W0)
+    layout, wsize, asize = make_layout(shapes, hyper.activation, hyper.loss_kind,
+                                       hyper.label_smoothing, W0)
     P = layout.width
     woff = layout.weight_at
     wboff = layout.bias_at
@@ -369,10 +425,13 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_
     for start in range(0, n, rows):
         m = min(rows, n - start)
         weight_sum = float(m)
-        if row_weight is not None:  # scikit-learn's steps: gradients and decay over the weight sum
+        step_lr = hyper.learning_rate
+        if extras is not None:  # scikit-learn's steps: gradients and decay over the weight sum
             weight_sum = 0.0
             for i in range(m):
-                weight_sum += np.float64(row_weight[order[start + i]])
+                weight_sum += np.float64(extras.row_weight[order[start + i]])
+            step_lr = extras.learning_rates[s]
+            lr = cast_like(W0, step_lr)
         scale = cast_like(W0, 1.0 / weight_sum)
         use_wd = alpha / weight_sum != 0.0
         lazy_step = lazy and m == rows
@@ -401,10 +460,10 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_
                 catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
         nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
         if nch > 1:
-            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch, row_weight)
+            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch, extras)
         else:
             train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
-                       np.int64(0), not one_row, row_weight)
+                       np.int64(0), not one_row, extras)
         total = 0.0
         hits = 0.0
         for c in range(nch):
@@ -412,13 +471,13 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, row_
             hits += res[c, 1]
             res[c, 0] = 0.0
             res[c, 1] = 0.0
-        if row_weight is not None:  # the loss of the step's weighted mean, times its rows
+        if extras is not None:  # the loss of the step's weighted mean, times its rows
             total *= m / weight_sum
         stats[0] += total
         stats[1] += hits
         if solver == 1:
             t += 1
-            lr_t = cast_like(W0, hyper.learning_rate * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
+            lr_t = cast_like(W0, step_lr * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
                              / (1.0 - math.pow(hyper.beta_1, float(t))))
         else:
             lr_t = lr

@@ -28,9 +28,9 @@ UPDATE_PIECE = 8192
 #: padded to whole vectors, P), weight_at (offset of W_l: n_in rows of P), bias_at (offset of
 #: b_l: P), act_at (offset of layer l's block of BLOCK_ROWS rows of P in the activation and
 #: delta buffers). n_layers: L; activation: the hidden layers' code (jit.ACT_CODES); loss_kind:
-#: loss.SOFTMAX_LABELS, SIGMOID_LABELS or SIGMOID_INDICATORS.
+#: a loss.output_loss kind; label_smoothing: the softmax output's eps (float64).
 Layout = namedtuple("Layout", ["n_layers", "n_in", "n_out", "width", "weight_at", "bias_at",
-                               "act_at", "activation", "loss_kind"])
+                               "act_at", "activation", "loss_kind", "label_smoothing"])
 
 #: One layer's numbers (int64), from a Layout: n_in, n_out, width, weight_at, bias_at, act_at as
 #: there, and activation, the layer's activation code (identity for the output layer).
@@ -65,7 +65,7 @@ def layer_of(layout, l):
 
 
 @compiled(**JIT_INLINE)
-def make_layout(shapes, activation, loss_kind, like):
+def make_layout(shapes, activation, loss_kind, label_smoothing, like):
     """(Layout, parameter buffer size, activation buffer size) of the layers of weight shapes
     shapes[l] = (n_in, n_out) (int64 (L, 2)), in the dtype of array ``like``."""
     n_layers = shapes.shape[0]
@@ -88,7 +88,8 @@ def make_layout(shapes, activation, loss_kind, like):
         wsize += P[l]
         aoff[l] = asize
         asize += BLOCK_ROWS * P[l]
-    layout = Layout(n_layers, nin, nout, P, woff, wboff, aoff, activation, loss_kind)
+    layout = Layout(n_layers, nin, nout, P, woff, wboff, aoff, activation, loss_kind,
+                    label_smoothing)
     return layout, wsize, asize
 
 

@@ -63,9 +63,10 @@ def exp_sum(z, zo, k, mx, d, do, keep):
 
 
 @compiled(**JIT_INLINE)
-def softmax_xent(z, zo, k, label, d, do, scale, exps_kept):
-    """Softmax cross-entropy of z[zo:zo+k] against class ``label``; the gradient
-    (softmax - onehot) * scale goes to d[do:do+k], which may be z[zo:zo+k] itself. Returns
+def softmax_xent(z, zo, k, label, d, do, scale, exps_kept, eps):
+    """Softmax cross-entropy of z[zo:zo+k] against class ``label`` smoothed by ``eps`` (float64:
+    the target row (1 - eps) onehot + eps / k; 0 computes exactly the plain one); the gradient
+    (softmax - target) * scale goes to d[do:do+k], which may be z[zo:zo+k] itself. Returns
     (loss as float64, 1 if the first argmax is the label else 0).
 
     ``exps_kept`` (a constant at each call site) picks one of two roundings of the softmax. True:
@@ -75,17 +76,26 @@ def softmax_xent(z, zo, k, label, d, do, scale, exps_kept):
     the one it always had."""
     mx, amax = logit_max(z, zo, k)
     z_label = z[zo + label]  # read before d (maybe z) is written
+    shifted_sum = cast_like(z, 0.0)
+    if eps != 0.0:  # -sum_j t_j (z_j - max) needs every shifted logit, before d is written
+        for j in range(k):
+            shifted_sum += z[zo + j] - mx
     s = exp_sum(z, zo, k, mx, d, do, exps_kept)
     log_norm = np.log(s)
     loss = log_norm - (z_label - mx)
-    one = cast_like(z, 1.0)
+    if eps != 0.0:
+        loss = log_norm - ((1.0 - eps) * (z_label - mx) + (eps / k) * shifted_sum)
+    hit = cast_like(z, 1.0 - eps)
+    spread = cast_like(z, eps / k)
     for j in range(k):
         if exps_kept:
             p = d[do + j] / s  # = exp(shifted - log_norm) up to rounding
         else:
             p = np.exp((z[zo + j] - mx) - log_norm)
         if j == label:
-            p = p - one
+            p = p - hit
+        if eps != 0.0:
+            p = p - spread
         d[do + j] = p * scale
     return np.float64(loss), 1 if amax == label else 0
 
@@ -173,21 +183,21 @@ SOFTMAX_LABELS, SIGMOID_LABELS, SIGMOID_INDICATORS, SQUARED_ERROR, POISSON = 0, 
 
 
 @compiled(**JIT_INLINE)
-def output_loss(kind, targets, r, z, zo, k, d, do, scale):
+def output_loss(kind, targets, r, z, zo, k, d, do, scale, eps):
     """Loss of the logits z[zo:zo+k] against row r of the targets, gradient into d[do:do+k]
     (here d does not alias z), for a classifier's kinds: SOFTMAX_LABELS, SIGMOID_LABELS or
     SIGMOID_INDICATORS. targets: a tuple with fields ``labels`` ((n,) int64) and ``indicators``
     ((n, k) float), both always present (one of them a dummy) so that one compiled epoch serves
-    every kind."""
+    every kind; eps: the softmax output's label smoothing (float64)."""
     if kind == SOFTMAX_LABELS:
-        return softmax_xent(z, zo, k, targets.labels[r], d, do, scale, True)
+        return softmax_xent(z, zo, k, targets.labels[r], d, do, scale, True, eps)
     if kind == SIGMOID_LABELS:
         return bce_labels(z, zo, k, targets.labels[r], d, do, scale)
     return bce_indicators(z, zo, k, targets.indicators, r, d, do, scale)
 
 
 @compiled(**JIT_INLINE)
-def any_output_loss(kind, targets, r, z, zo, k, d, do, scale):
+def any_output_loss(kind, targets, r, z, zo, k, d, do, scale, eps):
     """:func:`output_loss` for every kind, SQUARED_ERROR and POISSON too (their targets are
     ``targets.indicators``). A separate function, so that an epoch without regression outputs or
     sample weights compiles only the classifier's kinds (see epoch.train_rows)."""
@@ -195,4 +205,4 @@ def any_output_loss(kind, targets, r, z, zo, k, d, do, scale):
         return squared_error(z, zo, k, targets.indicators, r, d, do, scale)
     if kind == POISSON:
         return poisson(z, zo, k, targets.indicators, r, d, do, scale)
-    return output_loss(kind, targets, r, z, zo, k, d, do, scale)
+    return output_loss(kind, targets, r, z, zo, k, d, do, scale, eps)

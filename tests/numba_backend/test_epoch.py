@@ -70,6 +70,55 @@ def test_sample_weights(dtype, output, batch, solver, inputs):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "identity"])
+@pytest.mark.parametrize("batch,solver,inputs", [(1, "sgd", "sparse"), (5, "nesterov", "sparse"),
+                                                 (7, "adam", "dense"), (N_ROWS, "momentum", "float"),
+                                                 (N_ROWS * 3, "adam", "sparse")])
+def test_noise_and_schedules(dtype, act, batch, solver, inputs):
+    """Dropout on hidden layers, label smoothing and a step size per step, on every path
+    (per-example, sparse small steps, dense, float, parallel chunks)."""
+    n = N_ROWS * 3 if batch > N_ROWS else N_ROWS
+    job = make_job(dtype=dtype, batch=batch, solver=solver, inputs=inputs, act=act, depth=2,
+                   n=n, alpha=1e-3)
+    job.dropout, job.noise_seed, job.label_smoothing = (0.0, 0.4, 0.2), 17, 0.1
+    job.step_learning_rates = np.linspace(0.08, 0.01, -(-n // batch))
+    backend = PAR if batch > N_ROWS else NB
+    assert backend.fused_epoch_supported(job)
+    fused, composed = run_both(job, backend)
+    assert_same_epoch(fused, composed, dtype)
+    plain = clone(job)
+    plain.dropout = None
+    backend.fused_epoch(plain)
+    assert not np.allclose(plain.coefs[0], fused.coefs[0])  # the masks did something
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 7, N_ROWS])
+def test_shifted_images(dtype, batch):
+    """Shifted image rows (uint8, 5 x 4 pixels, made dense by the gather): the fused epoch moves
+    them as the composed one does."""
+    job = make_job(dtype=dtype, batch=batch, inputs="sparse", d=20, solver="adam")
+    job.augment_shift, job.image_shape, job.noise_seed = 1, (5, 4), 3
+    assert NB.fused_epoch_supported(job)
+    assert_same_epoch(*run_both(job), dtype)
+
+
+def test_what_the_fused_epoch_leaves_to_the_composed_one():
+    job = make_job(act="tanh", depth=2)
+    job.dropout = (0.0, 0.3, 0.0)
+    assert not NB.fused_epoch_supported(job)  # tanh's derivative needs the undropped activation
+    job = make_job(act="relu", depth=2)
+    job.dropout = (0.2, 0.0, 0.0)
+    assert not NB.fused_epoch_supported(job)  # input dropout
+    job = make_job(output="multilabel")
+    job.label_smoothing = 0.1
+    assert not NB.fused_epoch_supported(job)
+    job = make_job(d=20)
+    job.augment_shift, job.image_shape = 1, (4, 4)
+    assert not NB.fused_epoch_supported(job)  # 16 pixels are not 20 features
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("batch", [1, 16])
 def test_wide_hidden_layers(dtype, act, batch):

@@ -18,12 +18,12 @@ pytestmark = requires_numba
 
 @njit
 def _layout(shapes, like):
-    return make_layout(shapes, 1, 0, like)
+    return make_layout(shapes, 1, 0, 0.0, like)
 
 
 @njit
 def _items(shapes, like):
-    return update_items(make_layout(shapes, 1, 0, like)[0])
+    return update_items(make_layout(shapes, 1, 0, 0.0, like)[0])
 
 
 def _address(a):

@@ -20,13 +20,13 @@ Targets = namedtuple("Targets", ["labels", "indicators"])
 
 
 @njit
-def _fused_losses(kind, targets, z, k, d, scale):
+def _fused_losses(kind, targets, z, k, d, scale, eps):
     """output_loss over every row of the flat logits z ((m * k,)), as the fused epoch calls it:
     (loss sum, correct rows)."""
     total = 0.0
     hits = 0
     for i in range(z.shape[0] // k):
-        lo, ok = output_loss(kind, targets, i, z, i * k, k, d, i * k, scale)
+        lo, ok = output_loss(kind, targets, i, z, i * k, k, d, i * k, scale, eps)
         total += lo
         hits += ok
     return total, hits
@@ -38,17 +38,20 @@ def _sigmoid_of(z, out):
         out[i] = sigmoid(z[i])
 
 
-def _both(kind, logits, targets, scale):
+def _both(kind, logits, targets, scale, eps=0.0):
     """(fused gradient, fused stats, contract gradient, contract stats) of one loss."""
     m, k = logits.shape
     labels = targets if targets.ndim == 1 else np.zeros(1, np.int64)
     indicators = targets if targets.ndim == 2 else np.zeros((1, 1), logits.dtype)
     d = np.empty(m * k, logits.dtype)
     fused_stats = np.array(_fused_losses(kind, Targets(labels.astype(np.int64), indicators),
-                                         logits.ravel(), k, d, logits.dtype.type(scale)))
+                                         logits.ravel(), k, d, logits.dtype.type(scale), eps))
     contract_stats = np.zeros(2)
-    kernel = NB.softmax_xent if kind == SOFTMAX_LABELS else NB.sigmoid_bce
-    got = kernel(logits, targets, np.empty_like(logits), contract_stats, scale)
+    if kind == SOFTMAX_LABELS:
+        got = NB.softmax_xent(logits, targets, np.empty_like(logits), contract_stats, scale,
+                              label_smoothing=eps)
+    else:
+        got = NB.sigmoid_bce(logits, targets, np.empty_like(logits), contract_stats, scale)
     return d.reshape(m, k), fused_stats, got, contract_stats
 
 
@@ -66,13 +69,15 @@ def test_sigmoid_losses_are_one_definition(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_xent_roundings(dtype):
-    """Softmax cross-entropy: the same loss and argmax in both paths; the gradients differ only
-    by the softmax's rounding (the fused epoch divides the exponentials it kept by their sum)."""
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_softmax_xent_roundings(dtype, eps):
+    """Softmax cross-entropy (plain and label-smoothed): the same loss and argmax in both paths;
+    the gradients differ only by the softmax's rounding (the fused epoch divides the
+    exponentials it kept by their sum)."""
     rng = rng_for("softmax", dtype)
     logits = (rng.standard_normal((33, 10)) * 5).astype(dtype)
     y = rng.integers(0, 10, 33)
-    fused, fused_stats, contract, contract_stats = _both(SOFTMAX_LABELS, logits, y, 1.0)
+    fused, fused_stats, contract, contract_stats = _both(SOFTMAX_LABELS, logits, y, 1.0, eps)
     np.testing.assert_array_equal(fused_stats, contract_stats)
     eps = np.finfo(dtype).eps  # gradients lie in [-1, 1]: a few eps apart at most
     np.testing.assert_allclose(fused, contract, rtol=4 * eps, atol=4 * eps)
