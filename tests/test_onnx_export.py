@@ -93,3 +93,37 @@ def test_pipeline_converts_through_skl2onnx():
     out = _run(skl2onnx.to_onnx(pipe, X[:1]), X)
     np.testing.assert_array_equal(out["label"], pipe.predict(X))
     np.testing.assert_allclose(out["probabilities"], pipe.predict_proba(X), atol=2e-6)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_regressors(loss, outputs):
+    from fastfnn import FastFNNRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 6))
+    Y = np.abs(X[:, :outputs] + 0.1 * rng.standard_normal((200, outputs)))
+    y = Y[:, 0] if outputs == 1 else Y
+    model = FastFNNRegressor(hidden_layer_sizes=(10,), loss=loss, max_iter=5, backend="numpy",
+                             random_state=0).fit(X, y)
+    out = _run(to_onnx(model, input_dtype="float64"), X)
+    assert out["variable"].shape == model.predict(X).shape
+    np.testing.assert_allclose(out["variable"], model.predict(X), rtol=2e-6, atol=2e-6)
+
+
+def test_regressor_pipeline_converts_through_skl2onnx():
+    skl2onnx = pytest.importorskip("skl2onnx", reason="the onnx extra is not installed")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastfnn import FastFNNRegressor
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((150, 5)).astype(np.float32)
+    y = X @ rng.standard_normal(5)
+    pipe = make_pipeline(StandardScaler(), FastFNNRegressor(hidden_layer_sizes=(8,), max_iter=5,
+                                                            backend="numpy", random_state=0))
+    pipe.fit(X, y)
+    register_skl2onnx(FastFNNRegressor)
+    out = _run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    np.testing.assert_allclose(out["variable"].ravel(), pipe.predict(X), rtol=1e-5, atol=1e-5)
