@@ -73,6 +73,15 @@ def test_warm_worker_reports_what_it_compiled():
     assert [line for line, _ in report["done"]] == ["float32 weights, float inputs"]
 
 
+def test_ray_runtime_env_names_its_hook_and_the_shared_cache(tmp_path):
+    env = ray_runtime_env(cache_dir=tmp_path, **WARM)
+    assert env["env_vars"] == {"NUMBA_CACHE_DIR": str(tmp_path)}
+    hook = env["worker_process_setup_hook"]
+    assert hook.__name__ == "warm_worker"   # Ray names the hook by it
+    assert hook.keywords == {"backend": "numba", "dtypes": ("float32",), "inputs": ("float",)}
+    assert "env_vars" not in ray_runtime_env()
+
+
 def test_dask_workers_are_warmed_and_run_one_thread_each(dask_client):
     plugins = dask_client.run(lambda dask_worker: sorted(dask_worker.plugins))
     assert all(WarmupPlugin.name in names for names in plugins.values())
