@@ -119,3 +119,22 @@ def test_fit_streams_dask_arrays_and_big_memmaps_only(on_disk, monkeypatch):
     da = pytest.importorskip("dask.array",
                              reason="dask is not installed (pip install -e '.[dask]')")
     assert streams(da.from_array(np.asarray(X), chunks=(70, 12)))
+
+
+def test_dask_ml_incremental_drives_partial_fit_block_by_block():
+    """The other streaming route: dask-ml's Incremental calls partial_fit once per block."""
+    wrappers = pytest.importorskip("dask_ml.wrappers",
+                                   reason="dask-ml is not installed (pip install -e '.[dask]')")
+    import dask
+    import dask.array as da
+
+    X, y = blobs(n=300, n_features=12, n_classes=3, spread=1.5)
+    incremental = wrappers.Incremental(model(), shuffle_blocks=False)
+    with dask.config.set(scheduler="sync"):
+        incremental.fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100),
+                        classes=[0, 1, 2])
+    by_hand = model()
+    for start in (0, 100, 200):
+        by_hand.partial_fit(X[start:start + 100], y[start:start + 100], classes=[0, 1, 2])
+    for a, b in zip(incremental.estimator_.coefs_, by_hand.coefs_):
+        np.testing.assert_array_equal(a, b)
