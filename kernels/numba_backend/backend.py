@@ -391,7 +391,7 @@ def _extras_of(job, kind, n, batch_size, dtype):
     weighted = job.sample_weight is not None
     dropout = job.dropout if job.dropout is not None and any(job.dropout) else None
     if not (weighted or dropout or job.augment_shift or job.step_learning_rates is not None
-            or kind >= SQUARED_ERROR):
+            or job.label_smoothing or kind >= SQUARED_ERROR):
         return None
     n_layers = len(job.coefs)
     steps = -(-job.order.shape[0] // batch_size) if job.order is not None else -(-n // batch_size)

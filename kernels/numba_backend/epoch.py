@@ -114,11 +114,11 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
     Gradients accumulate in work.grad (laid out like w) when ``grads``; else the caller steps
     from the activations and deltas. Loss and correct rows add to shared.results[c]. Each row's
     output gradient is scaled by ``scale`` (1 / rows, or 1 / the step's weight sum with sample
-    weights). extras: None (a classifier's plain rows: numba prunes the rest before typing, so the
-    common fit does not compile it), or an Extras: every output kind, each row's gradient and
-    loss weighted by its weight, dropout of hidden layers (after the activation; the deltas
-    through it take the same factors, exact for ReLU and identity, whose derivatives the dropped
-    activations still give) and shifted dense image rows.
+    weights). extras: None (a classifier's plain rows, no label smoothing: numba prunes the rest
+    before typing, so the common fit does not compile it), or an Extras: every output kind, label
+    smoothing, each row's gradient and loss weighted by its weight, dropout of hidden layers
+    (after the activation; the deltas through it take the same factors, exact for ReLU and
+    identity, whose derivatives the dropped activations still give) and shifted dense image rows.
 
     With a sparse first layer and shared.first_deltas of more than one element (a parallel
     step), the rows' first-layer deltas are stored there instead of accumulating that layer's
@@ -173,10 +173,9 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
         hits = 0
         for i in range(bs):
             r = order[start + b0 + i]
-            if extras is None:
+            if extras is None:  # no label smoothing either: a constant the compiler folds
                 lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
-                                     layout.n_out[L - 1], dz, ao + i * Pl, scale,
-                                     layout.label_smoothing)
+                                     layout.n_out[L - 1], dz, ao + i * Pl, scale, 0.0)
             else:
                 lo, ok = any_output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
                                          layout.n_out[L - 1], dz, ao + i * Pl,
