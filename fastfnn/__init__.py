@@ -8,14 +8,17 @@ from fastfnn.sklearn_compat import NotFittedError
 from fastfnn.trainer import TrainingDivergedError
 
 __all__ = ["FastFNN", "FastFNNRegressor", "NotFittedError", "TrainingDivergedError", "available_backends",
-           "get_backend", "load_mnist", "warmup", "__version__"]
+           "get_backend", "load_dataset", "load_mnist", "to_onnx", "warmup", "__version__"]
 
 
 def __getattr__(name):
     # Imported only when asked for: the data-set module pulls in urllib/gzip/zipfile.
-    if name == "load_mnist":
-        from fastfnn.datasets import load_mnist
-        return load_mnist
+    if name in ("load_mnist", "load_dataset"):
+        from fastfnn import datasets
+        return getattr(datasets, name)
+    if name == "to_onnx":  # needs the onnx extra only when called
+        from fastfnn.onnx_export import to_onnx
+        return to_onnx
     if name == "warmup":
         from fastfnn.precompile import warmup
         return warmup

@@ -256,7 +256,7 @@ def _alias(cls):
 
 def register_skl2onnx(*estimator_classes):
     """Register the converter with skl2onnx for ``estimator_classes`` (default: FastFNN and
-    FastFNNRegressor, where they exist), so ``skl2onnx.to_onnx(pipeline, X[:1])`` converts Pipelines
+    FastFNNRegressor), so ``skl2onnx.to_onnx(pipeline, X[:1])`` converts Pipelines
     holding them. A classifier's outputs are ``label`` and ``probabilities`` as plain tensors (no
     ZipMap). Returns the classes registered. ImportError (naming the extra) without skl2onnx."""
     try:
@@ -265,10 +265,9 @@ def register_skl2onnx(*estimator_classes):
         raise ImportError("registering FastFNN with skl2onnx needs it: pip install "
                           "'fastfnn[onnx]'") from exc
     if not estimator_classes:
-        import fastfnn
+        from fastfnn.model import FastFNN, FastFNNRegressor
 
-        estimator_classes = tuple(getattr(fastfnn, name) for name in ("FastFNN", "FastFNNRegressor")
-                                  if hasattr(fastfnn, name))
+        estimator_classes = (FastFNN, FastFNNRegressor)
     for cls in estimator_classes:
         update_registered_converter(cls, _alias(cls), _skl2onnx_shape, _skl2onnx_convert,
                                     parser=_skl2onnx_parser)
