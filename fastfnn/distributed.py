@@ -104,22 +104,6 @@ def epochs_trainable(config, *, X, y, X_val, y_val, epochs):
         tune.report({"epoch": epoch, "accuracy": model.score(X_val, y_val), "loss": model.loss_})
 
 
-@contextlib.contextmanager
-def _machine_lock():
-    """Hold an exclusive lock on :data:`WARMUP_LOCK` (no lock where fcntl is missing: Windows)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(WARMUP_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, classes=None,
                       on_round=None):
     """Train one FastFNN (or FastFNNRegressor) over shards of (X, y) held by Dask workers,
@@ -229,7 +213,9 @@ def _place_shards(client, X, y, workers):
             if hasattr(part, "dask"):  # a dask array: computed on the worker that keeps it
                 parts.append(client.compute(part, workers=[worker]))
             else:
-                parts.append(client.scatter(np.asarray(part), workers=[worker]))
+                # hash=False: a new key per fit, else a second fit on the same data would share
+                # the first one's keys while the scheduler releases them (lost dependencies).
+                parts.append(client.scatter(np.asarray(part), workers=[worker], hash=False))
         shards.append((*parts, int(stop - start)))
     return shards
 
@@ -247,3 +233,19 @@ def _estimator_from(kind, state):
     model = kind(**state.params)
     model._publish(state)  # until the estimator offers this publicly (issue 14's report)
     return model
+
+
+@contextlib.contextmanager
+def _machine_lock():
+    """Hold an exclusive lock on :data:`WARMUP_LOCK` (no lock where fcntl is missing: Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(WARMUP_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

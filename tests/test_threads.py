@@ -1,4 +1,4 @@
-"""kernels/threads.py: the process's thread share, and limits that reach the BLAS from the first fit."""
+"""kernels/threads.py: the process's thread share; limits that reach the BLAS from the first fit."""
 
 from __future__ import annotations
 
