@@ -211,7 +211,7 @@ def _place_shards(client, X, y, workers):
         for array in (X, y):
             part = array[start:stop]
             if hasattr(part, "dask"):  # a dask array: computed on the worker that keeps it
-                parts.append(client.compute(part, workers=[worker]))
+                parts.append(client.submit(np.asarray, part, workers=[worker], pure=False))
             else:
                 # hash=False: a new key per fit, else a second fit on the same data would share
                 # the first one's keys while the scheduler releases them (lost dependencies).

@@ -191,6 +191,19 @@ def test_data_parallel_fit_learns_as_one_process(dask_client):
     np.testing.assert_array_equal(again.coefs_[0], often.coefs_[0])
 
 
+def test_data_parallel_shards_dask_arrays_as_arrays(dask_client):
+    da = pytest.importorskip("dask.array")
+    X, y = blobs(n=200, n_features=6, n_classes=3)
+    model = FastFNN(hidden_layer_sizes=(8,), batch_size=20, max_iter=2, random_state=0,
+                    backend="numba")
+    from_arrays = fit_data_parallel(model, dask_client, X, y, sync_every=3)
+    for _ in range(2):  # the same dask arrays twice: each fit holds its own shards
+        from_dask = fit_data_parallel(model, dask_client, da.from_array(X, chunks=70),
+                                      da.from_array(y, chunks=70), sync_every=3)
+        for a, b in zip(from_arrays.coefs_, from_dask.coefs_):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_data_parallel_fits_regressors(dask_client):
     X, y = blobs(n=200, n_features=6, n_classes=3)
     model = FastFNNRegressor(hidden_layer_sizes=(8,), batch_size=20, max_iter=3, random_state=0,
