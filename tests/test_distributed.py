@@ -5,6 +5,8 @@ tests take seconds beyond its start-up."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -51,11 +53,16 @@ def data():
 def dask_client():
     distributed = pytest.importorskip("distributed", reason="Dask's distributed is not installed "
                                       "(pip install -e '.[dask]')")
+    environ = dict(os.environ)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         client.register_plugin(WarmupPlugin(**WARM))
         yield client
+    # The nanny sets OMP_NUM_THREADS=1 (its pre-spawn-environ) in this process too, for good:
+    # the tests after these would otherwise fit with one thread.
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 @pytest.fixture(scope="module")
