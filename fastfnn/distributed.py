@@ -170,8 +170,8 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
             state = average_states(client.gather(tasks),
                                    [len(rows) for rows in parts if len(rows)])
             if on_round is not None:
-                on_round(epoch, index, _estimator_from(type(model), state))
-    return _estimator_from(type(model), state)
+                on_round(epoch, index, type(model).from_fitted_state(state))
+    return type(model).from_fitted_state(state)
 
 
 def average_states(states, weights):
@@ -223,16 +223,9 @@ def _place_shards(client, X, y, workers):
 def _train_shard(kind, params, state, X, y, rows, labelled):
     """One round on one worker: the ``kind`` estimator at ``state`` (None: fresh from ``params``)
     after one partial_fit over ``X[rows]`` (told ``labelled``); returns its FittedState."""
-    model = kind(**params) if state is None else _estimator_from(kind, state)
+    model = kind(**params) if state is None else kind.from_fitted_state(state)
     model.partial_fit(X[rows], y[rows], **labelled)
     return model.fitted_state_
-
-
-def _estimator_from(kind, state):
-    """A fitted ``kind`` estimator holding ``state``, as ``load`` builds one from its file."""
-    model = kind(**state.params)
-    model._publish(state)  # until the estimator offers this publicly (issue 14's report)
-    return model
 
 
 @contextlib.contextmanager

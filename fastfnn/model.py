@@ -34,6 +34,7 @@ from fastfnn.params import BY_NAME, PARAMETERS, REGRESSOR_PARAMETERS, docstring,
 from fastfnn.progress import EpochProgress
 from fastfnn.sklearn_compat import NotFittedError, not_fitted, warn_convergence
 from fastfnn.state import FittedState, OptimizerState
+from fastfnn.streaming import fit_chunks, streams
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
 from fastfnn.validation import (check_labels, check_regression_targets, check_sample_weight,
@@ -164,9 +165,32 @@ class MultilayerPerceptron:
         resume: continue from ``checkpoint`` when that file exists. It must come from the same
             parameters (``max_iter`` and ``verbose`` aside) and data, else ValueError. A resumed fit
             ends with bitwise the same weights as an uninterrupted one (same backend and threads).
+        X may also be a dask array, or a memory-mapped array of more than 1 GiB: fit then streams
+        it chunk by chunk in bounded memory (fastfnn.streaming.fit_chunks: max_iter epochs, chunks
+        and rows shuffled from random_state, one history_ entry per chunk); sample_weight,
+        on_epoch, checkpoint and early_stopping are refused for such inputs.
         Returns self.
         """
+        if streams(X):
+            return self._fit_streaming(X, y, sample_weight, on_epoch, checkpoint)
         return self._fit(X, y, sample_weight, None, False, on_epoch, checkpoint, resume)
+
+    def _fit_streaming(self, X, y, sample_weight, on_epoch, checkpoint):
+        """fit over a streamed X: fit_chunks on a fresh estimator (a copy of this one for a warm
+        start), published only once it succeeded, so an error leaves this model as it was."""
+        refused = [name for name, given in (
+            ("sample_weight", sample_weight is not None), ("on_epoch", on_epoch is not None),
+            ("checkpoint", checkpoint is not None), ("early_stopping", self.early_stopping))
+            if given]
+        if refused:
+            raise ValueError(f"fit streams a {type(X).__name__} chunk by chunk, which does not "
+                             f"support {', '.join(refused)}; pass an in-memory array "
+                             "(np.asarray(X)) to use them")
+        continuing = self.warm_start and self._fitted
+        model = copy.deepcopy(self) if continuing else type(self)(**self.get_params())
+        fit_chunks(model, X, y)
+        self._publish(model.fitted_state_)
+        return self
 
     def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,
              resume=False):
@@ -457,9 +481,23 @@ class MultilayerPerceptron:
         """
         state = load_model(path)
         kind = FastFNNRegressor if state.is_regressor else FastFNN
-        if not issubclass(kind, cls):
+        if not issubclass(kind, cls):  # the message that names the file
             raise ValueError(f"{os.fspath(path)}: the file holds a {kind.__name__}, expected a "
                              f"{cls.__name__}; read it with {kind.__name__}.load")
+        return kind.from_fitted_state(state)
+
+    @classmethod
+    def from_fitted_state(cls, state: FittedState):
+        """An estimator holding ``state`` whole, as a fit would have left it: it predicts with
+        the state's weights, and partial_fit / warm_start continue its optimizer (velocities,
+        Adam's moments and step count). With :attr:`fitted_state_` (the read side) this is the
+        public API for optimizer state, e.g. averaged over workers (fastfnn.distributed).
+        ValueError when ``state`` belongs to the other kind of estimator.
+        """
+        kind = FastFNNRegressor if state.is_regressor else FastFNN
+        if not issubclass(kind, cls):
+            raise ValueError(f"the state is a {kind.__name__}'s, expected a {cls.__name__}'s; "
+                             f"build it with {kind.__name__}.from_fitted_state")
         model = kind(**state.params)
         model._publish(state)
         return model

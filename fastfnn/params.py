@@ -449,7 +449,8 @@ _COMPUTE = (
 
 _THREADS = Param("n_jobs", None, AnyOf((Nothing(), EveryCore(), _int(1))),
                  "CPU threads for the kernels (Numba and BLAS), -1 for every core; None (unset): "
-                 "the backend's own default, e.g. $NUMBA_NUM_THREADS")
+                 "this process's share: the least of its CPU affinity, $NUMBA_NUM_THREADS, "
+                 "$OMP_NUM_THREADS and joblib's inner_max_num_threads")
 
 #: The classifier's hyper-parameters (FastFNN), in the constructor's order. Names and meanings are
 #: scikit-learn's MLPClassifier's where it has them.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastfnn import FastFNN, FastFNNRegressor
-from fastfnn.distributed import (WarmupPlugin, _estimator_from, average_states, epochs_trainable,
+from fastfnn.distributed import (WarmupPlugin, average_states, epochs_trainable,
                                  fit_data_parallel, ray_runtime_env, warm_worker)
 from fastfnn.kernels.threads import process_share
 from .conftest import blobs
@@ -175,7 +175,7 @@ def test_data_parallel_fit_is_the_average_of_shard_fits(dask_client):
         for seed, (start, stop) in zip(seeds.spawn(2), [(0, 150), (150, 300)]):
             rows = start + np.random.default_rng(seed).permutation(150)
             shard = FastFNN(**model.get_params()) if state is None else \
-                _estimator_from(FastFNN, state)
+                FastFNN.from_fitted_state(state)
             states.append(shard.partial_fit(X[rows], y[rows], classes=[0, 1, 2]).fitted_state_)
         state = average_states(states, [150, 150])
     for got, want in zip(fitted.coefs_ + fitted.intercepts_, state.coefs + state.intercepts):

@@ -522,3 +522,36 @@ def test_regressor_refuses_what_is_not_a_number():
     with pytest.raises(ValueError, match="NaN"):
         FastFNNRegressor(**FAST).fit(X, np.where(Y > 1, np.nan, Y))
 
+
+
+def test_fit_streams_a_dask_array_as_fit_chunks_does():
+    da = pytest.importorskip("dask.array", reason="the dask extra is not installed")
+    from fastfnn.streaming import fit_chunks
+
+    X, y = blobs(n=400)
+    params = dict(hidden_layer_sizes=(8,), max_iter=2, backend="numpy", random_state=0)
+    streamed = FastFNN(**params).fit(da.from_array(X, chunks=100), y)
+    reference = FastFNN(**params)
+    fit_chunks(reference, da.from_array(X, chunks=100), y)
+    for got, want in zip(streamed.coefs_ + streamed.intercepts_,
+                         reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(got, want)
+    assert streamed.loss_curve_ == reference.loss_curve_
+    before = copy.deepcopy(streamed.fitted_state_)
+    streamed.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match="does not support early_stopping"):
+        streamed.fit(da.from_array(X, chunks=100), y)
+    np.testing.assert_array_equal(streamed.coefs_[0], before.coefs[0])
+
+
+def test_from_fitted_state_continues_the_optimizer():
+    X, y = blobs(n=200)
+    model = FastFNN(hidden_layer_sizes=(6,), max_iter=2, solver="adam", backend="numpy",
+                    random_state=0).fit(X, y)
+    twin = FastFNN.from_fitted_state(copy.deepcopy(model.fitted_state_))
+    assert_same_model(twin, model)
+    model.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    assert_same_model(twin, model, timings=False)
+    with pytest.raises(ValueError, match="expected a FastFNNRegressor's"):
+        FastFNNRegressor.from_fitted_state(model.fitted_state_)
