@@ -191,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--backend", help="compute backend (default: the model's own, as saved)")
     predict.set_defaults(handler=_predict)
 
+    export = sub.add_parser(
+        "export", help="write a saved model as ONNX",
+        description="Write the model in MODEL (a classifier's or a regressor's file, from fastfnn "
+                    "train or save) to OUT as an ONNX graph: the input X (n, n_features), a "
+                    "classifier's outputs label and probabilities, a regressor's variable. The "
+                    "file is written whole or not at all. Needs fastfnn[onnx].")
+    export.add_argument("model", metavar="MODEL", help="a model file written by fastfnn train "
+                        "or save")
+    export.add_argument("out", metavar="OUT", help="the ONNX file to write (.onnx)")
+    export.add_argument("--input-dtype", choices=("float32", "float64", "uint8"),
+                        help="the graph input's type; uint8 is read as 8-bit intensities (x / 255), "
+                             "as fit reads uint8 (default: the model's dtype)")
+    export.set_defaults(handler=_export)
+
     info = sub.add_parser("info", help="backends, versions and hardware",
                           description="Show which backends can run here (or why not), their "
                           "versions, threads and devices, and the Python and NumPy versions.")
@@ -552,6 +566,16 @@ def _predict(args) -> int:
     for image, p in zip(args.images, proba):
         best = int(np.argmax(p))
         print(f"{image}: {model.classes_[best]} (probability {float(p[best]):.4f})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ export
+def _export(args) -> int:
+    from fastfnn.model import MultilayerPerceptron
+    from fastfnn.onnx_export import to_onnx
+
+    to_onnx(MultilayerPerceptron.load(args.model), args.out, input_dtype=args.input_dtype)
+    print(f"wrote {args.out}")
     return 0
 
 

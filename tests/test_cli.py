@@ -465,3 +465,26 @@ def test_warmup_reports_each_combination_and_the_cache(capsys):
 def test_warmup_refuses_an_unknown_dtype(capsys):
     status = main(["warmup", "--backend", "numpy", "--dtypes", "float32,float16"])
     assert_one_line_error(capsys, status, 2, "unknown dtype 'float16'")
+
+
+def test_export_writes_onnx_for_a_classifier_and_a_regressor(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from fastfnn import FastFNNRegressor
+
+    X, y = blobs(n=120)
+    for model in (FastFNN(hidden_layer_sizes=(5,), max_iter=2, backend="numpy").fit(X, y),
+                  FastFNNRegressor(hidden_layer_sizes=(5,), max_iter=2, backend="numpy")
+                  .fit(X, X[:, 0])):
+        path, out = tmp_path / "model.npz", tmp_path / "model.onnx"
+        model.save(path)
+        assert main(["export", str(path), str(out), "--input-dtype", "float64"]) == 0
+        assert f"wrote {out}" in capsys.readouterr().out
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        first = session.run(None, {"X": X})[0]
+        np.testing.assert_allclose(first, model.predict(X), rtol=2e-6, atol=2e-6)
+
+
+def test_export_of_a_missing_model_is_an_error_and_writes_nothing(tmp_path, capsys):
+    status = main(["export", str(tmp_path / "missing.npz"), str(tmp_path / "out.onnx")])
+    assert_one_line_error(capsys, status, 1, "missing.npz")
+    assert not (tmp_path / "out.onnx").exists()
