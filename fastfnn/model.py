@@ -17,6 +17,7 @@ import copy
 import functools
 import hashlib
 import inspect
+import math
 import os
 import sys
 import types
@@ -32,6 +33,8 @@ from fastfnn.metrics import confusion_matrix
 from fastfnn.network import init_params
 from fastfnn.params import BY_NAME, PARAMETERS, REGRESSOR_PARAMETERS, docstring, resolve
 from fastfnn.progress import EpochProgress
+from fastfnn.recipes import recipe_params
+from fastfnn.schedules import SCHEDULES
 from fastfnn.sklearn_compat import NotFittedError, not_fitted, warn_convergence
 from fastfnn.state import FittedState, OptimizerState
 from fastfnn.streaming import fit_chunks, streams
@@ -47,7 +50,10 @@ UINT8_SCALE = 1.0 / 255.0
 
 #: Parameters added after fastfnn 0.1.0: left out of a checkpoint's configuration hash while at
 #: their defaults, so that a checkpoint written before they existed still resumes.
-_NEWER_THAN_CHECKPOINTS = frozenset({"learning_rate", "power_t", "max_fun", "class_weight"})
+_NEWER_THAN_CHECKPOINTS = frozenset({
+    "learning_rate", "power_t", "max_fun", "class_weight", "lr_warmup", "lr_step_size",
+    "lr_gamma", "lr_interval", "dropout", "input_dropout", "augment_shift", "image_shape",
+    "label_smoothing"})
 
 
 @dataclass
@@ -247,9 +253,10 @@ class MultilayerPerceptron:
         batch_size = hp["batch_size"]
         if batch_size == "auto":
             batch_size = min(200, X_train.shape[0])
-        # TrainConfig's fields are parameters by the same names; these three are resolved per fit.
+        # TrainConfig's fields are parameters by the same names; these are resolved per fit.
         resolved_per_fit = {"output": output, "batch_size": batch_size,
-                            "early_stopping": early_stopping}
+                            "early_stopping": early_stopping,
+                            **_regularisation(hp, X.shape[1], output, incremental)}
         config = TrainConfig(**{f.name: resolved_per_fit[f.name] if f.name in resolved_per_fit
                                 else hp[f.name] for f in fields(TrainConfig)})
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
@@ -531,6 +538,16 @@ class FastFNN(MultilayerPerceptron):
         return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
                     classifier_tags=ClassifierTags(multi_label=True))
 
+    @classmethod
+    def from_recipe(cls, name: str, **overrides):
+        """An unfitted FastFNN with the parameters of recipe ``name`` (see :mod:`fastfnn.recipes`,
+        e.g. ``"mnist"``), any of them replaced by ``overrides`` (e.g. ``backend="numpy"``).
+
+        ValueError for an unknown recipe (naming those known); TypeError for an override that is
+        not a parameter. Values are checked when fitting, as for any FastFNN.
+        """
+        return cls(**recipe_params(name, overrides))
+
     @_stochastic_only
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, on_epoch=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
@@ -790,6 +807,47 @@ def _same(a, b):
         return bool(a == b) and type(a) is type(b)
     except (TypeError, ValueError):
         return False
+
+
+def _regularisation(hp, n_features, output, incremental) -> dict:
+    """The training noise, label smoothing and schedule settings of one fit, checked against its
+    data and network: TrainConfig's ``dropout`` (one rate per layer input, or None),
+    ``image_shape`` ((h, w) of the shifted images, or None) and ``label_smoothing``.
+    Raises ValueError when they do not fit the network, the data, the output or the solver."""
+    hidden = len(hp["hidden_layer_sizes"])
+    rates = hp["dropout"]
+    if isinstance(rates, tuple) and len(rates) != hidden:
+        raise ValueError(f"dropout has {len(rates)} rates for {hidden} hidden layers; give one "
+                         "rate per hidden layer, or one rate for all")
+    rates = (hp["input_dropout"], *(rates if isinstance(rates, tuple) else (rates,) * hidden))
+    label_smoothing = hp.get("label_smoothing", 0.0)
+    if label_smoothing and output != "softmax":
+        raise ValueError(f"label_smoothing is for the softmax output; this fit's output is "
+                         f"{output!r}")
+    shift, shape = hp["augment_shift"], hp["image_shape"]
+    if shift and shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(f"augment_shift needs image_shape=(height, width): {n_features} "
+                             "features are not a square image")
+        shape = (side, side)
+    if shift and shape[0] * shape[1] != n_features:
+        raise ValueError(f"image_shape {shape} has {shape[0] * shape[1]} pixels; X has "
+                         f"{n_features} features")
+    noisy = any(rates) or shift
+    if noisy and hp["solver"] == "lbfgs":
+        raise ValueError("dropout, input_dropout and augment_shift are for the stochastic "
+                         "solvers (sgd, adam); lbfgs needs the same loss at every evaluation")
+    schedule = hp["learning_rate"] in SCHEDULES
+    if schedule and incremental:
+        raise ValueError(f"learning_rate={hp['learning_rate']!r} is a schedule over a fit's "
+                         "max_iter epochs; partial_fit has none (use constant, invscaling or "
+                         "adaptive)")
+    if hp["lr_warmup"] and hp["learning_rate"] not in ("step", "cosine"):
+        raise ValueError(f"lr_warmup is for the step and cosine schedules; learning_rate is "
+                         f"{hp['learning_rate']!r} (onecycle warms up by itself)")
+    return {"dropout": rates if any(rates) else None, "image_shape": shape if shift else None,
+            "label_smoothing": label_smoothing}
 
 
 def _seed_of(random_state) -> int:

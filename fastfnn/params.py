@@ -24,6 +24,7 @@ import numpy as np
 
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.network import INITS
+from fastfnn.schedules import SCHEDULES
 
 
 class Constraint:
@@ -284,6 +285,49 @@ class LayerSizes(Constraint):
 
 
 @dataclass(frozen=True)
+class Rates(Constraint):
+    """A rate in [0, 1) or a sequence of them (one per hidden layer); resolves to a float or a tuple
+    of floats (the number of layers is checked when fitting)."""
+
+    def describe(self, text=False):
+        if text:
+            return "a rate in [0, 1) or comma-separated rates such as 0.2,0.1 (one per hidden layer)"
+        return "a rate in [0, 1) or a sequence of them, one per hidden layer"
+
+    def check(self, name, value):
+        rate = _real(0, 1, high_open=True)
+        if _is_real(value):
+            return rate.check(name, value)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            self.refuse(name, value, TypeError)
+        return tuple(rate.check(f"{name}[{i}]", r) for i, r in enumerate(value))
+
+    def from_text(self, text):
+        parts = [float(part) for part in text.split(",")]
+        return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+@dataclass(frozen=True)
+class ImageShape(Constraint):
+    """An image's (height, width) in pixels, two positive integers; resolves to a tuple."""
+
+    def describe(self, text=False):
+        return "height,width such as 28,28" if text else "a pair (height, width) of positive integers"
+
+    def check(self, name, value):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            self.refuse(name, value, TypeError)
+        shape = tuple(value)
+        if len(shape) != 2:
+            self.refuse(name, value)
+        side = Interval(integer=True, low=1)
+        return tuple(side.check(f"{name}[{i}]", size) for i, size in enumerate(shape))
+
+    def from_text(self, text):
+        return tuple(int(part) for part in text.split(","))
+
+
+@dataclass(frozen=True)
 class AnyOf(Constraint):
     """Whatever one of ``alternatives`` accepts (resolved by the first that accepts it)."""
 
@@ -399,12 +443,24 @@ _TRAINING = (
     Param("batch_size", "auto", AnyOf((Options(("auto",)), Nothing("full"), _int(1))),
           "rows per step: auto is min(200, n_samples), None (on the command line: full) is "
           "full-batch descent, 1 is per-example SGD (lbfgs always uses every row)"),
-    Param("learning_rate", "constant", Options(("constant", "invscaling", "adaptive")),
-          "sgd's step-size schedule: constant; invscaling, learning_rate_init / (t + 1)^power_t "
-          "after each epoch, t the samples seen; adaptive, divided by 5 whenever n_iter_no_change "
-          "epochs fail to improve by tol"),
+    Param("learning_rate", "constant",
+          Options(("constant", "invscaling", "adaptive", *SCHEDULES)),
+          "step-size schedule. scikit-learn's, for sgd only (adam keeps learning_rate_init): "
+          "constant; invscaling, learning_rate_init / (t + 1)^power_t after each epoch, t the "
+          "samples seen; adaptive, divided by 5 whenever n_iter_no_change epochs fail to improve "
+          "by tol. Over the fit's max_iter epochs, for sgd and adam, from learning_rate_init (see "
+          "fastfnn.schedules): step, times lr_gamma every lr_step_size epochs; cosine, annealed to 0; onecycle, PyTorch's "
+          "OneCycleLR (from learning_rate_init / 25 up to learning_rate_init over 30% of the fit, "
+          "then down to learning_rate_init / 2.5e5)"),
     Param("learning_rate_init", 0.001, _real(0, low_open=True), "learning rate"),
     Param("power_t", 0.5, _real(0), "exponent of the invscaling schedule (sgd)"),
+    Param("lr_warmup", 0.0, _real(0),
+          "epochs of linear warm-up to learning_rate_init before the step or cosine schedule "
+          "(fractions allowed; onecycle has its own)"),
+    Param("lr_step_size", 10, _int(1), "epochs between decays of the step schedule"),
+    Param("lr_gamma", 0.1, _real(0, low_open=True), "factor of each decay of the step schedule"),
+    Param("lr_interval", "step", Options(("step", "epoch")),
+          "whether the step, cosine and onecycle schedules move after every step or every epoch"),
     Param("max_iter", 200, _int(1),
           "epochs to train at most (lbfgs: iterations at most)"),
     Param("shuffle", True, Flag(), "shuffle the rows before every epoch"),
@@ -432,6 +488,17 @@ _TRAINING = (
     Param("n_iter_no_change", 10, AnyOf((_int(1), Infinity())),
           "stop after this many epochs without an improvement of more than tol (inf: never)"),
     Param("max_fun", 15000, _int(1), "lbfgs: loss and gradient evaluations at most"),
+    Param("dropout", 0.0, Rates(),
+          "inverted dropout on the output of each hidden layer while training (sgd, adam): one "
+          "rate for every hidden layer or one per hidden layer; nothing is dropped when predicting"),
+    Param("input_dropout", 0.0, _real(0, 1, high_open=True),
+          "inverted dropout on the input features while training (sgd, adam)"),
+    Param("augment_shift", 0, _int(0),
+          "training rows are images shifted by up to this many pixels per axis, at random per "
+          "row and epoch, the pixels shifted in being 0 (sgd, adam)"),
+    Param("image_shape", None, AnyOf((Nothing("square"), ImageShape())),
+          "(height, width) of the images augment_shift shifts; None: square images of "
+          "n_features pixels"),
 )
 
 _COMPUTE = (
@@ -464,6 +531,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param("output", "auto", Options(("auto", "softmax", "sigmoid")),
           "output layer: softmax + cross-entropy, or one-vs-rest sigmoid units + binary "
           "cross-entropy (auto: sigmoid for a 0/1 indicator matrix, else softmax)"),
+    Param("label_smoothing", 0.0, _real(0, 1, high_open=True),
+          "softmax output: train against (1 - label_smoothing) one-hot + label_smoothing / "
+          "n_classes"),
     _THREADS,
 )
 

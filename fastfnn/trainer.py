@@ -1,7 +1,9 @@
 """The one training algorithm, parameterized by backend.
 
 Epochs, seeded shuffling, batches from 1 row to the full set, sample weights, forward, backward,
-update, scikit-learn's learning-rate schedules, validation, early stopping with best-weight restore,
+update, scikit-learn's learning-rate schedules and those of :mod:`fastfnn.schedules`, dropout,
+label smoothing and image shifts (the kernels draw the noise; one seed per epoch from the fit's
+random state), validation, early stopping with best-weight restore,
 history. Everything array-shaped goes through the Backend; data and buffers are put on the backend
 once per fit, and the host reads the device once per epoch. (Full-batch L-BFGS is
 :mod:`fastfnn.lbfgs`.)
@@ -19,6 +21,7 @@ import numpy as np
 
 from fastfnn.kernels import Backend, EpochJob
 from fastfnn.kernels.composed import Workspace, forward, layer_sizes_of, output_loss
+from fastfnn.schedules import SCHEDULES, epoch_rates
 
 #: Progress callbacks per epoch, when progress is reported (each one is a host synchronisation).
 PROGRESS_UPDATES = 20
@@ -49,8 +52,12 @@ class TrainConfig:
     learning_rate_init: float
     batch_size: int | None  # None: full batch
     alpha: float = 0.0
-    learning_rate: str = "constant"  # sgd's schedule: "constant", "invscaling" or "adaptive"
+    learning_rate: str = "constant"  # scikit-learn's (sgd) or one of fastfnn.schedules'
     power_t: float = 0.5
+    lr_warmup: float = 0.0
+    lr_step_size: int = 10
+    lr_gamma: float = 0.1
+    lr_interval: str = "step"
     momentum: float = 0.9
     nesterovs_momentum: bool = True
     beta_1: float = 0.9
@@ -61,6 +68,16 @@ class TrainConfig:
     tol: float = 1e-4
     n_iter_no_change: int = 10
     early_stopping: bool = False
+    label_smoothing: float = 0.0
+    #: one inverted-dropout rate per layer input (EpochJob.dropout), or None
+    dropout: tuple | None = None
+    augment_shift: int = 0
+    image_shape: tuple | None = None  # (h, w), set when augment_shift is
+
+    @property
+    def noisy(self) -> bool:
+        """Whether epochs draw noise (dropout or shifts), hence a seed each from the fit's rng."""
+        return self.dropout is not None or self.augment_shift > 0
 
 
 @dataclass
@@ -265,7 +282,8 @@ class EpochRunner:
         weighted = sample_weight is not None
         self.device_weight = backend.asarray(sample_weight, dtype) if weighted else None
         self.ws = Workspace.for_layers(backend, state.coefs, self.rows, targets,
-                                       gathered=not self.in_order, weighted=weighted)
+                                       gathered=not self.in_order, weighted=weighted,
+                                       dropout=config.dropout, shifted=config.augment_shift > 0)
         #: "fused" or "composed": how the last epoch ran.
         self.path = None
 
@@ -277,6 +295,14 @@ class EpochRunner:
         """
         backend, config, state, ws = self.backend, self.config, self.state, self.ws
         host_order = None if self.in_order else rng.permutation(self.n).astype(np.int64)
+        noise_seed = int(rng.integers(2**63)) if config.noisy else 0
+        step_rates = None
+        if config.learning_rate in SCHEDULES:
+            step_rates = epoch_rates(
+                config.learning_rate, len(state.history["loss"]) - state.fit_start,
+                math.ceil(self.n / self.rows), config.max_iter, config.learning_rate_init,
+                interval=config.lr_interval, warmup=config.lr_warmup,
+                step_size=config.lr_step_size, gamma=config.lr_gamma)
         order = None if host_order is None else backend.asarray(host_order)
         if self.sample_weight is not None:
             weights = self.sample_weight if host_order is None else self.sample_weight[host_order]
@@ -293,9 +319,13 @@ class EpochRunner:
             momentum=config.momentum, nesterovs_momentum=config.nesterovs_momentum,
             beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
             alpha=config.alpha, t=state.t, x_scale=self.x_scale, stats=ws.stats, workspace=ws,
-            sample_weight=self.device_weight)
+            sample_weight=self.device_weight, step_learning_rates=step_rates,
+            label_smoothing=config.label_smoothing, dropout=config.dropout, noise_seed=noise_seed,
+            augment_shift=config.augment_shift, image_shape=config.image_shape)
         part_rows = self.n
-        if on_progress is not None:
+        # The kernels number a job's rows from 0 for its noise: an epoch with noise runs as one
+        # job (progress once, at its end) so that the model does not depend on progress reporting.
+        if on_progress is not None and (not config.noisy or steps_per_part is not None):
             part_rows = self.rows * (steps_per_part or
                                      max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows)))
         for start in range(0, self.n, part_rows):
@@ -308,6 +338,9 @@ class EpochRunner:
                                else self.device_weight[start:stop])
             else:
                 part = replace(job, order=order[start:stop])
+            if step_rates is not None and part is not job:
+                part = replace(part, step_learning_rates=step_rates[start // self.rows:
+                                                                    -(-stop // self.rows)])
             self.path = backend.run_epoch(part)
             job.t = part.t
             if on_progress is not None:

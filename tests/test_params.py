@@ -58,7 +58,8 @@ REFUSED = [
      "init must be one of ['auto', 'glorot', 'he', 'xavier'] or a finite real number > 0, got "
      "'orthogonal'"),
     ("learning_rate", "optimal", ValueError,
-     "learning_rate must be one of ['constant', 'invscaling', 'adaptive'], got 'optimal'"),
+     "learning_rate must be one of ['constant', 'invscaling', 'adaptive', 'step', 'cosine', "
+     "'onecycle'], got 'optimal'"),
     ("class_weight", {0: -1}, ValueError,
      "class_weight must be None, 'balanced' or a dict {class label: weight >= 0}, got {0: -1}"),
     ("n_jobs", 0, ValueError, "n_jobs must be None, -1 (every core) or an integer >= 1, got 0"),
