@@ -19,6 +19,7 @@ import numpy as np
 
 from fastfnn._version import __version__
 from fastfnn.params import BY_NAME
+from fastfnn.recipes import RECIPES, recipe_params
 
 #: Where ``fastfnn train`` saves the model unless told otherwise.
 DEFAULT_OUT = "fastfnn-mnist.npz"
@@ -46,6 +47,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _StoreParameter(argparse.Action):
+    """Stores an option's value and notes its ``dest`` in ``given_parameters``: the options given
+    on the command line replace a recipe's values, the defaults of the others do not."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given_parameters = getattr(namespace, "given_parameters", set()) | {self.dest}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -107,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "aside), and the result is bitwise that of an uninterrupted run. --plot DIR "
                     "writes loss.png, accuracy.png and confusion.png (test set) after training.")
     _add_data_arguments(train)
+    train.add_argument("--recipe", choices=sorted(RECIPES),
+                       help="start from a recipe's parameters (fastfnn.recipes; e.g. mnist: "
+                            ">= 98.5%% in <= 30 s on two cores); options given replace its values")
     _parameter_option(train, "--backend", "backend", "auto")
     train.add_argument("--limit", type=_positive_int, metavar="N",
                        help="train on the first N training images only (default: all)")
@@ -132,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                       note=f" (default: {EARLY_STOPPING_PATIENCE} with --early-stopping, else never "
                            "stop early)")
     _parameter_option(train, "--tol", "tol", 0.0)
+    _parameter_option(train, "--lr-schedule", "learning_rate", "constant")
+    _parameter_option(train, "--lr-warmup", "lr_warmup", 0.0, metavar="EPOCHS")
+    _parameter_option(train, "--dropout", "dropout", 0.0, metavar="RATE[,RATE]")
+    _parameter_option(train, "--input-dropout", "input_dropout", 0.0, metavar="RATE")
+    _parameter_option(train, "--label-smoothing", "label_smoothing", 0.0, metavar="EPS")
+    _parameter_option(train, "--augment-shift", "augment_shift", 0, metavar="PIXELS")
     train.add_argument("--out", default=DEFAULT_OUT, metavar="MODEL",
                        help="where to save the trained model (.npz)")
     train.add_argument("--quiet", action="store_true",
@@ -269,7 +288,7 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
     metavar = metavar or flag.lstrip("-").replace("-", "_").upper()
     if param.choices:
         parser.add_argument(flag, dest=name, default=default, choices=param.choices,
-                            help=help_text)
+                            help=help_text, action=_StoreParameter)
         return
 
     def convert(text):
@@ -279,7 +298,7 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parser.add_argument(flag, dest=name, type=convert, default=default, metavar=metavar,
-                        help=help_text)
+                        help=help_text, action=_StoreParameter)
 
 
 # ------------------------------------------------------------------------------------------ train
@@ -293,10 +312,16 @@ def _train(args) -> int:
                           "(see 'fastfnn train --help')")
     # Every option named after a parameter was checked by fastfnn.params while parsing.
     params = {name: value for name, value in vars(args).items() if name in BY_NAME}
+    if args.recipe:
+        given = getattr(args, "given_parameters", set())
+        params = recipe_params(args.recipe, {**{k: v for k, v in params.items()
+                                                if k not in RECIPES[args.recipe].params},
+                                             **{k: params[k] for k in given}})
     params.update(
         nesterovs_momentum=not args.no_nesterov,
         n_iter_no_change=args.n_iter_no_change or (EARLY_STOPPING_PATIENCE if args.early_stopping
-                                                   else NEVER_STOP_EARLY),
+                                                   else params.get("n_iter_no_change")
+                                                   if args.recipe else NEVER_STOP_EARLY),
         # verbose: FastFNN's progress bar over each epoch (on a terminal) and one line per epoch.
         verbose=not args.quiet)
     model = FastFNN(**params)
@@ -321,11 +346,12 @@ def _train(args) -> int:
     if args.limit is not None:
         X, y = X[:args.limit], y[:args.limit]
     if not args.quiet:
-        sizes = (X.shape[1], *args.hidden_layer_sizes, len(np.unique(y)))
-        print(f"training {'-'.join(map(str, sizes))} {args.activation} on {X.shape[0]} MNIST "
-              f"images: backend {backend}, {args.dtype}, {args.solver} lr "
-              f"{args.learning_rate_init:g}, batch {args.batch_size or 'full'}, up to "
-              f"{args.max_iter} epochs", flush=True)
+        sizes = (X.shape[1], *params["hidden_layer_sizes"], len(np.unique(y)))
+        print(f"training {'-'.join(map(str, sizes))} {params['activation']} on {X.shape[0]} MNIST "
+              f"images: backend {backend}, {params['dtype']}, {params['solver']} lr "
+              f"{params['learning_rate_init']:g}, batch {params['batch_size'] or 'full'}, up to "
+              f"{params['max_iter']} epochs{f' (recipe {args.recipe})' if args.recipe else ''}",
+              flush=True)
         if resumed_history is not None:
             print(f"resuming from {args.checkpoint} after epoch {len(resumed_history['loss'])}",
                   flush=True)

@@ -291,7 +291,7 @@ class Rates(Constraint):
 
     def describe(self, text=False):
         if text:
-            return "a rate in [0, 1) or comma-separated rates such as 0.2,0.1 (one per hidden layer)"
+            return "a rate in [0, 1) or comma-separated rates, one per hidden layer, e.g. 0.2,0.1"
         return "a rate in [0, 1) or a sequence of them, one per hidden layer"
 
     def check(self, name, value):
@@ -312,7 +312,9 @@ class ImageShape(Constraint):
     """An image's (height, width) in pixels, two positive integers; resolves to a tuple."""
 
     def describe(self, text=False):
-        return "height,width such as 28,28" if text else "a pair (height, width) of positive integers"
+        if text:
+            return "height,width such as 28,28"
+        return "a pair (height, width) of positive integers"
 
     def check(self, name, value):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
@@ -449,9 +451,10 @@ _TRAINING = (
           "constant; invscaling, learning_rate_init / (t + 1)^power_t after each epoch, t the "
           "samples seen; adaptive, divided by 5 whenever n_iter_no_change epochs fail to improve "
           "by tol. Over the fit's max_iter epochs, for sgd and adam, from learning_rate_init (see "
-          "fastfnn.schedules): step, times lr_gamma every lr_step_size epochs; cosine, annealed to 0; onecycle, PyTorch's "
-          "OneCycleLR (from learning_rate_init / 25 up to learning_rate_init over 30% of the fit, "
-          "then down to learning_rate_init / 2.5e5)"),
+          "fastfnn.schedules): step, times lr_gamma every lr_step_size epochs; cosine, annealed "
+          "to 0; onecycle, PyTorch's OneCycleLR (from learning_rate_init / 25 up to "
+          "learning_rate_init over the first 0.3 of the fit, then down to "
+          "learning_rate_init / 2.5e5)"),
     Param("learning_rate_init", 0.001, _real(0, low_open=True), "learning rate"),
     Param("power_t", 0.5, _real(0), "exponent of the invscaling schedule (sgd)"),
     Param("lr_warmup", 0.0, _real(0),

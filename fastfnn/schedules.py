@@ -1,4 +1,4 @@
-"""Learning-rate schedules over a whole fit: step decay, cosine annealing and one-cycle, with warm-up.
+"""Learning-rate schedules over a whole fit: step decay, cosine annealing, one-cycle; warm-up.
 
 Each is a pure function of the position in the fit, so :func:`epoch_rates` gives every step size of
 one epoch from (epoch index, steps per epoch) alone: nothing is carried between epochs, and a
@@ -68,7 +68,8 @@ def rate_at(schedule: str, position: int, total: int, learning_rate_init: float,
 
 def epoch_rates(schedule: str, epoch: int, steps: int, max_iter: int, learning_rate_init: float,
                 *, interval="step", warmup=0.0, step_size=1, gamma=0.1) -> np.ndarray:
-    """The step sizes of the ``steps`` steps of epoch ``epoch`` (0-based) of a ``max_iter``-epoch fit.
+    """The step sizes of the ``steps`` steps of epoch ``epoch`` (0-based) of a fit of ``max_iter``
+    epochs.
 
     interval: "step" (the schedule moves every step) or "epoch" (once per epoch); warmup: epochs
     (a float: fractions allowed); step_size: epochs between step decays. Returns (steps,) float64.

@@ -142,7 +142,8 @@ def test_settings_that_do_not_fit_are_refused_and_change_nothing(params, fit_wit
 
 
 @pytest.mark.parametrize("name, value, error", [
-    ("dropout", 1.0, ValueError), ("dropout", "0.2", TypeError), ("dropout", (0.1, -0.1), ValueError),
+    ("dropout", 1.0, ValueError), ("dropout", "0.2", TypeError),
+    ("dropout", (0.1, -0.1), ValueError),
     ("input_dropout", 1.0, ValueError), ("label_smoothing", -0.1, ValueError),
     ("augment_shift", -1, ValueError), ("image_shape", (28,), ValueError),
     ("image_shape", (28, 0), ValueError), ("learning_rate", "cyclic", ValueError),

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: each against its formula, step by step, and one-cycle against PyTorch's."""
+"""Learning-rate schedules: each against its formula, step by step; one-cycle against PyTorch's."""
 
 from __future__ import annotations
 
