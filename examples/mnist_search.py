@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import joblib
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
@@ -36,3 +37,22 @@ def timed_search(X, y, n_jobs):
     seconds = time.perf_counter() - start
     scores = np.array([search.cv_results_[f"split{i}_test_score"] for i in range(3)])
     return seconds, scores
+
+
+def compare_thread_defaults(X, y, serial, engine, repeat):
+    """Time the search with the default thread count (n_jobs=None) and with n_jobs=1 under the
+    joblib backend ``engine``, interleaved ``repeat`` times (the first search also pays each
+    worker's first tasks); print each run, whether its scores equal ``serial``'s, and the medians.
+    Returns {n_jobs: median seconds}."""
+    seconds = {None: [], 1: []}
+    for _ in range(repeat):
+        for n_jobs in (None, 1):
+            with joblib.parallel_config(backend=engine):
+                elapsed, scores = timed_search(X, y, n_jobs)
+            seconds[n_jobs].append(elapsed)
+            same = np.array_equal(scores, serial)
+            print(f"{engine}, n_jobs={n_jobs}: {elapsed:.2f} s, scores as serial: {same}")
+    medians = {n_jobs: float(np.median(times)) for n_jobs, times in seconds.items()}
+    print(f"medians: default {medians[None]:.2f} s, n_jobs=1 {medians[1]:.2f} s, "
+          f"ratio {medians[None] / medians[1]:.2f}x")
+    return medians

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 
 import joblib
-import numpy as np
 from distributed import Client, LocalCluster
 
 from fastfnn.distributed import WarmupPlugin
-from mnist_search import mnist_subset, timed_search
+from mnist_search import compare_thread_defaults, mnist_subset, timed_search
 
 
 def main():
@@ -36,18 +35,7 @@ def main():
         n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
     with Client(args.scheduler or cluster) as client:
         client.register_plugin(WarmupPlugin(dtypes=("float32",), inputs=("uint8",)))
-        # Interleaved repeats, medians: the first search also pays each worker's first tasks.
-        seconds = {None: [], 1: []}
-        for _ in range(args.repeat):
-            for n_jobs in (None, 1):
-                with joblib.parallel_config(backend="dask"):
-                    elapsed, scores = timed_search(X, y, n_jobs)
-                seconds[n_jobs].append(elapsed)
-                same = np.array_equal(scores, serial)
-                print(f"dask, n_jobs={n_jobs}: {elapsed:.2f} s, scores as serial: {same}")
-        seconds = {n_jobs: float(np.median(times)) for n_jobs, times in seconds.items()}
-        print(f"medians: default {seconds[None]:.2f} s, n_jobs=1 {seconds[1]:.2f} s, "
-              f"ratio {seconds[None] / seconds[1]:.2f}x")
+        compare_thread_defaults(X, y, serial, "dask", args.repeat)
     if cluster is not None:
         cluster.close()
 

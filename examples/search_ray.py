@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 
 import joblib
-import numpy as np
 import ray
 from ray.util.joblib import register_ray
 
 from fastfnn.distributed import ray_runtime_env
-from mnist_search import mnist_subset, timed_search
+from mnist_search import compare_thread_defaults, mnist_subset, timed_search
 
 
 def main():
@@ -38,18 +37,7 @@ def main():
              runtime_env=ray_runtime_env(dtypes=("float32",), inputs=("uint8",)))
     register_ray()
     try:
-        # Interleaved repeats, medians: the first search also pays each worker's first tasks.
-        seconds = {None: [], 1: []}
-        for _ in range(args.repeat):
-            for n_jobs in (None, 1):
-                with joblib.parallel_config(backend="ray"):
-                    elapsed, scores = timed_search(X, y, n_jobs)
-                seconds[n_jobs].append(elapsed)
-                same = np.array_equal(scores, serial)
-                print(f"ray, n_jobs={n_jobs}: {elapsed:.2f} s, scores as serial: {same}")
-        seconds = {n_jobs: float(np.median(times)) for n_jobs, times in seconds.items()}
-        print(f"medians: default {seconds[None]:.2f} s, n_jobs=1 {seconds[1]:.2f} s, "
-              f"ratio {seconds[None] / seconds[1]:.2f}x")
+        compare_thread_defaults(X, y, serial, "ray", args.repeat)
     finally:
         ray.shutdown()
 
