@@ -173,3 +173,28 @@ def test_a_schedule_on_the_numba_fused_epoch_matches_the_composed_one():
     numba_model = FastFNN((8,), backend="numba", **params).fit(X, y)
     for u, v in zip(_weights(numpy_model), _weights(numba_model)):
         np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-12)
+
+
+def test_progress_reporting_does_not_change_a_noisy_model():
+    """The kernels number a job's rows from 0 for the noise: a noisy epoch runs as one job whether
+    or not progress is reported (else the masks would depend on the progress bar)."""
+    from fastfnn.network import init_params
+    from fastfnn.trainer import TrainConfig, TrainState, new_opt_state, train
+
+    backend = get_backend("numpy")
+    X, y = _images()
+    config = TrainConfig(activation="relu", output="softmax", solver="adam",
+                         learning_rate_init=0.01, batch_size=10, max_iter=2,
+                         dropout=(0.0, 0.3), augment_shift=1, image_shape=(6, 6))
+    models, calls = [], []
+    for on_progress in (None, lambda *args: calls.append(args)):
+        coefs, intercepts = init_params((36, 8, 3), "he", "relu", np.float32,
+                                        np.random.default_rng(0))
+        coefs = [backend.asarray(w) for w in coefs]
+        intercepts = [backend.asarray(b) for b in intercepts]
+        state = TrainState(coefs, intercepts, new_opt_state(backend, "adam", coefs, intercepts))
+        train(backend, config, backend.asarray(X), backend.asarray(y), state,
+              np.random.default_rng(1), x_scale=1 / 255, on_progress=on_progress)
+        models.append([backend.to_numpy(w) for w in (*state.coefs, *state.intercepts)])
+    assert len(calls) == 2  # once per epoch, at its end
+    assert all(np.array_equal(u, v) for u, v in zip(*models))
