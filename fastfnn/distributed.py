@@ -168,16 +168,19 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
                      for (X_part, y_part, _), rows, worker in zip(shards, parts, workers)
                      if len(rows)]
             state = average_states(client.gather(tasks),
-                                   [len(rows) for rows in parts if len(rows)])
+                                   [len(rows) for rows in parts if len(rows)],
+                                   0 if state is None else state.t)
             if on_round is not None:
                 on_round(epoch, index, type(model).from_fitted_state(state))
     return type(model).from_fitted_state(state)
 
 
-def average_states(states, weights):
+def average_states(states, weights, start_t=0):
     """The FittedState whose weights, biases and optimizer arrays are the ``weights``-weighted
     means of ``states``' (same layers, solver and dtype); everything else is the first state's,
-    except the last history entry's numbers, averaged too (each state's last one is its round)."""
+    except the last history entry's numbers, averaged too (each state's last one is its round),
+    and ``t``, the samples seen: ``start_t`` (where every state started from) plus each state's
+    rows since then."""
     weights = np.asarray(weights, dtype=np.float64)
 
     def mean(arrays):
@@ -199,7 +202,8 @@ def average_states(states, weights):
             values[-1] = float(np.average(last, weights=weights))
     return dataclasses.replace(first, coefs=mean_each([s.coefs for s in states]),
                                intercepts=mean_each([s.intercepts for s in states]),
-                               optimizer=optimizer, history=history)
+                               optimizer=optimizer, history=history,
+                               t=start_t + sum(s.t - start_t for s in states))
 
 
 def _place_shards(client, X, y, workers):

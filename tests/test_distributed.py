@@ -158,6 +158,8 @@ def test_average_states_weighs_weights_and_optimizer_state():
         np.testing.assert_allclose(got, 0.25 * first + 0.75 * second, rtol=1e-6, atol=1e-7)
     assert mean.history["loss"][-1] == pytest.approx(
         0.25 * a.history["loss"][-1] + 0.75 * b.history["loss"][-1])
+    assert mean.t == a.t + b.t == 120  # both started from nothing: every row counts
+    assert average_states([a, b], [1, 3], start_t=10).t == 10 + (a.t - 10) + (b.t - 10)
     same = average_states([a, a], [2, 5])
     for got, want in zip(same.intercepts, a.intercepts):
         np.testing.assert_allclose(got, want, rtol=1e-6)
@@ -177,10 +179,11 @@ def test_data_parallel_fit_is_the_average_of_shard_fits(dask_client):
             shard = FastFNN(**model.get_params()) if state is None else \
                 FastFNN.from_fitted_state(state)
             states.append(shard.partial_fit(X[rows], y[rows], classes=[0, 1, 2]).fitted_state_)
-        state = average_states(states, [150, 150])
+        state = average_states(states, [150, 150], 0 if state is None else state.t)
     for got, want in zip(fitted.coefs_ + fitted.intercepts_, state.coefs + state.intercepts):
         np.testing.assert_array_equal(got, want)
     assert fitted.n_iter_ == 2
+    assert fitted.t_ == 600  # every worker's rows: 2 epochs of 300
 
 
 def test_data_parallel_fit_learns_as_one_process(dask_client):
