@@ -323,9 +323,7 @@ class EpochRunner:
             label_smoothing=config.label_smoothing, dropout=config.dropout, noise_seed=noise_seed,
             augment_shift=config.augment_shift, image_shape=config.image_shape)
         part_rows = self.n
-        # The kernels number a job's rows from 0 for its noise: an epoch with noise runs as one
-        # job (progress once, at its end) so that the model does not depend on progress reporting.
-        if on_progress is not None and (not config.noisy or steps_per_part is not None):
+        if on_progress is not None:  # parts draw their rows' noise (noise_row0): the same model
             part_rows = self.rows * (steps_per_part or
                                      max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows)))
         for start in range(0, self.n, part_rows):
@@ -338,6 +336,8 @@ class EpochRunner:
                                else self.device_weight[start:stop])
             else:
                 part = replace(job, order=order[start:stop])
+            if part is not job:
+                part = replace(part, noise_row0=start)
             if step_rates is not None and part is not job:
                 part = replace(part, step_learning_rates=step_rates[start // self.rows:
                                                                     -(-stop // self.rows)])

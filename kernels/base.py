@@ -370,6 +370,8 @@ class EpochJob:
             output of hidden layer l; len = layers), each in [0, 1). Masks come from
             :mod:`.noise` (seed ``noise_seed``, rows numbered by position in the epoch).
         noise_seed: seed of this epoch's dropout masks and shifts (the trainer draws one per epoch).
+        noise_row0: the epoch position of the job's first row, when the job is a part of an epoch
+            (a progress report's, a replay's): its rows draw the noise of those positions.
         augment_shift: at most this many pixels of random shift per row and axis (0: none), the
             rows being images of ``image_shape`` (h, w), h * w features.
     """
@@ -400,5 +402,6 @@ class EpochJob:
     label_smoothing: float = 0.0
     dropout: Any = None
     noise_seed: int = 0
+    noise_row0: int = 0
     augment_shift: int = 0
     image_shape: Any = None

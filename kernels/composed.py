@@ -195,11 +195,13 @@ def composed_epoch(backend, job) -> None:
             targets = backend.take(job.targets, idx, ws.targets[:idx.shape[0]])
         m = x.shape[0]
         if job.augment_shift:
-            dy, dx = noise.shifts(xp, job.noise_seed, start, m, job.augment_shift)
+            dy, dx = noise.shifts(xp, job.noise_seed, job.noise_row0 + start, m,
+                                  job.augment_shift)
             x = noise.shift_images(xp, x, dy, dx, job.image_shape, ws.shifted[:m])
         for layer, rate in enumerate(job.dropout or ()):
             if rate:
-                noise.dropout_scale(xp, ws.masks[layer][:m], job.noise_seed, layer, start, rate)
+                noise.dropout_scale(xp, ws.masks[layer][:m], job.noise_seed, layer,
+                                    job.noise_row0 + start, rate)
         row_weight, weight_sum = None, m
         if weighted:
             # rows weigh w_i * m / S with the unweighted scale 1 / m: gradients w_i / S and the loss

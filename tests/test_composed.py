@@ -342,3 +342,26 @@ def test_augmented_epoch_trains_on_the_shifted_images():
     assert np.any(shifted != gathered)
     for wa, wb in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_an_epoch_in_parts_draws_the_whole_epochs_noise():
+    """Parts of an epoch (progress reports, replays) numbered by noise_row0 train as the whole."""
+    backend = get_backend("numpy")
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 256, (60, 16)).astype(np.uint8)
+    y = rng.integers(0, 3, 60)
+    order = rng.permutation(60)
+    whole, parts = (_state(backend, (16, 8, 3), "adam") for _ in range(2))
+    noise_fields = dict(x_scale=1 / 255, augment_shift=1, image_shape=(4, 4), noise_seed=4,
+                        dropout=(0.0, 0.3))
+    job = _job(backend, whole, X, y, order, 10, "adam")
+    job.__dict__.update(noise_fields)
+    composed_epoch(backend, job)
+    t = 0
+    for start in (0, 20, 40):
+        part = _job(backend, parts, X, y, order[start:start + 20], 10, "adam")
+        part.__dict__.update(noise_fields, noise_row0=start, t=t)
+        composed_epoch(backend, part)
+        t = part.t
+    for a, b in zip(whole.coefs + whole.intercepts, parts.coefs + parts.intercepts):
+        np.testing.assert_array_equal(a, b)

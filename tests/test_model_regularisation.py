@@ -176,8 +176,8 @@ def test_a_schedule_on_the_numba_fused_epoch_matches_the_composed_one():
 
 
 def test_progress_reporting_does_not_change_a_noisy_model():
-    """The kernels number a job's rows from 0 for the noise: a noisy epoch runs as one job whether
-    or not progress is reported (else the masks would depend on the progress bar)."""
+    """A noisy epoch reported in parts draws the whole epoch's noise (each part's rows keep their
+    epoch positions, EpochJob.noise_row0): the model does not depend on the progress bar."""
     from fastfnn.network import init_params
     from fastfnn.trainer import TrainConfig, TrainState, new_opt_state, train
 
@@ -196,5 +196,5 @@ def test_progress_reporting_does_not_change_a_noisy_model():
         train(backend, config, backend.asarray(X), backend.asarray(y), state,
               np.random.default_rng(1), x_scale=1 / 255, on_progress=on_progress)
         models.append([backend.to_numpy(w) for w in (*state.coefs, *state.intercepts)])
-    assert len(calls) == 2  # once per epoch, at its end
+    assert len(calls) == 24  # in parts: 12 steps an epoch, one report each at this size
     assert all(np.array_equal(u, v) for u, v in zip(*models))

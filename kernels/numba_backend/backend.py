@@ -409,7 +409,8 @@ def _extras_of(job, kind, n, batch_size, dtype):
         lrs, np.int64(job.augment_shift),
         np.array([noise.stream_base(seed, noise.SHIFT_ROWS_STREAM),
                   noise.stream_base(seed, noise.SHIFT_COLS_STREAM)], np.uint64),
-        np.int64(job.image_shape[1] if job.image_shape is not None else 1))
+        np.int64(job.image_shape[1] if job.image_shape is not None else 1),
+        np.int64(job.noise_row0))
 
 
 #: The fused epoch's loss kind of each EpochJob output (sigmoid with labels: SIGMOID_LABELS).

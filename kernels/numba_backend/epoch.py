@@ -87,9 +87,10 @@ Tuning = namedtuple("Tuning", ["max_chunks", "rows_per_chunk", "lazy_max_rows", 
 #: dropout (L,) float64, the rate of each layer input (0: none; index 0, the features, is 0
 #: here) and dropout_base (L,) uint64 the noise stream of each; learning_rates (steps,) float64,
 #: each step's size; shift (int64), the most pixels an image row moves per axis (0: none; dense
-#: inputs only), shift_base (2,) uint64 the streams of its row and column shifts, image_width.
+#: inputs only), shift_base (2,) uint64 the streams of its row and column shifts, image_width;
+#: row0 (int64), the epoch position of the job's first row (its noise is that of those positions).
 Extras = namedtuple("Extras", ["row_weight", "dropout", "dropout_base", "learning_rates", "shift",
-                               "shift_base", "image_width"])
+                               "shift_base", "image_width", "row0"])
 
 #: What a step's chunks share: results (chunks, 2) float64 (loss sum, correct rows per chunk);
 #: first_deltas: a parallel step's first-layer deltas, row i of the step at i * P0 (one element
@@ -148,7 +149,8 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 r = order[start + b0 + i]
                 if extras is not None:
                     if extras.shift > 0:
-                        _shifted_row(X, r, extras, start + b0 + i, xb, i * d, lut, sc)
+                        _shifted_row(X, r, extras, extras.row0 + start + b0 + i, xb, i * d,
+                                     lut, sc)
                         continue
                 for k in range(d):
                     xb[i * d + k] = input_value(X[r, k], lut, sc)
@@ -166,7 +168,8 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 fwd_dense(layer, src, so, sp, w, a, bs, iota, lut)
             if extras is not None:
                 if l < L - 1:  # dropout of this layer's output, the next layer's input
-                    _drop(extras, l + 1, a, layer.act_at, layer.width, layer.n_out, start + b0, bs)
+                    _drop(extras, l + 1, a, layer.act_at, layer.width, layer.n_out,
+                          extras.row0 + start + b0, bs)
         Pl = P[L - 1]
         ao = aoff[L - 1]
         total = 0.0
@@ -200,7 +203,8 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 below = layer_of(layout, l - 1)
                 back_dense(layer_of(layout, l), below, w, dz, a, bs)
                 if extras is not None:  # the deltas through layer input l's dropout
-                    _drop(extras, l, dz, below.act_at, below.width, below.n_out, start + b0, bs)
+                    _drop(extras, l, dz, below.act_at, below.width, below.n_out,
+                          extras.row0 + start + b0, bs)
             elif not (grads and sparse):
                 pass  # dense inputs: done above; no grads: the caller steps from dz
             elif by_rows:  # parallel step: layer 0 is done later, by rows of W0

@@ -86,6 +86,24 @@ def test_noise_and_schedules(dtype, act, batch, solver, inputs):
     _assert_it_mattered(job, fused, dropout=None)
 
 
+def test_an_epoch_in_parts_draws_the_whole_epochs_noise():
+    """The fused epoch in parts numbered by noise_row0 ends bitwise where the whole one does."""
+    job = make_job(batch=5, inputs="dense", act="relu", depth=2, n=N_ROWS, d=20, solver="adam")
+    job.dropout, job.noise_seed = (0.0, 0.4, 0.2), 8
+    job.augment_shift, job.image_shape = 1, (5, 4)
+    whole = clone(job)
+    NB.fused_epoch(whole)
+    part_job = clone(job)
+    for start in range(0, N_ROWS, 10):
+        part = clone(part_job)
+        part.order, part.noise_row0 = job.order[start:start + 10], start
+        NB.fused_epoch(part)
+        part_job.coefs, part_job.intercepts, part_job.opt_state, part_job.t = \
+            part.coefs, part.intercepts, part.opt_state, part.t
+    for a, b in zip(whole.coefs + whole.intercepts, part_job.coefs + part_job.intercepts):
+        np.testing.assert_array_equal(a, b)
+
+
 def _assert_it_mattered(job, fused, **without):
     """The fused epoch of ``job`` with the fields ``without`` reset ends elsewhere than ``fused``:
     what they asked for did something."""
