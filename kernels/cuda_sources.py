@@ -1,7 +1,8 @@
 """The CUDA C sources of the CuPy backend: which files, which template instantiations, what options.
 
-One module of device code: ``cuda/common.cuh`` followed by every ``cuda/*.cu`` file in
-:data:`SOURCE_FILES` order, compiled once per process (CuPy also caches it on disk). The names in
+One module of device code: every ``cuda/*.cu`` file in :data:`SOURCE_FILES` order, each
+including ``cuda/common.cuh`` (so each also compiles on its own, as nvcc would), with the local
+includes written out once, compiled once per process (CuPy also caches it on disk). The names in
 :func:`instantiations` are the templates the backend launches, instantiated by name (CuPy's
 ``name_expressions``) for float and double; the CI compile check and the host emulation build the
 same list, so a kernel the backend uses is a kernel that is checked.
@@ -10,12 +11,16 @@ same list, so a kernel the backend uses is a kernel that is checked.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 CUDA_DIR = Path(__file__).with_name("cuda")
 
-#: The .cu files, in the order they are concatenated after common.cuh.
+#: The .cu files, in the order they are concatenated.
 SOURCE_FILES = ("layers.cu", "losses.cu", "optimizers.cu", "epoch.cu")
+
+#: A local include, ``#include "name"``, on a line of its own.
+_LOCAL_INCLUDE = re.compile(r'^#include "([^"]+)"[ \t]*$', re.MULTILINE)
 
 #: Options for NVRTC (and nvcc, in the compile check), each for a reason:
 #: - ``--std=c++17``: the language level the host emulation compiles the same sources at.
@@ -57,9 +62,21 @@ def instantiations() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=None)
 def source() -> str:
-    """The whole device source: common.cuh, then the .cu files, each introduced by its name."""
-    parts = [(CUDA_DIR / name).read_text() for name in ("common.cuh", *SOURCE_FILES)]
-    return "\n".join(parts)
+    """The whole device source, one text without includes: the .cu files in order, each local
+    include replaced by the file's text the first time and by nothing after. One text, because
+    CuPy's and the emulation's caches key on the source text (an included file's edits would not
+    reach them)."""
+    seen: set[str] = set()
+    return "\n".join(_inlined(name, seen) for name in SOURCE_FILES)
+
+
+def _inlined(name: str, seen: set[str]) -> str:
+    """cuda/``name`` with its local includes inlined, each file once (``seen``: already in)."""
+    if name in seen:
+        return ""
+    seen.add(name)
+    text = (CUDA_DIR / name).read_text()
+    return _LOCAL_INCLUDE.sub(lambda match: _inlined(match.group(1), seen), text)
 
 
 def host_shim() -> str:

@@ -137,3 +137,23 @@ def test_a_warning_fails_the_compile(tmp_path, compiler):
     code = "__global__ void k(float* x) { int unused; x[0] = 1; }"
     with pytest.raises(AssertionError, match=f"{compiler} for sm_80 failed"):
         COMPILE[compiler](tmp_path, code, ["k"], "sm_80", "ptx")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not installed here (the module check above "
+                                         "runs with NVRTC)")
+@pytest.mark.parametrize("name", cuda_sources.SOURCE_FILES)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_each_source_file_compiles_on_its_own(tmp_path, name, arch):
+    """Each .cu file includes what it uses: nvcc compiles it alone, from its folder."""
+    result = subprocess.run(
+        [NVCC, f"-arch={arch}", "-c", *cuda_sources.COMPILE_OPTIONS, "-Werror", "all-warnings",
+         "-o", str(tmp_path / f"{name}.o"), str(cuda_sources.CUDA_DIR / name)],
+        capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr.strip(), \
+        f"nvcc {name} for {arch} failed:\n{result.stderr}"
+
+
+def test_the_module_is_one_text_with_each_header_once():
+    code = cuda_sources.source()
+    assert "#include" not in code
+    assert code.count((cuda_sources.CUDA_DIR / "common.cuh").read_text()) == 1

@@ -7,6 +7,8 @@
 // GEMMs accumulate with explicit fma (as cuBLAS does; --fmad=false does not touch explicit fma);
 // every other operation rounds as the NumPy reference's.
 
+#include "common.cuh"
+
 #define GEMM_THREADS 16  // a GEMM block has GEMM_THREADS x GEMM_THREADS threads
 #define GEMM_DEPTH 16    // k-slice of op(A) and op(B) staged in shared memory per iteration
 

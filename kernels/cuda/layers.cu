@@ -2,6 +2,8 @@
 // sums), row softmax, row argmax and mini-batch gathering. Arrays are C-contiguous (the backend
 // checks); element-wise kernels take a grid-stride loop over `total` elements.
 
+#include "common.cuh"
+
 template <typename T>
 __global__ void bias_act(T* z, const T* b, int act, long long total, int n) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;

@@ -4,6 +4,8 @@
 // `row_weight` may be null (every row weighs 1). `d` may alias the input: each element is read
 // before it is written.
 
+#include "common.cuh"
+
 template <typename T>
 __device__ __forceinline__ void add_to_stats(double* stats, double loss, double correct,
                                              double* scratch) {

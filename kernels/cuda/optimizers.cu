@@ -6,6 +6,8 @@
 // Step-size constants such as 1 - beta are computed on the host in double and passed in T, as
 // the NumPy reference rounds them (computing them in float on the device drifts Adam's v).
 
+#include "common.cuh"
+
 template <typename T>
 __global__ void sgd_step(T* param, const T* grad, T* velocity, long long n, long long n_decay,
                          T lr, const T* lr_table, int step, T momentum, int nesterov, T decay) {
