@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fastfnn.kernels import Backend, EpochJob
-from fastfnn.kernels.composed import Workspace, forward, layer_sizes_of, output_loss
+from fastfnn.kernels.composed import (Workspace, forward, layer_sizes_of, output_loss,
+                                      step_weight_sums)
 from fastfnn.schedules import SCHEDULES, epoch_rates
 
 #: Progress callbacks per epoch, when progress is reported (each one is a host synchronisation).
@@ -306,9 +307,9 @@ class EpochRunner:
         order = None if host_order is None else backend.asarray(host_order)
         if self.sample_weight is not None:
             weights = self.sample_weight if host_order is None else self.sample_weight[host_order]
-            starts = np.arange(0, self.n, self.rows)
-            sizes = np.diff(np.append(starts, self.n))
-            self.l2_steps = float(np.sum(sizes / np.add.reduceat(weights, starts)))
+            sums = step_weight_sums(weights, self.rows)
+            sizes = np.minimum(self.rows, self.n - self.rows * np.arange(len(sums)))
+            self.l2_steps = float(np.sum(sizes / sums))
         ws.stats[...] = 0
         job = EpochJob(
             X=self.X, targets=self.targets, order=order, batch_size=self.rows,

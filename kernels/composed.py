@@ -225,9 +225,18 @@ def composed_epoch(backend, job) -> None:
 
 
 def _step_weight_sums(backend, job, rows):
-    """(steps,) float64 on the host: the sum of the sample weights of each step's rows, read from
-    the device once per epoch (steps of ``rows`` rows in the epoch's order)."""
+    """step_weight_sums of ``job``'s sample weights in its epoch's order, read from the device
+    once per epoch."""
     weights = np.asarray(backend.to_numpy(job.sample_weight), dtype=np.float64)
     if job.order is not None:
         weights = weights[np.asarray(backend.to_numpy(job.order))]
-    return [weights[start:start + rows].sum() for start in range(0, weights.shape[0], rows)]
+    return step_weight_sums(weights, rows)
+
+
+def step_weight_sums(weights, rows):
+    """(steps,) float64 on the host: the sum of each step's sample weights, ``weights`` being the
+    (n,) host weights in the epoch's order and steps ``rows`` rows long (scikit-learn's S of a
+    step, summed as it sums a batch's weights)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return np.array([weights[start:start + rows].sum()
+                     for start in range(0, weights.shape[0], rows)])
