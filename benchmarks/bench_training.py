@@ -3,7 +3,8 @@ and the GEMM floor.
 
 Workloads (float32, ReLU hidden layers, softmax + cross-entropy, plain SGD; see
 ``fastfnn.bench.workloads.WORKLOADS``): 784-128-64-10 with batch 128, 32 and 1, 784-128-10 with
-batch 128, 784-10 softmax regression with batch 1, 784-10-10 full batch (one step per epoch). Each
+batch 128, 784-10 softmax regression with batch 1, 784-10-10 full batch (one step per epoch), and
+784-128-64-10 at batch 1024 (``EXTRA_WORKLOADS``); issue 11's matrix is in bench_matrix.py. Each
 epoch runs over the first ``FASTFNN_BENCH_ROWS`` (default 6000) MNIST training rows wherever
 ``load_mnist()`` finds them without downloading ($FASTFNN_DATA/mnist, then the user cache), else over
 random MNIST-shaped data of that size.
@@ -30,7 +31,7 @@ import pytest
 from fastfnn.backends import available_backends
 from fastfnn.bench import variants
 from fastfnn.bench.measure import SETTLE_S
-from fastfnn.bench.workloads import WORKLOADS_BY_KEY, epoch_flops
+from fastfnn.bench.workloads import EXTRA_WORKLOADS, WORKLOADS, WORKLOADS_BY_KEY, epoch_flops
 
 #: Timed epochs per benchmark (after one warm-up epoch).
 ROUNDS = 5
@@ -63,7 +64,7 @@ def make_variant(name, workload, data):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("workload", list(WORKLOADS_BY_KEY))
+@pytest.mark.parametrize("workload", [w.key for w in WORKLOADS + EXTRA_WORKLOADS])
 def test_epoch(benchmark, epoch_data, workload, variant):
     wl = WORKLOADS_BY_KEY[workload]
     runner = make_variant(variant, wl, epoch_data)

@@ -1,27 +1,30 @@
 """Time one training epoch of the seed workloads on every backend, beside PyTorch (``fastfnn bench``).
 
-The command: its options, their checks, the run over workloads and the printed report (and JSON).
-``fastfnn bench`` and ``python -m fastfnn.bench`` both come here.
+The command: its options, their checks, the run over workloads and the printed report (text or
+Markdown, and JSON). ``fastfnn bench`` and ``python -m fastfnn.bench`` both come here.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
 import time
 
 from fastfnn.bench import gpu_budget
-from fastfnn.bench.data import load_data
+from fastfnn.bench.data import DataSource
 from fastfnn.bench.first_fit import FIRST_FIT, FIRST_FIT_NETWORK, first_fit_overhead
+from fastfnn.bench.isolation import LocalVariants, WorkerPool
 from fastfnn.bench.measure import SETTLE_S, measure_workload, summarize
 from fastfnn.bench.report import format_table, machine_info, warmup_overhead
-from fastfnn.bench.variants import COMPARISONS, build_variants
-from fastfnn.bench.workloads import EXTRA_WORKLOADS, WORKLOADS, WORKLOADS_BY_KEY
+from fastfnn.bench.variants import COMPARISONS, variant_names
+from fastfnn.bench.workloads import EXTRA_WORKLOADS, MATRIX, WORKLOADS, WORKLOADS_BY_KEY
 from fastfnn.io.atomic import atomic_write
 
-#: Rows per epoch by default (MNIST's training set) and with ``--quick``.
+#: Rows per epoch of the seed workloads by default (MNIST's training set) and with ``--quick``
+#: (the matrix workloads have their own).
 DEFAULT_ROWS = 60000
 QUICK_ROWS = 3000
 #: Timed epochs per variant by default and with ``--quick``.
@@ -41,10 +44,24 @@ def add_arguments(parser):
                              "on the GPU), 'loop' (hand-written NumPy), or 'none' (default: "
                              "torch,loop; the GEMM floor is always timed)")
     parser.add_argument("--workloads", metavar="K,K",
-                        help=f"workloads to run (default: {', '.join(w.key for w in WORKLOADS)}; "
-                             f"also {', '.join(w.key for w in EXTRA_WORKLOADS)})")
+                        help=f"workloads to run, keys or patterns like 'dense100/b200/*' (default: "
+                             f"{', '.join(w.key for w in WORKLOADS)}; also "
+                             f"{', '.join(w.key for w in EXTRA_WORKLOADS)} and the --matrix keys)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="run issue 11's matrix instead of the seed workloads: dense tabular "
+                             "100 and 1000 features (dense<F>/b<batch>/<f32|f64>/<sgd|adam>, batch "
+                             "1, 32, 200, 1024), wide/... and deep/... nets on MNIST pixels (Adam), "
+                             "each with its own rows; each variant in its own process unless "
+                             "--no-isolate")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                        help="run each variant in a worker process of its own, kept for the whole "
+                             "run (default: on for matrix workloads, off for the seed ones)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table (and the notes) as Markdown, for RESULTS.md")
     parser.add_argument("--rows", type=int, metavar="N",
-                        help=f"training rows per epoch (default {DEFAULT_ROWS}, --quick {QUICK_ROWS})")
+                        help=f"training rows per epoch of every workload (default: {DEFAULT_ROWS} "
+                             f"for the seed workloads, --quick {QUICK_ROWS}; the matrix workloads' "
+                             f"own)")
     parser.add_argument("--reps", type=int, metavar="N",
                         help=f"timed epochs per variant (default {DEFAULT_REPS}, --quick {QUICK_REPS})")
     parser.add_argument("--data", metavar="DIR",
@@ -72,8 +89,28 @@ def _split(text):
     return [part.strip().lower() for part in text.split(",") if part.strip()]
 
 
+def _select_workloads(args):
+    """The workloads asked for: --workloads keys or patterns, --matrix, else the seed workloads."""
+    if args.matrix and args.workloads:
+        raise ValueError("--matrix and --workloads both choose workloads: name the matrix rows in "
+                         "--workloads instead (e.g. --workloads 'dense100/*')")
+    if args.matrix:
+        return list(MATRIX)
+    if not args.workloads:
+        return list(WORKLOADS)
+    chosen = []
+    for pattern in _split(args.workloads):
+        keys = [key for key in WORKLOADS_BY_KEY if fnmatch.fnmatchcase(key, pattern)]
+        if not keys:
+            raise ValueError(f"unknown workload {pattern!r}; expected keys or patterns (e.g. "
+                             f"'dense100/*') of {', '.join(WORKLOADS_BY_KEY)}")
+        chosen += [WORKLOADS_BY_KEY[key] for key in keys if WORKLOADS_BY_KEY[key] not in chosen]
+    return chosen
+
+
 def _resolve_options(args):
-    """Validate the options; return (backends, comparisons, workloads, rows, reps) or raise ValueError."""
+    """Validate the options; return (variant names, workloads, data source, reps, isolate,
+    unavailable backends with why) or raise ValueError."""
     from fastfnn.backends import available_backends
 
     report = available_backends()
@@ -91,25 +128,30 @@ def _resolve_options(args):
         if name not in COMPARISONS:
             raise ValueError(f"unknown comparison {name!r}; expected some of {', '.join(COMPARISONS)} "
                              "or 'none'")
-    if args.workloads:
-        keys = _split(args.workloads)
-        for key in keys:
-            if key not in WORKLOADS_BY_KEY:
-                raise ValueError(f"unknown workload {key!r}; expected some of "
-                                 f"{', '.join(WORKLOADS_BY_KEY)}")
-        workloads = [WORKLOADS_BY_KEY[k] for k in keys]
-    else:
-        workloads = list(WORKLOADS)
-    rows = args.rows if args.rows is not None else (QUICK_ROWS if args.quick else DEFAULT_ROWS)
+    workloads = _select_workloads(args)
+    rows = QUICK_ROWS if args.quick else DEFAULT_ROWS
     reps = args.reps if args.reps is not None else (QUICK_REPS if args.quick else DEFAULT_REPS)
-    if rows < 1:
-        raise ValueError(f"--rows must be at least 1, got {rows}")
+    if args.rows is not None and args.rows < 1:
+        raise ValueError(f"--rows must be at least 1, got {args.rows}")
     if reps < 1:
         raise ValueError(f"--reps must be at least 1, got {reps}")
     if not args.settle >= 0:
         raise ValueError(f"--settle must be >= 0, got {args.settle}")
+    isolate = args.isolate if args.isolate is not None else any(w in MATRIX for w in workloads)
+    source = DataSource(rows, args.data, args.synthetic, rows_override=args.rows)
     unavailable = {name: reason for name, reason in report.items() if reason}
-    return backends, comparisons, workloads, rows, reps, unavailable
+    return (variant_names(backends, comparisons), backends, comparisons, workloads, source, reps,
+            isolate, unavailable)
+
+
+def _data_sources(source, workloads):
+    """Where the workloads' data come from (reading MNIST here, which checks it is there)."""
+    sources = []
+    mnist = [w for w in workloads if w.inputs == "mnist"]
+    if mnist:  # the most rows first: the later, smaller ones are its first rows
+        sources.append(source.for_workload(max(mnist, key=source.rows_for)).source)
+    sources += sorted({source.describe(w) for w in workloads if w.inputs == "dense"})
+    return sources
 
 
 def _usable_cpus():
@@ -124,8 +166,9 @@ def run(args) -> int:
     if args.gpu_budget:
         return _gpu_budget(args)
     try:
-        backends, comparisons, workloads, rows, reps, unavailable = _resolve_options(args)
-        data = load_data(rows, args.data, args.synthetic)
+        names, backends, comparisons, workloads, source, reps, isolate, unavailable = \
+            _resolve_options(args)
+        sources = _data_sources(source, workloads)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"fastfnn bench: error: {exc}", file=sys.stderr)
         return 2
@@ -134,76 +177,117 @@ def run(args) -> int:
     def progress(text):
         print(text, file=sys.stderr, flush=True)
 
-    progress(f"data: {data.source}; {rows} rows, {reps} timed epochs per variant")
+    where = "each variant in its own worker process" if isolate else "all variants in this process"
+    progress(f"data: {'; '.join(sources)}; {reps} timed epochs per variant, {where}")
     started = time.perf_counter()
     skipped = {}
     results = []
-    for workload in workloads:
-        variants = build_variants(workload, data, backends, comparisons, torch_threads, skipped)
-        records = measure_workload(workload, variants, reps, progress, args.settle, skipped)
-        results.extend(summarize(workload, rows, records))
-        del variants
+    pool = (WorkerPool if isolate else LocalVariants)(names, source, torch_threads)
+    with pool:
+        for workload in workloads:
+            variants = pool.variants_for(workload, skipped)
+            records = measure_workload(workload, variants, reps, progress, args.settle, skipped)
+            results.extend(summarize(workload, source.rows_for(workload), records))
+            del variants
+        worker_info = pool.worker_info()
     overheads = []
     if args.compile:
         for name in backends:
             progress(f"  first-fit overhead of fastfnn[{name}] (two fresh processes)")
             try:
-                overheads.append(first_fit_overhead(name, min(rows, 10000), args.data,
-                                                    args.synthetic))
+                overheads.append(first_fit_overhead(name, min(args.rows or source.rows, 10000),
+                                                    args.data, args.synthetic))
             except RuntimeError as exc:
                 skipped[f"first-fit overhead of fastfnn[{name}]"] = str(exc)
     elapsed = time.perf_counter() - started
 
-    info = machine_info()
-    print(f"fastfnn bench: {rows} rows ({data.source}), float32, SGD; median of {reps} interleaved "
-          f"epochs per variant")
-    print(f"machine: {info.get('cpu', '?')}, {info.get('cpus_usable', info['cpus'])} usable cores; "
-          f"BLAS: {info['blas']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}")
-    extras = [f"{label} {info[key]}" for key, label in
-              (("numba", "numba"), ("numba_threads", "numba threads"), ("torch", "torch"),
-               ("torch_threads", "torch threads"), ("torch_blas", "torch BLAS")) if key in info]
-    print(f"versions: python {info['python']}, numpy {info['numpy']}"
-          + "".join(f", {e}" for e in extras))
+    info = {**machine_info(), **worker_info}
+    not_run = {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}
+    notes = _header(workloads, source, sources, reps, where, info)
+    print("\n".join(f"- {line}" if args.markdown else line for line in notes))
     print()
-    print(format_table(results))
+    print(format_table(results, markdown=args.markdown))
     print()
-    print("s/epoch: median seconds per epoch; 1st epoch: the untimed warm-up epoch (JIT compile or "
-          "cache load, first touches);")
-    print("/ torch, / floor: median time over PyTorch's and over the floor's; GFLOP/s: the epoch's "
-          "GEMM flops / median time;")
-    print("floor: the epoch's GEMMs alone, NumPy BLAS into preallocated buffers. GFLOP/s counts dense "
-          "GEMM flops, so a")
-    print("backend that skips work (zero inputs, say) can show more than the floor's.")
-    extra = warmup_overhead(results)
-    if extra:
-        print("warm-up beyond a timed epoch, all workloads (JIT compile or cache load, first touches): "
-              + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in extra.items()))
-    for record in overheads:
-        print(f"first fit over a warm one, fastfnn[{record['backend']}] ({FIRST_FIT_NETWORK}, batch "
-              f"{FIRST_FIT['batch_size']}, one epoch of {record['rows']} rows): cold cache "
-              f"+{record['cold_extra_s']:.2f} s, warm cache +{record['warm_extra_s']:.2f} s")
-    for name, reason in {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}.items():
-        print(f"not run: {name}: {reason}")
-    print(f"total {elapsed:.1f} s")
+    notes = _footnotes(results, overheads, not_run)
+    notes.append(f"total {elapsed:.1f} s")
     if args.json:
-        payload = {"command": " ".join(sys.argv), "rows": rows, "reps": reps, "settle_s": args.settle,
-                   "data": data.source, "dtype": "float32", "machine": info,
-                   "backends": backends, "comparisons": comparisons,
-                   "not_run": {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped},
+        payload = {"command": " ".join(sys.argv), "rows": args.rows or source.rows, "reps": reps,
+                   "settle_s": args.settle, "isolated": isolate, "data": "; ".join(sources),
+                   "dtype": _uniform(w.dtype for w in workloads), "machine": info,
+                   "backends": backends, "comparisons": comparisons, "not_run": not_run,
                    "elapsed_s": elapsed, "results": results, "first_fit_overhead": overheads}
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=2)
-        print(f"raw numbers written to {args.json}")
+        notes.append(f"raw numbers written to {args.json}")
+    print("\n".join(f"- {line}" if args.markdown else line for line in notes))
     return 0
+
+
+def _uniform(values):
+    """The one value of ``values`` when they are all equal, else "per workload"."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else "per workload"
+
+
+def _header(workloads, source, sources, reps, where, info):
+    """The lines above the table: what ran on what data, how, and on which machine."""
+    rows = _uniform(source.rows_for(w) for w in workloads)
+    rows = f"{rows} rows" if rows != "per workload" else "rows per workload (column rows)"
+    kinds = {(w.dtype, w.solver) for w in workloads}
+    if len(kinds) == 1:
+        dtype, solver = kinds.pop()
+        kind = f"{dtype}, {solver.upper() if solver == 'sgd' else solver.capitalize()}"
+    else:
+        kind = ("dtype and solver per workload (in the key: f32/f64, sgd/adam; keys without them: "
+                "float32, SGD)")
+    lines = [f"fastfnn bench: {rows} ({'; '.join(sources)}), {kind}; median of {reps} interleaved "
+             f"epochs per variant, {where}",
+             f"machine: {info.get('cpu', '?')}, {info.get('cpus_usable', info['cpus'])} usable cores; "
+             f"BLAS: {info['blas']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}"]
+    extras = [f"{label} {info[key]}" for key, label in
+              (("numba", "numba"), ("numba_threads", "numba threads"), ("torch", "torch"),
+               ("torch_threads", "torch threads"), ("torch_blas", "torch BLAS")) if key in info]
+    lines.append(f"versions: python {info['python']}, numpy {info['numpy']}"
+                 + "".join(f", {e}" for e in extras))
+    return lines
+
+
+def _footnotes(results, overheads, not_run):
+    """The lines below the table: what the columns mean, warm-up costs, what did not run."""
+    lines = [
+        "s/epoch: median seconds per epoch; 1st epoch: the untimed warm-up epoch (JIT compile or "
+        "cache load, first touches);",
+        "/ numpy, / torch, / floor: median time over fastfnn[numpy]'s, PyTorch's and the floor's; "
+        "GFLOP: the epoch's GEMM flops; GFLOP/s: those / median time;",
+        "floor: the epoch's GEMMs alone, NumPy BLAS into preallocated buffers of the workload's "
+        "dtype. GFLOP/s counts dense GEMM flops, so a backend that skips work (zero inputs, say) "
+        "can show more than the floor's.",
+    ]
+    extra = warmup_overhead(results)
+    if extra:
+        lines.append("warm-up beyond a timed epoch, all workloads (JIT compile or cache load, first "
+                     "touches): " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in extra.items()))
+    for record in overheads:
+        lines.append(f"first fit over a warm one, fastfnn[{record['backend']}] ({FIRST_FIT_NETWORK}, "
+                     f"batch {FIRST_FIT['batch_size']}, one epoch of {record['rows']} rows): cold "
+                     f"cache +{record['cold_extra_s']:.2f} s, warm cache +{record['warm_extra_s']:.2f} s")
+    # "<variant> on <workload>" entries with one reason become one line per variant and reason
+    grouped = {}
+    for name, reason in not_run.items():
+        variant, _, workload = name.partition(" on ")
+        grouped.setdefault((variant, reason), []).append(workload)
+    for (variant, reason), where in grouped.items():
+        on = [w for w in where if w]
+        lines.append(f"not run: {variant}{' on ' + ', '.join(on) if on else ''}: {reason}")
+    return lines
 
 
 def _gpu_budget(args) -> int:
     """``--gpu-budget``: the launch budget table of the chosen workloads."""
-    keys = _split(args.workloads) if args.workloads else [w.key for w in WORKLOADS]
-    unknown = [key for key in keys if key not in WORKLOADS_BY_KEY]
-    if unknown:
-        print(f"fastfnn bench: error: unknown workload {unknown[0]!r}; expected some of "
-              f"{', '.join(WORKLOADS_BY_KEY)}", file=sys.stderr)
+    try:
+        keys = [w.key for w in _select_workloads(args)]
+    except ValueError as exc:
+        print(f"fastfnn bench: error: {exc}", file=sys.stderr)
         return 2
     try:
         records = gpu_budget.measure(keys)
@@ -211,7 +295,7 @@ def _gpu_budget(args) -> int:
         print(f"fastfnn bench: error: {exc}", file=sys.stderr)
         return 1
     print("fastfnn bench --gpu-budget: the CuPy backend's training epoch, counted on the CUDA "
-          "emulation (float32, SGD)")
+          "emulation (each workload in its dtype, with its solver)")
     print(gpu_budget.format_budget(records))
     print("launches/step, allocations/step: an epoch run launch by launch (a fit's first); "
           "launches/epoch (graph): a replayed CUDA graph\n(from the third epoch: the graph, and "

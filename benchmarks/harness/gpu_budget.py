@@ -1,4 +1,4 @@
-"""The CuPy backend's launch budget on the seed workloads (``fastfnn bench --gpu-budget``).
+"""The CuPy backend's launch budget on the workloads (``fastfnn bench --gpu-budget``).
 
 Per workload, FastFNN's trainer epoch on the CuPy backend: kernel launches and device allocations
 per training step when the epoch runs launch by launch (its first epoch), and launches and host
@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from fastfnn.bench.data import synthetic_mnist
+from fastfnn.bench.data import DataSource
 from fastfnn.bench.workloads import SEED, WORKLOADS_BY_KEY
 
 #: Steps of the shorter counted epoch (the longer one has one more).
@@ -32,7 +32,8 @@ def _epoch_counts(workload, rows):
     from fastfnn.bench.variants import FastFNNVariant
     from fastfnn.kernels import cupy_emulation
 
-    variant = FastFNNVariant("cupy", workload, synthetic_mnist(rows, seed=SEED))
+    data = DataSource(rows, synthetic=True, rows_override=rows).for_workload(workload)
+    variant = FastFNNVariant("cupy", workload, data)
     rng = np.random.default_rng(SEED)
     counts = []
     for _ in range(3):

@@ -23,12 +23,15 @@ TABLE_COLUMNS = (
     ("workload", "workload", "<"),
     ("variant", "variant", "<"),
     ("path", "path", "<"),
+    ("rows", "rows", ">"),
     ("median_s", "s/epoch", ">"),
     ("min_s", "min s", ">"),
     ("first_epoch_s", "1st epoch s", ">"),
+    ("ratio_to_numpy", "/ numpy", ">"),
     ("ratio_to_torch", "/ torch", ">"),
     ("ratio_to_torch_cuda", "/ torch GPU", ">"),
     ("ratio_to_floor", "/ floor", ">"),
+    ("gemm_flops", "GFLOP", ">"),
     ("gflops", "GFLOP/s", ">"),
 )
 
@@ -42,17 +45,23 @@ def _cell(key, value):
         return f"{value:.2f}x"
     if key == "gflops":
         return f"{value:.2f}"
+    if key == "gemm_flops":
+        return f"{value / 1e9:.2f}"
     return str(value)
 
 
-#: Columns shown only when some record has a value (PyTorch CUDA runs only where there is a GPU).
-OPTIONAL_COLUMNS = ("ratio_to_torch_cuda",)
+#: Columns shown only when some record has a value (PyTorch CUDA runs only where there is a GPU;
+#: "/ numpy" needs FastFNN's NumPy backend timed).
+OPTIONAL_COLUMNS = ("ratio_to_torch_cuda", "ratio_to_numpy")
+#: Columns shown only when their values differ between records (else the header line says it).
+VARYING_COLUMNS = ("rows",)
 
 
 def format_table(results, markdown=False):
     """The results (records of :func:`summarize`) as an aligned text table, or a Markdown table."""
-    columns = [c for c in TABLE_COLUMNS if c[0] not in OPTIONAL_COLUMNS
-               or any(r.get(c[0]) is not None for r in results)]
+    columns = [c for c in TABLE_COLUMNS
+               if (c[0] not in OPTIONAL_COLUMNS or any(r.get(c[0]) is not None for r in results))
+               and (c[0] not in VARYING_COLUMNS or len({r.get(c[0]) for r in results}) > 1)]
     header = [title for _, title, _ in columns]
     rows = [[_cell(key, r.get(key)) for key, _, _ in columns] for r in results]
     if markdown:

@@ -8,16 +8,21 @@
 - ``numpy loop``: the straightforward hand-written NumPy loop;
 - ``floor``: only the epoch's GEMMs, through NumPy's BLAS into preallocated buffers.
 
-Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`) and
-shuffles with the same seed, so they train the same network the same way. PyTorch is imported only
-when its variant is built (the ``bench`` extra).
+Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`, in the
+workload's dtype) and shuffles with the same seed, so they train the same network the same way, with
+the workload's solver (plain SGD or Adam). The NumPy loop covers float32 SGD only
+(:func:`unsupported`). PyTorch is imported only when its variant is built (the ``bench`` extra).
+:func:`make_variant` builds a variant by name, the same way in this process and in an isolated
+worker (:mod:`fastfnn.bench.isolation`).
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from fastfnn.bench.workloads import SEED, initial_params
+from fastfnn.bench.workloads import ADAM_BETAS, ADAM_EPSILON, SEED, initial_params
 
 #: Comparisons that can be asked for (``--compare``), beside FastFNN and the floor.
 COMPARISONS = ("torch", "torch-cuda", "loop")
@@ -36,7 +41,14 @@ class Variant:
     path = ""
 
     def epoch(self):
+        """Train one epoch; return its mean loss (float)."""
         raise NotImplementedError
+
+    def timed_epoch(self):
+        """One epoch timed by ``time.perf_counter``: (seconds, mean loss)."""
+        started = time.perf_counter()
+        loss = self.epoch()
+        return time.perf_counter() - started, loss
 
 
 class FastFNNVariant(Variant):
@@ -59,14 +71,17 @@ class FastFNNVariant(Variant):
         coefs, intercepts = initial_params(workload)
         coefs = [b.asarray(w) for w in coefs]
         intercepts = [b.asarray(v) for v in intercepts]
-        state = TrainState(coefs, intercepts, new_opt_state(b, "sgd", coefs, intercepts))
+        state = TrainState(coefs, intercepts, new_opt_state(b, workload.solver, coefs, intercepts))
         self.n = data.X.shape[0]
-        config = TrainConfig(activation="relu", output="softmax", solver="sgd",
+        config = TrainConfig(activation="relu", output="softmax", solver=workload.solver,
                              learning_rate_init=workload.lr,
                              batch_size=workload.batch_rows(self.n), momentum=0.0,
-                             nesterovs_momentum=False)
+                             nesterovs_momentum=False, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1],
+                             epsilon=ADAM_EPSILON)
+        # uint8 pixels go on the backend as they are and are scaled while gathered; dense floats
+        # arrive in the workload's dtype
         self.runner = EpochRunner(b, config, b.asarray(data.X), b.asarray(data.y), state,
-                                  x_scale=1.0 / 255.0)
+                                  x_scale=data.x_scale)
         self.rng = np.random.default_rng(SEED)
 
     @property
@@ -80,12 +95,15 @@ class FastFNNVariant(Variant):
 
 
 class NumpyLoopVariant(Variant):
-    """The obvious hand-written NumPy training loop, no tricks."""
+    """The obvious hand-written NumPy training loop, no tricks: float32, plain SGD only."""
 
     name = LOOP
     kind = "numpy-loop"
 
     def __init__(self, workload, data):
+        reason = unsupported(LOOP, workload)
+        if reason:
+            raise ValueError(reason)
         self.X = data.floats()
         self.y = data.y
         coefs, intercepts = initial_params(workload)
@@ -130,7 +148,8 @@ class NumpyLoopVariant(Variant):
 
 
 class TorchVariant(Variant):
-    """The same network in eager PyTorch: nn.Sequential, F.cross_entropy, optim.SGD.
+    """The same network in eager PyTorch: nn.Sequential, F.cross_entropy, optim.SGD (no momentum)
+    or optim.Adam (the workload's betas and epsilon, no weight decay), in the workload's dtype.
 
     On the CPU the loss is read after every step (as a training loop would); on ``device="cuda"``
     everything stays on the GPU and the loss sum is read once per epoch, the fair comparison for a
@@ -159,9 +178,14 @@ class TorchVariant(Variant):
             layers.append(linear)
             if index < len(coefs) - 1:
                 layers.append(nn.ReLU())
-        self.model = nn.Sequential(*layers).to(device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=workload.lr)
-        self.X = torch.from_numpy(data.floats()).to(device)
+        dtype = getattr(torch, workload.dtype)
+        self.model = nn.Sequential(*layers).to(device=device, dtype=dtype)
+        if workload.solver == "adam":
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=workload.lr,
+                                              betas=ADAM_BETAS, eps=ADAM_EPSILON)
+        else:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=workload.lr)
+        self.X = torch.from_numpy(data.floats(workload.dtype)).to(device)
         self.y = torch.from_numpy(data.y).to(device)
         self.rows = workload.batch_rows(len(data.y))
         self.rng = np.random.default_rng(SEED)
@@ -186,25 +210,27 @@ class TorchVariant(Variant):
 
 
 class FloorVariant(Variant):
-    """Only the epoch's GEMMs (see :func:`step_gemms`), NumPy matmul into preallocated buffers."""
+    """Only the epoch's GEMMs (see :func:`step_gemms`), NumPy matmul into preallocated buffers of
+    the workload's dtype."""
 
     name = FLOOR
     kind = "floor"
     path = "GEMMs only"
 
     def __init__(self, workload, data):
-        X = data.floats()
+        dtype = np.dtype(workload.dtype)
+        X = data.floats(dtype)
         n = len(X)
         rows = workload.batch_rows(n)
         self.steps = [(start, min(rows, n - start)) for start in range(0, n, rows)]
         rng = np.random.default_rng(SEED)
         sizes = workload.sizes
         self.X = X
-        self.W = [rng.standard_normal((a, c)).astype(np.float32) for a, c in zip(sizes[:-1], sizes[1:])]
+        self.W = [rng.standard_normal((a, c)).astype(dtype) for a, c in zip(sizes[:-1], sizes[1:])]
         # acts[l] (rows, sizes[l + 1]); dz/d buffers likewise; weight gradients like W.
-        self.acts = [np.empty((rows, c), np.float32) for c in sizes[1:]]
-        self.dz = [rng.standard_normal((rows, c)).astype(np.float32) for c in sizes[1:]]
-        self.dprev = [np.empty((rows, c), np.float32) for c in sizes[1:-1]]
+        self.acts = [np.empty((rows, c), dtype) for c in sizes[1:]]
+        self.dz = [rng.standard_normal((rows, c)).astype(dtype) for c in sizes[1:]]
+        self.dprev = [np.empty((rows, c), dtype) for c in sizes[1:-1]]
         self.gW = [np.empty_like(w) for w in self.W]
 
     def epoch(self):
@@ -224,25 +250,66 @@ class FloorVariant(Variant):
         return 0.0
 
 
-def build_variants(workload, data, backends, comparisons, torch_threads, skipped):
-    """The variants to compare on ``workload``; those that cannot run go to ``skipped`` with why."""
+def variant_names(backends, comparisons):
+    """Variant names in timing order: ``fastfnn[<backend>]`` per backend, then the comparisons asked
+    for (PyTorch, PyTorch CUDA, the NumPy loop) and the floor, always."""
+    names = [f"fastfnn[{name}]" for name in backends]
+    names += [name for key, name in (("torch", TORCH), ("torch-cuda", TORCH_CUDA), ("loop", LOOP))
+              if key in comparisons]
+    return names + [FLOOR]
+
+
+def unsupported(name, workload):
+    """Why variant ``name`` does not run ``workload`` by design ("" when it does)."""
+    if name == LOOP and (workload.dtype, workload.solver) != ("float32", "sgd"):
+        return "the hand-written NumPy loop is float32 SGD only"
+    return ""
+
+
+def make_variant(name, workload, data, torch_threads):
+    """The variant called ``name`` (see :func:`variant_names`) set up on ``workload`` and ``data``.
+
+    Raises ValueError for an unknown name or a workload the variant does not run, ImportError when
+    PyTorch (or its CUDA device) is missing, and whatever a backend raises while setting up.
+    """
+    if name.startswith("fastfnn[") and name.endswith("]"):
+        return FastFNNVariant(name[len("fastfnn["):-1], workload, data)
+    if name == TORCH:
+        return TorchVariant(workload, data, torch_threads)
+    if name == TORCH_CUDA:
+        return TorchVariant(workload, data, torch_threads, device="cuda")
+    if name == LOOP:
+        return NumpyLoopVariant(workload, data)
+    if name == FLOOR:
+        return FloorVariant(workload, data)
+    raise ValueError(f"unknown variant {name!r}")
+
+
+def setup_failure(name, workload, exc, skipped):
+    """Note in ``skipped`` why ``name`` could not be set up on ``workload`` (exception ``exc``).
+
+    A missing PyTorch is noted once for the variant; anything else per workload.
+    Returns True when the variant cannot run on any workload (PyTorch missing), else False.
+    """
+    if isinstance(exc, ImportError):
+        skipped[name] = (f"PyTorch is not importable ({exc}); pip install 'fastfnn[bench]'"
+                         if name == TORCH else f"cannot run here ({exc})")
+        return True
+    skipped[f"{name} on {workload.key}"] = f"failed to set up: {exc!r}"
+    return False
+
+
+def build_variants(workload, data, names, torch_threads, skipped):
+    """The variants ``names`` set up on ``workload`` in this process; those that cannot run go to
+    ``skipped`` with why (:func:`unsupported`, :func:`setup_failure`)."""
     variants = []
-    for name in backends:
+    for name in names:
+        reason = unsupported(name, workload)
+        if reason:
+            skipped[f"{name} on {workload.key}"] = reason
+            continue
         try:
-            variants.append(FastFNNVariant(name, workload, data))
-        except Exception as exc:  # noqa: BLE001 - report a broken backend, time the others
-            skipped[f"fastfnn[{name}] on {workload.key}"] = f"failed to set up: {exc!r}"
-    if "loop" in comparisons:
-        variants.append(NumpyLoopVariant(workload, data))
-    if "torch" in comparisons:
-        try:
-            variants.append(TorchVariant(workload, data, torch_threads))
-        except ImportError as exc:
-            skipped[TORCH] = f"PyTorch is not importable ({exc}); pip install 'fastfnn[bench]'"
-    if "torch-cuda" in comparisons:
-        try:
-            variants.append(TorchVariant(workload, data, torch_threads, device="cuda"))
-        except ImportError as exc:
-            skipped[TORCH_CUDA] = f"PyTorch CUDA cannot run here ({exc})"
-    variants.append(FloorVariant(workload, data))
+            variants.append(make_variant(name, workload, data, torch_threads))
+        except Exception as exc:  # noqa: BLE001 - report a broken variant, time the others
+            setup_failure(name, workload, exc, skipped)
     return variants

@@ -1,8 +1,11 @@
-"""The seed workloads and what their epochs must compute at least: the GEMMs and their FLOPs.
+"""The workloads and what their epochs must compute at least: the GEMMs and their FLOPs.
 
-A workload is an MNIST-shaped MLP (784 inputs, 10 classes; float32, ReLU hidden layers, softmax +
-cross-entropy, plain SGD) at one batch size. Counting is pure arithmetic on layer sizes; the weights
-every variant starts from come from :func:`initial_params`.
+A workload is a ReLU MLP with a softmax + cross-entropy output at one batch size, in one dtype, with
+one solver, on one kind of inputs. The seed workloads (:data:`WORKLOADS`, :data:`EXTRA_WORKLOADS`)
+are MNIST-shaped (784 uint8 pixels, 10 classes), float32, plain SGD. The matrix (:data:`MATRIX`,
+issue 11) adds dense float tabular inputs (100 and 1,000 features, 5 classes) at batch 1 to 1024, a
+wide and a deep net on MNIST pixels, in float32 and float64, with SGD and Adam. Counting is pure
+arithmetic on layer sizes; the weights every variant starts from come from :func:`initial_params`.
 """
 
 from __future__ import annotations
@@ -15,15 +18,41 @@ import numpy as np
 SEED = 0
 
 
+#: Values a workload's fields may take.
+DTYPES = ("float32", "float64")
+SOLVERS = ("sgd", "adam")
+INPUTS = ("mnist", "dense")
+#: Adam's hyper-parameters in every variant (scikit-learn's and PyTorch's defaults); no weight decay.
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPSILON = 1e-8
+
+
 @dataclass(frozen=True)
 class Workload:
-    """One seed workload: layer sizes, batch size (None = full batch), SGD learning rate."""
+    """One workload: layer sizes, batch size (None = full batch), learning rate, and
+
+    dtype: "float32" or "float64", of the weights and the computation; solver: "sgd" (plain, no
+    momentum) or "adam" (:data:`ADAM_BETAS`, :data:`ADAM_EPSILON`); inputs: "mnist" (the MNIST uint8
+    pixels, scaled by 1/255) or "dense" (dense float tabular data of ``sizes[0]`` features and
+    ``sizes[-1]`` classes, :func:`fastfnn.bench.data.dense_classification`); rows: rows per epoch,
+    or None for the command's.
+    """
 
     key: str
     sizes: tuple
     batch_size: int | None
     lr: float
     description: str
+    dtype: str = "float32"
+    solver: str = "sgd"
+    inputs: str = "mnist"
+    rows: int | None = None
+
+    def __post_init__(self):
+        for field, allowed in (("dtype", DTYPES), ("solver", SOLVERS), ("inputs", INPUTS)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"workload {self.key!r}: {field} must be one of {allowed}, got "
+                                 f"{getattr(self, field)!r}")
 
     def batch_rows(self, n):
         """Rows per step on an ``n``-row data set."""
@@ -44,7 +73,43 @@ WORKLOADS = (
 EXTRA_WORKLOADS = (
     Workload("784-128-64-10/1024", (784, 128, 64, 10), 1024, 0.1, "ReLU MLP, SGD, batch 1024"),
 )
-WORKLOADS_BY_KEY = {w.key: w for w in WORKLOADS + EXTRA_WORKLOADS}
+
+#: SGD learning rate of the dense matrix rows (plain SGD, no momentum, like the seed workloads) and
+#: Adam's (its usual default).
+DENSE_SGD_LR = 0.01
+ADAM_LR = 1e-3
+_SHORT_DTYPE = {"float32": "f32", "float64": "f64"}
+
+
+def _matrix():
+    """The matrix workloads (issue 11), keys ``<net>/b<batch>/<f32|f64>/<sgd|adam>``."""
+    out = []
+    for features, rows, batch1_rows in ((100, 40000, 4000), (1000, 10000, 2000)):
+        for batch in (1, 32, 200, 1024):
+            for dtype in DTYPES:
+                for solver in SOLVERS:
+                    out.append(Workload(
+                        f"dense{features}/b{batch}/{_SHORT_DTYPE[dtype]}/{solver}",
+                        (features, 256, 128, 5), batch, ADAM_LR if solver == "adam" else DENSE_SGD_LR,
+                        f"dense tabular, {features} features, 5 classes, {dtype}, {solver}, batch {batch}",
+                        dtype, solver, "dense", batch1_rows if batch == 1 else rows))
+    for name, sizes, rows, what in (("wide", (784, 1024, 1024, 10), 6000, "wide ReLU MLP"),
+                                    ("deep", (784, *[256] * 6, 10), 10000, "deep ReLU MLP")):
+        for batch in (32, 200):
+            for dtype in DTYPES:
+                out.append(Workload(f"{name}/b{batch}/{_SHORT_DTYPE[dtype]}/adam", sizes, batch, ADAM_LR,
+                                    f"{what} on MNIST pixels, {dtype}, adam, batch {batch}", dtype,
+                                    "adam", "mnist", rows))
+    return tuple(out)
+
+
+#: Issue 11's matrix (``fastfnn bench --matrix``): dense tabular 100-256-128-5 (40,000 rows; 4,000
+#: at batch 1) and 1000-256-128-5 (10,000; 2,000 at batch 1) at batch 1, 32, 200 and 1024, float32
+#: and float64, SGD (lr 0.01, no momentum) and Adam (lr 1e-3); the wide 784-1024-1024-10 (6,000
+#: rows) and the deep 784-256x6-10 (10,000 rows) on MNIST pixels at batch 32 and 200, float32 and
+#: float64, Adam.
+MATRIX = _matrix()
+WORKLOADS_BY_KEY = {w.key: w for w in WORKLOADS + EXTRA_WORKLOADS + MATRIX}
 
 
 def batch_sizes(n, batch_size):
@@ -83,6 +148,8 @@ def epoch_flops(sizes, n, batch_size=None):
 
 
 def initial_params(workload):
-    """The He-initialised float32 weights every variant of ``workload`` starts from (NumPy arrays)."""
+    """The He-initialised weights every variant of ``workload`` starts from: NumPy arrays of the
+    workload's dtype (the same draws in float32 and float64)."""
     from fastfnn.network import init_params
-    return init_params(workload.sizes, "he", "relu", np.float32, np.random.default_rng(SEED))
+    return init_params(workload.sizes, "he", "relu", np.dtype(workload.dtype),
+                       np.random.default_rng(SEED))

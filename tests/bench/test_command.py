@@ -1,5 +1,6 @@
 """fastfnn.bench.command (``fastfnn bench``): a tiny run and its JSON, and option errors."""
 
+import argparse
 import json
 
 import pytest
@@ -17,6 +18,7 @@ def test_tiny_run_writes_json(tmp_path, capsys):
     payload = json.loads(path.read_text())
     assert payload["rows"] == 200 and payload["reps"] == 1 and payload["settle_s"] == 0
     assert payload["backends"] == ["numpy"] and payload["comparisons"] == ["loop"]
+    assert payload["isolated"] is False and payload["dtype"] == "float32"  # the seed's defaults
     assert "cpu" in payload["machine"] and "OPENBLAS_CORETYPE" in payload["machine"]
     results = payload["results"]
     assert {r["workload"] for r in results} == {w.key for w in workloads.WORKLOADS}
@@ -32,6 +34,8 @@ def test_tiny_run_writes_json(tmp_path, capsys):
     (["--backends", "nosuch"], "unknown backend"),
     (["--compare", "jax"], "unknown comparison"),
     (["--workloads", "1-2-3"], "unknown workload"),
+    (["--workloads", "dense7/*"], "unknown workload 'dense7/*'"),
+    (["--matrix", "--workloads", "784-10"], "--matrix and --workloads"),
     (["--rows", "0"], "--rows"),
     (["--reps", "0"], "--reps"),
     (["--settle", "-1"], "--settle"),
@@ -39,3 +43,43 @@ def test_tiny_run_writes_json(tmp_path, capsys):
 def test_bad_options_exit_2_with_a_message(argv, message, capsys):
     assert command.main([*argv, "--synthetic"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_matrix_rows_in_worker_processes_as_markdown(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    status = command.main(["--workloads", "dense100/b200/f64/adam,784-10", "--rows", "64", "--reps",
+                           "1", "--backends", "numpy", "--compare", "loop", "--synthetic",
+                           "--settle", "0", "--markdown", "--json", str(path)])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("- fastfnn bench: 64 rows") and "dtype and solver per workload" in lines[0]
+    assert "each variant in its own worker process" in lines[0]
+    table = [line for line in lines if line.startswith("|")]
+    assert table[0].startswith("| workload | variant | path |") and "/ numpy" in table[0]
+    assert any(line.startswith("| dense100/b200/f64/adam | fastfnn[numpy] |") for line in table)
+    assert any("not run: numpy loop on dense100/b200/f64/adam: the hand-written NumPy loop is "
+               "float32 SGD only" in line for line in lines)
+    payload = json.loads(path.read_text())
+    assert payload["isolated"] is True and payload["dtype"] == "per workload"
+    by = {(r["workload"], r["variant"]): r for r in payload["results"]}
+    assert set(by) == {("dense100/b200/f64/adam", "fastfnn[numpy]"), ("dense100/b200/f64/adam", "floor"),
+                       ("784-10", "fastfnn[numpy]"), ("784-10", "numpy loop"), ("784-10", "floor")}
+    dense = by[("dense100/b200/f64/adam", "fastfnn[numpy]")]
+    assert (dense["dtype"], dense["solver"], dense["rows"], dense["ratio_to_numpy"]) == (
+        "float64", "adam", 64, 1.0)
+    assert by[("784-10", "floor")]["ratio_to_floor"] == 1.0 and dense["loss"] > 0
+
+
+def test_matrix_option_selects_the_matrix_in_worker_processes():
+    args = command.add_arguments(argparse.ArgumentParser())
+    names, _, _, chosen, source, reps, isolate, _ = command._resolve_options(
+        args.parse_args(["--matrix", "--backends", "numpy", "--compare", "torch"]))
+    assert chosen == list(workloads.MATRIX) and isolate is True
+    assert names == ["fastfnn[numpy]", "pytorch", "floor"]
+    assert source.rows_for(workloads.WORKLOADS_BY_KEY["dense100/b1/f32/sgd"]) == 4000
+    *_, isolate, _ = command._resolve_options(args.parse_args(["--matrix", "--no-isolate"]))
+    assert isolate is False
+    *_, isolate, _ = command._resolve_options(args.parse_args(["--workloads", "784-10", "--isolate"]))
+    assert isolate is True
+    _, _, _, chosen, *_ = command._resolve_options(args.parse_args(["--workloads", "wide/*/f32/*"]))
+    assert [w.key for w in chosen] == ["wide/b32/f32/adam", "wide/b200/f32/adam"]

@@ -29,3 +29,21 @@ def test_warmup_overhead_sums_first_minus_median(records):
     extra = report.warmup_overhead(results)
     assert extra["fastfnn[numpy]"] == pytest.approx(0.3)
     assert extra["floor"] == pytest.approx(0.05)
+
+
+def test_numpy_ratio_flops_and_rows_columns(records):
+    dense = workloads.WORKLOADS_BY_KEY["dense100/b200/f64/adam"]
+    same_rows = measure.summarize(dense, 1000, records) + measure.summarize(workloads.WORKLOADS[0],
+                                                                            1000, records)
+    titles = [t.strip() for t in report.format_table(same_rows).splitlines()[0].split("  ") if t]
+    assert "/ numpy" in titles and "GFLOP" in titles and "rows" not in titles  # rows all alike
+    row = next(line for line in report.format_table(same_rows).splitlines()
+               if line.startswith("dense100/b200/f64/adam") and "pytorch" in line)
+    assert "2.00x" in row  # PyTorch's 0.4 s over fastfnn[numpy]'s 0.2 s
+    flops = workloads.epoch_flops(dense.sizes, 1000, dense.batch_size)
+    assert f"{flops / 1e9:.2f}" in row
+    mixed = measure.summarize(dense, 1000, records) + measure.summarize(workloads.WORKLOADS[0],
+                                                                        500, records)
+    assert report.format_table(mixed).splitlines()[0].split()[3] == "rows"
+    no_numpy = [r for r in records if r["name"] != "fastfnn[numpy]"]
+    assert "/ numpy" not in report.format_table(measure.summarize(dense, 10, no_numpy))

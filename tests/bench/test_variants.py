@@ -1,32 +1,95 @@
-"""fastfnn.bench.variants: the variants compared train the same network the same way."""
+"""fastfnn.bench.variants: the variants compared train the same network the same way, in the
+workload's dtype and with its solver; the NumPy loop declines what it does not cover."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from fastfnn.bench import variants, workloads
-from fastfnn.bench.data import synthetic_mnist
+from fastfnn.bench.data import DataSource, synthetic_mnist
+
+SEED_KEYS = [w.key for w in workloads.WORKLOADS + workloads.EXTRA_WORKLOADS]
 
 
-def _first_epoch_losses(workload, rows, names):
-    data = synthetic_mnist(rows, seed=3)
-    made = {"fastfnn[numpy]": lambda: variants.FastFNNVariant("numpy", workload, data),
-            "numpy loop": lambda: variants.NumpyLoopVariant(workload, data),
-            "pytorch": lambda: variants.TorchVariant(workload, data, 1)}
-    return {name: [v.epoch() for _ in range(2)] for name, v in
-            ((name, made[name]()) for name in names)}
+def _losses(workload, data, names, epochs=2):
+    """Mean loss of each of ``epochs`` epochs per variant name."""
+    return {name: [v.epoch() for _ in range(epochs)] for name, v in
+            ((name, variants.make_variant(name, workload, data, 1)) for name in names)}
 
 
-@pytest.mark.parametrize("key", list(workloads.WORKLOADS_BY_KEY))
+@pytest.mark.parametrize("key", SEED_KEYS)
 def test_compared_variants_train_the_same_network(key):
     """Same weights, same row order, same SGD: the same mean losses, epoch after epoch."""
     wl = workloads.WORKLOADS_BY_KEY[key]
     rows = 40 if wl.batch_size == 1 else 300
-    losses = _first_epoch_losses(wl, rows, ["fastfnn[numpy]", "numpy loop"])
+    losses = _losses(wl, synthetic_mnist(rows, seed=3), ["fastfnn[numpy]", "numpy loop"])
     np.testing.assert_allclose(losses["numpy loop"], losses["fastfnn[numpy]"], rtol=1e-4)
 
 
 def test_pytorch_variant_trains_the_same_network():
     pytest.importorskip("torch")
     wl = workloads.WORKLOADS_BY_KEY["784-128-64-10"]
-    losses = _first_epoch_losses(wl, 300, ["fastfnn[numpy]", "pytorch"])
+    losses = _losses(wl, synthetic_mnist(300, seed=3), ["fastfnn[numpy]", "pytorch"])
     np.testing.assert_allclose(losses["pytorch"], losses["fastfnn[numpy]"], rtol=1e-4)
+
+
+# Adam's epsilon sits in a slightly different place in PyTorch (added to sqrt(v) / sqrt(1 - b2^t))
+# than in FastFNN and scikit-learn (added to sqrt(v), the correction folded into the step size),
+# hence the looser tolerance there.
+@pytest.mark.parametrize("key, rows, names, rtol", [
+    ("dense100/b32/f64/adam", 256, ["pytorch"], 1e-3),
+    ("dense100/b32/f64/sgd", 256, ["pytorch"], 1e-7),  # float32 would differ by ~1e-6
+    ("dense100/b200/f32/sgd", 400, ["pytorch", "numpy loop"], 1e-4),
+    ("dense1000/b1/f32/adam", 24, ["pytorch"], 1e-3),
+    ("wide/b32/f64/adam", 64, ["pytorch"], 1e-3),
+])
+def test_matrix_variants_train_the_same_network(key, rows, names, rtol):
+    """Dense and MNIST inputs, float64, Adam: FastFNN's NumPy backend and PyTorch (and the loop on
+    float32 SGD) give the same mean losses, and the loss goes down."""
+    pytest.importorskip("torch")
+    wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY[key], rows=rows)
+    data = DataSource(rows, synthetic=True).for_workload(wl)
+    losses = _losses(wl, data, ["fastfnn[numpy]", *names])
+    for name in names:
+        np.testing.assert_allclose(losses[name], losses["fastfnn[numpy]"], rtol=rtol, err_msg=name)
+    assert losses["fastfnn[numpy]"][1] < losses["fastfnn[numpy]"][0]
+
+
+def test_variants_compute_in_the_workload_dtype():
+    pytest.importorskip("torch")
+    wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY["dense100/b32/f64/adam"], rows=64)
+    data = DataSource(64).for_workload(wl)
+    fast = variants.make_variant("fastfnn[numpy]", wl, data, 1)
+    assert fast.runner.state.coefs[0].dtype == np.float64
+    assert len(fast.runner.state.opt_state) == 4  # Adam: m and v of weights and biases
+    assert fast.runner.x_scale == 1.0
+    torch_variant = variants.make_variant("pytorch", wl, data, 1)
+    assert str(torch_variant.X.dtype) == "torch.float64"
+    assert isinstance(torch_variant.optimizer, torch_variant.torch.optim.Adam)
+    floor = variants.make_variant("floor", wl, data, 1)
+    assert floor.W[0].dtype == np.float64 and floor.X.dtype == np.float64
+
+
+def test_the_numpy_loop_declines_all_but_float32_sgd():
+    names = variants.variant_names(["numpy"], ["loop"])
+    assert names == ["fastfnn[numpy]", "numpy loop", "floor"]
+    wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY["dense100/b32/f64/sgd"], rows=64)
+    skipped = {}
+    built = variants.build_variants(wl, DataSource(64).for_workload(wl), names, 1, skipped)
+    assert [v.name for v in built] == ["fastfnn[numpy]", "floor"]
+    assert skipped == {"numpy loop on dense100/b32/f64/sgd":
+                       "the hand-written NumPy loop is float32 SGD only"}
+    with pytest.raises(ValueError, match="float32 SGD only"):
+        variants.NumpyLoopVariant(wl, DataSource(64).for_workload(wl))
+
+
+def test_a_broken_variant_is_noted_and_the_others_built():
+    wl = dataclasses.replace(workloads.WORKLOADS[0], rows=64)
+    skipped = {}
+    built = variants.build_variants(wl, DataSource(64, synthetic=True).for_workload(wl),
+                                    ["fastfnn[nosuch]", "floor"], 1, skipped)
+    assert [v.name for v in built] == ["floor"]
+    assert "failed to set up" in skipped["fastfnn[nosuch] on 784-128-64-10"]
+    with pytest.raises(ValueError, match="unknown variant 'jax'"):
+        variants.make_variant("jax", wl, None, 1)
