@@ -20,6 +20,7 @@ from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compil
 from .loss import (POISSON, SOFTMAX_LABELS, SQUARED_ERROR, bce_indicators, bce_labels, exp_sum,
                    logit_max, poisson, sigmoid, softmax_xent, squared_error)
 from .optimizer import step_range
+from .vectors import lanes, vadd, vld, vst, vzero
 
 
 @compiled(**JIT)
@@ -213,12 +214,21 @@ def argmax_rows(z, out):
 # ----------------------------------------------------------------------------- column sum
 @compiled(**JIT)
 def col_sum_cols(dz, out, c0, c1):
-    """out[c0:c1] = sum over rows, row after row (the order NumPy uses for axis 0)."""
+    """out[c0:c1] = sum over rows, row after row (the order NumPy uses for axis 0), for a C array
+    dz: whole vectors of columns accumulate in registers, the remaining columns one by one."""
+    m, n = dz.shape
+    V = lanes(dz)
+    c_vec = c0 + (c1 - c0) // V * V
+    for j in range(c0, c_vec, V):
+        acc = vzero(dz)
+        for i in range(m):
+            acc = vadd(acc, vld(dz, i * n + j))
+        vst(out, j, acc)
     zero = cast_like(out, 0.0)
-    for j in range(c0, c1):
+    for j in range(c_vec, c1):
         out[j] = zero
-    for i in range(dz.shape[0]):
-        for j in range(c0, c1):
+    for i in range(m):
+        for j in range(c_vec, c1):
             out[j] = out[j] + dz[i, j]
 
 

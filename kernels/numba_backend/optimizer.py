@@ -43,79 +43,59 @@ CatchUp = namedtuple("CatchUp", ["last", "powers", "use_momentum"])
 
 
 # ----------------------------------------------------------------------------- ranges of parameters
+@compiled(**JIT_INLINE)
+def sgd_update(step, decay, w, v, g):
+    """(w', v') of one SGD step of parameters w, velocity v and gradient g: scalars or vectors
+    (:mod:`.vectors`), in the NumPy reference's operation order (weight decay when ``decay``)."""
+    gi = g + step.weight_decay * w if decay else g
+    if not step.use_momentum:
+        return w - step.learning_rate * gi, v
+    st = step.learning_rate * gi
+    vi = v * step.momentum - st
+    if step.nesterovs_momentum:
+        return w + (step.momentum * vi - st), vi
+    return w + vi, vi
+
+
+@compiled(**JIT_INLINE)
+def adam_update(step, decay, w, m, v, g):
+    """(w', m', v') of one Adam step (bias correction folded into step.adam_learning_rate):
+    scalars or vectors, in the NumPy reference's operation order."""
+    gi = g + step.weight_decay * w if decay else g
+    mi = m * step.beta_1 + step.one_minus_beta_1 * gi
+    vi = v * step.beta_2 + step.one_minus_beta_2 * (gi * gi)
+    return w - (step.adam_learning_rate * mi) / (np.sqrt(vi) + step.epsilon), mi, vi
+
+
 @compiled(**JIT)  # a call per range; one copy compiles faster than inlined ones
 def step_range(step, decay, params, g, u0, n):
     """The optimizer step on params.w[u0:u0+n] with gradient g (flat 1-D arrays); weight decay
-    when ``decay``. The NumPy reference's operation order, one rounding per operation."""
+    when ``decay``. Whole vectors first, then the rest element by element: the same formula
+    (sgd_update, adam_update) either way, one rounding per operation as the NumPy reference."""
     w = params.w
     s0 = params.s0
     s1 = params.s1
-    lr = step.learning_rate
-    mom = step.momentum
-    wd = step.weight_decay
+    V = np.uint64(lanes(w))
+    nv = n - n % V
     if step.solver == 0:
-        if not step.use_momentum:
-            if decay:
-                for i in range(n):
-                    j = u0 + i
-                    w[j] = w[j] - lr * (g[j] + wd * w[j])
-            else:
-                for i in range(n):
-                    j = u0 + i
-                    w[j] = w[j] - lr * g[j]
-        elif step.nesterovs_momentum:
-            if decay:
-                for i in range(n):
-                    j = u0 + i
-                    st = lr * (g[j] + wd * w[j])
-                    vi = s0[j] * mom - st
-                    s0[j] = vi
-                    w[j] = w[j] + (mom * vi - st)
-            else:
-                for i in range(n):
-                    j = u0 + i
-                    st = lr * g[j]
-                    vi = s0[j] * mom - st
-                    s0[j] = vi
-                    w[j] = w[j] + (mom * vi - st)
-        else:
-            if decay:
-                for i in range(n):
-                    j = u0 + i
-                    vi = s0[j] * mom - lr * (g[j] + wd * w[j])
-                    s0[j] = vi
-                    w[j] = w[j] + vi
-            else:
-                for i in range(n):
-                    j = u0 + i
-                    vi = s0[j] * mom - lr * g[j]
-                    s0[j] = vi
-                    w[j] = w[j] + vi
+        momentum = step.use_momentum
+        for i in range(np.uint64(0), nv, V):
+            j = u0 + i
+            wi, vi = sgd_update(step, decay, vld(w, j), vld(s0, j), vld(g, j))
+            vst(w, j, wi)
+            if momentum:
+                vst(s0, j, vi)
+        for j in range(u0 + nv, u0 + n):
+            w[j], s0[j] = sgd_update(step, decay, w[j], s0[j], g[j])
     else:
-        lr_t = step.adam_learning_rate
-        b1 = step.beta_1
-        c1 = step.one_minus_beta_1
-        b2 = step.beta_2
-        c2 = step.one_minus_beta_2
-        eps = step.epsilon
-        if decay:
-            for i in range(n):
-                j = u0 + i
-                gi = g[j] + wd * w[j]
-                mi = s0[j] * b1 + c1 * gi
-                vi = s1[j] * b2 + c2 * (gi * gi)
-                s0[j] = mi
-                s1[j] = vi
-                w[j] = w[j] - (lr_t * mi) / (np.sqrt(vi) + eps)
-        else:
-            for i in range(n):
-                j = u0 + i
-                gi = g[j]
-                mi = s0[j] * b1 + c1 * gi
-                vi = s1[j] * b2 + c2 * (gi * gi)
-                s0[j] = mi
-                s1[j] = vi
-                w[j] = w[j] - (lr_t * mi) / (np.sqrt(vi) + eps)
+        for i in range(np.uint64(0), nv, V):
+            j = u0 + i
+            wi, mi, vi = adam_update(step, decay, vld(w, j), vld(s0, j), vld(s1, j), vld(g, j))
+            vst(w, j, wi)
+            vst(s0, j, mi)
+            vst(s1, j, vi)
+        for j in range(u0 + nv, u0 + n):
+            w[j], s0[j], s1[j] = adam_update(step, decay, w[j], s0[j], s1[j], g[j])
 
 
 @compiled(**JIT_INLINE)

@@ -19,6 +19,10 @@ per 32 FMAs; none for AVX-512); the seed's fused epochs took 1.13-1.28x as long 
 
 from __future__ import annotations
 
+import operator
+
+import numpy as np
+
 from .jit import numba, types
 
 VECTOR_BYTES = 64
@@ -26,7 +30,7 @@ VECTOR_BYTES = 64
 if numba is not None:
     from llvmlite import ir
     from numba.core import cgutils
-    from numba.extending import intrinsic, models, register_model
+    from numba.extending import intrinsic, models, overload, register_model
 
     class VecType(types.Type):
         """A VECTOR_BYTES vector of ``dtype`` (float32 or float64)."""
@@ -127,6 +131,40 @@ if numba is not None:
     vadd = _lane_by_lane("fadd", "x + y lane by lane.")
     vsub = _lane_by_lane("fsub", "x - y lane by lane.")
     vmul = _lane_by_lane("fmul", "x * y lane by lane.")
+    vdiv = _lane_by_lane("fdiv", "x / y lane by lane (correctly rounded, as the scalar division).")
+
+    @intrinsic
+    def vsqrt(typingctx, x):
+        """The square root of each lane (correctly rounded, as np.sqrt)."""
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.args[0])
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty]),
+                                                f"llvm.sqrt.{_vec_suffix(sig.args[0])}")
+            return builder.call(fn, args)
+        return x(x), codegen
+
+    # Arithmetic operators and np.sqrt on vectors, a scalar operand splatted to every lane: one
+    # formula (the optimizer's, say) then serves scalars and vectors alike, with the same roundings.
+    def _vector_operator(op, vop):
+        @overload(op)
+        def _impl(x, y):
+            if isinstance(x, VecType) and isinstance(y, VecType):
+                return lambda x, y: vop(x, y)
+            if isinstance(x, VecType) and isinstance(y, (types.Float, types.Integer)):
+                return lambda x, y: vop(x, vsplat(x, y))
+            if isinstance(y, VecType) and isinstance(x, (types.Float, types.Integer)):
+                return lambda x, y: vop(vsplat(y, x), y)
+            return None
+
+    for _op, _vop in ((operator.add, vadd), (operator.sub, vsub), (operator.mul, vmul),
+                      (operator.truediv, vdiv)):
+        _vector_operator(_op, _vop)
+
+    @overload(np.sqrt)
+    def _sqrt_impl(x):
+        if isinstance(x, VecType):
+            return lambda x: vsqrt(x)
+        return None
 
     @intrinsic
     def vrelu(typingctx, x):
@@ -224,5 +262,5 @@ if numba is not None:
             return context.get_dummy_value()
         return types.none(a, off, x), codegen
 else:  # pragma: no cover
-    lanes = vzero = vsplat = vld = vst = vfma = vadd = vsub = vmul = None
+    lanes = vzero = vsplat = vld = vst = vfma = vadd = vsub = vmul = vdiv = vsqrt = None
     vrelu = vstep = vst_sums = vhsum = ld = st = pointer_to = None

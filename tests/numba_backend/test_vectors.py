@@ -1,4 +1,5 @@
-"""SIMD vector values (numba_backend.vectors): lane sums, ReLU and its step, raw addresses."""
+"""SIMD vector values (numba_backend.vectors): lane sums, ReLU and its step, arithmetic operators
+and square roots lane by lane, raw addresses."""
 
 from __future__ import annotations
 
@@ -33,6 +34,21 @@ def _relu_and_step(x, relu, step):
     for c0 in range(0, x.shape[0], V):
         vst(relu, c0, vrelu(vld(x, c0)))
         vst(step, c0, vstep(vld(x, c0)))
+
+
+@njit
+def _formula(a, b, c, half):
+    """One expression of operators, a scalar and np.sqrt: on vectors, then element by element."""
+    return (a * half - b / c) + np.sqrt(c) * a
+
+
+@njit
+def _formula_both_ways(a, b, c, half, by_vectors, by_scalars):
+    V = lanes(a)
+    for c0 in range(0, a.shape[0], V):
+        vst(by_vectors, c0, _formula(vld(a, c0), vld(b, c0), vld(c, c0), half))
+    for i in range(a.shape[0]):
+        by_scalars[i] = _formula(a[i], b[i], c[i], half)
 
 
 @njit
@@ -77,3 +93,17 @@ def test_pointer_to_reaches_the_array():
     a = np.arange(5, dtype=np.float32)
     _double_at(a.__array_interface__["data"][0], 5, a)
     np.testing.assert_array_equal(a, 2 * np.arange(5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_operators_and_sqrt_round_lane_by_lane_as_scalars(dtype):
+    """+, -, *, / and np.sqrt on vectors (a scalar operand in every lane) give each lane what the
+    same expression gives that element: one formula serves the vector loop and its tail."""
+    V = VECTOR_BYTES // np.dtype(dtype).itemsize
+    rng = rng_for("ops", dtype)
+    a, b = (rng.standard_normal(4 * V).astype(dtype) for _ in range(2))
+    c = np.abs(rng.standard_normal(4 * V)).astype(dtype) + dtype(0.1)
+    by_vectors, by_scalars = np.empty_like(a), np.empty_like(a)
+    _formula_both_ways(a, b, c, dtype(0.5), by_vectors, by_scalars)
+    np.testing.assert_array_equal(by_vectors, by_scalars)
+    np.testing.assert_array_equal(by_scalars, (a * dtype(0.5) - b / c) + np.sqrt(c) * a)
