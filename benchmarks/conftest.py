@@ -16,7 +16,9 @@ Environment:
                         then the user cache that ``fastfnn train`` fills), else random MNIST-shaped
                         uint8 data with ~80% zeros (never downloaded here).
     FASTFNN_BENCH_ROWS  rows per epoch benchmark (default 6000, the first tenth of MNIST; 2000 with
-                        --benchmark-disable, where each benchmark runs once as a smoke test).
+                        --benchmark-disable, where each benchmark runs once as a smoke test); for
+                        bench_matrix.py, the rows of every matrix workload (default: each
+                        workload's own, 4,000 to 40,000; with --benchmark-disable 256, 64 at batch 1).
 """
 
 from __future__ import annotations
@@ -39,10 +41,24 @@ EPOCH_ROWS = 6000
 SMOKE_ROWS = 2000
 
 
+#: Rows per epoch of a matrix workload in the smoke run (--benchmark-disable), and at batch 1.
+MATRIX_SMOKE_ROWS = 256
+MATRIX_SMOKE_ROWS_BATCH1 = 64
+
+
 def epoch_rows(config):
     if os.environ.get("FASTFNN_BENCH_ROWS"):
         return int(os.environ["FASTFNN_BENCH_ROWS"])
     return SMOKE_ROWS if config.getoption("benchmark_disable", False) else EPOCH_ROWS
+
+
+def matrix_rows(config, workload):
+    """Rows per epoch of a matrix workload: FASTFNN_BENCH_ROWS, else the smoke run's few, else its own."""
+    if os.environ.get("FASTFNN_BENCH_ROWS"):
+        return int(os.environ["FASTFNN_BENCH_ROWS"])
+    if config.getoption("benchmark_disable", False):
+        return MATRIX_SMOKE_ROWS_BATCH1 if workload.batch_size == 1 else MATRIX_SMOKE_ROWS
+    return workload.rows
 
 
 def pytest_collect_file(file_path, parent):
@@ -59,7 +75,14 @@ BACKENDS = [name for name, reason in BACKEND_REPORT.items() if not reason]
 
 
 def pytest_report_header(config):
-    lines = [f"fastfnn benchmarks: backends {', '.join(BACKENDS)}; epoch rows {epoch_rows(config)}"]
+    if os.environ.get("FASTFNN_BENCH_ROWS"):
+        matrix = os.environ["FASTFNN_BENCH_ROWS"]
+    elif config.getoption("benchmark_disable", False):
+        matrix = f"{MATRIX_SMOKE_ROWS} ({MATRIX_SMOKE_ROWS_BATCH1} at batch 1)"
+    else:
+        matrix = "each workload's own"
+    lines = [f"fastfnn benchmarks: backends {', '.join(BACKENDS)}; epoch rows {epoch_rows(config)}; "
+             f"matrix rows {matrix}"]
     lines += [f"  backend {name} not benchmarked: {reason}"
               for name, reason in BACKEND_REPORT.items() if reason]
     return lines
@@ -69,6 +92,12 @@ def pytest_report_header(config):
 def backend(request):
     """Every registered backend that can run here (the others are named in the report header)."""
     return get_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def matrix_rows_of(pytestconfig):
+    """``matrix_rows_of(workload)``: the rows per epoch of a matrix benchmark (see matrix_rows)."""
+    return lambda workload: matrix_rows(pytestconfig, workload)
 
 
 @pytest.fixture(scope="session")

@@ -162,19 +162,30 @@ class WorkerPool:
             elif name not in self.unavailable:
                 wanted.append(name)
         for name in wanted:  # start every missing worker first: their imports run side by side
-            if name not in self.workers or not self.workers[name].alive():
-                if name in self.workers:
-                    self.workers[name].close()
-                self.workers[name] = Worker(name, self.source, self.torch_threads)
+            self._worker(name)
         variants = []
         for name in wanted:
             try:
-                variants.append(RemoteVariant(self.workers[name], self.workers[name].call("setup",
-                                                                                        workload)))
+                variants.append(self.setup(name, workload))
             except Exception as exc:  # noqa: BLE001 - report a broken variant, time the others
                 if setup_failure(name, workload, exc, skipped):
                     self.unavailable.add(name)
         return variants
+
+    def setup(self, name, workload):
+        """The variant ``name`` set up on ``workload`` in its worker (started if needed), as a
+        :class:`RemoteVariant`. Raises ImportError or WorkerError as the setup there failed."""
+        worker = self._worker(name)
+        return RemoteVariant(worker, worker.call("setup", workload))
+
+    def _worker(self, name):
+        """``name``'s live worker, started (afresh, when the last one died) if needed."""
+        worker = self.workers.get(name)
+        if worker is None or not worker.alive():
+            if worker is not None:
+                worker.close()
+            worker = self.workers[name] = Worker(name, self.source, self.torch_threads)
+        return worker
 
     def worker_info(self):
         """Versions and thread counts as the live workers see them (machine_info keys)."""
