@@ -7,31 +7,42 @@ SGD) the same network is trained, starting from the same weights, by
   job, else the composed kernels), one variant per available backend;
 - ``pytorch``: the same network in eager PyTorch on the CPU, tensors in memory, no DataLoader;
 - ``numpy loop``: the straightforward hand-written NumPy loop (``X[idx]``, ``relu(X @ W1 + b1)``, ...,
-  softmax, gradients, ``W -= lr * gW``);
+  softmax, gradients, ``W -= lr * gW``), float32 SGD only;
 - ``floor``: only the epoch's GEMMs (forward, weight gradients, input gradients except for the first
   layer), through NumPy's BLAS at the same shapes into preallocated buffers — what no implementation
   that leaves the GEMMs to BLAS can beat.
 
+``--matrix`` runs issue 11's matrix instead: dense tabular inputs (100 and 1,000 features, 5 classes)
+at batch 1, 32, 200 and 1024, a wide (784-1024-1024-10) and a deep (784, six hidden layers of 256,
+10) net on MNIST pixels, in float32 and float64, with SGD and Adam, each with its own rows per epoch;
+keys like ``dense100/b200/f64/adam``. Every row has its floor (in its dtype) and FLOP count beside it,
+and its ratios to FastFNN's NumPy backend, to PyTorch and to the floor.
+
 The variants of a workload are interleaved: one epoch each, round-robin (the starting variant rotates),
 repeated ``--reps`` times; the table reports the median. Each epoch starts after a short sleep
 (``--settle``) so that the previous variant's busy-waiting thread pools are idle. Each variant's first
-epoch (JIT compilation or cache loading, lazy initialisation, first touch of buffers) is run before the
-timed rounds and reported apart.
+epoch (JIT compilation or cache loading, lazy initialisation, first touches of buffers) is run before the
+timed rounds and reported apart. With ``--isolate`` (the default for matrix rows) each variant lives in
+a worker process of its own for the whole run and times its epochs there.
 
 With ``--compile``, the first-fit overhead is measured apart (``first_fit.first_fit_overhead``): a fresh
 process fits the seed network twice, once with an empty Numba cache (cold: everything compiles) and
 once more with the cache that run left behind (warm: cached code is loaded); the overhead is the
 first fit's time minus the second's.
 
-Run ``fastfnn bench`` or ``python -m fastfnn.bench``; ``--quick`` takes well under a minute.
+Run ``fastfnn bench`` or ``python -m fastfnn.bench``; ``--quick`` takes well under a minute, ``--matrix``
+about ten on two cores; ``--markdown`` prints the table for RESULTS.md.
 
 This package lives in ``benchmarks/harness/`` and is installed as ``fastfnn.bench`` (setuptools
 ``package-dir``), beside the library rather than in it: no library module imports it, only the CLI's
 ``bench`` command when it is run. Modules, by job:
-``workloads`` (the seed networks, their GEMMs and FLOPs), ``data`` (MNIST rows or synthetic ones),
-``variants`` (FastFNN per backend, PyTorch, the NumPy loop, the floor), ``measure`` (interleaved
-timing), ``first_fit`` (compile overhead in fresh processes), ``report`` (tables, machine facts) and
-``command`` (the options and the run). The names below are what the ``fastfnn bench`` command uses.
+``workloads`` (the seed and matrix networks, their GEMMs and FLOPs), ``data`` (MNIST rows, synthetic
+ones, dense tabular rows; which workload trains on what), ``variants`` (FastFNN per backend, PyTorch,
+the NumPy loop, the floor), ``isolation`` (the variants in this process, or each in a worker process
+of its own), ``measure`` (interleaved timing, medians and ratios), ``first_fit`` (compile overhead in
+fresh processes), ``gpu_budget`` (the CuPy backend's launches, counted on the CUDA emulation),
+``report`` (tables, machine facts) and ``command`` (the options and the run). The names below are
+what the ``fastfnn bench`` command uses.
 """
 
 from fastfnn.bench.command import add_arguments, main, run

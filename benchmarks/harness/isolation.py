@@ -17,7 +17,9 @@ answers ("ok", value) or ("error", is an ImportError, repr of the exception). Co
 "close". No orphans: a worker ignores SIGINT (Ctrl-C reaches the whole process group; the parent
 decides), exits when the parent's end of the pipe closes and, on Linux, when the parent dies
 (PR_SET_PDEATHSIG); :meth:`WorkerPool.close` (the pool's ``with`` exit, on errors and Ctrl-C too)
-closes the idle workers and terminates, then kills, the busy or stuck ones.
+closes the idle workers and terminates, then kills, the busy or stuck ones. As with any spawned
+process, a script (not ``fastfnn bench``) that starts a pool runs it under
+``if __name__ == "__main__":``, since each worker imports the script's main module.
 """
 
 from __future__ import annotations
