@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 from fastfnn.bench import gpu_budget
 from fastfnn.bench.data import DataSource
@@ -108,9 +109,22 @@ def _select_workloads(args):
     return chosen
 
 
+@dataclass
+class Plan:
+    """What a run does, from the validated options."""
+
+    names: list  # variant names in timing order (variants.variant_names)
+    backends: list  # FastFNN backends timed
+    comparisons: list  # --compare keys
+    workloads: list
+    source: DataSource  # each workload's data and rows
+    reps: int
+    isolate: bool  # each variant in a worker process of its own
+    unavailable: dict  # registered backend -> why it cannot run here
+
+
 def _resolve_options(args):
-    """Validate the options; return (variant names, workloads, data source, reps, isolate,
-    unavailable backends with why) or raise ValueError."""
+    """Validate the options; return the run's :class:`Plan` or raise ValueError."""
     from fastfnn.backends import available_backends
 
     report = available_backends()
@@ -140,8 +154,8 @@ def _resolve_options(args):
     isolate = args.isolate if args.isolate is not None else any(w in MATRIX for w in workloads)
     source = DataSource(rows, args.data, args.synthetic, rows_override=args.rows)
     unavailable = {name: reason for name, reason in report.items() if reason}
-    return (variant_names(backends, comparisons), backends, comparisons, workloads, source, reps,
-            isolate, unavailable)
+    return Plan(variant_names(backends, comparisons), backends, comparisons, workloads, source, reps,
+                isolate, unavailable)
 
 
 def _data_sources(source, workloads):
@@ -166,9 +180,8 @@ def run(args) -> int:
     if args.gpu_budget:
         return _gpu_budget(args)
     try:
-        names, backends, comparisons, workloads, source, reps, isolate, unavailable = \
-            _resolve_options(args)
-        sources = _data_sources(source, workloads)
+        plan = _resolve_options(args)
+        sources = _data_sources(plan.source, plan.workloads)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"fastfnn bench: error: {exc}", file=sys.stderr)
         return 2
@@ -177,12 +190,14 @@ def run(args) -> int:
     def progress(text):
         print(text, file=sys.stderr, flush=True)
 
-    where = "each variant in its own worker process" if isolate else "all variants in this process"
+    source, workloads, reps = plan.source, plan.workloads, plan.reps
+    where = ("each variant in its own worker process" if plan.isolate
+             else "all variants in this process")
     progress(f"data: {'; '.join(sources)}; {reps} timed epochs per variant, {where}")
     started = time.perf_counter()
     skipped = {}
     results = []
-    pool = (WorkerPool if isolate else LocalVariants)(names, source, torch_threads)
+    pool = (WorkerPool if plan.isolate else LocalVariants)(plan.names, source, torch_threads)
     with pool:
         for workload in workloads:
             variants = pool.variants_for(workload, skipped)
@@ -192,7 +207,7 @@ def run(args) -> int:
         worker_info = pool.worker_info()
     overheads = []
     if args.compile:
-        for name in backends:
+        for name in plan.backends:
             progress(f"  first-fit overhead of fastfnn[{name}] (two fresh processes)")
             try:
                 overheads.append(first_fit_overhead(name, min(args.rows or source.rows, 10000),
@@ -202,7 +217,7 @@ def run(args) -> int:
     elapsed = time.perf_counter() - started
 
     info = {**machine_info(), **worker_info}
-    not_run = {**{f"fastfnn[{k}]": v for k, v in unavailable.items()}, **skipped}
+    not_run = {**{f"fastfnn[{k}]": v for k, v in plan.unavailable.items()}, **skipped}
     notes = _header(workloads, source, sources, reps, where, info)
     print("\n".join(f"- {line}" if args.markdown else line for line in notes))
     print()
@@ -211,10 +226,11 @@ def run(args) -> int:
     notes = _footnotes(results, overheads, not_run)
     notes.append(f"total {elapsed:.1f} s")
     if args.json:
-        payload = {"command": " ".join(sys.argv), "rows": args.rows or source.rows, "reps": reps,
-                   "settle_s": args.settle, "isolated": isolate, "data": "; ".join(sources),
+        payload = {"command": " ".join(sys.argv),
+                   "rows": _uniform(source.rows_for(w) for w in workloads), "reps": reps,
+                   "settle_s": args.settle, "isolated": plan.isolate, "data": "; ".join(sources),
                    "dtype": _uniform(w.dtype for w in workloads), "machine": info,
-                   "backends": backends, "comparisons": comparisons, "not_run": not_run,
+                   "backends": plan.backends, "comparisons": plan.comparisons, "not_run": not_run,
                    "elapsed_s": elapsed, "results": results, "first_fit_overhead": overheads}
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=2)

@@ -56,7 +56,7 @@ def measure_workload(workload, variants, reps, progress=None, settle=SETTLE_S, s
             continue
         active.append(variant)
         if progress:
-            progress(f"  {workload.key:<20} {variant.name:<16} first epoch {first[variant.name]:.3f} s")
+            progress(f"  {workload.key:<24} {variant.name:<16} first epoch {first[variant.name]:.3f} s")
     times = {variant.name: [] for variant in active}
     for rep in range(reps):
         if not active:

@@ -72,14 +72,14 @@ def test_matrix_rows_in_worker_processes_as_markdown(tmp_path, capsys):
 
 def test_matrix_option_selects_the_matrix_in_worker_processes():
     args = command.add_arguments(argparse.ArgumentParser())
-    names, _, _, chosen, source, reps, isolate, _ = command._resolve_options(
-        args.parse_args(["--matrix", "--backends", "numpy", "--compare", "torch"]))
-    assert chosen == list(workloads.MATRIX) and isolate is True
-    assert names == ["fastfnn[numpy]", "pytorch", "floor"]
-    assert source.rows_for(workloads.WORKLOADS_BY_KEY["dense100/b1/f32/sgd"]) == 4000
-    *_, isolate, _ = command._resolve_options(args.parse_args(["--matrix", "--no-isolate"]))
-    assert isolate is False
-    *_, isolate, _ = command._resolve_options(args.parse_args(["--workloads", "784-10", "--isolate"]))
-    assert isolate is True
-    _, _, _, chosen, *_ = command._resolve_options(args.parse_args(["--workloads", "wide/*/f32/*"]))
-    assert [w.key for w in chosen] == ["wide/b32/f32/adam", "wide/b200/f32/adam"]
+    plan = command._resolve_options(args.parse_args(["--matrix", "--backends", "numpy",
+                                                     "--compare", "torch"]))
+    assert plan.workloads == list(workloads.MATRIX) and plan.isolate is True
+    assert plan.names == ["fastfnn[numpy]", "pytorch", "floor"]
+    assert plan.source.rows_for(workloads.WORKLOADS_BY_KEY["dense100/b1/f32/sgd"]) == 4000
+    assert command._resolve_options(args.parse_args(["--matrix", "--no-isolate"])).isolate is False
+    assert command._resolve_options(args.parse_args(["--workloads", "784-10", "--isolate"])).isolate
+    assert not command._resolve_options(args.parse_args(["--workloads", "784-10"])).isolate
+    plan = command._resolve_options(args.parse_args(["--workloads", "wide/*/f32/*", "--rows", "9"]))
+    assert [w.key for w in plan.workloads] == ["wide/b32/f32/adam", "wide/b200/f32/adam"]
+    assert plan.isolate and plan.source.rows_for(plan.workloads[0]) == 9
