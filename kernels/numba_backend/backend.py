@@ -17,6 +17,7 @@ from ..base import Backend
 from ..threads import limit_threads
 from . import contract
 from .. import noise
+from .blas_epoch import blas_epoch
 from .epoch import EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
@@ -43,8 +44,8 @@ class NumbaBackend(Backend):
     parallel_min_elements = 1 << 22
     #: The fused epoch visits only nonzero inputs when X has at most this fraction of nonzeros.
     sparse_max_density = 0.5
-    #: Dense inputs (not sparse enough) take the fused path only for batches of at most this
-    #: many rows; larger batches run composed, where BLAS does the GEMMs faster.
+    #: Dense inputs (not sparse enough) take the fused epoch for batches of at most this many
+    #: rows; larger batches take the BLAS epoch, whose GEMMs are BLAS's (see epoch_path).
     dense_fused_max_rows = 64
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
@@ -242,20 +243,43 @@ class NumbaBackend(Backend):
 
     # ------------------------------------------------------------------ fused epoch
     def run_epoch(self, job):
-        """The fused epoch for every job :meth:`fused_epoch_supported` accepts, else the composed
-        one. Says so in one line on stderr when its kernels are about to compile."""
-        fused = self.fused_epoch_supported(job)
+        """The epoch :meth:`epoch_path` picks for ``job``: the fused one, the BLAS one or the
+        composed one; returns its name. Says so in one line on stderr when its kernels are about
+        to compile."""
+        path = self.epoch_path(job)
         kind = "uint8" if job.X.dtype == np.uint8 else job.X.dtype.name
-        what = (f"the {'fused epoch' if fused else 'epoch kernels'} for "
-                f"{job.coefs[0].dtype.name} weights and {kind} inputs")
-        seconds = FUSED_EPOCH_COMPILE_S if fused else COMPOSED_EPOCH_COMPILE_S
+        what = (f"the {_EPOCH_NAMES[path]} for {job.coefs[0].dtype.name} weights and {kind} "
+                "inputs")
+        seconds = FUSED_EPOCH_COMPILE_S if path == "fused" else COMPOSED_EPOCH_COMPILE_S
         with compile_notice(what, seconds, self.cache_path):
-            if not fused:
+            if path == "fused":
+                self.fused_epoch(job)
+            elif path == "blas":
+                self.blas_epoch(job)
+            else:
                 return super().run_epoch(job)
-            self.fused_epoch(job)
-        return "fused"
+        return path
+
+    def epoch_path(self, job):
+        """How an epoch of ``job`` runs here: ``"fused"`` (sparse inputs, or dense batches of at
+        most dense_fused_max_rows rows), ``"blas"`` (larger dense batches without dropout or
+        shifts) or ``"composed"`` (what neither compiled epoch covers)."""
+        if not self._compiled_epoch_covers(job):
+            return "composed"
+        rows = min(int(job.batch_size), job.X.shape[0])
+        if job.augment_shift or self._sparse_of(job.X) is not None \
+                or rows <= self.dense_fused_max_rows:
+            return "fused"
+        if job.dropout is not None and any(job.dropout):
+            return "composed"
+        return "blas"
 
     def fused_epoch_supported(self, job):
+        """Whether :meth:`fused_epoch` runs ``job`` (:meth:`epoch_path` says ``"fused"``)."""
+        return self.epoch_path(job) == "fused"
+
+    def _compiled_epoch_covers(self, job):
+        """Whether the compiled epochs (fused and BLAS) can run ``job`` at all."""
         try:
             coefs, intercepts = list(job.coefs), list(job.intercepts)
             if not coefs or len(coefs) != len(intercepts):
@@ -311,15 +335,38 @@ class NumbaBackend(Backend):
                 return False
             if int(job.batch_size) < 1:
                 return False
-            if not (isinstance(job.stats, np.ndarray) and job.stats.dtype == np.float64):
-                return False
-            rows = min(int(job.batch_size), X.shape[0])
-            sparse = not job.augment_shift and self._sparse_of(X) is not None
-            return rows <= self.dense_fused_max_rows or sparse
+            return isinstance(job.stats, np.ndarray) and job.stats.dtype == np.float64
         except (AttributeError, TypeError):
             return False
 
     def fused_epoch(self, job):
+        """Run ``job`` by the fused epoch (:func:`.epoch.fused_epoch`), in place."""
+        args = self._compiled_epoch_args(job, sparse=None if job.augment_shift else
+                                         self._sparse_of(job.X))
+        if args is None:
+            return
+        data, hyper, addresses, shapes, extras, weighted, scheduled = args
+        tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
+                        numba.get_num_threads(), self.block_grad_min_rows)
+        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
+                               weighted or scheduled)
+        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
+                                lazy_sgd, extras))
+
+    def blas_epoch(self, job):
+        """Run ``job`` (dense inputs, no dropout or shifts) by the BLAS epoch
+        (:func:`.blas_epoch.blas_epoch`), in place."""
+        args = self._compiled_epoch_args(job, sparse=None)
+        if args is None:
+            return
+        data, hyper, addresses, shapes, extras, _, _ = args
+        job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras))
+
+    def _compiled_epoch_args(self, job, sparse):
+        """(EpochData, Hyperparameters, addresses, shapes, Extras or None, weighted, scheduled):
+        what the compiled epochs take for ``job`` (sparse: X's CSR copy, or None to read X
+        densely), or None when the epoch has no rows. The job's arrays stay alive in ``job``
+        while the epoch reads and writes them through the addresses."""
         coefs, intercepts = list(job.coefs), list(job.intercepts)
         dtype = coefs[0].dtype
         X = job.X if job.X.flags.c_contiguous else np.ascontiguousarray(job.X)
@@ -334,7 +381,7 @@ class NumbaBackend(Backend):
                 order = np.where(order < 0, order + X.shape[0], order)
         n = order.shape[0]
         if n == 0:
-            return
+            return None
         k = coefs[-1].shape[1]
         kind = _OUTPUT_KINDS[job.output]
         if job.targets.ndim == 1:
@@ -345,11 +392,7 @@ class NumbaBackend(Backend):
         else:
             labels = np.zeros(1, np.int64)
             indicators = np.ascontiguousarray(job.targets, dtype=dtype)
-        weighted = job.sample_weight is not None
-        scheduled = job.step_learning_rates is not None
         lut, sc = _lut_for(X.dtype, dtype, job.x_scale)
-        # shifted images go through the dense gather, which moves them as it reads them
-        sparse = None if job.augment_shift else self._sparse_of(X)
         if sparse is None:
             ptr, ind, val = np.zeros(1, np.int64), np.zeros(1, np.uint16), np.zeros(1, X.dtype)
         else:
@@ -366,14 +409,9 @@ class NumbaBackend(Backend):
             min(int(job.batch_size), n), float(job.learning_rate), float(job.momentum),
             bool(job.nesterovs_momentum), float(job.beta_1), float(job.beta_2),
             float(job.epsilon), float(job.alpha), float(job.label_smoothing))
-        tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
-                        numba.get_num_threads(), self.block_grad_min_rows)
-        # mats and vecs keep the arrays at those addresses alive until the call returns
-        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
-                               weighted or scheduled)
         extras = _extras_of(job, kind, X.shape[0], hyper.batch_size, dtype)
-        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd, extras))
+        return (data, hyper, addresses, shapes, extras, job.sample_weight is not None,
+                job.step_learning_rates is not None)
 
     def _sparse_of(self, X):
         """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse
@@ -414,6 +452,9 @@ def _extras_of(job, kind, n, batch_size, dtype):
         np.int64(job.image_shape[1] if job.image_shape is not None else 1),
         np.int64(job.noise_row0))
 
+
+#: What the compile notice calls each epoch_path.
+_EPOCH_NAMES = {"fused": "fused epoch", "blas": "BLAS epoch", "composed": "epoch kernels"}
 
 #: The fused epoch's loss kind of each EpochJob output (sigmoid with labels: SIGMOID_LABELS).
 _OUTPUT_KINDS = {"softmax": SOFTMAX_LABELS, "sigmoid": SIGMOID_INDICATORS,

@@ -184,7 +184,7 @@ def test_dense_inputs(dtype, inputs, batch):
     assert NB._sparse_of(job.X) is None
     assert_same_epoch(*run_both(job), dtype)
     big = make_job(dtype=dtype, batch=NB.dense_fused_max_rows + 1, inputs=inputs, n=100)
-    assert not NB.fused_epoch_supported(big)  # large dense batches: composed (BLAS)
+    assert not NB.fused_epoch_supported(big)  # large dense batches: the BLAS epoch
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

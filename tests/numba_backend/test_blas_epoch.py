@@ -1,0 +1,108 @@
+"""The BLAS epoch (numba_backend.blas_epoch) computes what the composed epoch computes: every
+activation, output, solver and depth; float and uint8 dense inputs; sample weights, label
+smoothing and step sizes per step; short last steps and unshuffled epochs; bitwise reproducible.
+And the backend sends it the jobs it should (epoch_path)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastfnn.kernels import ACTIVATIONS, backend_class
+from fastfnn.kernels.composed import composed_epoch
+
+from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPUTS, SOLVERS,
+                      assert_same_epoch, clone, make_job, requires_numba)
+
+pytestmark = requires_numba
+
+#: A Numba backend that runs every dense batch of more than 4 rows by the BLAS epoch, so that
+#: small jobs reach it.
+BL = backend_class("numba")() if NB is not None else None
+if BL is not None:
+    BL.dense_fused_max_rows = 4
+
+
+def _run_both(job):
+    """(blas, composed): ``job`` by the BLAS epoch and by the composed epoch on NumPy."""
+    assert BL.epoch_path(job) == "blas"
+    blas, composed = clone(job), clone(job)
+    assert BL.run_epoch(blas) == "blas"
+    composed_epoch(REF, composed)
+    return blas, composed
+
+
+def _grid():
+    """Every activation x output x solver, with dtype, depth, batch and inputs cycling."""
+    cases = []
+    outputs = list(OUTPUTS) + list(REGRESSION_OUTPUTS)
+    for i, (act, out, solver) in enumerate(itertools.product(ACTIVATIONS, outputs, SOLVERS)):
+        cases.append((DTYPES[i % 2], [7, 16, N_ROWS][i % 3], list(HIDDEN)[i % 4], act, out,
+                      solver, ["float", "dense"][(i // 2) % 2]))
+    return cases
+
+
+@pytest.mark.parametrize("dtype,batch,depth,act,output,solver,inputs", _grid(),
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_blas_epoch_matches_composed(dtype, batch, depth, act, output, solver, inputs):
+    job = make_job(dtype=dtype, batch=batch, depth=depth, act=act, output=output, solver=solver,
+                   inputs=inputs, k=3 if output in REGRESSION_OUTPUTS else 4)
+    assert_same_epoch(*_run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", ["softmax", "multilabel", "poisson"])
+def test_weights_smoothing_and_step_sizes(dtype, output):
+    """Sample weights (scikit-learn's steps), label smoothing (softmax) and a step size per step."""
+    job = make_job(dtype=dtype, batch=9, depth=2, output=output, solver="adam", inputs="float",
+                   weighted=True, alpha=1e-2)
+    job.step_learning_rates = np.linspace(0.08, 0.01, -(-N_ROWS // 9))
+    if output == "softmax":
+        job.label_smoothing = 0.1
+    blas, composed = _run_both(job)
+    assert_same_epoch(blas, composed, dtype)
+    plain = clone(job)
+    plain.sample_weight = None
+    BL.run_epoch(plain)
+    assert not np.allclose(plain.coefs[0], blas.coefs[0])  # the weights did something
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unshuffled_epoch_with_a_short_last_step(dtype):
+    """order None (batches are slices of X), 40 rows in steps of 12: the last step has 4."""
+    job = make_job(dtype=dtype, batch=12, depth=2, inputs="float", solver="momentum",
+                   shuffle=False)
+    assert_same_epoch(*_run_both(job), dtype)
+
+
+def test_bitwise_reproducible_and_in_place():
+    """Two runs end bit for bit alike, in the caller's arrays (no copies left behind)."""
+    job = make_job(dtype=np.float32, batch=8, depth=3, inputs="float", solver="adam")
+    first, second = clone(job), clone(job)
+    arrays = [id(a) for a in first.coefs + first.intercepts]
+    BL.blas_epoch(first)
+    BL.blas_epoch(second)
+    assert [id(a) for a in first.coefs + first.intercepts] == arrays
+    for a, b in zip(first.coefs + first.intercepts + first.opt_state[3],
+                    second.coefs + second.intercepts + second.opt_state[3]):
+        np.testing.assert_array_equal(a, b)
+    assert first.t == second.t == job.t + 5
+    assert not np.array_equal(first.coefs[0], job.coefs[0])
+
+
+def test_epoch_path():
+    """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones and sparse inputs: fused;
+    dropout on a BLAS-sized batch: composed."""
+    big = NB.dense_fused_max_rows + 1
+    assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
+    assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="dense")) == "blas"
+    assert NB.epoch_path(make_job(batch=NB.dense_fused_max_rows, n=2 * big,
+                                  inputs="float")) == "fused"
+    assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="sparse")) == "fused"
+    dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
+    dropped.dropout = (0.0, 0.3, 0.0)
+    assert NB.epoch_path(dropped) == "composed"
+    tanh = make_job(batch=big, n=2 * big, inputs="float", act="tanh")
+    assert NB.epoch_path(tanh) == "blas"
