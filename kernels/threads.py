@@ -21,7 +21,7 @@ import contextlib
 import os
 import sys
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 #: Environment variables that state how many threads this process should run, smallest wins.
 SHARE_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
@@ -64,6 +64,19 @@ def limit_threads(n_threads: int | None, numba=None):
     finally:
         if previous is not None:
             numba.set_num_threads(previous)
+
+
+_CONTROLLER: list = []
+
+
+def single_threaded_blas():
+    """Context manager: the BLAS libraries (NumPy's and SciPy's) run one thread inside, for
+    compiled code that calls BLAS from several threads of its own. The libraries are found once
+    (SciPy's loaded first: Numba's ``np.dot`` calls it), the limit costs a call per library."""
+    if not _CONTROLLER:
+        import scipy.linalg.cython_blas  # noqa: F401 - loads the library before the scan
+        _CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
+    return _CONTROLLER[0].limit(limits=1)
 
 
 def _affinity() -> int:

@@ -10,11 +10,12 @@ Assumes: NumPy arrays on the host; float32 or float64 parameters.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
 from ..base import Backend
-from ..threads import limit_threads
+from ..threads import limit_threads, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
@@ -53,6 +54,9 @@ class NumbaBackend(Backend):
     #: does the result.
     fused_chunks = 4
     fused_rows_per_chunk = 16
+    #: BLAS epoch: the most row chunks a step is split into (each at least
+    #: blas_epoch.MIN_CHUNK_ROWS rows); None: Numba's thread count.
+    blas_chunks = None
     #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
     #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
     lazy_max_rows = 4
@@ -355,12 +359,18 @@ class NumbaBackend(Backend):
 
     def blas_epoch(self, job):
         """Run ``job`` (dense inputs, no dropout or shifts) by the BLAS epoch
-        (:func:`.blas_epoch.blas_epoch`), in place."""
+        (:func:`.blas_epoch.blas_epoch`), in place: steps split into row chunks over Numba's
+        threads (so its results are bitwise reproducible for a given thread count)."""
         args = self._compiled_epoch_args(job, sparse=None)
         if args is None:
             return
         data, hyper, addresses, shapes, extras, _, _ = args
-        job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras))
+        # row chunks on every thread, each calling BLAS on one thread (no pool waits on another)
+        chunks = self.blas_chunks or numba.get_num_threads()
+        limit = single_threaded_blas() if chunks > 1 else contextlib.nullcontext()
+        with limit:
+            job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
+                                   chunks))
 
     def _compiled_epoch_args(self, job, sparse):
         """(EpochData, Hyperparameters, addresses, shapes, Extras or None, weighted, scheduled):

@@ -10,24 +10,33 @@ gradients as column sums and the activation derivative in one pass; the optimize
 between kernels, and no step allocates: the kernels' launch cost, not their work, is what the
 composed epoch loses to this one (about 30 calls per step).
 
+A step of enough rows is split into row chunks run in parallel (numba's threads), each with its
+own buffers and gradient, each calling BLAS on one thread (the backend limits BLAS to one thread
+during such an epoch): the step's elementwise work is then parallel too, and no BLAS thread pool
+waits on another. The chunks' gradients are summed in chunk order and stepped in parallel over
+ranges of the parameters. The split is the caller's ``chunks`` (the backend passes its thread
+count), so results are bitwise reproducible for a given thread count.
+
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights and a step size per step (``epoch.Extras``; dropout
 and shifted images are not covered: the backend runs those composed). Parameters and optimizer
 state are the caller's arrays, read and written in place through their addresses (no copies).
 
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
-alive during the call; numba's ``np.dot`` (SciPy's BLAS, whose thread pool does the parallel work:
-the rest of a step is serial, so no second pool competes with it).
+alive during the call; numba's ``np.dot`` (SciPy's BLAS): with one chunk its thread pool does the
+parallel work, with more it must run single-threaded.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
 from .contract import act_grad_rows, bias_act_rows, col_sum_cols
-from .jit import JIT, JIT_INLINE, IDENTITY, cast_like, compiled, input_value, numba
+from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
+                  input_value, numba, prange)
 from .loss import any_output_loss, output_loss
 from .optimizer import FlatParams, OptimizerStep, step_range
 from .vectors import pointer_to
@@ -56,37 +65,160 @@ def _rows_of(buf, at, m, width):
     return buf[at:at + m * width].reshape((m, width))
 
 
+#: Every chunk's buffers, row c for chunk c (2-D C arrays of the compute dtype): x the gathered
+#: rows, acts and deltas each layer's activations and their gradients (layer l at at[0, l] of a
+#: row), weight_grads and bias_grads the gradients (layer l at at[1, l] and at[2, l]).
+BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_grads"])
+
+#: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
+MIN_CHUNK_ROWS = 32
+#: Parameters per work item of a parallel update.
+UPDATE_PIECE = 16384
+
+
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras):
+def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, extras, results):
+    """Forward, loss and backward of the m rows data.order[start:start + m] in chunk c's
+    buffers (see BlasWork; at: int64 (3, L + 1) the offsets there): the data gradient of the
+    rows, each output gradient row scaled by ``scale`` (times its sample weight with extras), in
+    work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c]."""
+    like = data.lut  # an array of the compute dtype
+    L = shapes.shape[0]
+    order = data.order
+    X, lut, sc = data.X, data.lut, data.x_scale
+    d = shapes[0, 0]
+    k = shapes[L - 1, 1]
+    acts, deltas = work.acts[c], work.deltas[c]
+    weight_grads, bias_grads = work.weight_grads[c], work.bias_grads[c]
+    x = _rows_of(work.x[c], 0, m, d)
+    for i in range(m):
+        r = order[start + i]
+        for j in range(d):
+            x[i, j] = input_value(X[r, j], lut, sc)
+    a = x
+    for l in range(L):
+        z = _rows_of(acts, at[0, l], m, shapes[l, 1])
+        np.dot(a, _matrix(addresses, 0, l, shapes, like), z)
+        bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
+                      hyper.activation if l < L - 1 else IDENTITY, 0, m)
+        a = z
+    # the loss, and the logits' gradient into the last layer's deltas
+    logits = acts[at[0, L - 1]:at[0, L - 1] + m * k]
+    dlogits = deltas[at[0, L - 1]:at[0, L - 1] + m * k]
+    total = 0.0
+    hits = 0
+    for i in range(m):
+        r = order[start + i]
+        if extras is None:  # no label smoothing either: a constant the compiler folds
+            lo, ok = output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k,
+                                 scale, 0.0)
+        else:
+            lo, ok = any_output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k,
+                                     scale * extras.row_weight[r], hyper.label_smoothing)
+            lo *= np.float64(extras.row_weight[r])
+        total += lo
+        hits += ok
+    results[c, 0] += total
+    results[c, 1] += hits
+    for l in range(L - 1, -1, -1):
+        dz = _rows_of(deltas, at[0, l], m, shapes[l, 1])
+        a_prev = x if l == 0 else _rows_of(acts, at[0, l - 1], m, shapes[l, 0])
+        np.dot(a_prev.T, dz, weight_grads[at[1, l]:at[1, l + 1]].reshape((shapes[l, 0],
+                                                                         shapes[l, 1])))
+        col_sum_cols(dz, bias_grads[at[2, l]:at[2, l + 1]], 0, shapes[l, 1])
+        if l > 0:
+            d_prev = _rows_of(deltas, at[0, l - 1], m, shapes[l, 0])
+            np.dot(dz, _matrix(addresses, 0, l, shapes, like).T, d_prev)
+            if hyper.activation != IDENTITY:
+                act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
+
+
+@compiled(**JIT_PARALLEL)
+def train_chunks(data, hyper, addresses, shapes, at, work, start, m, nch, scale, extras,
+                 results):
+    """train_chunk on a split of the step's m rows (from data.order[start]) into nch chunks,
+    in parallel."""
+    for c in prange(nch):
+        lo, hi = chunk_bounds(m, nch, c)
+        train_chunk(data, hyper, addresses, shapes, at, work, np.int64(c), start + lo, hi - lo,
+                    scale, extras, results)
+
+
+@compiled(**JIT_INLINE)
+def _step_item(step, decay, addresses, shapes, at, work, nch, s1_group, l, kind, lo, hi):
+    """Sum the nch chunks' gradients of elements lo..hi of layer l's weights (kind 0) or bias
+    (kind 1) into chunk 0's, in chunk order, then the optimizer step on them (weight decay on
+    the weights when ``decay``)."""
+    like = work.x
+    grads = work.weight_grads if kind == 0 else work.bias_grads
+    g = grads[0, at[1 + kind, l]:at[1 + kind, l + 1]]
+    for c in range(1, nch):
+        gc = grads[c, at[1 + kind, l]:at[1 + kind, l + 1]]
+        for i in range(lo, hi):
+            g[i] += gc[i]
+    params = FlatParams(_flat(addresses, kind, 0, l, shapes, like),
+                        _flat(addresses, kind, 1, l, shapes, like),
+                        _flat(addresses, kind, s1_group, l, shapes, like))
+    step_range(step, decay and kind == 0, params, g, np.uint64(lo), np.uint64(hi - lo))
+
+
+@compiled(**JIT_PARALLEL)
+def update_chunks(step, decay, addresses, shapes, at, work, nch, s1_group, items):
+    """_step_item on every work item (layer, kind, lo, hi) of ``items``, in parallel."""
+    for q in prange(items.shape[0]):
+        _step_item(step, decay, addresses, shapes, at, work, nch, s1_group, items[q, 0],
+                   items[q, 1], items[q, 2], items[q, 3])
+
+
+@compiled(**JIT_INLINE)
+def _update_items(shapes):
+    """int64 (items, 4): (layer, kind, lo, hi), every layer's weights (kind 0) in pieces of at
+    most UPDATE_PIECE elements, and its bias (kind 1)."""
+    L = shapes.shape[0]
+    count = 0
+    for l in range(L):
+        count += (shapes[l, 0] * shapes[l, 1] + UPDATE_PIECE - 1) // UPDATE_PIECE + 1
+    items = np.empty((count, 4), np.int64)
+    q = 0
+    for l in range(L):
+        size = shapes[l, 0] * shapes[l, 1]
+        for lo in range(0, size, UPDATE_PIECE):
+            items[q, 0], items[q, 1], items[q, 2], items[q, 3] = l, 0, lo, min(lo + UPDATE_PIECE,
+                                                                               size)
+            q += 1
+        items[q, 0], items[q, 1], items[q, 2], items[q, 3] = l, 1, 0, shapes[l, 1]
+        q += 1
+    return items
+
+
+@compiled(**JIT)
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
     velocities; Adam: m, then v), shapes int64 (L, 2) the weights' (n_in, n_out), t the Adam step
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
-    None or an epoch.Extras without dropout or shifts. Returns the new Adam step count."""
+    None or an epoch.Extras without dropout or shifts; chunks: the most row chunks of a step
+    (BLAS must run single-threaded when it is over 1). Returns the new Adam step count."""
     like = data.lut  # an array of the compute dtype
     dtype = like.dtype
     L = shapes.shape[0]
     rows = hyper.batch_size
     order = data.order
     n = order.shape[0]
-    X, lut, sc = data.X, data.lut, data.x_scale
     d = shapes[0, 0]
-    k = shapes[L - 1, 1]
-    # layer l's activations and deltas at act_at[l] of their buffers; gradients at weight_at[l]
-    # and bias_at[l] of theirs
-    act_at = np.zeros(L + 1, np.int64)
-    weight_at = np.zeros(L + 1, np.int64)
-    bias_at = np.zeros(L + 1, np.int64)
+    nch_max = max(1, min(chunks, rows // MIN_CHUNK_ROWS))
+    rows_max = (rows + nch_max - 1) // nch_max  # the largest chunk
+    at = np.zeros((3, L + 1), np.int64)
     for l in range(L):
-        act_at[l + 1] = act_at[l] + rows * shapes[l, 1]
-        weight_at[l + 1] = weight_at[l] + shapes[l, 0] * shapes[l, 1]
-        bias_at[l + 1] = bias_at[l] + shapes[l, 1]
-    x_buf = np.empty(rows * d, dtype)
-    acts = np.empty(act_at[L], dtype)
-    deltas = np.empty(act_at[L], dtype)
-    weight_grads = np.empty(weight_at[L], dtype)
-    bias_grads = np.empty(bias_at[L], dtype)
+        at[0, l + 1] = at[0, l] + rows_max * shapes[l, 1]
+        at[1, l + 1] = at[1, l] + shapes[l, 0] * shapes[l, 1]
+        at[2, l + 1] = at[2, l] + shapes[l, 1]
+    work = BlasWork(np.empty((nch_max, rows_max * d), dtype), np.empty((nch_max, at[0, L]), dtype),
+                    np.empty((nch_max, at[0, L]), dtype), np.zeros((nch_max, at[1, L]), dtype),
+                    np.zeros((nch_max, at[2, L]), dtype))
+    results = np.zeros((nch_max, 2), np.float64)
+    items = _update_items(shapes)
     solver = hyper.solver
     s1_group = 2 if solver == 1 else 1  # SGD has one state array per parameter
     lr = cast_like(like, hyper.learning_rate)
@@ -96,8 +228,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras):
     b2 = cast_like(like, hyper.beta_2)
     c2 = cast_like(like, 1.0 - hyper.beta_2)
     eps = cast_like(like, hyper.epsilon)
-    no_decay = bool(False)
-    u0 = np.uint64(0)
+    zero = np.int64(0)
+    one = np.int64(1)
     s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
@@ -110,53 +242,24 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras):
             step_lr = extras.learning_rates[s]
             lr = cast_like(like, step_lr)
         scale = cast_like(like, 1.0 / weight_sum)
-        x = _rows_of(x_buf, 0, m, d)
-        for i in range(m):
-            r = order[start + i]
-            for j in range(d):
-                x[i, j] = input_value(X[r, j], lut, sc)
-        # forward
-        a = x
-        for l in range(L):
-            z = _rows_of(acts, act_at[l], m, shapes[l, 1])
-            np.dot(a, _matrix(addresses, 0, l, shapes, like), z)
-            bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
-                          hyper.activation if l < L - 1 else IDENTITY, 0, m)
-            a = z
-        # the loss, and the logits' gradient into the last layer's deltas
-        logits = acts[act_at[L - 1]:act_at[L]]
-        dlogits = deltas[act_at[L - 1]:act_at[L]]
+        nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
+        if nch > 1:
+            train_chunks(data, hyper, addresses, shapes, at, work, start, m, nch, scale, extras,
+                         results)
+        else:
+            train_chunk(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
+                        results)
         total = 0.0
-        hits = 0
-        for i in range(m):
-            r = order[start + i]
-            if extras is None:
-                lo, ok = output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k,
-                                     scale, hyper.label_smoothing)
-            else:
-                lo, ok = any_output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits,
-                                         i * k, scale * extras.row_weight[r],
-                                         hyper.label_smoothing)
-                lo *= np.float64(extras.row_weight[r])
-            total += lo
-            hits += ok
+        hits = 0.0
+        for c in range(nch):
+            total += results[c, 0]
+            hits += results[c, 1]
+            results[c, 0] = 0.0
+            results[c, 1] = 0.0
         if extras is not None:  # the loss of the step's weighted mean, times its rows
             total *= m / weight_sum
         stats[0] += total
         stats[1] += hits
-        # backward
-        for l in range(L - 1, -1, -1):
-            dz = _rows_of(deltas, act_at[l], m, shapes[l, 1])
-            a_prev = x if l == 0 else _rows_of(acts, act_at[l - 1], m, shapes[l, 0])
-            np.dot(a_prev.T, dz, weight_grads[weight_at[l]:weight_at[l + 1]].reshape(
-                (shapes[l, 0], shapes[l, 1])))
-            col_sum_cols(dz, bias_grads[bias_at[l]:bias_at[l + 1]], 0, shapes[l, 1])
-            if l > 0:
-                d_prev = _rows_of(deltas, act_at[l - 1], m, shapes[l, 0])
-                np.dot(dz, _matrix(addresses, 0, l, shapes, like).T, d_prev)
-                if hyper.activation != IDENTITY:
-                    act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
-        # the optimizer, layer by layer (weight decay on the weights only)
         if solver == 1:
             t += 1
             lr_t = cast_like(like, step_lr * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
@@ -166,16 +269,11 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras):
         step = OptimizerStep(solver, lr, mom, hyper.nesterovs_momentum, hyper.momentum != 0.0,
                              cast_like(like, hyper.alpha / weight_sum), lr_t, b1, c1, b2, c2, eps)
         use_wd = hyper.alpha / weight_sum != 0.0
-        for l in range(L):
-            for kind in range(2):
-                params = FlatParams(_flat(addresses, kind, 0, l, shapes, like),
-                                    _flat(addresses, kind, 1, l, shapes, like),
-                                    _flat(addresses, kind, s1_group, l, shapes, like))
-                if kind == 0:
-                    grad = weight_grads[weight_at[l]:weight_at[l + 1]]
-                else:
-                    grad = bias_grads[bias_at[l]:bias_at[l + 1]]
-                step_range(step, use_wd if kind == 0 else no_decay, params, grad, u0,
-                           np.uint64(grad.shape[0]))
+        if nch > 1:
+            update_chunks(step, use_wd, addresses, shapes, at, work, nch, s1_group, items)
+        else:
+            for q in range(items.shape[0]):
+                _step_item(step, use_wd, addresses, shapes, at, work, one, s1_group,
+                           items[q, 0], items[q, 1], items[q, 2], items[q, 3])
         s += 1
     return t

@@ -77,6 +77,30 @@ def test_unshuffled_epoch_with_a_short_last_step(dtype):
     assert_same_epoch(*_run_both(job), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver,output", [("adam", "softmax"), ("nesterov", "multilabel"),
+                                           ("sgd", "squared_error")])
+def test_parallel_row_chunks(dtype, solver, output):
+    """Steps of 100 rows in 3 chunks (the last step, 30 rows, in one): the chunks' gradients
+    summed and stepped in parallel; the same epoch as the composed one, and bitwise the same
+    whatever the thread count (the split is blas_chunks')."""
+    job = make_job(dtype=dtype, batch=100, depth=2, inputs="float", solver=solver, n=230,
+                   output=output, k=3 if output == "squared_error" else 4, weighted=True)
+    chunked = backend_class("numba")()
+    chunked.blas_chunks = 3
+    runs = []
+    for threads in (1, 2):
+        run = clone(job)
+        with chunked.thread_limit(threads):
+            assert chunked.run_epoch(run) == "blas"
+        runs.append(run)
+    composed = clone(job)
+    composed_epoch(REF, composed)
+    assert_same_epoch(runs[0], composed, dtype)
+    for a, b in zip(runs[0].coefs + runs[0].opt_state[1], runs[1].coefs + runs[1].opt_state[1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bitwise_reproducible_and_in_place():
     """Two runs end bit for bit alike, in the caller's arrays (no copies left behind)."""
     job = make_job(dtype=np.float32, batch=8, depth=3, inputs="float", solver="adam")
