@@ -265,17 +265,24 @@ class NumbaBackend(Backend):
         return path
 
     def epoch_path(self, job):
-        """How an epoch of ``job`` runs here: ``"fused"`` (sparse inputs, or dense batches of at
-        most dense_fused_max_rows rows), ``"blas"`` (larger dense batches without dropout or
-        shifts) or ``"composed"`` (what neither compiled epoch covers)."""
+        """How an epoch of ``job`` runs here: ``"fused"``, ``"blas"`` or ``"composed"``.
+
+        Batches of at most dense_fused_max_rows rows, and shifted images: fused. Larger batches:
+        BLAS when the inputs are dense, or sparse but the layers after the first hold at least as
+        many weights as the first (there the fused epoch's sparse first layer saves less than
+        BLAS gains on the others); else fused. Dropout on a BLAS-sized batch, and what neither
+        compiled epoch covers: composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
         rows = min(int(job.batch_size), job.X.shape[0])
-        if job.augment_shift or self._sparse_of(job.X) is not None \
-                or rows <= self.dense_fused_max_rows:
+        if job.augment_shift or rows <= self.dense_fused_max_rows:
             return "fused"
+        if self._sparse_of(job.X) is not None:
+            first = job.coefs[0].size
+            if sum(w.size for w in job.coefs[1:]) < first:
+                return "fused"
         if job.dropout is not None and any(job.dropout):
-            return "composed"
+            return "fused" if self._sparse_of(job.X) is not None else "composed"
         return "blas"
 
     def fused_epoch_supported(self, job):

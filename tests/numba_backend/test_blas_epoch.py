@@ -117,14 +117,18 @@ def test_bitwise_reproducible_and_in_place():
 
 
 def test_epoch_path():
-    """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones and sparse inputs: fused;
-    dropout on a BLAS-sized batch: composed."""
+    """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
+    fused unless the later layers outweigh the first; dropout on a BLAS-sized batch: composed."""
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="dense")) == "blas"
     assert NB.epoch_path(make_job(batch=NB.dense_fused_max_rows, n=2 * big,
                                   inputs="float")) == "fused"
+    # sparse inputs: fused while the first layer holds most weights (20 x 9 here, 9 x 4 after)
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="sparse")) == "fused"
+    deep = make_job(batch=big, n=2 * big, inputs="sparse", hidden=(8, 64))  # 160; 512 + 256
+    assert NB.epoch_path(deep) == "blas"
+    assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
     dropped.dropout = (0.0, 0.3, 0.0)
     assert NB.epoch_path(dropped) == "composed"
