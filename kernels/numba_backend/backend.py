@@ -267,22 +267,17 @@ class NumbaBackend(Backend):
     def epoch_path(self, job):
         """How an epoch of ``job`` runs here: ``"fused"``, ``"blas"`` or ``"composed"``.
 
-        Batches of at most dense_fused_max_rows rows, and shifted images: fused. Larger batches:
-        BLAS when the inputs are dense, or sparse but the layers after the first hold at least as
-        many weights as the first (there the fused epoch's sparse first layer saves less than
-        BLAS gains on the others); else fused. Dropout on a BLAS-sized batch, and what neither
-        compiled epoch covers: composed."""
+        Batches of at most dense_fused_max_rows rows: fused. Larger ones: BLAS, unless the inputs
+        are sparse (and not shifted, which makes them dense) and the first layer holds more
+        weights than the layers after it: then the fused epoch's sparse first layer saves more
+        than BLAS gains on the others. What neither compiled epoch covers: composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
-        rows = min(int(job.batch_size), job.X.shape[0])
-        if job.augment_shift or rows <= self.dense_fused_max_rows:
+        if min(int(job.batch_size), job.X.shape[0]) <= self.dense_fused_max_rows:
             return "fused"
-        if self._sparse_of(job.X) is not None:
-            first = job.coefs[0].size
-            if sum(w.size for w in job.coefs[1:]) < first:
-                return "fused"
-        if job.dropout is not None and any(job.dropout):
-            return "fused" if self._sparse_of(job.X) is not None else "composed"
+        if not job.augment_shift and self._sparse_of(job.X) is not None and \
+                sum(w.size for w in job.coefs[1:]) < job.coefs[0].size:
+            return "fused"
         return "blas"
 
     def fused_epoch_supported(self, job):
@@ -365,7 +360,7 @@ class NumbaBackend(Backend):
                                 lazy_sgd, extras))
 
     def blas_epoch(self, job):
-        """Run ``job`` (dense inputs, no dropout or shifts) by the BLAS epoch
+        """Run ``job`` by the BLAS epoch
         (:func:`.blas_epoch.blas_epoch`), in place: steps split into row chunks over Numba's
         threads (so its results are bitwise reproducible for a given thread count)."""
         args = self._compiled_epoch_args(job, sparse=None)

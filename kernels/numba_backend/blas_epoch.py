@@ -18,9 +18,10 @@ ranges of the parameters. The split is the caller's ``chunks`` (the backend pass
 count), so results are bitwise reproducible for a given thread count.
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
-output kind, label smoothing, sample weights and a step size per step (``epoch.Extras``; dropout
-and shifted images are not covered: the backend runs those composed). Parameters and optimizer
-state are the caller's arrays, read and written in place through their addresses (no copies).
+output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
+(ReLU and identity, as the fused epoch: the stored activations are the dropped ones) and shifted
+images (``epoch.Extras``). Parameters and optimizer state are the caller's arrays, read and
+written in place through their addresses (no copies).
 
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
 alive during the call; numba's ``np.dot`` (SciPy's BLAS): with one chunk its thread pool does the
@@ -38,6 +39,7 @@ from .contract import act_grad_rows, bias_act_rows, col_sum_cols
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
 from .loss import any_output_loss, output_loss
+from .noise import drop_units, shifted_row
 from .optimizer import FlatParams, OptimizerStep, step_range
 from .vectors import pointer_to
 
@@ -81,7 +83,9 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     """Forward, loss and backward of the m rows data.order[start:start + m] in chunk c's
     buffers (see BlasWork; at: int64 (3, L + 1) the offsets there): the data gradient of the
     rows, each output gradient row scaled by ``scale`` (times its sample weight with extras), in
-    work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c]."""
+    work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c].
+    extras: None (a classifier's plain rows: numba prunes the rest before typing) or an
+    epoch.Extras (weights, smoothing, dropout, shifts)."""
     like = data.lut  # an array of the compute dtype
     L = shapes.shape[0]
     order = data.order
@@ -93,6 +97,10 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     x = _rows_of(work.x[c], 0, m, d)
     for i in range(m):
         r = order[start + i]
+        if extras is not None:
+            if extras.shift > 0:
+                shifted_row(X, r, extras, extras.row0 + start + i, work.x[c], i * d, lut, sc)
+                continue
         for j in range(d):
             x[i, j] = input_value(X[r, j], lut, sc)
     a = x
@@ -101,6 +109,10 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
         np.dot(a, _matrix(addresses, 0, l, shapes, like), z)
         bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
                       hyper.activation if l < L - 1 else IDENTITY, 0, m)
+        if extras is not None:
+            if l < L - 1:  # dropout of this layer's output, the next layer's input
+                drop_units(extras, l + 1, acts, at[0, l], shapes[l, 1], shapes[l, 1],
+                           extras.row0 + start, m)
         a = z
     # the loss, and the logits' gradient into the last layer's deltas
     logits = acts[at[0, L - 1]:at[0, L - 1] + m * k]
@@ -131,6 +143,9 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
             np.dot(dz, _matrix(addresses, 0, l, shapes, like).T, d_prev)
             if hyper.activation != IDENTITY:
                 act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
+            if extras is not None:  # the deltas through layer input l's dropout
+                drop_units(extras, l, deltas, at[0, l - 1], shapes[l, 0], shapes[l, 0],
+                           extras.row0 + start, m)
 
 
 @compiled(**JIT_PARALLEL)
@@ -198,7 +213,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
     velocities; Adam: m, then v), shapes int64 (L, 2) the weights' (n_in, n_out), t the Adam step
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
-    None or an epoch.Extras without dropout or shifts; chunks: the most row chunks of a step
+    None or an epoch.Extras; chunks: the most row chunks of a step
     (BLAS must run single-threaded when it is over 1). Returns the new Adam step count."""
     like = data.lut  # an array of the compute dtype
     dtype = like.dtype

@@ -45,7 +45,7 @@ from .blocks import Inputs
 from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
                      make_layout, pack, update_items)
 from .loss import any_output_loss, output_loss
-from .noise import dropout_factor, shift
+from .noise import drop_units, shifted_row
 from .optimizer import (CatchUp, FlatParams, OptimizerStep, catch_up_read_rows, catch_up_rows,
                         step_and_clear, step_dense_rows, step_read_rows, step_rows,
                         sum_chunks_and_step, zero_grad_powers)
@@ -149,7 +149,7 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 r = order[start + b0 + i]
                 if extras is not None:
                     if extras.shift > 0:
-                        _shifted_row(X, r, extras, extras.row0 + start + b0 + i, xb, i * d,
+                        shifted_row(X, r, extras, extras.row0 + start + b0 + i, xb, i * d,
                                      lut, sc)
                         continue
                 for k in range(d):
@@ -168,7 +168,7 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 fwd_dense(layer, src, so, sp, w, a, bs, iota, lut)
             if extras is not None:
                 if l < L - 1:  # dropout of this layer's output, the next layer's input
-                    _drop(extras, l + 1, a, layer.act_at, layer.width, layer.n_out,
+                    drop_units(extras, l + 1, a, layer.act_at, layer.width, layer.n_out,
                           extras.row0 + start + b0, bs)
         Pl = P[L - 1]
         ao = aoff[L - 1]
@@ -203,7 +203,7 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 below = layer_of(layout, l - 1)
                 back_dense(layer_of(layout, l), below, w, dz, a, bs)
                 if extras is not None:  # the deltas through layer input l's dropout
-                    _drop(extras, l, dz, below.act_at, below.width, below.n_out,
+                    drop_units(extras, l, dz, below.act_at, below.width, below.n_out,
                           extras.row0 + start + b0, bs)
             elif not (grads and sparse):
                 pass  # dense inputs: done above; no grads: the caller steps from dz
@@ -225,39 +225,6 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
                 for i in range(bs):
                     r = order[start + b0 + i]
                     grad_sparse(inp, ptr[r], ptr[r + 1], dz, do + i * Pl, Pl, g, woff[0])
-
-
-@compiled(**JIT_INLINE)
-def _drop(extras, l, v, at, width, n, pos0, bs):
-    """Multiply units j < n of rows i < bs of v[at + i * width:] (activations or deltas of the
-    epoch's rows pos0 + i) by layer input l's dropout factors, when that input has dropout."""
-    rate = extras.dropout[l]
-    if rate > 0.0:
-        base = extras.dropout_base[l]
-        for i in range(bs):
-            o = at + i * width
-            for j in range(n):
-                v[o + j] = v[o + j] * dropout_factor(base, pos0 + i, j, rate, v)
-
-
-@compiled(**JIT_INLINE)
-def _shifted_row(X, r, extras, pos, xb, xo, lut, sc):
-    """Row r of X (an image of extras.image_width columns) shifted by its random (dy, dx) into
-    xb[xo:xo + d], zeros where the shift uncovers the border (as noise.shift_images)."""
-    d = X.shape[1]
-    width = extras.image_width
-    height = d // width
-    dy = shift(extras.shift_base[0], pos, extras.shift)
-    dx = shift(extras.shift_base[1], pos, extras.shift)
-    zero = cast_like(xb, 0.0)
-    for y in range(height):
-        sy = y - dy
-        for x in range(width):
-            sx = x - dx
-            if 0 <= sy < height and 0 <= sx < width:
-                xb[xo + y * width + x] = input_value(X[r, sy * width + sx], lut, sc)
-            else:
-                xb[xo + y * width + x] = zero
 
 
 @compiled(**JIT_PARALLEL)

@@ -70,6 +70,29 @@ def test_weights_smoothing_and_step_sizes(dtype, output):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "identity"])
+@pytest.mark.parametrize("batch", [9, 100])
+def test_dropout_and_shifts(dtype, act, batch):
+    """Dropout of hidden layers and shifted images (uint8, 5 x 4 pixels): the composed epoch's
+    noise, position by position, serial and in parallel chunks."""
+    job = make_job(dtype=dtype, batch=batch, depth=2, inputs="sparse", d=20, act=act,
+                   solver="adam", n=230, alpha=1e-3)
+    job.dropout, job.noise_seed, job.noise_row0 = (0.0, 0.4, 0.2), 17, 3
+    job.augment_shift, job.image_shape = 1, (5, 4)
+    chunked = backend_class("numba")()
+    chunked.blas_chunks, chunked.dense_fused_max_rows = 3, 4
+    assert chunked.epoch_path(job) == "blas"
+    blas, composed = clone(job), clone(job)
+    chunked.run_epoch(blas)
+    composed_epoch(REF, composed)
+    assert_same_epoch(blas, composed, dtype)
+    plain = clone(job)
+    plain.dropout = None
+    chunked.run_epoch(plain)
+    assert not np.allclose(plain.coefs[0], blas.coefs[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_unshuffled_epoch_with_a_short_last_step(dtype):
     """order None (batches are slices of X), 40 rows in steps of 12: the last step has 4."""
     job = make_job(dtype=dtype, batch=12, depth=2, inputs="float", solver="momentum",
@@ -118,7 +141,8 @@ def test_bitwise_reproducible_and_in_place():
 
 def test_epoch_path():
     """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
-    fused unless the later layers outweigh the first; dropout on a BLAS-sized batch: composed."""
+    fused unless the later layers outweigh the first or shifts make them dense; input dropout:
+    composed."""
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="dense")) == "blas"
@@ -130,7 +154,10 @@ def test_epoch_path():
     assert NB.epoch_path(deep) == "blas"
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
-    dropped.dropout = (0.0, 0.3, 0.0)
+    dropped.dropout = (0.3, 0.0, 0.0)  # input dropout: no compiled epoch has it
     assert NB.epoch_path(dropped) == "composed"
+    shifted = make_job(batch=big, n=2 * big, inputs="sparse", d=20)
+    shifted.augment_shift, shifted.image_shape = 1, (5, 4)  # shifted rows are dense
+    assert NB.epoch_path(shifted) == "blas"
     tanh = make_job(batch=big, n=2 * big, inputs="float", act="tanh")
     assert NB.epoch_path(tanh) == "blas"
