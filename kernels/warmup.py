@@ -56,12 +56,14 @@ def warm_up(backend, dtypes=DTYPES, inputs=INPUTS) -> list[str]:
                             _epoch(backend, X, targets, np.dtype(dtype), output, solver,
                                    batch_size, order)
                     _evaluate(backend, X, targets, np.dtype(dtype))
-                    _weighted_loss(backend, targets, np.dtype(dtype))
-                # Sample weights and the regression outputs: a fused epoch compiles them apart
-                # (one signature serves both, whatever the targets).
-                _epoch(backend, X, rng.random((_ROWS, _CLASSES)).astype(dtype), np.dtype(dtype),
-                       "squared_error", "adam", 16, rng.permutation(_ROWS),
-                       sample_weight=rng.uniform(0.5, 2.0, _ROWS).astype(dtype))
+                    _losses(backend, targets, np.dtype(dtype))
+                # Sample weights and the regression outputs: a compiled epoch compiles them apart
+                # (one signature serves both, whatever the targets), in small and large batches.
+                for batch_size in (16, 80):
+                    _epoch(backend, X, rng.random((_ROWS, _CLASSES)).astype(dtype),
+                           np.dtype(dtype), "squared_error", "adam", batch_size,
+                           rng.permutation(_ROWS),
+                           sample_weight=rng.uniform(0.5, 2.0, _ROWS).astype(dtype))
             done.append(f"{dtype} weights, {kind} inputs")
     backend.synchronize()
     return done
@@ -112,13 +114,15 @@ def _epoch(backend, X, targets, dtype, output, solver, batch_size, order, sample
     backend.run_epoch(job)
 
 
-def _weighted_loss(backend, targets, dtype):
-    """The loss kernel of ``targets``' kind with row weights (what a sample-weighted composed epoch
-    calls): softmax for labels, squared error for float targets (the sigmoid's signature too)."""
+def _losses(backend, targets, dtype):
+    """The loss kernel of ``targets``' kind without and with row weights (what evaluations and
+    composed epochs call): softmax for labels, squared error for float targets (the sigmoid's
+    signature too)."""
     logits = backend.zeros((_ROWS, _CLASSES), dtype)
     kernel = backend.softmax_xent if targets.ndim == 1 else backend.squared_error
-    kernel(logits, backend.asarray(targets), logits, backend.zeros((2,), np.float64), 1.0,
-           row_weight=backend.asarray(np.ones(_ROWS), dtype))
+    for row_weight in (None, backend.asarray(np.ones(_ROWS), dtype)):
+        kernel(logits, backend.asarray(targets), logits, backend.zeros((2,), np.float64), 1.0,
+               row_weight=row_weight)
 
 
 def _evaluate(backend, X, targets, dtype):

@@ -36,8 +36,9 @@ def test_warm_up_runs_every_combination_asked_for(name):
     assert {r[5] for r in runs} >= {1, 96}  # per-example and whole-set steps
     assert {r[6] for r in runs} == {"softmax", "sigmoid", "squared_error"}
     assert {r[7] for r in runs} == {False, True}  # sample weights too
-    if name == "numba":  # the fused epoch and the composed one (large dense batches)
-        assert {r[0] for r in runs} == {"fused", "composed"}
+    if name == "numba":  # the fused epoch and the BLAS one (large dense batches)
+        assert {r[0] for r in runs} == {"fused", "blas"}
+        assert {r[7] for r in runs if r[0] == "blas"} == {False, True}
 
 
 def test_unknown_names_are_refused_before_anything_runs():

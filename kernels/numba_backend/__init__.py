@@ -1,4 +1,5 @@
-"""The Numba backend: every kernel compiled for the CPU with ``@njit(cache=True)``, and a fused epoch.
+"""The Numba backend: every kernel compiled for the CPU with ``@njit(cache=True)``, and two compiled
+epochs (fused, BLAS).
 
 One concern per module, from the bottom up:
 
@@ -11,13 +12,15 @@ One concern per module, from the bottom up:
 ``sparse_input``   the CSR copy of a sparse training set, cached while the data stays the same
 ``layout``         the fused epoch's padded flat parameters and per-chunk buffers
 ``blocks``         register-blocked forward, backward and weight-gradient loops of the fused epoch
+``noise``          dropout factors and image shifts, compiled (the same numbers as the host's)
 ``epoch``          the fused epoch: a whole epoch of training in one compiled call
+``blas_epoch``     the BLAS epoch: larger dense batches, GEMMs by BLAS, in parallel row chunks
 ``compile_notice`` one line on stderr when an epoch's kernels are about to compile
 ``backend``        :class:`NumbaBackend`, which dispatches to the above from Python
 =================  ===============================================================================
 
-Compilation is lazy (the first call of each signature; the fused epoch takes seconds per dtype and
-input kind the first time) and cached on disk (``$NUMBA_CACHE_DIR``, else ``__pycache__`` next to
+Compilation is lazy (the first call of each signature; each compiled epoch takes seconds per dtype
+and input kind the first time) and cached on disk (``$NUMBA_CACHE_DIR``, else ``__pycache__`` next to
 these modules); without any writable cache location kernels compile in every process.
 """
 

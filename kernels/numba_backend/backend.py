@@ -30,6 +30,7 @@ from .sparse_input import SparseInputs
 #: Seconds the first fit of a kind waits for the compiler, for the compile notice: measured CPU time
 #: of a cold first fit on the 2-core development machine (fastfnn bench --compile).
 FUSED_EPOCH_COMPILE_S = 20
+BLAS_EPOCH_COMPILE_S = 10
 COMPOSED_EPOCH_COMPILE_S = 5
 
 
@@ -254,7 +255,8 @@ class NumbaBackend(Backend):
         kind = "uint8" if job.X.dtype == np.uint8 else job.X.dtype.name
         what = (f"the {_EPOCH_NAMES[path]} for {job.coefs[0].dtype.name} weights and {kind} "
                 "inputs")
-        seconds = FUSED_EPOCH_COMPILE_S if path == "fused" else COMPOSED_EPOCH_COMPILE_S
+        seconds = {"fused": FUSED_EPOCH_COMPILE_S, "blas": BLAS_EPOCH_COMPILE_S}.get(
+            path, COMPOSED_EPOCH_COMPILE_S)
         with compile_notice(what, seconds, self.cache_path):
             if path == "fused":
                 self.fused_epoch(job)
