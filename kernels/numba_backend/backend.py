@@ -47,8 +47,16 @@ class NumbaBackend(Backend):
     #: The fused epoch visits only nonzero inputs when X has at most this fraction of nonzeros.
     sparse_max_density = 0.5
     #: Dense inputs (not sparse enough) take the fused epoch for batches of at most this many
-    #: rows; larger batches take the BLAS epoch, whose GEMMs are BLAS's (see epoch_path).
-    dense_fused_max_rows = 64
+    #: rows; larger batches take the BLAS epoch, whose GEMMs are BLAS's (see epoch_path). Measured
+    #: on 2 cores (AVX-512): BLAS wins from 8 rows on (100 inputs, 256-128 hidden: 0.12 vs 0.18 s
+    #: per epoch at 16 rows, 0.36 vs 0.41 at 8), the fused epoch at 1 row with Adam and at 4
+    #: rows with 1000 inputs.
+    dense_fused_max_rows = 4
+    #: Sparse inputs take the BLAS epoch when the layers after the first hold at least as many
+    #: weights as the first and a step does at least this many multiply-adds in them (rows x
+    #: their weights): 784-1024-1024-10 at 32 rows (34M, 0.48 vs 0.67 s) and six hidden 256s at
+    #: 200 (66M, 0.15 vs 0.31 s) but not at 32 rows (11M: 0.24 vs 0.21 s).
+    sparse_blas_min_work = 20_000_000
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
     #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
@@ -270,16 +278,19 @@ class NumbaBackend(Backend):
         """How an epoch of ``job`` runs here: ``"fused"``, ``"blas"`` or ``"composed"``.
 
         Batches of at most dense_fused_max_rows rows: fused. Larger ones: BLAS, unless the inputs
-        are sparse (and not shifted, which makes them dense) and the first layer holds more
-        weights than the layers after it: then the fused epoch's sparse first layer saves more
-        than BLAS gains on the others. What neither compiled epoch covers: composed."""
+        are sparse (and not shifted, which makes them dense): those stay fused, whose first layer
+        visits only the nonzeros, unless the later layers outweigh the first and a step gives
+        them sparse_blas_min_work multiply-adds (there BLAS gains more). What neither compiled
+        epoch covers: composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
-        if min(int(job.batch_size), job.X.shape[0]) <= self.dense_fused_max_rows:
+        rows = min(int(job.batch_size), job.X.shape[0])
+        if rows <= self.dense_fused_max_rows:
             return "fused"
-        if not job.augment_shift and self._sparse_of(job.X) is not None and \
-                sum(w.size for w in job.coefs[1:]) < job.coefs[0].size:
-            return "fused"
+        if not job.augment_shift and self._sparse_of(job.X) is not None:
+            later = sum(w.size for w in job.coefs[1:])
+            if later < job.coefs[0].size or rows * later < self.sparse_blas_min_work:
+                return "fused"
         return "blas"
 
     def fused_epoch_supported(self, job):

@@ -24,6 +24,11 @@ NB = backend_class("numba")() if BACKEND_REPORT.get("numba") == "" else None
 PAR = backend_class("numba")() if NB is not None else None
 if PAR is not None:
     PAR.parallel_min_elements = 10_000
+# The fused epoch's tests reach it with dense batches of up to 64 rows (by default the BLAS epoch
+# takes dense batches of more than 4; test_blas_epoch checks the default routing).
+for _backend in (NB, PAR):
+    if _backend is not None:
+        _backend.dense_fused_max_rows = 64
 REF = NumpyBackend()
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-12)}

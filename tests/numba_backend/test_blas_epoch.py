@@ -18,11 +18,11 @@ from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPU
 
 pytestmark = requires_numba
 
-#: A Numba backend that runs every dense batch of more than 4 rows by the BLAS epoch, so that
-#: small jobs reach it.
+#: A Numba backend that runs every batch of more than 4 rows by the BLAS epoch (sparse inputs too
+#: when the later layers outweigh the first), so that small jobs reach it.
 BL = backend_class("numba")() if NB is not None else None
 if BL is not None:
-    BL.dense_fused_max_rows = 4
+    BL.dense_fused_max_rows, BL.sparse_blas_min_work = 4, 0
 
 
 def _run_both(job):
@@ -141,8 +141,9 @@ def test_bitwise_reproducible_and_in_place():
 
 def test_epoch_path():
     """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
-    fused unless the later layers outweigh the first or shifts make them dense; input dropout:
-    composed."""
+    fused unless the later layers outweigh the first and get enough work per step, or shifts make
+    them dense; input dropout: composed."""
+    NB = backend_class("numba")()  # the default routing (the helpers' NB is set for the fused tests)
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="dense")) == "blas"
@@ -151,7 +152,10 @@ def test_epoch_path():
     # sparse inputs: fused while the first layer holds most weights (20 x 9 here, 9 x 4 after)
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="sparse")) == "fused"
     deep = make_job(batch=big, n=2 * big, inputs="sparse", hidden=(8, 64))  # 160; 512 + 256
-    assert NB.epoch_path(deep) == "blas"
+    assert NB.epoch_path(deep) == "fused"  # too little work per step for BLAS to gain
+    busy = backend_class("numba")()
+    busy.sparse_blas_min_work = big * 768
+    assert busy.epoch_path(deep) == "blas"
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
     dropped.dropout = (0.3, 0.0, 0.0)  # input dropout: no compiled epoch has it

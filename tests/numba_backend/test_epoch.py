@@ -200,9 +200,10 @@ def test_unshuffled_full_batch(dtype, inputs):
 
 
 def _chunky():
-    """A backend whose fused steps split into parallel row chunks already at 8 rows."""
+    """A backend whose fused steps split into parallel row chunks already at 8 rows (dense
+    batches of up to 64 rows fused, as the helpers' NB)."""
     backend = backend_class("numba")()
-    backend.fused_rows_per_chunk = 8
+    backend.fused_rows_per_chunk, backend.dense_fused_max_rows = 8, 64
     return backend
 
 
