@@ -248,7 +248,7 @@ def _uniform(values):
 def _header(workloads, source, sources, reps, where, info):
     """The lines above the table: what ran on what data, how, and on which machine."""
     rows = _uniform(source.rows_for(w) for w in workloads)
-    rows = f"{rows} rows" if rows != "per workload" else "rows per workload (column rows)"
+    rows = f"{rows} rows" if rows != "per workload" else "rows per workload (the rows column)"
     kinds = {(w.dtype, w.solver) for w in workloads}
     if len(kinds) == 1:
         dtype, solver = kinds.pop()
@@ -256,8 +256,9 @@ def _header(workloads, source, sources, reps, where, info):
     else:
         kind = ("dtype and solver per workload (in the key: f32/f64, sgd/adam; keys without them: "
                 "float32, SGD)")
-    lines = [f"fastfnn bench: {rows} ({'; '.join(sources)}), {kind}; median of {reps} interleaved "
-             f"epochs per variant, {where}",
+    lines = [f"fastfnn bench: {rows}; {kind}; median of {reps} interleaved epochs per variant, "
+             f"{where}",
+             f"data: {'; '.join(sources)}",
              f"machine: {info.get('cpu', '?')}, {info.get('cpus_usable', info['cpus'])} usable cores; "
              f"BLAS: {info['blas']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}"]
     extras = [f"{label} {info[key]}" for key, label in
