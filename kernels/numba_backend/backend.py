@@ -19,7 +19,8 @@ from ..threads import limit_threads, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
-from .epoch import EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_lazy_sgd
+from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
+                    is_lazy_sgd)
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
@@ -369,8 +370,9 @@ class NumbaBackend(Backend):
                         numba.get_num_threads(), self.block_grad_min_rows)
         lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
                                weighted or scheduled)
+        adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd, extras))
+                                lazy_sgd, adam_rows, extras))
 
     def blas_epoch(self, job):
         """Run ``job`` by the BLAS epoch

@@ -46,7 +46,8 @@ from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of
                      make_layout, pack, update_items)
 from .loss import any_output_loss, output_loss
 from .noise import drop_units, shifted_row
-from .optimizer import (CatchUp, FlatParams, OptimizerStep, catch_up_read_rows, catch_up_rows,
+from .optimizer import (CatchUp, FlatParams, OptimizerStep, adam_dense_rows, catch_up_read_rows,
+                        catch_up_rows,
                         step_and_clear, step_dense_rows, step_read_rows, step_rows,
                         sum_chunks_and_step, zero_grad_powers)
 from .vectors import lanes, vadd, vld, vst
@@ -311,15 +312,23 @@ def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows, weighted=False):
     return True if lazy else None
 
 
+def is_adam_rows(sparse, solver, batch_size):
+    """fused_epoch's ``adam_rows`` argument (Python): True for Adam (solver 1) on dense inputs
+    with one row per step, else None."""
+    return True if not sparse and solver == 1 and batch_size == 1 else None
+
+
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, extras):
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam_rows, extras):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
     the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
     is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
     (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
-    a mini-batch fit does not compile it. extras: None, or an Extras (see train_rows; unit weights,
+    a mini-batch fit does not compile it. adam_rows: True when the epoch is Adam on dense inputs
+    one row per step, else None (:func:`is_adam_rows`): each layer's rows then step from their
+    inputs and deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows; unit weights,
     no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
     steps). Returns the new Adam step count."""
     solver = hyper.solver
@@ -432,8 +441,11 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, extr
         if nch > 1:
             train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch, extras)
         else:
+            from_rows = one_row
+            if adam_rows is not None:
+                from_rows = True
             train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
-                       np.int64(0), not one_row, extras)
+                       np.int64(0), not from_rows, extras)
         total = 0.0
         hits = 0.0
         for c in range(nch):
@@ -469,6 +481,13 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, extr
                                         layout.n_in[l], work0.deltas, aoff[l], woff[l], P[l])
                     step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
                                     aoff[l], wboff[l], P[l])
+        elif adam_rows is not None:  # per-example Adam: every layer steps from inputs and deltas
+            for l in range(L):
+                src, so, sp = _dense_input(layout, l, work0.x_block, work0.acts)
+                adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
+                                aoff[l], woff[l], P[l])
+                adam_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                aoff[l], wboff[l], P[l])
         else:
             for l in range(L):
                 if l == 0 and lazy_step:

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from .jit import JIT, JIT_INLINE, cast_like, compiled, input_value
-from .vectors import lanes, ld, vadd, vfma, vld, vmul, vsplat, vst, vsub
+from .vectors import lanes, ld, vfma, vld, vmul, vsplat, vst
 
 #: The scalars of one optimizer step, all in the parameters' dtype but the flags. solver: 0 SGD,
 #: 1 Adam (int64). SGD: learning_rate, momentum, nesterovs_momentum, use_momentum (momentum != 0).
@@ -143,31 +143,33 @@ def sum_chunks_and_step(step, decay, params, g, nch, items, q):
 @compiled(**JIT_INLINE)
 def sgd_row(step, decay, params, o, P, x, dz, do):
     """SGD step of w[o:o+P] (velocity s0[o:o+P]) whose gradient is x * dz[do:do+P], formed on
-    the fly: the operations of step_range on that gradient, without storing it."""
+    the fly: step_range's formula (sgd_update) on that gradient, without storing it."""
     w = params.w
     s0 = params.s0
     V = lanes(w)
     xs = vsplat(w, x)
-    LR = vsplat(w, step.learning_rate)
-    MOM = vsplat(w, step.momentum)
-    WD = vsplat(w, step.weight_decay)
-    use_momentum = step.use_momentum
-    nesterov = step.nesterovs_momentum
     for c0 in range(0, P, V):
-        g = vmul(xs, vld(dz, do + c0))
-        v = vld(w, o + c0)
-        if decay:
-            g = vadd(g, vmul(WD, v))
-        st = vmul(LR, g)
-        if not use_momentum:
-            vst(w, o + c0, vsub(v, st))
-        else:
-            vi = vsub(vmul(vld(s0, o + c0), MOM), st)
+        wi, vi = sgd_update(step, decay, vld(w, o + c0), vld(s0, o + c0), xs * vld(dz, do + c0))
+        vst(w, o + c0, wi)
+        if step.use_momentum:
             vst(s0, o + c0, vi)
-            if nesterov:
-                vst(w, o + c0, vadd(v, vsub(vmul(MOM, vi), st)))
-            else:
-                vst(w, o + c0, vadd(v, vi))
+
+
+@compiled(**JIT_INLINE)
+def adam_row(step, decay, params, o, P, x, dz, do):
+    """Adam step of w[o:o+P] (moments s0, s1 there) whose gradient is x * dz[do:do+P], formed
+    on the fly: step_range's formula (adam_update) on that gradient, without storing it."""
+    w = params.w
+    s0 = params.s0
+    s1 = params.s1
+    V = lanes(w)
+    xs = vsplat(w, x)
+    for c0 in range(0, P, V):
+        wi, mi, vi = adam_update(step, decay, vld(w, o + c0), vld(s0, o + c0), vld(s1, o + c0),
+                                 xs * vld(dz, do + c0))
+        vst(w, o + c0, wi)
+        vst(s0, o + c0, mi)
+        vst(s1, o + c0, vi)
 
 
 @compiled(**JIT)
@@ -200,6 +202,14 @@ def step_dense_rows(step, decay, params, x, xo, nin, dz, do, wo, P):
         if skip_zeros and xk == cast_like(x, 0.0):
             continue
         sgd_row(step, decay, params, wo + k * P, P, xk, dz, do)
+
+
+@compiled(**JIT)
+def adam_dense_rows(step, decay, params, x, xo, nin, dz, do, wo, P):
+    """Adam step of a layer's rows w[wo + k*P : +P], k < nin, for a batch of one: the gradient
+    of row k is x[xo + k] * dz[do:do+P] (every row steps: Adam moves rows of zero gradient too)."""
+    for k in range(nin):
+        adam_row(step, decay, params, wo + k * P, P, ld(x, xo + k), dz, do)
 
 
 # ----------------------------------------------------------------------------- lazy catch-up

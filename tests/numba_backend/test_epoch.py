@@ -189,6 +189,24 @@ def test_dense_inputs(dtype, inputs, batch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("inputs,depth,extras", [("float", 2, False), ("dense", 1, True),
+                                                  ("float", 3, True)])
+def test_per_example_adam_on_dense_inputs(dtype, inputs, depth, extras):
+    """Adam one row per step on dense inputs: each layer steps from its inputs and deltas (no
+    stored gradient), as the composed epoch steps; with weights, dropout and step sizes too."""
+    from fastfnn.kernels.numba_backend.epoch import is_adam_rows
+
+    assert is_adam_rows(False, 1, 1) is True
+    assert is_adam_rows(True, 1, 1) is None and is_adam_rows(False, 1, 2) is None
+    job = make_job(dtype=dtype, batch=1, depth=depth, inputs=inputs, solver="adam", n=30,
+                   weighted=extras, act="relu")
+    if extras:
+        job.dropout, job.noise_seed = (0.0,) + (0.3,) * depth, 5
+        job.step_learning_rates = np.linspace(0.05, 0.01, 30)
+    assert_same_epoch(*run_both(job), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("inputs", ["sparse", "float"])
 def test_unshuffled_full_batch(dtype, inputs):
     """order None: batches are slices of X (already in the parameters' dtype, scale 1)."""
