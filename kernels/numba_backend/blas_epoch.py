@@ -30,7 +30,6 @@ parallel work, with more it must run single-threaded.
 
 from __future__ import annotations
 
-import math
 from collections import namedtuple
 
 import numpy as np
@@ -38,9 +37,9 @@ import numpy as np
 from .contract import act_grad_rows, bias_act_rows, col_sum_cols
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
-from .loss import any_output_loss, output_loss
 from .noise import drop_units, shifted_row
-from .optimizer import FlatParams, OptimizerStep, step_range
+from .optimizer import FlatParams, step_range
+from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import pointer_to
 
 
@@ -121,13 +120,8 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     hits = 0
     for i in range(m):
         r = order[start + i]
-        if extras is None:  # no label smoothing either: a constant the compiler folds
-            lo, ok = output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k,
-                                 scale, 0.0)
-        else:
-            lo, ok = any_output_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k,
-                                     scale * extras.row_weight[r], hyper.label_smoothing)
-            lo *= np.float64(extras.row_weight[r])
+        lo, ok = row_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k, scale,
+                          extras, hyper.label_smoothing)
         total += lo
         hits += ok
     results[c, 0] += total
@@ -236,26 +230,12 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
     items = _update_items(shapes)
     solver = hyper.solver
     s1_group = 2 if solver == 1 else 1  # SGD has one state array per parameter
-    lr = cast_like(like, hyper.learning_rate)
-    mom = cast_like(like, hyper.momentum)
-    b1 = cast_like(like, hyper.beta_1)
-    c1 = cast_like(like, 1.0 - hyper.beta_1)
-    b2 = cast_like(like, hyper.beta_2)
-    c2 = cast_like(like, 1.0 - hyper.beta_2)
-    eps = cast_like(like, hyper.epsilon)
     zero = np.int64(0)
     one = np.int64(1)
     s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
-        weight_sum = float(m)
-        step_lr = hyper.learning_rate
-        if extras is not None:  # scikit-learn's steps: gradients and decay over the weight sum
-            weight_sum = 0.0
-            for i in range(m):
-                weight_sum += np.float64(extras.row_weight[order[start + i]])
-            step_lr = extras.learning_rates[s]
-            lr = cast_like(like, step_lr)
+        weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
         scale = cast_like(like, 1.0 / weight_sum)
         nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
         if nch > 1:
@@ -264,25 +244,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
         else:
             train_chunk(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
                         results)
-        total = 0.0
-        hits = 0.0
-        for c in range(nch):
-            total += results[c, 0]
-            hits += results[c, 1]
-            results[c, 0] = 0.0
-            results[c, 1] = 0.0
-        if extras is not None:  # the loss of the step's weighted mean, times its rows
-            total *= m / weight_sum
-        stats[0] += total
-        stats[1] += hits
-        if solver == 1:
-            t += 1
-            lr_t = cast_like(like, step_lr * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
-                             / (1.0 - math.pow(hyper.beta_1, float(t))))
-        else:
-            lr_t = lr
-        step = OptimizerStep(solver, lr, mom, hyper.nesterovs_momentum, hyper.momentum != 0.0,
-                             cast_like(like, hyper.alpha / weight_sum), lr_t, b1, c1, b2, c2, eps)
+        add_step_stats(results, nch, stats, extras, m, weight_sum)
+        step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0
         if nch > 1:
             update_chunks(step, use_wd, addresses, shapes, at, work, nch, s1_group, items)

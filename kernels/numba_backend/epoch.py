@@ -44,12 +44,12 @@ from .jit import JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compile
 from .blocks import Inputs
 from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
                      make_layout, pack, update_items)
-from .loss import any_output_loss, output_loss
 from .noise import drop_units, shifted_row
-from .optimizer import (CatchUp, FlatParams, OptimizerStep, adam_dense_rows, catch_up_read_rows,
+from .optimizer import (CatchUp, FlatParams, adam_dense_rows, catch_up_read_rows,
                         catch_up_rows,
                         step_and_clear, step_dense_rows, step_read_rows, step_rows,
                         sum_chunks_and_step, zero_grad_powers)
+from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import lanes, vadd, vld, vst
 
 #: The epoch's inputs and targets. X: (n, d) uint8 or float C array; sparse: whether the first
@@ -177,14 +177,8 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
         hits = 0
         for i in range(bs):
             r = order[start + b0 + i]
-            if extras is None:  # no label smoothing either: a constant the compiler folds
-                lo, ok = output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
-                                     layout.n_out[L - 1], dz, ao + i * Pl, scale, 0.0)
-            else:
-                lo, ok = any_output_loss(layout.loss_kind, data, r, a, ao + i * Pl,
-                                         layout.n_out[L - 1], dz, ao + i * Pl,
-                                         scale * extras.row_weight[r], layout.label_smoothing)
-                lo *= np.float64(extras.row_weight[r])
+            lo, ok = row_loss(layout.loss_kind, data, r, a, ao + i * Pl, layout.n_out[L - 1],
+                              dz, ao + i * Pl, scale, extras, layout.label_smoothing)
             total += lo
             hits += ok
         res[c, 0] += total
@@ -374,11 +368,6 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
     mom = cast_like(W0, hyper.momentum)
     nesterov = hyper.nesterovs_momentum
     use_mom = hyper.momentum != 0.0
-    b1 = cast_like(W0, hyper.beta_1)
-    c1 = cast_like(W0, 1.0 - hyper.beta_1)
-    b2 = cast_like(W0, hyper.beta_2)
-    c2 = cast_like(W0, 1.0 - hyper.beta_2)
-    eps = cast_like(W0, hyper.epsilon)
     nsteps = (n + rows - 1) // rows
     # Every use of the lazy helpers sits under ``lazy_sgd is not None``, the form numba prunes.
     lazy = False
@@ -403,14 +392,7 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
     s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
-        weight_sum = float(m)
-        step_lr = hyper.learning_rate
-        if extras is not None:  # scikit-learn's steps: gradients and decay over the weight sum
-            weight_sum = 0.0
-            for i in range(m):
-                weight_sum += np.float64(extras.row_weight[order[start + i]])
-            step_lr = extras.learning_rates[s]
-            lr = cast_like(W0, step_lr)
+        weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
         scale = cast_like(W0, 1.0 / weight_sum)
         use_wd = alpha / weight_sum != 0.0
         lazy_step = lazy and m == rows
@@ -446,25 +428,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
                 from_rows = True
             train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
                        np.int64(0), not from_rows, extras)
-        total = 0.0
-        hits = 0.0
-        for c in range(nch):
-            total += res[c, 0]
-            hits += res[c, 1]
-            res[c, 0] = 0.0
-            res[c, 1] = 0.0
-        if extras is not None:  # the loss of the step's weighted mean, times its rows
-            total *= m / weight_sum
-        stats[0] += total
-        stats[1] += hits
-        if solver == 1:
-            t += 1
-            lr_t = cast_like(W0, step_lr * math.sqrt(1.0 - math.pow(hyper.beta_2, float(t)))
-                             / (1.0 - math.pow(hyper.beta_1, float(t))))
-        else:
-            lr_t = lr
-        step = OptimizerStep(solver, lr, mom, nesterov, use_mom, cast_like(W0, alpha / weight_sum),
-                             lr_t, b1, c1, b2, c2, eps)
+        add_step_stats(res, nch, stats, extras, m, weight_sum)
+        step, t = optimizer_step(hyper, t, step_lr, weight_sum, W0)
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
             parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts, rest,
                             nch)
