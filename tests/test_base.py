@@ -53,7 +53,10 @@ def test_a_backend_that_overrides_nothing_trains_like_the_numpy_reference():
 
 def test_run_epoch_says_which_path_ran():
     numba = get_backend("numba")
-    assert numba.run_epoch(_job(numba, "sgd", "softmax", None)) == "fused"
+    assert numba.run_epoch(_job(numba, "sgd", "softmax", None)) == "blas"  # dense, 16 rows
+    small = _job(numba, "sgd", "softmax", None)
+    small.batch_size = 2
+    assert numba.run_epoch(small) == "fused"
     assert get_backend("numpy").run_epoch(_job(get_backend("numpy"), "sgd", "softmax", None)) \
         == "composed"
 

@@ -200,6 +200,13 @@ def _update_items(shapes):
     return items
 
 
+@compiled(**JIT_INLINE)
+def _chunk_rows(m, nch_max):
+    """Rows of the largest chunk of a step of m rows (split as blas_epoch splits it)."""
+    nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
+    return (m + nch - 1) // nch
+
+
 @compiled(**JIT)
 def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
@@ -217,7 +224,10 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
     n = order.shape[0]
     d = shapes[0, 0]
     nch_max = max(1, min(chunks, rows // MIN_CHUNK_ROWS))
-    rows_max = (rows + nch_max - 1) // nch_max  # the largest chunk
+    # the largest chunk of any step: a full one, or a short last one in fewer chunks
+    rows_max = _chunk_rows(rows, nch_max)
+    if n % rows:
+        rows_max = max(rows_max, _chunk_rows(n % rows, nch_max))
     at = np.zeros((3, L + 1), np.int64)
     for l in range(L):
         at[0, l + 1] = at[0, l] + rows_max * shapes[l, 1]

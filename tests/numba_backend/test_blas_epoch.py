@@ -100,6 +100,19 @@ def test_unshuffled_epoch_with_a_short_last_step(dtype):
     assert_same_epoch(*_run_both(job), dtype)
 
 
+@pytest.mark.parametrize("n", [230, 250])
+def test_a_short_last_step_in_fewer_chunks(n):
+    """Steps of 64 rows in 2 chunks of 32, the last one (38 or 58 rows: too few for 2 chunks) in
+    one: its rows fit the buffers (they were sized for 32 and overflowed)."""
+    job = make_job(dtype=np.float32, batch=64, depth=2, inputs="float", solver="adam", n=n)
+    chunked = backend_class("numba")()
+    chunked.blas_chunks = 2
+    blas, composed = clone(job), clone(job)
+    assert chunked.run_epoch(blas) == "blas"
+    composed_epoch(REF, composed)
+    assert_same_epoch(blas, composed, np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("solver,output", [("adam", "softmax"), ("nesterov", "multilabel"),
                                            ("sgd", "squared_error")])
