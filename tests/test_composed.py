@@ -322,14 +322,18 @@ def test_step_learning_rates():
             np.testing.assert_array_equal(wc, wd)
 
 
+def _image_epoch(seed, n, pixels):
+    """(X, y, order): n uint8 images of ``pixels`` pixels, 3 classes, an epoch's row order."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, pixels)).astype(np.uint8), rng.integers(0, 3, n),
+            rng.permutation(n))
+
+
 def test_augmented_epoch_trains_on_the_shifted_images():
     """An epoch with shifts equals an epoch, in stored order, on the images shifted by the same
     draws (rows numbered by position in the epoch)."""
     backend = get_backend("numpy")
-    rng = np.random.default_rng(5)
-    X = rng.integers(0, 256, (48, 36)).astype(np.uint8)
-    y = rng.integers(0, 3, 48)
-    order = rng.permutation(48)
+    X, y, order = _image_epoch(5, 48, 36)
     a, b = (_state(backend, (36, 8, 3), "adam") for _ in range(2))
     ja = _job(backend, a, X, y, order, 16, "adam")
     ja.x_scale, ja.augment_shift, ja.image_shape, ja.noise_seed = 1 / 255, 2, (6, 6), 9
@@ -347,10 +351,7 @@ def test_augmented_epoch_trains_on_the_shifted_images():
 def test_an_epoch_in_parts_draws_the_whole_epochs_noise():
     """Parts of an epoch (progress reports, replays) numbered by noise_row0 train as the whole."""
     backend = get_backend("numpy")
-    rng = np.random.default_rng(6)
-    X = rng.integers(0, 256, (60, 16)).astype(np.uint8)
-    y = rng.integers(0, 3, 60)
-    order = rng.permutation(60)
+    X, y, order = _image_epoch(6, 60, 16)
     whole, parts = (_state(backend, (16, 8, 3), "adam") for _ in range(2))
     noise_fields = dict(x_scale=1 / 255, augment_shift=1, image_shape=(4, 4), noise_seed=4,
                         dropout=(0.0, 0.3))

@@ -365,11 +365,12 @@ class NumbaBackend(Backend):
                                          self._sparse_of(job.X))
         if args is None:
             return
-        data, hyper, addresses, shapes, extras, weighted, scheduled = args
+        data, hyper, addresses, shapes, extras = args
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
         lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
-                               weighted or scheduled)
+                               job.sample_weight is not None
+                               or job.step_learning_rates is not None)
         adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
                                 lazy_sgd, adam_rows, extras))
@@ -381,7 +382,7 @@ class NumbaBackend(Backend):
         args = self._compiled_epoch_args(job, sparse=None)
         if args is None:
             return
-        data, hyper, addresses, shapes, extras, _, _ = args
+        data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another)
         chunks = self.blas_chunks or numba.get_num_threads()
         limit = single_threaded_blas() if chunks > 1 else contextlib.nullcontext()
@@ -390,7 +391,7 @@ class NumbaBackend(Backend):
                                    chunks))
 
     def _compiled_epoch_args(self, job, sparse):
-        """(EpochData, Hyperparameters, addresses, shapes, Extras or None, weighted, scheduled):
+        """(EpochData, Hyperparameters, addresses, shapes, Extras or None):
         what the compiled epochs take for ``job`` (sparse: X's CSR copy, or None to read X
         densely), or None when the epoch has no rows. The job's arrays stay alive in ``job``
         while the epoch reads and writes them through the addresses."""
@@ -437,8 +438,7 @@ class NumbaBackend(Backend):
             bool(job.nesterovs_momentum), float(job.beta_1), float(job.beta_2),
             float(job.epsilon), float(job.alpha), float(job.label_smoothing))
         extras = _extras_of(job, kind, X.shape[0], hyper.batch_size, dtype)
-        return (data, hyper, addresses, shapes, extras, job.sample_weight is not None,
-                job.step_learning_rates is not None)
+        return data, hyper, addresses, shapes, extras
 
     def _sparse_of(self, X):
         """(indptr, indices, values) of X when it is sparse enough for the fused epoch's sparse

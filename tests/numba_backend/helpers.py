@@ -19,16 +19,26 @@ from ..conftest import BACKEND_REPORT
 requires_numba = pytest.mark.skipif(BACKEND_REPORT.get("numba", "missing") != "",
                                     reason=f"numba backend unavailable: {BACKEND_REPORT.get('numba')}")
 
-NB = backend_class("numba")() if BACKEND_REPORT.get("numba") == "" else None
+
+
+def numba_backend(**knobs):
+    """A Numba backend with the tuning attributes ``knobs`` (class attributes) set on it."""
+    backend = backend_class("numba")()
+    for name, value in knobs.items():
+        if not hasattr(backend, name):
+            raise AttributeError(f"NumbaBackend has no knob {name!r}")
+        setattr(backend, name, value)
+    return backend
+
+
+#: The fused epoch's tests reach it with dense batches of up to 64 rows (by default the BLAS
+#: epoch takes dense batches of more than 4; test_blas_epoch checks the default routing).
+FUSED_DENSE_ROWS = 64
+NB = numba_backend(dense_fused_max_rows=FUSED_DENSE_ROWS) \
+    if BACKEND_REPORT.get("numba") == "" else None
 #: The same backend with its parallel kernels from 10k elements on.
-PAR = backend_class("numba")() if NB is not None else None
-if PAR is not None:
-    PAR.parallel_min_elements = 10_000
-# The fused epoch's tests reach it with dense batches of up to 64 rows (by default the BLAS epoch
-# takes dense batches of more than 4; test_blas_epoch checks the default routing).
-for _backend in (NB, PAR):
-    if _backend is not None:
-        _backend.dense_fused_max_rows = 64
+PAR = numba_backend(dense_fused_max_rows=FUSED_DENSE_ROWS, parallel_min_elements=10_000) \
+    if NB is not None else None
 REF = NumpyBackend()
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-12)}

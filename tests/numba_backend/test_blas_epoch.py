@@ -10,19 +10,17 @@ import itertools
 import numpy as np
 import pytest
 
-from fastfnn.kernels import ACTIVATIONS, backend_class
+from fastfnn.kernels import ACTIVATIONS
 from fastfnn.kernels.composed import composed_epoch
 
 from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPUTS, SOLVERS,
-                      assert_same_epoch, clone, make_job, requires_numba)
+                      assert_same_epoch, clone, make_job, numba_backend, requires_numba)
 
 pytestmark = requires_numba
 
 #: A Numba backend that runs every batch of more than 4 rows by the BLAS epoch (sparse inputs too
 #: when the later layers outweigh the first), so that small jobs reach it.
-BL = backend_class("numba")() if NB is not None else None
-if BL is not None:
-    BL.dense_fused_max_rows, BL.sparse_blas_min_work = 4, 0
+BL = numba_backend(dense_fused_max_rows=4, sparse_blas_min_work=0) if NB is not None else None
 
 
 def _run_both(job):
@@ -79,8 +77,7 @@ def test_dropout_and_shifts(dtype, act, batch):
                    solver="adam", n=230, alpha=1e-3)
     job.dropout, job.noise_seed, job.noise_row0 = (0.0, 0.4, 0.2), 17, 3
     job.augment_shift, job.image_shape = 1, (5, 4)
-    chunked = backend_class("numba")()
-    chunked.blas_chunks, chunked.dense_fused_max_rows = 3, 4
+    chunked = numba_backend(blas_chunks=3, dense_fused_max_rows=4)
     assert chunked.epoch_path(job) == "blas"
     blas, composed = clone(job), clone(job)
     chunked.run_epoch(blas)
@@ -105,8 +102,7 @@ def test_a_short_last_step_in_fewer_chunks(n):
     """Steps of 64 rows in 2 chunks of 32, the last one (38 or 58 rows: too few for 2 chunks) in
     one: its rows fit the buffers (they were sized for 32 and overflowed)."""
     job = make_job(dtype=np.float32, batch=64, depth=2, inputs="float", solver="adam", n=n)
-    chunked = backend_class("numba")()
-    chunked.blas_chunks = 2
+    chunked = numba_backend(blas_chunks=2)
     blas, composed = clone(job), clone(job)
     assert chunked.run_epoch(blas) == "blas"
     composed_epoch(REF, composed)
@@ -122,8 +118,7 @@ def test_parallel_row_chunks(dtype, solver, output):
     whatever the thread count (the split is blas_chunks')."""
     job = make_job(dtype=dtype, batch=100, depth=2, inputs="float", solver=solver, n=230,
                    output=output, k=3 if output == "squared_error" else 4, weighted=True)
-    chunked = backend_class("numba")()
-    chunked.blas_chunks = 3
+    chunked = numba_backend(blas_chunks=3)
     runs = []
     for threads in (1, 2):
         run = clone(job)
@@ -156,7 +151,7 @@ def test_epoch_path():
     """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
     fused unless the later layers outweigh the first and get enough work per step, or shifts make
     them dense; input dropout: composed."""
-    NB = backend_class("numba")()  # the default routing (the helpers' NB is set for the fused tests)
+    NB = numba_backend()  # the default routing (the helpers' NB is set for the fused tests)
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="dense")) == "blas"
@@ -166,8 +161,7 @@ def test_epoch_path():
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="sparse")) == "fused"
     deep = make_job(batch=big, n=2 * big, inputs="sparse", hidden=(8, 64))  # 160; 512 + 256
     assert NB.epoch_path(deep) == "fused"  # too little work per step for BLAS to gain
-    busy = backend_class("numba")()
-    busy.sparse_blas_min_work = big * 768
+    busy = numba_backend(sparse_blas_min_work=big * 768)
     assert busy.epoch_path(deep) == "blas"
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)

@@ -9,10 +9,11 @@ import itertools
 import numpy as np
 import pytest
 
-from fastfnn.kernels import ACTIVATIONS, backend_class
+from fastfnn.kernels import ACTIVATIONS
 
-from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, PAR, REF, REGRESSION_OUTPUTS, SOLVERS,
-                      assert_same_epoch, clone, make_job, requires_numba, run_both)
+from .helpers import (DTYPES, FUSED_DENSE_ROWS, HIDDEN, N_ROWS, NB, OUTPUTS, PAR, REF,
+                      REGRESSION_OUTPUTS, SOLVERS, assert_same_epoch, clone, make_job,
+                      numba_backend, requires_numba, run_both)
 
 pytestmark = requires_numba
 
@@ -219,10 +220,8 @@ def test_unshuffled_full_batch(dtype, inputs):
 
 def _chunky():
     """A backend whose fused steps split into parallel row chunks already at 8 rows (dense
-    batches of up to 64 rows fused, as the helpers' NB)."""
-    backend = backend_class("numba")()
-    backend.fused_rows_per_chunk, backend.dense_fused_max_rows = 8, 64
-    return backend
+    batches fused as by the helpers' NB)."""
+    return numba_backend(fused_rows_per_chunk=8, dense_fused_max_rows=FUSED_DENSE_ROWS)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
