@@ -19,6 +19,7 @@ from ..threads import limit_threads, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
+from .callees import epoch_callees
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -372,8 +373,9 @@ class NumbaBackend(Backend):
                                job.sample_weight is not None
                                or job.step_learning_rates is not None)
         adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
+        train_rows_fn, parallel_update_fn = epoch_callees(data, extras)
         job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd, adam_rows, extras))
+                                lazy_sgd, adam_rows, extras, train_rows_fn, parallel_update_fn))
 
     def blas_epoch(self, job):
         """Run ``job`` by the BLAS epoch

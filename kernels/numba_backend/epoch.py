@@ -223,15 +223,16 @@ def train_rows(data, layout, w, work, shared, start, r0, r1, scale, c, grads, ex
 
 
 @compiled(**JIT_PARALLEL)
-def train_rows_parallel(data, layout, w, work, shared, start, m, scale, nchunks, extras):
-    """train_rows over a fixed split of the step's m rows into nchunks chunks, chunk c in its
-    own buffers chunk_of(work, c) (so the summation order never depends on the thread count).
-    Both train_rows calls (here and in fused_epoch) pass the same non-literal types: one
-    compilation."""
+def train_rows_parallel(train_rows_fn, data, layout, w, work, shared, start, m, scale, nchunks,
+                        extras):
+    """train_rows (as ``train_rows_fn``, see fused_epoch) over a fixed split of the step's m rows
+    into nchunks chunks, chunk c in its own buffers chunk_of(work, c) (so the summation order
+    never depends on the thread count). Both train_rows calls (here and in fused_epoch) pass the
+    same non-literal types: one compilation."""
     for c in prange(nchunks):
         lo, hi = chunk_bounds(m, nchunks, c)
-        train_rows(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale, np.int64(c),
-                   bool(True), extras)
+        train_rows_fn(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale,
+                      np.int64(c), bool(True), extras)
 
 
 @compiled(**JIT_PARALLEL)
@@ -313,7 +314,8 @@ def is_adam_rows(sparse, solver, batch_size):
 
 
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam_rows, extras):
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam_rows, extras,
+                train_rows_fn, parallel_update_fn):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
@@ -324,7 +326,9 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
     one row per step, else None (:func:`is_adam_rows`): each layer's rows then step from their
     inputs and deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows; unit weights,
     no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
-    steps). Returns the new Adam step count."""
+    steps). train_rows_fn, parallel_update_fn: :func:`train_rows` and :func:`parallel_update`
+    by address (callees.epoch_callees), so that each compiles once. Returns the new Adam step
+    count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -421,21 +425,22 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
                 catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
         nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
         if nch > 1:
-            train_rows_parallel(data, layout, w, work, shared, start, m, scale, nch, extras)
+            train_rows_parallel(train_rows_fn, data, layout, w, work, shared, start, m, scale,
+                                nch, extras)
         else:
             from_rows = one_row
             if adam_rows is not None:
                 from_rows = True
-            train_rows(data, layout, w, work0, serial, start, np.int64(0), m, scale,
-                       np.int64(0), not from_rows, extras)
+            train_rows_fn(data, layout, w, work0, serial, start, np.int64(0), m, scale,
+                          np.int64(0), not from_rows, extras)
         add_step_stats(res, nch, stats, extras, m, weight_sum)
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, W0)
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
-            parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts, rest,
-                            nch)
+            parallel_update_fn(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts,
+                               rest, nch)
         elif nch > 1:  # the chunks' gradients are summed inside the parallel update
-            parallel_update(step, use_wd, params, work.grad, buckets, keep, P0, zero_i,
-                            tuning.parts, items, nch)
+            parallel_update_fn(step, use_wd, params, work.grad, buckets, keep, P0, zero_i,
+                               tuning.parts, items, nch)
         elif one_row:  # per-example SGD: every layer steps from its inputs and deltas
             if lazy_sgd is not None:
                 step_read_rows(step, use_wd, params, inputs, layer_of(layout, 0), ptr[r_one],

@@ -1,0 +1,52 @@
+"""The fused epoch's callees by address (kernels/numba_backend/callees.py): the compiled callers
+reach train_rows and parallel_update only through their arguments, and the signatures written by
+hand are those the fused epoch passes (it compiles each callee for exactly them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .helpers import NB, assert_same_epoch, make_job, requires_numba, run_both
+
+pytestmark = requires_numba
+
+
+def _callee_module():
+    from fastfnn.kernels.numba_backend import callees, epoch
+    return callees, epoch
+
+
+@pytest.mark.parametrize("caller", ["fused_epoch", "train_rows_parallel"])
+def test_callers_do_not_link_the_callees(caller):
+    # A call by the global name links a copy of the callee's body into the caller, whose LLVM
+    # optimizes and emits it again: what passing them by address avoids (about 4 s of a cold fit)
+    _, epoch = _callee_module()
+    names = getattr(epoch, caller).py_func.__code__.co_names
+    assert "train_rows" not in names and "parallel_update" not in names
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_callees_are_memoised_per_argument_types(dtype):
+    callees, _ = _callee_module()
+    job = make_job(dtype=dtype, batch=40, weighted=False)
+    data, _, _, _, extras = NB._compiled_epoch_args(job, sparse=None)
+    first = callees.epoch_callees(data, extras)
+    assert callees.epoch_callees(data, extras) is first  # each process asks for them once
+    weighted = make_job(dtype=dtype, batch=40, weighted=True)
+    wdata, _, _, _, wextras = NB._compiled_epoch_args(weighted, sparse=None)
+    assert callees.epoch_callees(wdata, wextras) is not first  # Extras: another signature
+    for fn in first:
+        assert fn.__wrapper_address__() != 0
+
+
+def test_a_fused_epoch_runs_through_the_callees():
+    # the hand-written signatures are the ones fused_epoch passes, or it would not compile
+    callees, epoch = _callee_module()
+    job = make_job(dtype=np.float32, batch=40)
+    fused, composed = run_both(job)
+    assert_same_epoch(fused, composed, np.float32)
+    data, _, _, _, extras = NB._compiled_epoch_args(job, sparse=None)
+    train_rows_fn, update_fn = callees.epoch_callees(data, extras)
+    assert train_rows_fn.signature().args in epoch.train_rows.overloads
+    assert update_fn.signature().args in epoch.parallel_update.overloads
