@@ -19,7 +19,7 @@ from ..threads import limit_threads, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
-from .callees import epoch_callees
+from .callees import blas_epoch_callee, epoch_callees
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -390,7 +390,7 @@ class NumbaBackend(Backend):
         limit = single_threaded_blas() if chunks > 1 else contextlib.nullcontext()
         with limit:
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks))
+                                   chunks, blas_epoch_callee(data, hyper, extras)))
 
     def _compiled_epoch_args(self, job, sparse):
         """(EpochData, Hyperparameters, addresses, shapes, Extras or None):

@@ -143,14 +143,14 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
 
 
 @compiled(**JIT_PARALLEL)
-def train_chunks(data, hyper, addresses, shapes, at, work, start, m, nch, scale, extras,
-                 results):
-    """train_chunk on a split of the step's m rows (from data.order[start]) into nch chunks,
-    in parallel."""
+def train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch, scale,
+                 extras, results):
+    """train_chunk (as ``train_chunk_fn``, see blas_epoch) on a split of the step's m rows
+    (from data.order[start]) into nch chunks, in parallel."""
     for c in prange(nch):
         lo, hi = chunk_bounds(m, nch, c)
-        train_chunk(data, hyper, addresses, shapes, at, work, np.int64(c), start + lo, hi - lo,
-                    scale, extras, results)
+        train_chunk_fn(data, hyper, addresses, shapes, at, work, np.int64(c), start + lo,
+                       hi - lo, scale, extras, results)
 
 
 @compiled(**JIT_INLINE)
@@ -208,14 +208,16 @@ def _chunk_rows(m, nch_max):
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
     velocities; Adam: m, then v), shapes int64 (L, 2) the weights' (n_in, n_out), t the Adam step
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
     None or an epoch.Extras; chunks: the most row chunks of a step
-    (BLAS must run single-threaded when it is over 1). Returns the new Adam step count."""
+    (BLAS must run single-threaded when it is over 1); train_chunk_fn: :func:`train_chunk` by
+    address (callees.blas_epoch_callee), so that it compiles once. Returns the new Adam step
+    count."""
     like = data.lut  # an array of the compute dtype
     dtype = like.dtype
     L = shapes.shape[0]
@@ -249,11 +251,11 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks):
         scale = cast_like(like, 1.0 / weight_sum)
         nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
         if nch > 1:
-            train_chunks(data, hyper, addresses, shapes, at, work, start, m, nch, scale, extras,
-                         results)
+            train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch,
+                         scale, extras, results)
         else:
-            train_chunk(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
-                        results)
+            train_chunk_fn(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
+                           results)
         add_step_stats(results, nch, stats, extras, m, weight_sum)
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0

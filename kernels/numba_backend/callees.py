@@ -1,9 +1,10 @@
-"""The fused epoch's two large callees passed to it by address, so that each compiles once.
+"""The compiled epochs' large callees passed to them by address, so that each compiles once.
 
 Numba links a compiled callee into every caller's code library and runs LLVM's optimizer and code
 emission over the linked copy again there: ``epoch.train_rows`` was optimized and emitted four
 times in a cold fit (its own library, the parallel loop's, ``train_rows_parallel``'s and
-``fused_epoch``'s), about 4 of the seed fit's 19 s of compiling. Passed as a first-class function
+``fused_epoch``'s), about 4 of the seed fit's 19 s of compiling; ``blas_epoch.train_chunk`` the
+same way. Passed as a first-class function
 (numba's ``FunctionType``, built here from a ``WrapperAddressProtocol`` object) a callee is instead
 compiled once, for the signature given here, and called through its C wrapper's address: no copy
 of its body enters the caller. The address comes at call time, so the callers' disk cache stays
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas_epoch import BlasWork, train_chunk
 from .epoch import StepShared, parallel_update, train_rows
 from .jit import numba, types
 from .layout import Buckets, ChunkWork, Layout
@@ -100,3 +102,20 @@ def epoch_callees(data, extras):
         callees = (ByAddress(train_rows, rows_sig), ByAddress(parallel_update, update_sig))
         _CALLEES[key] = callees
     return callees
+
+
+def blas_epoch_callee(data, hyper, extras):
+    """:func:`.blas_epoch.train_chunk` by address, as blas_epoch takes it, for EpochData
+    ``data`` (its ``lut`` has the compute dtype), Hyperparameters ``hyper`` and ``extras`` (an
+    Extras or None). Memoised by signature."""
+    data_type, hyper_type, extras_type = (numba.typeof(v) for v in (data, hyper, extras))
+    key = ("blas", data_type, hyper_type, extras_type)
+    callee = _CALLEES.get(key)
+    if callee is None:
+        ft = numba.from_dtype(data.lut.dtype)
+        i2, f2, i64 = _arrays(np.int64, 2), types.Array(ft, 2, "C"), types.int64
+        signature = types.void(data_type, hyper_type, i2, i2, i2,
+                               _named(BlasWork, f2, f2, f2, f2, f2), i64, i64, i64, ft,
+                               extras_type, _arrays(np.float64, 2))
+        callee = _CALLEES[key] = ByAddress(train_chunk, signature)
+    return callee

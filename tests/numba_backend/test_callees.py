@@ -1,6 +1,6 @@
-"""The fused epoch's callees by address (kernels/numba_backend/callees.py): the compiled callers
-reach train_rows and parallel_update only through their arguments, and the signatures written by
-hand are those the fused epoch passes (it compiles each callee for exactly them)."""
+"""The compiled epochs' callees by address (kernels/numba_backend/callees.py): the compiled
+callers reach train_rows, parallel_update and train_chunk only through their arguments, and the
+signatures written by hand are those the epochs pass (each callee compiles for exactly them)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,19 @@ def _callee_module():
     return callees, epoch
 
 
-@pytest.mark.parametrize("caller", ["fused_epoch", "train_rows_parallel"])
-def test_callers_do_not_link_the_callees(caller):
+@pytest.mark.parametrize("module, caller, callees", [
+    ("epoch", "fused_epoch", ("train_rows", "parallel_update")),
+    ("epoch", "train_rows_parallel", ("train_rows",)),
+    ("blas_epoch", "blas_epoch", ("train_chunk",)),
+    ("blas_epoch", "train_chunks", ("train_chunk",))])
+def test_callers_do_not_link_the_callees(module, caller, callees):
     # A call by the global name links a copy of the callee's body into the caller, whose LLVM
-    # optimizes and emits it again: what passing them by address avoids (about 4 s of a cold fit)
-    _, epoch = _callee_module()
-    names = getattr(epoch, caller).py_func.__code__.co_names
-    assert "train_rows" not in names and "parallel_update" not in names
+    # optimizes and emits it again: what passing them by address avoids (about 4 s of a cold
+    # fit, 2 s of a BLAS epoch's)
+    import importlib
+    mod = importlib.import_module(f"fastfnn.kernels.numba_backend.{module}")
+    names = getattr(mod, caller).py_func.__code__.co_names
+    assert not set(callees) & set(names)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -50,3 +56,16 @@ def test_a_fused_epoch_runs_through_the_callees():
     train_rows_fn, update_fn = callees.epoch_callees(data, extras)
     assert train_rows_fn.signature().args in epoch.train_rows.overloads
     assert update_fn.signature().args in epoch.parallel_update.overloads
+
+
+def test_a_blas_epoch_runs_through_its_callee():
+    callees, _ = _callee_module()
+    from fastfnn.kernels.numba_backend import blas_epoch
+    job = make_job(dtype=np.float64, batch=64, inputs="float")
+    backend = NB.__class__()
+    assert backend.epoch_path(job) == "blas"
+    backend.blas_epoch(job)
+    data, hyper, _, _, extras = backend._compiled_epoch_args(job, sparse=None)
+    fn = callees.blas_epoch_callee(data, hyper, extras)
+    assert fn is callees.blas_epoch_callee(data, hyper, extras)
+    assert fn.signature().args in blas_epoch.train_chunk.overloads
