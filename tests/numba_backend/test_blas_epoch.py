@@ -172,3 +172,38 @@ def test_epoch_path():
     assert NB.epoch_path(shifted) == "blas"
     tanh = make_job(batch=big, n=2 * big, inputs="float", act="tanh")
     assert NB.epoch_path(tanh) == "blas"
+
+
+@pytest.mark.parametrize("chunks", [2, 1])
+def test_one_blas_pool_at_a_time(monkeypatch, chunks):
+    """With row chunks on Numba's threads, every BLAS library (NumPy's and SciPy's, which
+    Numba's np.dot calls) runs one thread during the epoch, so no BLAS pool spins beside Numba's
+    threads; their limits come back afterwards. With one chunk BLAS keeps its threads."""
+    from threadpoolctl import threadpool_info
+
+    from fastfnn.kernels.numba_backend import backend as backend_module
+    seen = []
+    real = backend_module.blas_epoch
+
+    def spy(*args):
+        seen.append({lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                     if lib["user_api"] == "blas"})
+        return real(*args)
+
+    monkeypatch.setattr(backend_module, "blas_epoch", spy)
+    backend = numba_backend(blas_chunks=chunks)
+    job = make_job(batch=64, n=128, inputs="float")
+    with backend_module.limit_threads(2):  # as a fit sets them: BLAS may take two threads
+        before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                  if lib["user_api"] == "blas"}
+        if max(before.values()) < 2:
+            pytest.skip("BLAS runs one thread at most on this machine: nothing to limit")
+        assert backend.run_epoch(job) == "blas"
+        after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                 if lib["user_api"] == "blas"}
+    assert len(seen) == 1 and len(seen[0]) >= 1
+    assert after == before
+    if chunks > 1:
+        assert set(seen[0].values()) == {1}
+    else:
+        assert seen[0] == before
