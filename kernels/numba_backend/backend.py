@@ -15,11 +15,11 @@ import functools
 
 import numpy as np
 from ..base import Backend
-from ..threads import limit_threads, single_threaded_blas
+from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
-from .callees import blas_epoch_callee, epoch_callees
+from .callees import blas_epoch_callee, compile_callees, epoch_callees
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -29,11 +29,13 @@ from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
 from .optimizer import FlatParams, OptimizerStep, step_range
 from .sparse_input import SparseInputs
 
-#: Seconds the first fit of a kind waits for the compiler, for the compile notice: measured CPU time
-#: of a cold first fit on the 2-core development machine (fastfnn bench --compile).
-FUSED_EPOCH_COMPILE_S = 20
-BLAS_EPOCH_COMPILE_S = 10
-COMPOSED_EPOCH_COMPILE_S = 5
+#: Seconds the first fit of a kind waits for the compiler, for the compile notice: (alone, with a
+#: helper process compiling the largest callee beside it), measured for a cold first fit on the
+#: 2-core development machine (the seed fit: 14.7 s CPU alone, 8.3 s wall with a helper; a dense
+#: 100-256-128-5 fit: 8.8 s and 5.5 s).
+FUSED_EPOCH_COMPILE_S = (15, 9)
+BLAS_EPOCH_COMPILE_S = (9, 6)
+COMPOSED_EPOCH_COMPILE_S = (5, 5)
 
 
 class NumbaBackend(Backend):
@@ -74,6 +76,10 @@ class NumbaBackend(Backend):
     #: Blocks of at least this many rows sum a wide (>= 4 vectors) first layer's weight gradient
     #: input by input (one read-modify-write of each touched row of W per block, not per row).
     block_grad_min_rows = 4
+    #: On a cold compile cache, the compiled epochs' largest callees compile in this many helper
+    #: processes beside the epoch itself (callees.compile_callees); None: one fewer than the CPUs
+    #: this process may use (threads.process_share), 0: none.
+    compile_helpers = None
 
     def __init__(self):
         self._sparse_inputs = SparseInputs()
@@ -266,7 +272,7 @@ class NumbaBackend(Backend):
         what = (f"the {_EPOCH_NAMES[path]} for {job.coefs[0].dtype.name} weights and {kind} "
                 "inputs")
         seconds = {"fused": FUSED_EPOCH_COMPILE_S, "blas": BLAS_EPOCH_COMPILE_S}.get(
-            path, COMPOSED_EPOCH_COMPILE_S)
+            path, COMPOSED_EPOCH_COMPILE_S)[self._compile_helper_count() > 0]
         with compile_notice(what, seconds, self.cache_path):
             if path == "fused":
                 self.fused_epoch(job)
@@ -373,9 +379,10 @@ class NumbaBackend(Backend):
                                job.sample_weight is not None
                                or job.step_learning_rates is not None)
         adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
-        train_rows_fn, parallel_update_fn = epoch_callees(data, extras)
-        job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t), job.stats,
-                                lazy_sgd, adam_rows, extras, train_rows_fn, parallel_update_fn))
+        callees = epoch_callees(data, extras)
+        with self._compiling(callees):
+            job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t),
+                                    job.stats, lazy_sgd, adam_rows, extras, *callees))
 
     def blas_epoch(self, job):
         """Run ``job`` by the BLAS epoch
@@ -388,9 +395,26 @@ class NumbaBackend(Backend):
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another)
         chunks = self.blas_chunks or numba.get_num_threads()
         limit = single_threaded_blas() if chunks > 1 else contextlib.nullcontext()
-        with limit:
+        callee = blas_epoch_callee(data, hyper, extras)
+        with limit, self._compiling((callee,)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks, blas_epoch_callee(data, hyper, extras)))
+                                   chunks, callee))
+
+    def _compile_helper_count(self):
+        """How many helper processes a cold compile may start (see compile_helpers)."""
+        helpers = self.compile_helpers
+        return process_share() - 1 if helpers is None else helpers
+
+    @contextlib.contextmanager
+    def _compiling(self, callees):
+        """Around a compiled epoch's call: its callees (largest first) compile first, in helper
+        processes where the cache is cold (callees.compile_callees); none outlives the call."""
+        compile_callees(callees, self._compile_helper_count())
+        try:
+            yield
+        finally:
+            for callee in callees:
+                callee.wait_for_helper()
 
     def _compiled_epoch_args(self, job, sparse):
         """(EpochData, Hyperparameters, addresses, shapes, Extras or None):

@@ -69,3 +69,79 @@ def test_a_blas_epoch_runs_through_its_callee():
     fn = callees.blas_epoch_callee(data, hyper, extras)
     assert fn is callees.blas_epoch_callee(data, hyper, extras)
     assert fn.signature().args in blas_epoch.train_chunk.overloads
+
+
+_HELPER_SCRIPT = r"""
+import json, sys
+from numba import types
+from numba.core import event
+from fastfnn.kernels.numba_backend import callees
+from tests.numba_backend import tiny_kernel
+
+mode = sys.argv[1]
+if mode == "failing":
+    callees._HELPER = "raise SystemExit(3)"
+sig = types.float64(types.Array(types.float64, 1, "C"), types.float64)
+callee = callees.ByAddress(tiny_kernel.scaled_sum, sig)
+out = {"cached_before": callee.is_cached()}
+callees.compile_callees([callee], 0 if mode == "none" else 1)
+out["helper_started"] = callee.helper is not None
+if mode != "failing":
+    callee.wait_for_helper()
+    out["cached_after_helper"] = callee.is_cached()
+with event.install_recorder("numba:compile") as compiles:
+    out["address"] = callee.__wrapper_address__()
+out["compiled_here_after"] = len(compiles.buffer) // 2
+out["result"] = tiny_kernel.scaled_sum.overloads[sig.args].entry_point(
+    __import__("numpy").arange(4.0), 2.0)
+print(json.dumps(out))
+"""
+
+
+def _run_helper_script(tmp_path, mode):
+    """The script's JSON, run in a fresh process on an empty NUMBA_CACHE_DIR."""
+    import json
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", _HELPER_SCRIPT, mode], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["cached_before"] is False and out["address"] != 0 and out["result"] == 12.0
+    return out
+
+
+def test_a_callee_compiles_in_a_helper_process_on_a_cold_cache(tmp_path):
+    out = _run_helper_script(tmp_path, "helper")
+    # the helper left it in the disk cache: this process only loads it
+    assert out["helper_started"] and out["cached_after_helper"]
+    assert out["compiled_here_after"] == 0
+
+
+def test_without_helpers_a_callee_compiles_here_at_once(tmp_path):
+    out = _run_helper_script(tmp_path, "none")
+    assert not out["helper_started"] and out["cached_after_helper"]
+    assert out["compiled_here_after"] == 0
+
+
+def test_a_failed_helper_leaves_the_compile_here(tmp_path):
+    out = _run_helper_script(tmp_path, "failing")
+    assert out["helper_started"]
+    assert out["compiled_here_after"] == 1  # after waiting for the helper, it compiled here
+
+
+def test_no_helper_without_a_disk_cache():
+    from numba import types
+
+    from fastfnn.kernels.numba_backend.callees import ByAddress, compile_callees
+
+    from . import tiny_kernel
+    callee = ByAddress(tiny_kernel.uncached_sum, types.float64(types.Array(types.float64, 1, "C")))
+    assert callee.is_cached() is None  # nowhere a helper could leave it
+    compile_callees([callee], 2)
+    assert callee.helper is None
+    assert (types.Array(types.float64, 1, "C"),) in tiny_kernel.uncached_sum.overloads
