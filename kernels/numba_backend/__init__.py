@@ -14,7 +14,7 @@ One concern per module, from the bottom up:
 ``blocks``         register-blocked forward, backward and weight-gradient loops of the fused epoch
 ``noise``          dropout factors and image shifts, compiled (the same numbers as the host's)
 ``epoch``          the fused epoch: a whole epoch of training in one compiled call
-``callees``        its two large callees passed to it by address, so each compiles once
+``callees``        the compiled epochs' large callees, passed by address so each compiles once
 ``steps``          what a step of either compiled epoch computes alike (weights, losses, scalars)
 ``blas_epoch``     the BLAS epoch: larger dense batches, GEMMs by BLAS, in parallel row chunks
 ``compile_notice`` one line on stderr when an epoch's kernels are about to compile

@@ -4,10 +4,10 @@ Numba links a compiled callee into every caller's code library and runs LLVM's o
 emission over the linked copy again there: ``epoch.train_rows`` was optimized and emitted four
 times in a cold fit (its own library, the parallel loop's, ``train_rows_parallel``'s and
 ``fused_epoch``'s), about 4 of the seed fit's 19 s of compiling; ``blas_epoch.train_chunk`` the
-same way. Passed as a first-class function
-(numba's ``FunctionType``, built here from a ``WrapperAddressProtocol`` object) a callee is instead
-compiled once, for the signature given here, and called through its C wrapper's address: no copy
-of its body enters the caller. The address comes at call time, so the callers' disk cache stays
+same way (and ``train_rows_parallel``, whose gufunc handles every array of the epoch's tuples,
+inside ``fused_epoch``). Passed as a first-class function (numba's ``FunctionType``, built here
+from a ``WrapperAddressProtocol`` object) a callee is instead compiled once, for the signature
+given here, and called through its C wrapper's address: no copy of its body enters the caller. The address comes at call time, so the callers' disk cache stays
 valid across processes; a cached callee loads from that cache like any other kernel.
 
 Being separate compiles with known signatures, the callees can compile elsewhere: on a cold
@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 from .blas_epoch import BlasWork, train_chunk
-from .epoch import StepShared, parallel_update, train_rows
+from .epoch import StepShared, parallel_update, train_rows, train_rows_parallel
 from .jit import numba, types
 from .layout import Buckets, ChunkWork, Layout
 from .optimizer import FlatParams, OptimizerStep
@@ -144,10 +144,11 @@ _CALLEES: dict = {}
 
 
 def epoch_callees(data, extras):
-    """(train_rows_fn, parallel_update_fn): :func:`.epoch.train_rows` and
-    :func:`.epoch.parallel_update` by address, as fused_epoch takes them, for EpochData ``data``
-    (its ``lut`` has the compute dtype) and ``extras`` (an Extras or None). Memoised by
-    signature: each process compiles or loads each callee once."""
+    """(train_rows_fn, parallel_update_fn, train_rows_parallel_fn): :func:`.epoch.train_rows`,
+    :func:`.epoch.parallel_update` and :func:`.epoch.train_rows_parallel` by address, largest
+    first, as fused_epoch takes them, for EpochData ``data`` (its ``lut`` has the compute dtype)
+    and ``extras`` (an Extras or None). Memoised by signature: each process compiles or loads
+    each callee once."""
     data_type, extras_type = numba.typeof(data), numba.typeof(extras)
     key = (data_type, extras_type)
     callees = _CALLEES.get(key)
@@ -166,7 +167,11 @@ def epoch_callees(data, extras):
         update_sig = types.void(step, types.boolean, _named(FlatParams, f1, f1, f1),
                                 types.Array(ft, 2, "C"), buckets, f1, i64, i64, i64,
                                 _arrays(np.int64, 2), i64)
-        callees = (ByAddress(train_rows, rows_sig), ByAddress(parallel_update, update_sig))
+        rows = ByAddress(train_rows, rows_sig)
+        parallel_sig = types.void(numba.typeof(rows), data_type, layout, f1, _chunk_work(ft, 2),
+                                  shared, i64, i64, ft, i64, extras_type)
+        callees = (rows, ByAddress(parallel_update, update_sig),
+                   ByAddress(train_rows_parallel, parallel_sig))
         _CALLEES[key] = callees
     return callees
 

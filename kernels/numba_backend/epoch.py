@@ -315,7 +315,7 @@ def is_adam_rows(sparse, solver, batch_size):
 
 @compiled(**JIT)
 def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam_rows, extras,
-                train_rows_fn, parallel_update_fn):
+                train_rows_fn, parallel_update_fn, train_rows_parallel_fn):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
     layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
@@ -326,9 +326,9 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
     one row per step, else None (:func:`is_adam_rows`): each layer's rows then step from their
     inputs and deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows; unit weights,
     no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
-    steps). train_rows_fn, parallel_update_fn: :func:`train_rows` and :func:`parallel_update`
-    by address (callees.epoch_callees), so that each compiles once. Returns the new Adam step
-    count."""
+    steps). train_rows_fn, parallel_update_fn, train_rows_parallel_fn: :func:`train_rows`,
+    :func:`parallel_update` and :func:`train_rows_parallel` by address (callees.epoch_callees),
+    so that each compiles once. Returns the new Adam step count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -425,8 +425,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
                 catch_up_rows(catch_up, params, woff[0], P0, touched, -d, s)
         nch = max(1, min(nch_max, m // tuning.rows_per_chunk))
         if nch > 1:
-            train_rows_parallel(train_rows_fn, data, layout, w, work, shared, start, m, scale,
-                                nch, extras)
+            train_rows_parallel_fn(train_rows_fn, data, layout, w, work, shared, start, m, scale,
+                                   nch, extras)
         else:
             from_rows = one_row
             if adam_rows is not None:

@@ -18,7 +18,7 @@ def _callee_module():
 
 
 @pytest.mark.parametrize("module, caller, callees", [
-    ("epoch", "fused_epoch", ("train_rows", "parallel_update")),
+    ("epoch", "fused_epoch", ("train_rows", "parallel_update", "train_rows_parallel")),
     ("epoch", "train_rows_parallel", ("train_rows",)),
     ("blas_epoch", "blas_epoch", ("train_chunk",)),
     ("blas_epoch", "train_chunks", ("train_chunk",))])
@@ -53,9 +53,10 @@ def test_a_fused_epoch_runs_through_the_callees():
     fused, composed = run_both(job)
     assert_same_epoch(fused, composed, np.float32)
     data, _, _, _, extras = NB._compiled_epoch_args(job, sparse=None)
-    train_rows_fn, update_fn = callees.epoch_callees(data, extras)
+    train_rows_fn, update_fn, parallel_fn = callees.epoch_callees(data, extras)
     assert train_rows_fn.signature().args in epoch.train_rows.overloads
     assert update_fn.signature().args in epoch.parallel_update.overloads
+    assert parallel_fn.signature().args in epoch.train_rows_parallel.overloads
 
 
 def test_a_blas_epoch_runs_through_its_callee():
