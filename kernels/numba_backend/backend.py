@@ -19,7 +19,8 @@ from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch
-from .callees import blas_epoch_callee, compile_callees, epoch_callees
+from .callees import (blas_epoch_callee, compile_callees, epoch_callees, has_disk_cache_index,
+                      let_go, start_helper)
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -29,6 +30,8 @@ from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
 from .optimizer import FlatParams, OptimizerStep, step_range
 from .sparse_input import SparseInputs
 
+#: The compiled epochs: while neither has a disk-cache index, a first fit starts a helper early.
+_COMPILED_EPOCHS = (fused_epoch, blas_epoch)
 #: Seconds the first fit of a kind waits for the compiler, for the compile notice: (alone, with a
 #: helper process compiling the largest callee beside it), measured for a cold first fit on the
 #: 2-core development machine (the seed fit: 14.7 s CPU alone, 8.3 s wall with a helper; a dense
@@ -83,6 +86,7 @@ class NumbaBackend(Backend):
 
     def __init__(self):
         self._sparse_inputs = SparseInputs()
+        self._started_helpers = []  # see run_epoch
 
     # ------------------------------------------------------------------ plumbing
     @functools.cached_property
@@ -267,6 +271,20 @@ class NumbaBackend(Backend):
         """The epoch :meth:`epoch_path` picks for ``job``: the fused one, the BLAS one or the
         composed one; returns its name. Says so in one line on stderr when its kernels are about
         to compile."""
+        # A cache that holds no compiled epoch at all (a first fit on this machine): a helper
+        # process starts importing the kernels now, before the steps below (the CSR copy's
+        # kernels compile there), so that it is ready when an epoch's largest callee is known.
+        self._started_helpers = ([start_helper()] if self._compile_helper_count() > 0
+                                 and not any(map(has_disk_cache_index, _COMPILED_EPOCHS))
+                                 else [])
+        try:
+            return self._run_epoch(job)
+        finally:
+            let_go(self._started_helpers)
+            self._started_helpers = []
+
+    def _run_epoch(self, job):
+        """run_epoch without its early helper."""
         path = self.epoch_path(job)
         kind = "uint8" if job.X.dtype == np.uint8 else job.X.dtype.name
         what = (f"the {_EPOCH_NAMES[path]} for {job.coefs[0].dtype.name} weights and {kind} "
@@ -409,7 +427,8 @@ class NumbaBackend(Backend):
     def _compiling(self, callees):
         """Around a compiled epoch's call: its callees (largest first) compile first, in helper
         processes where the cache is cold (callees.compile_callees); none outlives the call."""
-        compile_callees(callees, self._compile_helper_count())
+        started, self._started_helpers = self._started_helpers, []
+        compile_callees(callees, self._compile_helper_count(), started)
         try:
             yield
         finally:

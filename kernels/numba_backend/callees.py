@@ -85,41 +85,79 @@ class ByAddress(WrapperAddressProtocol):
         return self._signature
 
 
-#: What a helper process runs: compile the (module, function, signature) read from stdin, which
-#: leaves it in the disk cache.
+#: What a helper process runs: import the kernels (while the process that started it goes on),
+#: then compile the (module, function, signature) read from stdin, which leaves it in the disk
+#: cache; nothing when stdin closes empty.
 _HELPER = ("import importlib, pickle, sys\n"
-           "module, name, signature = pickle.load(sys.stdin.buffer)\n"
+           f"import {__name__}\n"
+           "try:\n"
+           "    module, name, signature = pickle.load(sys.stdin.buffer)\n"
+           "except EOFError:\n"
+           "    sys.exit(0)\n"
            "getattr(importlib.import_module(module), name).compile(signature)\n")
 
+#: Helpers started early (start_helper) that got nothing to compile, until they have ended.
+_ENDING: list = []
 
-def compile_callees(callees, helpers):
+
+def start_helper():
+    """A helper process (subprocess.Popen) that imports the kernels now and compiles the callee
+    :func:`compile_callees` sends it later; None when no Python can be started (an embedded
+    interpreter)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        return subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    except OSError:
+        return None
+
+
+def compile_callees(callees, helpers, started=()):
     """Compile (or load) ``callees`` (ByAddress, largest first) before their callers compile:
     the first ``helpers`` (int) of those in no cache yet compile in helper processes of their own,
     which leave them in the disk cache while this process compiles its callers (their address,
     asked for when the caller runs, then loads from there); the others compile here, now.
+    ``started``: helpers started earlier (:func:`start_helper`) that have not been sent anything;
+    they are used first, and let go (they end) when nothing is left for them.
 
     A cold first fit thus compiles on several cores at once: the fused epoch's train_rows
     compiles beside the epoch itself. Nothing starts when the disk cache cannot be used. A
     helper that fails leaves nothing in the cache, and the callee then compiles here."""
+    _ENDING[:] = [h for h in _ENDING if h.poll() is None]
+    started = [h for h in started if h is not None]
     pending = [c for c in callees if c.helper is None and c.is_cached() is False]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     for callee in pending[:max(0, helpers)]:
-        fn = callee._dispatcher.py_func
-        try:
-            helper = subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=env)
-        except OSError:  # no Python to start (an embedded interpreter): compile here
+        helper = started.pop(0) if started else start_helper()
+        if helper is None:
             break
+        fn = callee._dispatcher.py_func
         try:
             with helper.stdin:
                 pickle.dump((fn.__module__, fn.__name__, callee._signature), helper.stdin)
         except OSError:  # it ended at once; the callee then compiles here, after it
             pass
         callee.helper = helper
+    let_go(started)
     for callee in callees:
         if callee.helper is None:
             callee.__wrapper_address__()
+
+
+def let_go(started):
+    """Let helpers started early (:func:`start_helper`) that got nothing to compile end."""
+    for helper in started:
+        if helper is not None:
+            helper.stdin.close()
+            _ENDING.append(helper)
+
+
+def has_disk_cache_index(dispatcher):
+    """Whether numba's disk cache holds an index of ``dispatcher``'s compiled signatures (False
+    too where there is no disk cache, or its internals differ)."""
+    try:
+        return os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:
+        return False
 
 
 def _named(cls, *fields):

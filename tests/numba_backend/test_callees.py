@@ -84,15 +84,21 @@ if mode == "failing":
     callees._HELPER = "raise SystemExit(3)"
 sig = types.float64(types.Array(types.float64, 1, "C"), types.float64)
 callee = callees.ByAddress(tiny_kernel.scaled_sum, sig)
-out = {"cached_before": callee.is_cached()}
-callees.compile_callees([callee], 0 if mode == "none" else 1)
+out = {"cached_before": callee.is_cached(),
+       "index_before": callees.has_disk_cache_index(tiny_kernel.scaled_sum)}
+early = [callees.start_helper(), callees.start_helper()] if mode == "started" else []
+callees.compile_callees([callee], 0 if mode == "none" else 1, early)
 out["helper_started"] = callee.helper is not None
+out["took_the_early_helper"] = bool(early) and callee.helper is early[0]
+if early:  # the second had nothing to compile: let go, it ends by itself
+    out["idle_helper_exit"] = early[1].wait(timeout=60)
 if mode != "failing":
     callee.wait_for_helper()
     out["cached_after_helper"] = callee.is_cached()
 with event.install_recorder("numba:compile") as compiles:
     out["address"] = callee.__wrapper_address__()
 out["compiled_here_after"] = len(compiles.buffer) // 2
+out["index_after"] = callees.has_disk_cache_index(tiny_kernel.scaled_sum)
 out["result"] = tiny_kernel.scaled_sum.overloads[sig.args].entry_point(
     __import__("numpy").arange(4.0), 2.0)
 print(json.dumps(out))
@@ -113,6 +119,7 @@ def _run_helper_script(tmp_path, mode):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["cached_before"] is False and out["address"] != 0 and out["result"] == 12.0
+    assert not out["index_before"] and out["index_after"]
     return out
 
 
@@ -121,6 +128,13 @@ def test_a_callee_compiles_in_a_helper_process_on_a_cold_cache(tmp_path):
     # the helper left it in the disk cache: this process only loads it
     assert out["helper_started"] and out["cached_after_helper"]
     assert out["compiled_here_after"] == 0
+
+
+def test_a_helper_started_early_takes_the_callee_and_an_idle_one_ends(tmp_path):
+    out = _run_helper_script(tmp_path, "started")
+    assert out["took_the_early_helper"] and out["cached_after_helper"]
+    assert out["compiled_here_after"] == 0
+    assert out["idle_helper_exit"] == 0
 
 
 def test_without_helpers_a_callee_compiles_here_at_once(tmp_path):
@@ -138,11 +152,13 @@ def test_a_failed_helper_leaves_the_compile_here(tmp_path):
 def test_no_helper_without_a_disk_cache():
     from numba import types
 
-    from fastfnn.kernels.numba_backend.callees import ByAddress, compile_callees
+    from fastfnn.kernels.numba_backend.callees import (ByAddress, compile_callees,
+                                                       has_disk_cache_index)
 
     from . import tiny_kernel
     callee = ByAddress(tiny_kernel.uncached_sum, types.float64(types.Array(types.float64, 1, "C")))
     assert callee.is_cached() is None  # nowhere a helper could leave it
+    assert not has_disk_cache_index(tiny_kernel.uncached_sum)
     compile_callees([callee], 2)
     assert callee.helper is None
     assert (types.Array(types.float64, 1, "C"),) in tiny_kernel.uncached_sum.overloads
