@@ -274,9 +274,9 @@ class NumbaBackend(Backend):
         # A cache that holds no compiled epoch at all (a first fit on this machine): a helper
         # process starts importing the kernels now, before the steps below (the CSR copy's
         # kernels compile there), so that it is ready when an epoch's largest callee is known.
-        self._started_helpers = ([start_helper()] if self._compile_helper_count() > 0
-                                 and not any(map(has_disk_cache_index, _COMPILED_EPOCHS))
-                                 else [])
+        early = (start_helper() if self._compile_helper_count() > 0
+                 and not any(map(has_disk_cache_index, _COMPILED_EPOCHS)) else None)
+        self._started_helpers = [] if early is None else [early]
         try:
             return self._run_epoch(job)
         finally:

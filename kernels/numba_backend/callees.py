@@ -7,8 +7,9 @@ times in a cold fit (its own library, the parallel loop's, ``train_rows_parallel
 same way (and ``train_rows_parallel``, whose gufunc handles every array of the epoch's tuples,
 inside ``fused_epoch``). Passed as a first-class function (numba's ``FunctionType``, built here
 from a ``WrapperAddressProtocol`` object) a callee is instead compiled once, for the signature
-given here, and called through its C wrapper's address: no copy of its body enters the caller. The address comes at call time, so the callers' disk cache stays
-valid across processes; a cached callee loads from that cache like any other kernel.
+given here, and called through its C wrapper's address: no copy of its body enters the caller.
+The address comes at call time, so the callers' disk cache stays valid across processes; a cached
+callee loads from that cache like any other kernel.
 
 Being separate compiles with known signatures, the callees can compile elsewhere: on a cold
 cache :func:`compile_callees` starts the largest in helper processes, which leave them in the disk
@@ -117,14 +118,13 @@ def compile_callees(callees, helpers, started=()):
     the first ``helpers`` (int) of those in no cache yet compile in helper processes of their own,
     which leave them in the disk cache while this process compiles its callers (their address,
     asked for when the caller runs, then loads from there); the others compile here, now.
-    ``started``: helpers started earlier (:func:`start_helper`) that have not been sent anything;
-    they are used first, and let go (they end) when nothing is left for them.
+    ``started``: helpers started earlier (:func:`start_helper`, not None) that have not been sent
+    anything; they are used first, and let go (they end) when nothing is left for them.
 
     A cold first fit thus compiles on several cores at once: the fused epoch's train_rows
     compiles beside the epoch itself. Nothing starts when the disk cache cannot be used. A
     helper that fails leaves nothing in the cache, and the callee then compiles here."""
-    _ENDING[:] = [h for h in _ENDING if h.poll() is None]
-    started = [h for h in started if h is not None]
+    started = list(started)
     pending = [c for c in callees if c.helper is None and c.is_cached() is False]
     for callee in pending[:max(0, helpers)]:
         helper = started.pop(0) if started else start_helper()
@@ -145,10 +145,10 @@ def compile_callees(callees, helpers, started=()):
 
 def let_go(started):
     """Let helpers started early (:func:`start_helper`) that got nothing to compile end."""
+    _ENDING[:] = [h for h in _ENDING if h.poll() is None]
     for helper in started:
-        if helper is not None:
-            helper.stdin.close()
-            _ENDING.append(helper)
+        helper.stdin.close()
+        _ENDING.append(helper)
 
 
 def has_disk_cache_index(dispatcher):
