@@ -18,7 +18,7 @@ from ..base import Backend
 from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
-from .blas_epoch import blas_epoch
+from .blas_epoch import blas_epoch, step_chunks
 from .callees import (blas_epoch_callee, compile_callees, epoch_callees, has_disk_cache_index,
                       let_go, start_helper)
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
@@ -410,9 +410,11 @@ class NumbaBackend(Backend):
         if args is None:
             return
         data, hyper, addresses, shapes, extras = args
-        # row chunks on every thread, each calling BLAS on one thread (no pool waits on another)
+        # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
+        # steps too small to split run in one chunk, BLAS's threads doing the parallel work
         chunks = self.blas_chunks or numba.get_num_threads()
-        limit = single_threaded_blas() if chunks > 1 else contextlib.nullcontext()
+        split = step_chunks(chunks, hyper.batch_size) > 1
+        limit = single_threaded_blas() if split else contextlib.nullcontext()
         callee = blas_epoch_callee(data, hyper, extras)
         with limit, self._compiling((callee,)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,

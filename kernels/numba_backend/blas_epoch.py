@@ -201,9 +201,16 @@ def _update_items(shapes):
 
 
 @compiled(**JIT_INLINE)
+def step_chunks(chunks, m):
+    """Row chunks of a step of m rows when at most ``chunks`` are allowed: one per
+    MIN_CHUNK_ROWS rows, at least one."""
+    return max(1, min(chunks, m // MIN_CHUNK_ROWS))
+
+
+@compiled(**JIT_INLINE)
 def _chunk_rows(m, nch_max):
     """Rows of the largest chunk of a step of m rows (split as blas_epoch splits it)."""
-    nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
+    nch = step_chunks(nch_max, m)
     return (m + nch - 1) // nch
 
 
@@ -225,7 +232,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     order = data.order
     n = order.shape[0]
     d = shapes[0, 0]
-    nch_max = max(1, min(chunks, rows // MIN_CHUNK_ROWS))
+    nch_max = step_chunks(chunks, rows)
     # the largest chunk of any step: a full one, or a short last one in fewer chunks
     rows_max = _chunk_rows(rows, nch_max)
     if n % rows:
@@ -249,7 +256,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         m = min(rows, n - start)
         weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
         scale = cast_like(like, 1.0 / weight_sum)
-        nch = max(1, min(nch_max, m // MIN_CHUNK_ROWS))
+        nch = step_chunks(nch_max, m)
         if nch > 1:
             train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch,
                          scale, extras, results)

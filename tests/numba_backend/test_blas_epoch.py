@@ -12,6 +12,7 @@ import pytest
 
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.kernels.composed import composed_epoch
+from fastfnn.kernels.numba_backend.blas_epoch import MIN_CHUNK_ROWS
 
 from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPUTS, SOLVERS,
                       assert_same_epoch, clone, make_job, numba_backend, requires_numba)
@@ -174,11 +175,12 @@ def test_epoch_path():
     assert NB.epoch_path(tanh) == "blas"
 
 
-@pytest.mark.parametrize("chunks", [2, 1])
-def test_one_blas_pool_at_a_time(monkeypatch, chunks):
+@pytest.mark.parametrize("chunks, batch", [(2, 64), (1, 64), (2, 32)])
+def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch):
     """With row chunks on Numba's threads, every BLAS library (NumPy's and SciPy's, which
     Numba's np.dot calls) runs one thread during the epoch, so no BLAS pool spins beside Numba's
-    threads; their limits come back afterwards. With one chunk BLAS keeps its threads."""
+    threads; their limits come back afterwards. With one chunk per step BLAS keeps its threads:
+    one chunk allowed, or steps too small to split (batch 32: one chunk of MIN_CHUNK_ROWS)."""
     from threadpoolctl import threadpool_info
 
     from fastfnn.kernels.numba_backend import backend as backend_module
@@ -192,7 +194,7 @@ def test_one_blas_pool_at_a_time(monkeypatch, chunks):
 
     monkeypatch.setattr(backend_module, "blas_epoch", spy)
     backend = numba_backend(blas_chunks=chunks)
-    job = make_job(batch=64, n=128, inputs="float")
+    job = make_job(batch=batch, n=128, inputs="float")
     with backend_module.limit_threads(2):  # as a fit sets them: BLAS may take two threads
         before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
                   if lib["user_api"] == "blas"}
@@ -203,7 +205,7 @@ def test_one_blas_pool_at_a_time(monkeypatch, chunks):
                  if lib["user_api"] == "blas"}
     assert len(seen) == 1 and len(seen[0]) >= 1
     assert after == before
-    if chunks > 1:
+    if chunks > 1 and batch >= 2 * MIN_CHUNK_ROWS:
         assert set(seen[0].values()) == {1}
     else:
         assert seen[0] == before
