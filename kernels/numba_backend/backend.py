@@ -25,6 +25,7 @@ from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_
                     is_lazy_sgd)
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
+from .numpy_blas import find_gemm
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
                    SQUARED_ERROR)
 from .optimizer import FlatParams, OptimizerStep, step_range
@@ -73,6 +74,9 @@ class NumbaBackend(Backend):
     #: BLAS epoch: the most row chunks a step is split into (each at least
     #: blas_epoch.MIN_CHUNK_ROWS rows); None: Numba's thread count.
     blas_chunks = None
+    #: BLAS epoch: GEMMs by NumPy's BLAS where it exports a 64-bit CBLAS gemm (numpy_blas), else
+    #: by numba's np.dot (SciPy's BLAS).
+    numpy_blas = True
     #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
     #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
     lazy_max_rows = 4
@@ -415,10 +419,11 @@ class NumbaBackend(Backend):
         chunks = self.blas_chunks or numba.get_num_threads()
         split = step_chunks(chunks, hyper.batch_size) > 1
         limit = single_threaded_blas() if split else contextlib.nullcontext()
-        callee = blas_epoch_callee(data, hyper, extras)
+        gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
+        callee = blas_epoch_callee(data, hyper, extras, gemm)
         with limit, self._compiling((callee,)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks, callee))
+                                   chunks, callee, gemm))
 
     def _compile_helper_count(self):
         """How many helper processes a cold compile may start (see compile_helpers)."""

@@ -23,9 +23,12 @@ output kind, label smoothing, sample weights, a step size per step, dropout of h
 images (``epoch.Extras``). Parameters and optimizer state are the caller's arrays, read and
 written in place through their addresses (no copies).
 
+The GEMMs go through :func:`.numpy_blas.matmul`: NumPy's BLAS where it exports a 64-bit CBLAS
+gemm (faster than SciPy's on some machines), else numba's ``np.dot`` (SciPy's BLAS).
+
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
-alive during the call; numba's ``np.dot`` (SciPy's BLAS): with one chunk its thread pool does the
-parallel work, with more it must run single-threaded.
+alive during the call; with one chunk the BLAS thread pool does the parallel work, with more it
+must run single-threaded.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .contract import act_grad_rows, bias_act_rows, col_sum_cols
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
 from .noise import drop_units, shifted_row
+from .numpy_blas import matmul
 from .optimizer import FlatParams, step_range
 from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import pointer_to
@@ -78,13 +82,15 @@ UPDATE_PIECE = 16384
 
 
 @compiled(**JIT)
-def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, extras, results):
+def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, extras, results,
+                gemm):
     """Forward, loss and backward of the m rows data.order[start:start + m] in chunk c's
     buffers (see BlasWork; at: int64 (3, L + 1) the offsets there): the data gradient of the
     rows, each output gradient row scaled by ``scale`` (times its sample weight with extras), in
     work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c].
     extras: None (a classifier's plain rows: numba prunes the rest before typing) or an
-    epoch.Extras (weights, smoothing, dropout, shifts)."""
+    epoch.Extras (weights, smoothing, dropout, shifts). gemm: the matrix product
+    (numpy_blas.matmul's)."""
     like = data.lut  # an array of the compute dtype
     L = shapes.shape[0]
     order = data.order
@@ -105,7 +111,7 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     a = x
     for l in range(L):
         z = _rows_of(acts, at[0, l], m, shapes[l, 1])
-        np.dot(a, _matrix(addresses, 0, l, shapes, like), z)
+        matmul(gemm, a, _matrix(addresses, 0, l, shapes, like), z, False, False)
         bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
                       hyper.activation if l < L - 1 else IDENTITY, 0, m)
         if extras is not None:
@@ -129,12 +135,13 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     for l in range(L - 1, -1, -1):
         dz = _rows_of(deltas, at[0, l], m, shapes[l, 1])
         a_prev = x if l == 0 else _rows_of(acts, at[0, l - 1], m, shapes[l, 0])
-        np.dot(a_prev.T, dz, weight_grads[at[1, l]:at[1, l + 1]].reshape((shapes[l, 0],
-                                                                         shapes[l, 1])))
+        matmul(gemm, a_prev, dz, weight_grads[at[1, l]:at[1, l + 1]].reshape((shapes[l, 0],
+                                                                            shapes[l, 1])),
+               True, False)
         col_sum_cols(dz, bias_grads[at[2, l]:at[2, l + 1]], 0, shapes[l, 1])
         if l > 0:
             d_prev = _rows_of(deltas, at[0, l - 1], m, shapes[l, 0])
-            np.dot(dz, _matrix(addresses, 0, l, shapes, like).T, d_prev)
+            matmul(gemm, dz, _matrix(addresses, 0, l, shapes, like), d_prev, False, True)
             if hyper.activation != IDENTITY:
                 act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
             if extras is not None:  # the deltas through layer input l's dropout
@@ -144,13 +151,13 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
 
 @compiled(**JIT_PARALLEL)
 def train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch, scale,
-                 extras, results):
+                 extras, results, gemm):
     """train_chunk (as ``train_chunk_fn``, see blas_epoch) on a split of the step's m rows
     (from data.order[start]) into nch chunks, in parallel."""
     for c in prange(nch):
         lo, hi = chunk_bounds(m, nch, c)
         train_chunk_fn(data, hyper, addresses, shapes, at, work, np.int64(c), start + lo,
-                       hi - lo, scale, extras, results)
+                       hi - lo, scale, extras, results, gemm)
 
 
 @compiled(**JIT_INLINE)
@@ -215,7 +222,7 @@ def _chunk_rows(m, nch_max):
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn):
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn, gemm):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
@@ -223,8 +230,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
     None or an epoch.Extras; chunks: the most row chunks of a step
     (BLAS must run single-threaded when it is over 1); train_chunk_fn: :func:`train_chunk` by
-    address (callees.blas_epoch_callee), so that it compiles once. Returns the new Adam step
-    count."""
+    address (callees.blas_epoch_callee), so that it compiles once; gemm: NumPy's BLAS product
+    (numpy_blas.find_gemm) or None (numba's np.dot). Returns the new Adam step count."""
     like = data.lut  # an array of the compute dtype
     dtype = like.dtype
     L = shapes.shape[0]
@@ -259,10 +266,10 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         nch = step_chunks(nch_max, m)
         if nch > 1:
             train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch,
-                         scale, extras, results)
+                         scale, extras, results, gemm)
         else:
             train_chunk_fn(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
-                           results)
+                           results, gemm)
         add_step_stats(results, nch, stats, extras, m, weight_sum)
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0

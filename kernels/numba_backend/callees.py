@@ -214,18 +214,19 @@ def epoch_callees(data, extras):
     return callees
 
 
-def blas_epoch_callee(data, hyper, extras):
+def blas_epoch_callee(data, hyper, extras, gemm):
     """:func:`.blas_epoch.train_chunk` by address, as blas_epoch takes it, for EpochData
-    ``data`` (its ``lut`` has the compute dtype), Hyperparameters ``hyper`` and ``extras`` (an
-    Extras or None). Memoised by signature."""
-    data_type, hyper_type, extras_type = (numba.typeof(v) for v in (data, hyper, extras))
-    key = ("blas", data_type, hyper_type, extras_type)
+    ``data`` (its ``lut`` has the compute dtype), Hyperparameters ``hyper``, ``extras`` (an
+    Extras or None) and ``gemm`` (numpy_blas.find_gemm's). Memoised by signature."""
+    data_type, hyper_type, extras_type, gemm_type = (numba.typeof(v)
+                                                     for v in (data, hyper, extras, gemm))
+    key = ("blas", data_type, hyper_type, extras_type, gemm_type)
     callee = _CALLEES.get(key)
     if callee is None:
         ft = numba.from_dtype(data.lut.dtype)
         i2, f2, i64 = _arrays(np.int64, 2), types.Array(ft, 2, "C"), types.int64
         signature = types.void(data_type, hyper_type, i2, i2, i2,
                                _named(BlasWork, f2, f2, f2, f2, f2), i64, i64, i64, ft,
-                               extras_type, _arrays(np.float64, 2))
+                               extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)
     return callee

@@ -52,6 +52,19 @@ def test_blas_epoch_matches_composed(dtype, batch, depth, act, output, solver, i
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_np_dot_where_numpy_has_no_cblas_gemm(dtype, chunks):
+    """Without NumPy's BLAS (numpy_blas False, as where no 64-bit CBLAS gemm is found) the GEMMs
+    go through numba's np.dot: the same epoch as the composed one, in one chunk and in two."""
+    job = make_job(dtype=dtype, batch=64, depth=2, inputs="float", solver="adam", n=150)
+    backend = numba_backend(numpy_blas=False, blas_chunks=chunks)
+    run, composed = clone(job), clone(job)
+    assert backend.run_epoch(run) == "blas"
+    composed_epoch(REF, composed)
+    assert_same_epoch(run, composed, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output", ["softmax", "multilabel", "poisson"])
 def test_weights_smoothing_and_step_sizes(dtype, output):
     """Sample weights (scikit-learn's steps), label smoothing (softmax) and a step size per step."""

@@ -1,0 +1,57 @@
+"""numpy_blas: NumPy's CBLAS gemm found by address, and matmul by it or by np.dot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .helpers import requires_numba
+
+pytestmark = requires_numba
+
+
+def _matmul_kernel():
+    from fastfnn.kernels.numba_backend.jit import numba
+    from fastfnn.kernels.numba_backend.numpy_blas import matmul
+
+    @numba.njit
+    def run(gemm, a, b, c, trans_a, trans_b):
+        matmul(gemm, a, b, c, trans_a, trans_b)
+    return run
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("use_numpy_blas", [True, False])
+def test_matmul_matches_numpy(dtype, trans_a, trans_b, use_numpy_blas):
+    """c = op(a) @ op(b), overwriting c, for each transpose the BLAS epoch uses, by NumPy's BLAS
+    and by np.dot (gemm None); non-square shapes, so a swapped dimension or leading dimension
+    would fail."""
+    from fastfnn.kernels.numba_backend.numpy_blas import find_gemm
+    gemm = find_gemm(dtype) if use_numpy_blas else None
+    if use_numpy_blas and gemm is None:
+        pytest.skip("no BLAS with a 64-bit CBLAS gemm is loaded here")
+    rng = np.random.default_rng(3)
+    m, k, n = 7, 13, 5
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = np.full((m, n), np.nan, dtype)  # overwritten, never read
+    _matmul_kernel()(gemm, a, b, c, trans_a, trans_b)
+    expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+def test_find_gemm_prefers_numpy_s_blas():
+    """With NumPy's own OpenBLAS wheel (scipy_openblas64_), its gemm is the one found, typed
+    for the dtype; memoised."""
+    from fastfnn.kernels.numba_backend.jit import numba, types
+    from fastfnn.kernels.numba_backend.numpy_blas import find_gemm
+    config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if config.get("name") != "scipy-openblas":
+        pytest.skip(f"NumPy is built with {config.get('name')!r}, not its OpenBLAS wheel")
+    for dtype, ft in ((np.float32, types.float32), (np.float64, types.float64)):
+        gemm = find_gemm(dtype)
+        assert gemm is find_gemm(dtype)
+        assert "numpy" in gemm.library and "openblas64_" in gemm.library
+        assert numba.typeof(gemm).signature.args[6] == ft
