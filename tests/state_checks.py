@@ -1,4 +1,5 @@
-"""Equality of fitted states and fitted estimators, bit for bit, for the tests of the model and files."""
+"""Equality of fitted states and fitted estimators, bit for bit (or within a tolerance, for runs on
+different CPUs), for the tests of the model and files."""
 
 from __future__ import annotations
 
@@ -9,27 +10,49 @@ import numpy as np
 from fastfnn.state import FittedState
 
 
-def assert_same_arrays(a, b):
-    """Two lists of arrays: same length, and each pair the same dtype and values."""
+def assert_same_arrays(a, b, rtol=0.0):
+    """Two lists of arrays: same length, and each pair the same dtype and values (bitwise, or
+    within ``rtol`` of the largest magnitude when rtol > 0)."""
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)
+        if rtol:
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * float(np.abs(y).max()))
+        else:
+            np.testing.assert_array_equal(x, y)
 
 
 def _without_seconds(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
-def assert_same_state(a: FittedState, b: FittedState, timings=True):
+def _assert_same_history(x, y, rtol):
+    """Two histories without their timings: equal, the numbers within ``rtol`` when rtol > 0."""
+    x, y = _without_seconds(x), _without_seconds(y)
+    if not rtol:
+        assert x == y
+        return
+    assert x.keys() == y.keys()
+    for key in x:
+        assert len(x[key]) == len(y[key]), key
+        for u, v in zip(x[key], y[key]):
+            if isinstance(u, float) and isinstance(v, float):
+                assert abs(u - v) <= rtol * max(abs(u), abs(v)), (key, u, v)
+            else:
+                assert u == v, key
+
+
+def assert_same_state(a: FittedState, b: FittedState, timings=True, rtol=0.0):
     """Every field of two FittedStates equal (arrays bitwise, values of the same type).
 
     timings=False: the epochs' durations (history["seconds"]) may differ (separate training runs).
+    rtol > 0: the weights, optimizer state and history's numbers may differ by that much (training
+    runs on different CPUs, whose BLAS kernels may round the last bit differently).
     """
     for field in fields(FittedState):
         x, y = getattr(a, field.name), getattr(b, field.name)
         if field.name in ("coefs", "intercepts"):
-            assert_same_arrays(x, y)
+            assert_same_arrays(x, y, rtol)
         elif field.name == "classes" and (x is None or y is None):
             assert x is None and y is None  # a regressor's
         elif field.name == "classes":
@@ -41,27 +64,42 @@ def assert_same_state(a: FittedState, b: FittedState, timings=True):
                 assert (x.solver, x.steps, x.learning_rate) == (y.solver, y.steps, y.learning_rate)
                 assert len(x.groups) == len(y.groups)
                 for gx, gy in zip(x.groups, y.groups):
-                    assert_same_arrays(gx, gy)
+                    assert_same_arrays(gx, gy, rtol)
         elif field.name == "history" and not timings:
-            assert _without_seconds(x) == _without_seconds(y)
+            _assert_same_history(x, y, rtol)
         else:
             assert x == y and type(x) is type(y), field.name
 
 
-def assert_same_model(a, b, timings=True):
-    """Two estimators with the same attributes: parameters, fitted attributes and FittedState."""
+def _assert_same_value(x, y, rtol, key):
+    """Two plain values equal and of one type; floats (also inside lists) within ``rtol`` when
+    rtol > 0."""
+    assert type(x) is type(y), key
+    if rtol and isinstance(x, float):
+        assert abs(x - y) <= rtol * max(abs(x), abs(y)), (key, x, y)
+    elif rtol and isinstance(x, (list, tuple)):
+        assert len(x) == len(y), key
+        for u, v in zip(x, y):
+            _assert_same_value(u, v, rtol, key)
+    else:
+        assert x == y, key
+
+
+def assert_same_model(a, b, timings=True, rtol=0.0):
+    """Two estimators with the same attributes: parameters, fitted attributes and FittedState
+    (timings and rtol as for assert_same_state)."""
     assert vars(a).keys() == vars(b).keys()
     for key, x in vars(a).items():
         y = vars(b)[key]
         if isinstance(x, FittedState):
-            assert_same_state(x, y, timings)
+            assert_same_state(x, y, timings, rtol)
         elif key == "history_" and not timings:
-            assert _without_seconds(x) == _without_seconds(y)
+            _assert_same_history(x, y, rtol)
         elif isinstance(x, list) and x and isinstance(x[0], np.ndarray):
-            assert_same_arrays(x, y)
+            assert_same_arrays(x, y, rtol)
             assert all(w.flags.writeable for w in y)
         elif isinstance(x, np.ndarray):
             assert x.dtype == y.dtype
             np.testing.assert_array_equal(x, y)
         else:
-            assert x == y and type(x) is type(y), key
+            _assert_same_value(x, y, rtol, key)

@@ -177,7 +177,9 @@ def test_an_early_stopping_adam_file_of_0_1_0_with_string_labels_loads():
     today = FastFNN((5, 4), solver="adam", activation="logistic", dtype="float64", init="xavier",
                     early_stopping=True, **{**FAST, "max_iter": 4}).fit(X, labels)
     old = FastFNN.load(OLD_FILES / "model-0.1.0-adam-early-stopping.npz")
-    assert_same_model(today, old, timings=False)
+    # the file was trained on an Intel CPU (OpenBLAS's SkylakeX kernels); on an AMD EPYC
+    # (Haswell kernels) two weights of this fit differ from it in the last bit (2.7e-16)
+    assert_same_model(today, old, timings=False, rtol=1e-12)
     assert old.fitted_state_.activation == "sigmoid" and old.validation_scores_ is not None
 
 
