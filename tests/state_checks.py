@@ -26,20 +26,27 @@ def _without_seconds(history):
     return {k: v for k, v in history.items() if k != "seconds"}
 
 
+def _assert_same_value(x, y, rtol, key):
+    """Two plain values equal and of one type; with rtol > 0 floats (also inside lists, tuples
+    and dicts) within rtol of the larger magnitude."""
+    assert type(x) is type(y), key
+    if rtol and isinstance(x, float):
+        assert abs(x - y) <= rtol * max(abs(x), abs(y)), (key, x, y)
+    elif rtol and isinstance(x, (list, tuple)):
+        assert len(x) == len(y), key
+        for u, v in zip(x, y):
+            _assert_same_value(u, v, rtol, key)
+    elif rtol and isinstance(x, dict):
+        assert x.keys() == y.keys(), key
+        for name in x:
+            _assert_same_value(x[name], y[name], rtol, f"{key}[{name!r}]")
+    else:
+        assert x == y, key
+
+
 def _assert_same_history(x, y, rtol):
     """Two histories without their timings: equal, the numbers within ``rtol`` when rtol > 0."""
-    x, y = _without_seconds(x), _without_seconds(y)
-    if not rtol:
-        assert x == y
-        return
-    assert x.keys() == y.keys()
-    for key in x:
-        assert len(x[key]) == len(y[key]), key
-        for u, v in zip(x[key], y[key]):
-            if isinstance(u, float) and isinstance(v, float):
-                assert abs(u - v) <= rtol * max(abs(u), abs(v)), (key, u, v)
-            else:
-                assert u == v, key
+    _assert_same_value(_without_seconds(x), _without_seconds(y), rtol, "history")
 
 
 def assert_same_state(a: FittedState, b: FittedState, timings=True, rtol=0.0):
@@ -69,20 +76,6 @@ def assert_same_state(a: FittedState, b: FittedState, timings=True, rtol=0.0):
             _assert_same_history(x, y, rtol)
         else:
             assert x == y and type(x) is type(y), field.name
-
-
-def _assert_same_value(x, y, rtol, key):
-    """Two plain values equal and of one type; floats (also inside lists) within ``rtol`` when
-    rtol > 0."""
-    assert type(x) is type(y), key
-    if rtol and isinstance(x, float):
-        assert abs(x - y) <= rtol * max(abs(x), abs(y)), (key, x, y)
-    elif rtol and isinstance(x, (list, tuple)):
-        assert len(x) == len(y), key
-        for u, v in zip(x, y):
-            _assert_same_value(u, v, rtol, key)
-    else:
-        assert x == y, key
 
 
 def assert_same_model(a, b, timings=True, rtol=0.0):

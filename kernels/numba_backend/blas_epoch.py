@@ -89,8 +89,8 @@ def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, ex
     rows, each output gradient row scaled by ``scale`` (times its sample weight with extras), in
     work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c].
     extras: None (a classifier's plain rows: numba prunes the rest before typing) or an
-    epoch.Extras (weights, smoothing, dropout, shifts). gemm: the matrix product
-    (numpy_blas.matmul's)."""
+    epoch.Extras (weights, smoothing, dropout, shifts). gemm: NumPy's BLAS product or None, as
+    numpy_blas.matmul takes it."""
     like = data.lut  # an array of the compute dtype
     L = shapes.shape[0]
     order = data.order

@@ -64,6 +64,19 @@ def _blas_libraries():
     return sorted(paths, key=lambda p: not os.path.abspath(p).startswith(numpy_prefix))
 
 
+def _address_of(path, names):
+    """The address of the first of ``names`` that the library at ``path`` exports, else None."""
+    try:
+        library = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for name in names:
+        symbol = getattr(library, name, None)
+        if symbol is not None:
+            return ctypes.cast(symbol, ctypes.c_void_p).value
+    return None
+
+
 _FOUND: dict = {}
 
 
@@ -72,21 +85,10 @@ def find_gemm(dtype):
     (NumPy's first) that exports a 64-bit-integer CBLAS gemm, else None. Memoised."""
     dtype = np.dtype(dtype)
     if dtype not in _FOUND:
-        _FOUND[dtype] = None
-        letter = "s" if dtype == np.float32 else "d"
-        for path in _blas_libraries():
-            try:
-                library = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for pattern in _SYMBOLS:
-                symbol = getattr(library, pattern.format(letter), None)
-                if symbol is not None:
-                    address = ctypes.cast(symbol, ctypes.c_void_p).value
-                    _FOUND[dtype] = CblasGemm(address, dtype, path)
-                    break
-            if _FOUND[dtype] is not None:
-                break
+        names = [pattern.format("s" if dtype == np.float32 else "d") for pattern in _SYMBOLS]
+        found = ((path, _address_of(path, names)) for path in _blas_libraries())
+        _FOUND[dtype] = next((CblasGemm(address, dtype, path) for path, address in found
+                              if address is not None), None)
     return _FOUND[dtype]
 
 
