@@ -10,12 +10,17 @@ gradients as column sums and the activation derivative in one pass; the optimize
 between kernels, and no step allocates: the kernels' launch cost, not their work, is what the
 composed epoch loses to this one (about 30 calls per step).
 
-A step of enough rows is split into row chunks run in parallel (numba's threads), each with its
-own buffers and gradient, each calling BLAS on one thread (the backend limits BLAS to one thread
-during such an epoch): the step's elementwise work is then parallel too, and no BLAS thread pool
-waits on another. The chunks' gradients are summed in chunk order and stepped in parallel over
-ranges of the parameters. The split is the caller's ``chunks`` (the backend passes its thread
-count), so results are bitwise reproducible for a given thread count.
+A step of enough rows runs in two parallel phases on numba's threads, each thread calling BLAS
+on one thread (the backend limits BLAS to one thread during such an epoch, so no BLAS thread pool
+waits on another): first the step's rows in row chunks (gather, forward, loss, the deltas of every
+layer), then its parameters in parts, each part a range of rows of every layer's weights and of
+columns of its biases: their gradients, then the optimizer step on them. A layer's weight gradient
+is formed one of two ways (:func:`plan_step`): where the layer has more inputs than the step has
+rows, a part forms its rows of the gradient in one GEMM over all the step's rows (no chunk writes a
+gradient of its own to be summed); else each chunk forms the whole gradient of its rows in phase
+one and a part sums the chunks' gradients over its range (no part packs all the step's deltas
+again). The split is the caller's ``chunks`` (the backend passes its thread count), so results are
+bitwise reproducible for a given thread count.
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
@@ -24,11 +29,12 @@ images (``epoch.Extras``). Parameters and optimizer state are the caller's array
 written in place through their addresses (no copies).
 
 The GEMMs go through :func:`.numpy_blas.matmul`: NumPy's BLAS where it exports a 64-bit CBLAS
-gemm (faster than SciPy's on some machines), else numba's ``np.dot`` (SciPy's BLAS).
+gemm (faster than SciPy's on some machines), else numba's ``np.dot`` (SciPy's BLAS; a part's
+weight gradient then copies its columns of the layer input first).
 
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
-alive during the call; with one chunk the BLAS thread pool does the parallel work, with more it
-must run single-threaded.
+alive during the call; with one chunk and one part the BLAS thread pool does the parallel work,
+with more it must run single-threaded.
 """
 
 from __future__ import annotations
@@ -70,141 +76,181 @@ def _rows_of(buf, at, m, width):
     return buf[at:at + m * width].reshape((m, width))
 
 
-#: Every chunk's buffers, row c for chunk c (2-D C arrays of the compute dtype): x the gathered
-#: rows, acts and deltas each layer's activations and their gradients (layer l at at[0, l] of a
-#: row), weight_grads and bias_grads the gradients (layer l at at[1, l] and at[2, l]).
+#: A step's buffers, C arrays of the compute dtype; x, acts and deltas (1-D) hold the step's rows
+#: in order, a chunk filling its own rows: x the gathered rows (m, d), acts and deltas each layer's
+#: activations and their gradients (layer l's (m, n_out) at at[0, l]); weight_grads and bias_grads
+#: (2-D) the gradients, layer l at at[1, l] and at[2, l] of a row: row c chunk c's (the bias
+#: gradients of every layer, the weight gradients of the layers formed by chunks), row 0 also the
+#: step's once summed.
 BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_grads"])
+
+#: An epoch's plan of its steps: at, int64 (3, L + 1), the offsets in BlasWork's buffers;
+#: by_chunks, bool (L,), whether layer l's weight gradient is formed by chunks (else by parts;
+#: see the module docstring); s1_group, the optimizer state group a step reads as the second
+#: state (Adam's second moment; SGD's one state group again).
+StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group"])
 
 #: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
 MIN_CHUNK_ROWS = 32
-#: Parameters per work item of a parallel update.
-UPDATE_PIECE = 16384
+#: Parameters a part sums over the chunks and steps at a time (while they are in cache).
+SUM_PIECE = 16384
 
 
 @compiled(**JIT)
-def train_chunk(data, hyper, addresses, shapes, at, work, c, start, m, scale, extras, results,
-                gemm):
-    """Forward, loss and backward of the m rows data.order[start:start + m] in chunk c's
-    buffers (see BlasWork; at: int64 (3, L + 1) the offsets there): the data gradient of the
-    rows, each output gradient row scaled by ``scale`` (times its sample weight with extras), in
-    work.weight_grads[c] and work.bias_grads[c]; loss sum and correct rows added to results[c].
-    extras: None (a classifier's plain rows: numba prunes the rest before typing) or an
-    epoch.Extras (weights, smoothing, dropout, shifts). gemm: NumPy's BLAS product or None, as
-    numpy_blas.matmul takes it."""
+def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, scale, extras,
+                results, gemm):
+    """Forward, loss and back-propagation of the m rows data.order[start:start + m], rows
+    lo..lo + m of the step's buffers (see BlasWork and StepPlan): the deltas of every layer, each
+    output gradient row scaled by ``scale`` (times its sample weight with extras); the rows' bias
+    gradients into work.bias_grads[c], and their weight gradients into work.weight_grads[c] for
+    the layers formed by chunks; loss sum and correct rows added to results[c]. extras: None (a
+    classifier's plain rows: numba prunes the rest before typing) or an epoch.Extras (weights,
+    smoothing, dropout, shifts). gemm: NumPy's BLAS product or None, as numpy_blas.matmul takes
+    it."""
     like = data.lut  # an array of the compute dtype
+    at = plan.at
     L = shapes.shape[0]
     order = data.order
     X, lut, sc = data.X, data.lut, data.x_scale
     d = shapes[0, 0]
     k = shapes[L - 1, 1]
-    acts, deltas = work.acts[c], work.deltas[c]
-    weight_grads, bias_grads = work.weight_grads[c], work.bias_grads[c]
-    x = _rows_of(work.x[c], 0, m, d)
+    acts, deltas = work.acts, work.deltas
+    x = _rows_of(work.x, lo * d, m, d)
     for i in range(m):
         r = order[start + i]
         if extras is not None:
             if extras.shift > 0:
-                shifted_row(X, r, extras, extras.row0 + start + i, work.x[c], i * d, lut, sc)
+                shifted_row(X, r, extras, extras.row0 + start + i, work.x, (lo + i) * d, lut, sc)
                 continue
         for j in range(d):
             x[i, j] = input_value(X[r, j], lut, sc)
     a = x
     for l in range(L):
-        z = _rows_of(acts, at[0, l], m, shapes[l, 1])
+        at_l = at[0, l] + lo * shapes[l, 1]
+        z = _rows_of(acts, at_l, m, shapes[l, 1])
         matmul(gemm, a, _matrix(addresses, 0, l, shapes, like), z, False, False)
         bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
                       hyper.activation if l < L - 1 else IDENTITY, 0, m)
         if extras is not None:
             if l < L - 1:  # dropout of this layer's output, the next layer's input
-                drop_units(extras, l + 1, acts, at[0, l], shapes[l, 1], shapes[l, 1],
+                drop_units(extras, l + 1, acts, at_l, shapes[l, 1], shapes[l, 1],
                            extras.row0 + start, m)
         a = z
     # the loss, and the logits' gradient into the last layer's deltas
-    logits = acts[at[0, L - 1]:at[0, L - 1] + m * k]
-    dlogits = deltas[at[0, L - 1]:at[0, L - 1] + m * k]
+    at_top = at[0, L - 1] + lo * k
+    logits = acts[at_top:at_top + m * k]
+    dlogits = deltas[at_top:at_top + m * k]
     total = 0.0
     hits = 0
     for i in range(m):
         r = order[start + i]
-        lo, ok = row_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k, scale,
-                          extras, hyper.label_smoothing)
-        total += lo
+        loss_i, ok = row_loss(hyper.loss_kind, data, r, logits, i * k, k, dlogits, i * k, scale,
+                              extras, hyper.label_smoothing)
+        total += loss_i
         hits += ok
     results[c, 0] += total
     results[c, 1] += hits
     for l in range(L - 1, -1, -1):
-        dz = _rows_of(deltas, at[0, l], m, shapes[l, 1])
-        a_prev = x if l == 0 else _rows_of(acts, at[0, l - 1], m, shapes[l, 0])
-        matmul(gemm, a_prev, dz, weight_grads[at[1, l]:at[1, l + 1]].reshape((shapes[l, 0],
-                                                                            shapes[l, 1])),
-               True, False)
-        col_sum_cols(dz, bias_grads[at[2, l]:at[2, l + 1]], 0, shapes[l, 1])
+        dz = _rows_of(deltas, at[0, l] + lo * shapes[l, 1], m, shapes[l, 1])
+        at_prev = at[0, l - 1] + lo * shapes[l, 0] if l > 0 else 0
+        a_prev = x if l == 0 else _rows_of(acts, at_prev, m, shapes[l, 0])
+        if plan.by_chunks[l]:
+            matmul(gemm, a_prev, dz, work.weight_grads[c, at[1, l]:at[1, l + 1]].reshape(
+                (shapes[l, 0], shapes[l, 1])), True, False)
+        col_sum_cols(dz, work.bias_grads[c, at[2, l]:at[2, l + 1]], 0, shapes[l, 1])
         if l > 0:
-            d_prev = _rows_of(deltas, at[0, l - 1], m, shapes[l, 0])
+            d_prev = _rows_of(deltas, at_prev, m, shapes[l, 0])
             matmul(gemm, dz, _matrix(addresses, 0, l, shapes, like), d_prev, False, True)
             if hyper.activation != IDENTITY:
                 act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
             if extras is not None:  # the deltas through layer input l's dropout
-                drop_units(extras, l, deltas, at[0, l - 1], shapes[l, 0], shapes[l, 0],
+                drop_units(extras, l, deltas, at_prev, shapes[l, 0], shapes[l, 0],
                            extras.row0 + start, m)
 
 
 @compiled(**JIT_PARALLEL)
-def train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch, scale,
-                 extras, results, gemm):
+def train_chunks(train_chunk_fn, data, hyper, addresses, shapes, plan, work, start, m, nch,
+                 scale, extras, results, gemm):
     """train_chunk (as ``train_chunk_fn``, see blas_epoch) on a split of the step's m rows
     (from data.order[start]) into nch chunks, in parallel."""
     for c in prange(nch):
         lo, hi = chunk_bounds(m, nch, c)
-        train_chunk_fn(data, hyper, addresses, shapes, at, work, np.int64(c), start + lo,
+        train_chunk_fn(data, hyper, addresses, shapes, plan, work, np.int64(c), start + lo, lo,
                        hi - lo, scale, extras, results, gemm)
 
 
 @compiled(**JIT_INLINE)
-def _step_item(step, decay, addresses, shapes, at, work, nch, s1_group, l, kind, lo, hi):
-    """Sum the nch chunks' gradients of elements lo..hi of layer l's weights (kind 0) or bias
-    (kind 1) into chunk 0's, in chunk order, then the optimizer step on them (weight decay on
-    the weights when ``decay``)."""
-    like = work.x
-    grads = work.weight_grads if kind == 0 else work.bias_grads
-    g = grads[0, at[1 + kind, l]:at[1 + kind, l + 1]]
+def _sum_chunks(grads, at, lo, hi, nch):
+    """grads[0, at + lo:at + hi] += the same elements of rows 1..nch - 1, in row order."""
     for c in range(1, nch):
-        gc = grads[c, at[1 + kind, l]:at[1 + kind, l + 1]]
-        for i in range(lo, hi):
-            g[i] += gc[i]
-    params = FlatParams(_flat(addresses, kind, 0, l, shapes, like),
-                        _flat(addresses, kind, 1, l, shapes, like),
-                        _flat(addresses, kind, s1_group, l, shapes, like))
-    step_range(step, decay and kind == 0, params, g, np.uint64(lo), np.uint64(hi - lo))
+        for i in range(at + lo, at + hi):
+            grads[0, i] += grads[c, i]
+
+
+@compiled(**JIT)
+def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, gemm):
+    """Part p of nparts of the gradients and optimizer step of a step of m rows in nch chunks,
+    after its chunks' train_chunk: per layer, rows r0..r1 (chunk_bounds of its n_in) of the
+    weight gradient, by one GEMM over the step's rows or as the sum of the chunks' gradients
+    (plan.by_chunks), and columns c0..c1 (of its n_out) of the bias gradient, the sum of the
+    chunks'; then the optimizer step on those weights (weight decay when ``decay``) and biases."""
+    like = work.x
+    at = plan.at
+    L = shapes.shape[0]
+    for l in range(L):
+        n_in, n_out = shapes[l, 0], shapes[l, 1]
+        g = work.weight_grads[0, at[1, l]:at[1, l + 1]]
+        params = FlatParams(_flat(addresses, 0, 0, l, shapes, like),
+                            _flat(addresses, 0, 1, l, shapes, like),
+                            _flat(addresses, 0, plan.s1_group, l, shapes, like))
+        r0, r1 = chunk_bounds(n_in, nparts, p)
+        if plan.by_chunks[l]:
+            for lo in range(r0 * n_out, r1 * n_out, SUM_PIECE):
+                hi = min(lo + SUM_PIECE, r1 * n_out)
+                _sum_chunks(work.weight_grads, at[1, l], lo, hi, nch)
+                step_range(step, decay, params, g, np.uint64(lo), np.uint64(hi - lo))
+        elif r1 > r0:
+            a_prev = _rows_of(work.x, 0, m, n_in) if l == 0 else _rows_of(
+                work.acts, at[0, l - 1], m, n_in)
+            dz = _rows_of(work.deltas, at[0, l], m, n_out)
+            matmul(gemm, a_prev[:, r0:r1], dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
+                   True, False)
+            step_range(step, decay, params, g, np.uint64(r0 * n_out),
+                       np.uint64((r1 - r0) * n_out))
+        gb = work.bias_grads[0, at[2, l]:at[2, l + 1]]
+        c0, c1 = chunk_bounds(n_out, nparts, p)
+        if c1 > c0:
+            _sum_chunks(work.bias_grads, at[2, l], c0, c1, nch)
+            params = FlatParams(_flat(addresses, 1, 0, l, shapes, like),
+                                _flat(addresses, 1, 1, l, shapes, like),
+                                _flat(addresses, 1, plan.s1_group, l, shapes, like))
+            step_range(step, False, params, gb, np.uint64(c0), np.uint64(c1 - c0))
 
 
 @compiled(**JIT_PARALLEL)
-def update_chunks(step, decay, addresses, shapes, at, work, nch, s1_group, items):
-    """_step_item on every work item (layer, kind, lo, hi) of ``items``, in parallel."""
-    for q in prange(items.shape[0]):
-        _step_item(step, decay, addresses, shapes, at, work, nch, s1_group, items[q, 0],
-                   items[q, 1], items[q, 2], items[q, 3])
+def update_parts(step, decay, addresses, shapes, plan, work, m, nch, nparts, gemm):
+    """update_part on every part of nparts, in parallel."""
+    for p in prange(nparts):
+        update_part(step, decay, addresses, shapes, plan, work, m, nch, np.int64(p), nparts,
+                    gemm)
 
 
 @compiled(**JIT_INLINE)
-def _update_items(shapes):
-    """int64 (items, 4): (layer, kind, lo, hi), every layer's weights (kind 0) in pieces of at
-    most UPDATE_PIECE elements, and its bias (kind 1)."""
+def plan_step(shapes, rows, solver):
+    """The StepPlan of an epoch of steps of at most ``rows`` rows. A layer's weight gradient is
+    formed by chunks where it has no more inputs than a step has rows: then the gradient is no
+    larger than the step's deltas of the layer, which a part forming rows of the gradient would
+    pack again (each part all of them), while a sum over the chunks reads the gradient once per
+    chunk."""
     L = shapes.shape[0]
-    count = 0
+    at = np.zeros((3, L + 1), np.int64)
+    by_chunks = np.empty(L, np.bool_)
     for l in range(L):
-        count += (shapes[l, 0] * shapes[l, 1] + UPDATE_PIECE - 1) // UPDATE_PIECE + 1
-    items = np.empty((count, 4), np.int64)
-    q = 0
-    for l in range(L):
-        size = shapes[l, 0] * shapes[l, 1]
-        for lo in range(0, size, UPDATE_PIECE):
-            items[q, 0], items[q, 1], items[q, 2], items[q, 3] = l, 0, lo, min(lo + UPDATE_PIECE,
-                                                                               size)
-            q += 1
-        items[q, 0], items[q, 1], items[q, 2], items[q, 3] = l, 1, 0, shapes[l, 1]
-        q += 1
-    return items
+        at[0, l + 1] = at[0, l] + rows * shapes[l, 1]
+        at[1, l + 1] = at[1, l] + shapes[l, 0] * shapes[l, 1]
+        at[2, l + 1] = at[2, l] + shapes[l, 1]
+        by_chunks[l] = shapes[l, 0] <= rows
+    return StepPlan(at, by_chunks, np.int64(2 if solver == 1 else 1))
 
 
 @compiled(**JIT_INLINE)
@@ -212,13 +258,6 @@ def step_chunks(chunks, m):
     """Row chunks of a step of m rows when at most ``chunks`` are allowed: one per
     MIN_CHUNK_ROWS rows, at least one."""
     return max(1, min(chunks, m // MIN_CHUNK_ROWS))
-
-
-@compiled(**JIT_INLINE)
-def _chunk_rows(m, nch_max):
-    """Rows of the largest chunk of a step of m rows (split as blas_epoch splits it)."""
-    nch = step_chunks(nch_max, m)
-    return (m + nch - 1) // nch
 
 
 @compiled(**JIT)
@@ -240,24 +279,14 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     n = order.shape[0]
     d = shapes[0, 0]
     nch_max = step_chunks(chunks, rows)
-    # the largest chunk of any step: a full one, or a short last one in fewer chunks
-    rows_max = _chunk_rows(rows, nch_max)
-    if n % rows:
-        rows_max = max(rows_max, _chunk_rows(n % rows, nch_max))
-    at = np.zeros((3, L + 1), np.int64)
-    for l in range(L):
-        at[0, l + 1] = at[0, l] + rows_max * shapes[l, 1]
-        at[1, l + 1] = at[1, l] + shapes[l, 0] * shapes[l, 1]
-        at[2, l + 1] = at[2, l] + shapes[l, 1]
-    work = BlasWork(np.empty((nch_max, rows_max * d), dtype), np.empty((nch_max, at[0, L]), dtype),
-                    np.empty((nch_max, at[0, L]), dtype), np.zeros((nch_max, at[1, L]), dtype),
+    rows_max = min(rows, n)
+    plan = plan_step(shapes, rows_max, hyper.solver)
+    at = plan.at
+    work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
+                    np.empty(at[0, L], dtype), np.zeros((nch_max, at[1, L]), dtype),
                     np.zeros((nch_max, at[2, L]), dtype))
     results = np.zeros((nch_max, 2), np.float64)
-    items = _update_items(shapes)
-    solver = hyper.solver
-    s1_group = 2 if solver == 1 else 1  # SGD has one state array per parameter
     zero = np.int64(0)
-    one = np.int64(1)
     s = np.int64(0)
     for start in range(0, n, rows):
         m = min(rows, n - start)
@@ -265,19 +294,18 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         scale = cast_like(like, 1.0 / weight_sum)
         nch = step_chunks(nch_max, m)
         if nch > 1:
-            train_chunks(train_chunk_fn, data, hyper, addresses, shapes, at, work, start, m, nch,
-                         scale, extras, results, gemm)
+            train_chunks(train_chunk_fn, data, hyper, addresses, shapes, plan, work, start, m,
+                         nch, scale, extras, results, gemm)
         else:
-            train_chunk_fn(data, hyper, addresses, shapes, at, work, zero, start, m, scale, extras,
-                           results, gemm)
+            train_chunk_fn(data, hyper, addresses, shapes, plan, work, zero, start, zero, m,
+                           scale, extras, results, gemm)
         add_step_stats(results, nch, stats, extras, m, weight_sum)
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0
-        if nch > 1:
-            update_chunks(step, use_wd, addresses, shapes, at, work, nch, s1_group, items)
+        if nch_max > 1:
+            update_parts(step, use_wd, addresses, shapes, plan, work, m, nch, nch_max, gemm)
         else:
-            for q in range(items.shape[0]):
-                _step_item(step, use_wd, addresses, shapes, at, work, one, s1_group,
-                           items[q, 0], items[q, 1], items[q, 2], items[q, 3])
+            update_part(step, use_wd, addresses, shapes, plan, work, m, nch, zero, np.int64(1),
+                        gemm)
         s += 1
     return t

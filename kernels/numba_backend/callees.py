@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-from .blas_epoch import BlasWork, train_chunk
+from .blas_epoch import BlasWork, StepPlan, train_chunk
 from .epoch import StepShared, parallel_update, train_rows, train_rows_parallel
 from .jit import numba, types
 from .layout import Buckets, ChunkWork, Layout
@@ -224,9 +224,11 @@ def blas_epoch_callee(data, hyper, extras, gemm):
     callee = _CALLEES.get(key)
     if callee is None:
         ft = numba.from_dtype(data.lut.dtype)
-        i2, f2, i64 = _arrays(np.int64, 2), types.Array(ft, 2, "C"), types.int64
-        signature = types.void(data_type, hyper_type, i2, i2, i2,
-                               _named(BlasWork, f2, f2, f2, f2, f2), i64, i64, i64, ft,
+        i2, i64 = _arrays(np.int64, 2), types.int64
+        f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
+        plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64)
+        signature = types.void(data_type, hyper_type, i2, i2, plan,
+                               _named(BlasWork, f1, f1, f1, f2, f2), i64, i64, i64, i64, ft,
                                extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)
     return callee

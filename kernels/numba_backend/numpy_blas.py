@@ -94,20 +94,28 @@ def find_gemm(dtype):
 
 @compiled(**JIT_INLINE)
 def _at(a):
-    """A pointer to the first element of C array a."""
+    """A pointer to the first element of array a."""
     return pointer_to(np.int64(a.ctypes.data), a)
 
 
 @compiled(**JIT_INLINE)
+def _leading(a):
+    """The leading dimension of 2-D array a, whose rows are strided and columns contiguous."""
+    return np.int64(a.strides[0] // a.itemsize)
+
+
+@compiled(**JIT_INLINE)
 def matmul(gemm, a, b, c, trans_a, trans_b):
-    """c = op(a) @ op(b) for 2-D C arrays of one float dtype (op a transpose where trans_* is
-    True; c (m, n) written, not added to): by ``gemm`` (a CblasGemm) or, when it is None, by
-    numba's np.dot (SciPy's BLAS)."""
+    """c = op(a) @ op(b) (op a transpose where trans_* is True; c (m, n) written, not added to)
+    for 2-D arrays of one float dtype whose columns are contiguous: c and b C arrays, a a C
+    array or a range of a C array's columns (its row stride is the leading dimension). By
+    ``gemm`` (a CblasGemm) or, when it is None, by numba's np.dot (SciPy's BLAS), which takes a
+    copy of such a range."""
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
     if gemm is None:
         if trans_a:
-            np.dot(a.T, b, c)
+            np.dot(np.ascontiguousarray(a).T, b, c)
         elif trans_b:
             np.dot(a, b.T, c)
         else:
@@ -116,5 +124,4 @@ def matmul(gemm, a, b, c, trans_a, trans_b):
         one = c.dtype.type(1.0)
         zero = c.dtype.type(0.0)
         gemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
-             one, _at(a), np.int64(a.shape[1]), _at(b), np.int64(b.shape[1]), zero, _at(c),
-             np.int64(n))
+             one, _at(a), _leading(a), _at(b), _leading(b), zero, _at(c), np.int64(n))

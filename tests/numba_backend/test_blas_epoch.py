@@ -126,12 +126,16 @@ def test_a_short_last_step_in_fewer_chunks(n):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("solver,output", [("adam", "softmax"), ("nesterov", "multilabel"),
                                            ("sgd", "squared_error")])
-def test_parallel_row_chunks(dtype, solver, output):
-    """Steps of 100 rows in 3 chunks (the last step, 30 rows, in one): the chunks' gradients
-    summed and stepped in parallel; the same epoch as the composed one, and bitwise the same
-    whatever the thread count (the split is blas_chunks')."""
+@pytest.mark.parametrize("d,hidden", [(20, (9, 17)), (150, (121, 9))], ids=["by-chunks", "mixed"])
+def test_parallel_row_chunks(dtype, solver, output, d, hidden):
+    """Steps of 100 rows in 3 chunks (the last step, 30 rows, in one), then the parameters in 3
+    parts: weight gradients of layers with at most 100 inputs summed over the chunks, those of
+    wider layers (150 and 121 inputs, "mixed") formed by each part over all the step's rows; the
+    same epoch as the composed one, and bitwise the same whatever the thread count (the split is
+    blas_chunks')."""
     job = make_job(dtype=dtype, batch=100, depth=2, inputs="float", solver=solver, n=230,
-                   output=output, k=3 if output == "squared_error" else 4, weighted=True)
+                   output=output, k=3 if output == "squared_error" else 4, weighted=True, d=d,
+                   hidden=hidden)
     chunked = numba_backend(blas_chunks=3)
     runs = []
     for threads in (1, 2):

@@ -42,6 +42,35 @@ def test_matmul_matches_numpy(dtype, trans_a, trans_b, use_numpy_blas):
     np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
 
 
+def _column_range_kernel():
+    from fastfnn.kernels.numba_backend.jit import numba
+    from fastfnn.kernels.numba_backend.numpy_blas import matmul
+
+    @numba.njit
+    def run(gemm, a, r0, r1, b, c):
+        matmul(gemm, a[:, r0:r1], b, c, True, False)
+    return run
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_numpy_blas", [True, False])
+def test_matmul_of_a_column_range(dtype, use_numpy_blas):
+    """c = a[:, r0:r1].T @ b for columns r0..r1 of a C array (a part's rows of a weight gradient
+    in the BLAS epoch): the row stride of a is the leading dimension, by NumPy's BLAS and by
+    np.dot (which takes a copy)."""
+    from fastfnn.kernels.numba_backend.numpy_blas import find_gemm
+    gemm = find_gemm(dtype) if use_numpy_blas else None
+    if use_numpy_blas and gemm is None:
+        pytest.skip("no BLAS with a 64-bit CBLAS gemm is loaded here")
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((9, 11)).astype(dtype)
+    b = rng.standard_normal((9, 6)).astype(dtype)
+    c = np.full((4, 6), np.nan, dtype)
+    _column_range_kernel()(gemm, a, 3, 7, b, c)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, a[:, 3:7].T.astype(np.float64) @ b, rtol=tol, atol=tol)
+
+
 def test_find_gemm_prefers_numpy_s_blas():
     """With NumPy's own OpenBLAS wheel (scipy_openblas64_), its gemm is the one found, typed
     for the dtype; memoised."""
