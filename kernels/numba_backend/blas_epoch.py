@@ -91,7 +91,9 @@ BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_
 StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group"])
 
 #: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
-MIN_CHUNK_ROWS = 32
+#: 16, so that a step of 32 rows runs in two chunks and its parameters in two parts: on 2 cores
+#: that beat one chunk with BLAS threaded on every batch-32 row of issue 11's matrix (RESULTS.md).
+MIN_CHUNK_ROWS = 16
 #: Parameters a part sums over the chunks and steps at a time (while they are in cache).
 SUM_PIECE = 16384
 
