@@ -55,8 +55,10 @@ def test_blas_epoch_matches_composed(dtype, batch, depth, act, output, solver, i
 @pytest.mark.parametrize("chunks", [1, 2])
 def test_np_dot_where_numpy_has_no_cblas_gemm(dtype, chunks):
     """Without NumPy's BLAS (numpy_blas False, as where no 64-bit CBLAS gemm is found) the GEMMs
-    go through numba's np.dot: the same epoch as the composed one, in one chunk and in two."""
-    job = make_job(dtype=dtype, batch=64, depth=2, inputs="float", solver="adam", n=150)
+    go through numba's np.dot: the same epoch as the composed one, in one chunk and in two, with
+    a first layer wider than the step (its gradient formed by parts: np.dot on a copy of a range
+    of the input's columns) and later layers formed by chunks."""
+    job = make_job(dtype=dtype, batch=64, depth=2, inputs="float", solver="adam", n=150, d=100)
     backend = numba_backend(numpy_blas=False, blas_chunks=chunks)
     run, composed = clone(job), clone(job)
     assert backend.run_epoch(run) == "blas"
