@@ -76,6 +76,15 @@ def _rows_of(buf, at, m, width):
     return buf[at:at + m * width].reshape((m, width))
 
 
+@compiled(**JIT_INLINE)
+def _input_rows(work, at, l, lo, m, n_in):
+    """Rows lo..lo + m of layer l's input in a step's buffers (see BlasWork, StepPlan.at), an
+    (m, n_in) C array: the gathered rows for the first layer, layer l - 1's activations after."""
+    if l == 0:
+        return _rows_of(work.x, lo * n_in, m, n_in)
+    return _rows_of(work.acts, at[0, l - 1] + lo * n_in, m, n_in)
+
+
 #: A step's buffers, C arrays of the compute dtype; x, acts and deltas (1-D) hold the step's rows
 #: in order, a chunk filling its own rows: x the gathered rows (m, d), acts and deltas each layer's
 #: activations and their gradients (layer l's (m, n_out) at at[0, l]); weight_grads and bias_grads
@@ -155,7 +164,7 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
     for l in range(L - 1, -1, -1):
         dz = _rows_of(deltas, at[0, l] + lo * shapes[l, 1], m, shapes[l, 1])
         at_prev = at[0, l - 1] + lo * shapes[l, 0] if l > 0 else 0
-        a_prev = x if l == 0 else _rows_of(acts, at_prev, m, shapes[l, 0])
+        a_prev = _input_rows(work, at, l, lo, m, shapes[l, 0])
         if plan.by_chunks[l]:
             matmul(gemm, a_prev, dz, work.weight_grads[c, at[1, l]:at[1, l + 1]].reshape(
                 (shapes[l, 0], shapes[l, 1])), True, False)
@@ -212,8 +221,7 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
                 _sum_chunks(work.weight_grads, at[1, l], lo, hi, nch)
                 step_range(step, decay, params, g, np.uint64(lo), np.uint64(hi - lo))
         elif r1 > r0:
-            a_prev = _rows_of(work.x, 0, m, n_in) if l == 0 else _rows_of(
-                work.acts, at[0, l - 1], m, n_in)
+            a_prev = _input_rows(work, at, l, 0, m, n_in)
             dz = _rows_of(work.deltas, at[0, l], m, n_out)
             matmul(gemm, a_prev[:, r0:r1], dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
                    True, False)
