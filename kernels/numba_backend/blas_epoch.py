@@ -47,7 +47,7 @@ from .contract import act_grad_rows, bias_act_rows, col_sum_cols
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
 from .noise import drop_units, shifted_row
-from .numpy_blas import matmul
+from .numpy_blas import gemm_into, matmul
 from .optimizer import FlatParams, step_range
 from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import pointer_to
@@ -221,12 +221,23 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
                 _sum_chunks(work.weight_grads, at[1, l], lo, hi, nch)
                 step_range(step, decay, params, g, np.uint64(lo), np.uint64(hi - lo))
         elif r1 > r0:
-            a_prev = _input_rows(work, at, l, 0, m, n_in)
+            a_prev = _input_rows(work, at, l, 0, m, n_in)[:, r0:r1]
             dz = _rows_of(work.deltas, at[0, l], m, n_out)
-            matmul(gemm, a_prev[:, r0:r1], dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
-                   True, False)
-            step_range(step, decay, params, g, np.uint64(r0 * n_out),
-                       np.uint64((r1 - r0) * n_out))
+            in_gemm = False
+            if gemm is not None:
+                if step.solver == 0 and not step.use_momentum:
+                    # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
+                    lr = step.learning_rate
+                    keep = cast_like(like, 1.0) - lr * step.weight_decay if decay else cast_like(
+                        like, 1.0)
+                    gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1],
+                              True, False, -lr, keep)
+                    in_gemm = True
+            if not in_gemm:
+                matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
+                       True, False)
+                step_range(step, decay, params, g, np.uint64(r0 * n_out),
+                           np.uint64((r1 - r0) * n_out))
         gb = work.bias_grads[0, at[2, l]:at[2, l + 1]]
         c0, c1 = chunk_bounds(n_out, nparts, p)
         if c1 > c0:

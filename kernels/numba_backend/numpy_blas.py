@@ -105,14 +105,24 @@ def _leading(a):
 
 
 @compiled(**JIT_INLINE)
+def gemm_into(gemm, a, b, c, trans_a, trans_b, alpha, beta):
+    """c = alpha * op(a) @ op(b) + beta * c by ``gemm`` (a CblasGemm, not None), arrays as
+    :func:`matmul` takes them (c may also be a range of a C array's rows); alpha and beta scalars
+    of c's dtype. With beta 1, BLAS adds to c in its own pass over it: a plain SGD step applied
+    to the weights inside the GEMM that forms their gradient."""
+    m, n = c.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    gemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
+         alpha, _at(a), _leading(a), _at(b), _leading(b), beta, _at(c), _leading(c))
+
+
+@compiled(**JIT_INLINE)
 def matmul(gemm, a, b, c, trans_a, trans_b):
     """c = op(a) @ op(b) (op a transpose where trans_* is True; c (m, n) written, not added to)
     for 2-D arrays of one float dtype whose columns are contiguous: c and b C arrays, a a C
     array or a range of a C array's columns (its row stride is the leading dimension). By
     ``gemm`` (a CblasGemm) or, when it is None, by numba's np.dot (SciPy's BLAS), which takes a
     copy of such a range."""
-    m, n = c.shape
-    k = a.shape[0] if trans_a else a.shape[1]
     if gemm is None:
         if trans_a:
             np.dot(np.ascontiguousarray(a).T, b, c)
@@ -121,7 +131,4 @@ def matmul(gemm, a, b, c, trans_a, trans_b):
         else:
             np.dot(a, b, c)
     else:
-        one = c.dtype.type(1.0)
-        zero = c.dtype.type(0.0)
-        gemm(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
-             one, _at(a), _leading(a), _at(b), _leading(b), zero, _at(c), np.int64(n))
+        gemm_into(gemm, a, b, c, trans_a, trans_b, c.dtype.type(1.0), c.dtype.type(0.0))

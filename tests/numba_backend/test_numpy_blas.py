@@ -71,6 +71,36 @@ def test_matmul_of_a_column_range(dtype, use_numpy_blas):
     np.testing.assert_allclose(c, a[:, 3:7].T.astype(np.float64) @ b, rtol=tol, atol=tol)
 
 
+def _gemm_into_kernel():
+    from fastfnn.kernels.numba_backend.jit import numba
+    from fastfnn.kernels.numba_backend.numpy_blas import gemm_into
+
+    @numba.njit
+    def run(gemm, a, r0, r1, b, c, q0, q1, alpha, beta):
+        gemm_into(gemm, a[:, r0:r1], b, c[q0:q1], True, False, alpha, beta)
+    return run
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_into_adds_to_a_row_range(dtype):
+    """c[q0:q1] = alpha * a[:, r0:r1].T @ b + beta * c[q0:q1] (a plain SGD step in the GEMM:
+    the BLAS epoch's weights rows), the rows of c outside the range untouched."""
+    from fastfnn.kernels.numba_backend.numpy_blas import find_gemm
+    gemm = find_gemm(dtype)
+    if gemm is None:
+        pytest.skip("no BLAS with a 64-bit CBLAS gemm is loaded here")
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((9, 11)).astype(dtype)
+    b = rng.standard_normal((9, 6)).astype(dtype)
+    c = rng.standard_normal((10, 6)).astype(dtype)
+    alpha, beta = dtype(-0.1), dtype(0.99)
+    expected = c.astype(np.float64)
+    expected[2:6] = alpha * (a[:, 3:7].T.astype(np.float64) @ b) + beta * expected[2:6]
+    _gemm_into_kernel()(gemm, a, 3, 7, b, c, 2, 6, alpha, beta)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
 def test_find_gemm_prefers_numpy_s_blas():
     """With NumPy's own OpenBLAS wheel (scipy_openblas64_), its gemm is the one found, typed
     for the dtype; memoised."""
