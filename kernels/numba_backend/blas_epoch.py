@@ -19,8 +19,10 @@ is formed one of two ways (:func:`plan_step`): where the layer has more inputs t
 rows, a part forms its rows of the gradient in one GEMM over all the step's rows (no chunk writes a
 gradient of its own to be summed); else each chunk forms the whole gradient of its rows in phase
 one and a part sums the chunks' gradients over its range (no part packs all the step's deltas
-again). The split is the caller's ``chunks`` (the backend passes its thread count), so results are
-bitwise reproducible for a given thread count.
+again). With plain SGD (no momentum) and NumPy's BLAS the first way forms no gradient at all: the
+GEMM adds -lr times it to the weights' rows (beta 1 - lr * weight_decay), which saves the passes
+that write, zero and read it back. The split is the caller's ``chunks`` (the backend passes its
+thread count), so results are bitwise reproducible for a given thread count.
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
@@ -204,7 +206,8 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
     after its chunks' train_chunk: per layer, rows r0..r1 (chunk_bounds of its n_in) of the
     weight gradient, by one GEMM over the step's rows or as the sum of the chunks' gradients
     (plan.by_chunks), and columns c0..c1 (of its n_out) of the bias gradient, the sum of the
-    chunks'; then the optimizer step on those weights (weight decay when ``decay``) and biases."""
+    chunks'; then the optimizer step on those weights (weight decay when ``decay``) and biases.
+    Plain SGD with ``gemm``: a layer formed by parts steps its weights' rows in that GEMM."""
     like = work.x
     at = plan.at
     L = shapes.shape[0]
