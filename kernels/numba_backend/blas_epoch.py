@@ -230,11 +230,11 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
             if gemm is not None:
                 if step.solver == 0 and not step.use_momentum:
                     # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
-                    lr = step.learning_rate
-                    keep = cast_like(like, 1.0) - lr * step.weight_decay if decay else cast_like(
-                        like, 1.0)
+                    keep = cast_like(like, 1.0)
+                    if decay:
+                        keep -= step.learning_rate * step.weight_decay
                     gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1],
-                              True, False, -lr, keep)
+                              True, False, -step.learning_rate, keep)
                     in_gemm = True
             if not in_gemm:
                 matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
