@@ -21,8 +21,12 @@ gradient of its own to be summed); else each chunk forms the whole gradient of i
 one and a part sums the chunks' gradients over its range (no part packs all the step's deltas
 again). With plain SGD (no momentum) and NumPy's BLAS the first way forms no gradient at all: the
 GEMM adds -lr times it to the weights' rows (beta 1 - lr * weight_decay), which saves the passes
-that write, zero and read it back. The split is the caller's ``chunks`` (the backend passes its
-thread count), so results are bitwise reproducible for a given thread count.
+that write, zero and read it back. Where the caller asks (few rows a chunk, many inputs a part:
+the backend's rule), the parts also form the next step's first-layer product, each its range of
+the inputs times the rows of the weights it has just updated, and the chunks sum the parts: a
+chunk's GEMM of few rows would pack all the weights again. The split is the caller's ``chunks``
+(the backend passes its thread count), so results are bitwise reproducible for a given thread
+count.
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
@@ -92,14 +96,17 @@ def _input_rows(work, at, l, lo, m, n_in):
 #: activations and their gradients (layer l's (m, n_out) at at[0, l]); weight_grads and bias_grads
 #: (2-D) the gradients, layer l at at[1, l] and at[2, l] of a row: row c chunk c's (the bias
 #: gradients of every layer, the weight gradients of the layers formed by chunks), row 0 also the
-#: step's once summed.
-BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_grads"])
+#: step's once summed; first_parts (2-D) row p part p's share of the first layer's product, an
+#: (m, n_out) C array at its start (StepPlan.first_by_parts; else no rows).
+BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_grads",
+                                   "first_parts"])
 
 #: An epoch's plan of its steps: at, int64 (3, L + 1), the offsets in BlasWork's buffers;
 #: by_chunks, bool (L,), whether layer l's weight gradient is formed by chunks (else by parts;
 #: see the module docstring); s1_group, the optimizer state group a step reads as the second
-#: state (Adam's second moment; SGD's one state group again).
-StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group"])
+#: state (Adam's second moment; SGD's one state group again); first_by_parts, whether the parts
+#: form the first layer's product (first_layer_part), the chunks only summing it.
+StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts"])
 
 #: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
 #: 16, so that a step of 32 rows runs in two chunks and its parameters in two parts: on 2 cores
@@ -107,6 +114,53 @@ StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group"])
 MIN_CHUNK_ROWS = 16
 #: Parameters a part sums over the chunks and steps at a time (while they are in cache).
 SUM_PIECE = 16384
+
+
+@compiled(**JIT_INLINE)
+def _sum_first_parts(work, z, lo):
+    """z (m, n_out) = the sum over the parts of rows lo..lo + m of their first-layer products
+    (work.first_parts, see first_layer_part), in part order."""
+    m, n_out = z.shape
+    nparts = work.first_parts.shape[0]
+    for i in range(m):
+        for j in range(n_out):
+            total = work.first_parts[0, (lo + i) * n_out + j]
+            for p in range(1, nparts):
+                total += work.first_parts[p, (lo + i) * n_out + j]
+            z[i, j] = total
+
+
+@compiled(**JIT)
+def first_layer_part(data, addresses, shapes, work, start, m, p, nparts, gemm):
+    """Part p of nparts of the first layer's product of a step of m rows (data.order[start:]):
+    its range of the inputs (chunk_bounds of d, as update_part's rows of the weights) of those
+    rows gathered into work.x, times the same range of rows of the weights, into
+    work.first_parts[p] as an (m, n_out) C array. Each chunk's GEMM would pack all the weights;
+    a part packs its own rows once, right after its update of them (update_parts)."""
+    like = data.lut
+    d, n_out = shapes[0, 0], shapes[0, 1]
+    X, lut, sc = data.X, data.lut, data.x_scale
+    r0, r1 = chunk_bounds(d, nparts, p)
+    x = _rows_of(work.x, 0, m, d)
+    for i in range(m):
+        r = data.order[start + i]
+        for j in range(r0, r1):
+            x[i, j] = input_value(X[r, j], lut, sc)
+    out = _rows_of(work.first_parts[p], 0, m, n_out)
+    w = _matrix(addresses, 0, 0, shapes, like)[r0:r1]
+    if gemm is None:  # numba's np.dot wants the range of columns as a C array
+        matmul(gemm, np.ascontiguousarray(x[:, r0:r1]), w, out, False, False)
+    else:  # (not matmul: numba would type its np.dot branch on the range too)
+        gemm_into(gemm, x[:, r0:r1], w, out, False, False, cast_like(like, 1.0),
+                  cast_like(like, 0.0))
+
+
+@compiled(**JIT_PARALLEL)
+def first_layer_parts(data, addresses, shapes, work, start, m, nparts, gemm):
+    """first_layer_part on every part of nparts, in parallel (a step whose previous one did
+    not form them: the epoch's first)."""
+    for p in prange(nparts):
+        first_layer_part(data, addresses, shapes, work, start, m, np.int64(p), nparts, gemm)
 
 
 @compiled(**JIT)
@@ -129,19 +183,24 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
     k = shapes[L - 1, 1]
     acts, deltas = work.acts, work.deltas
     x = _rows_of(work.x, lo * d, m, d)
-    for i in range(m):
-        r = order[start + i]
-        if extras is not None:
-            if extras.shift > 0:
-                shifted_row(X, r, extras, extras.row0 + start + i, work.x, (lo + i) * d, lut, sc)
-                continue
-        for j in range(d):
-            x[i, j] = input_value(X[r, j], lut, sc)
+    if plan.first_by_parts:  # the parts formed the first layer's product: sum their rows
+        _sum_first_parts(work, _rows_of(acts, lo * shapes[0, 1], m, shapes[0, 1]), lo)
+    else:
+        for i in range(m):
+            r = order[start + i]
+            if extras is not None:
+                if extras.shift > 0:
+                    shifted_row(X, r, extras, extras.row0 + start + i, work.x, (lo + i) * d,
+                                lut, sc)
+                    continue
+            for j in range(d):
+                x[i, j] = input_value(X[r, j], lut, sc)
     a = x
     for l in range(L):
         at_l = at[0, l] + lo * shapes[l, 1]
         z = _rows_of(acts, at_l, m, shapes[l, 1])
-        matmul(gemm, a, _matrix(addresses, 0, l, shapes, like), z, False, False)
+        if l > 0 or not plan.first_by_parts:
+            matmul(gemm, a, _matrix(addresses, 0, l, shapes, like), z, False, False)
         bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
                       hyper.activation if l < L - 1 else IDENTITY, 0, m)
         if extras is not None:
@@ -252,20 +311,26 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
 
 
 @compiled(**JIT_PARALLEL)
-def update_parts(step, decay, addresses, shapes, plan, work, m, nch, nparts, gemm):
-    """update_part on every part of nparts, in parallel."""
+def update_parts(step, decay, addresses, shapes, plan, work, m, nch, nparts, gemm, data,
+                 ahead):
+    """update_part on every part of nparts, in parallel; then, with plan.first_by_parts and a
+    next step (ahead: its (start, rows), rows 0 when there is none), each part's
+    first_layer_part of that step, with the weights it has just updated."""
     for p in prange(nparts):
         update_part(step, decay, addresses, shapes, plan, work, m, nch, np.int64(p), nparts,
                     gemm)
+        if plan.first_by_parts and ahead[1] > 0:
+            first_layer_part(data, addresses, shapes, work, ahead[0], ahead[1], np.int64(p),
+                             nparts, gemm)
 
 
 @compiled(**JIT_INLINE)
-def plan_step(shapes, rows, solver):
+def plan_step(shapes, rows, solver, first_by_parts):
     """The StepPlan of an epoch of steps of at most ``rows`` rows. A layer's weight gradient is
     formed by chunks where it has no more inputs than a step has rows: then the gradient is no
     larger than the step's deltas of the layer, which a part forming rows of the gradient would
     pack again (each part all of them), while a sum over the chunks reads the gradient once per
-    chunk."""
+    chunk. first_by_parts: the caller's choice (see blas_epoch)."""
     L = shapes.shape[0]
     at = np.zeros((3, L + 1), np.int64)
     by_chunks = np.empty(L, np.bool_)
@@ -274,7 +339,7 @@ def plan_step(shapes, rows, solver):
         at[1, l + 1] = at[1, l] + shapes[l, 0] * shapes[l, 1]
         at[2, l + 1] = at[2, l] + shapes[l, 1]
         by_chunks[l] = shapes[l, 0] <= rows
-    return StepPlan(at, by_chunks, np.int64(2 if solver == 1 else 1))
+    return StepPlan(at, by_chunks, np.int64(2 if solver == 1 else 1), first_by_parts)
 
 
 @compiled(**JIT_INLINE)
@@ -285,7 +350,8 @@ def step_chunks(chunks, m):
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn, gemm):
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn, gemm,
+               first_by_parts):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
@@ -294,7 +360,9 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     None or an epoch.Extras; chunks: the most row chunks of a step
     (BLAS must run single-threaded when it is over 1); train_chunk_fn: :func:`train_chunk` by
     address (callees.blas_epoch_callee), so that it compiles once; gemm: NumPy's BLAS product
-    (numpy_blas.find_gemm) or None (numba's np.dot). Returns the new Adam step count."""
+    (numpy_blas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
+    first layer's products (first_layer_part) where a step runs in more than one chunk: not
+    with shifted images, whose rows are gathered whole. Returns the new Adam step count."""
     like = data.lut  # an array of the compute dtype
     dtype = like.dtype
     L = shapes.shape[0]
@@ -304,14 +372,18 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     d = shapes[0, 0]
     nch_max = step_chunks(chunks, rows)
     rows_max = min(rows, n)
-    plan = plan_step(shapes, rows_max, hyper.solver)
+    plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
     at = plan.at
     work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
                     np.empty(at[0, L], dtype), np.zeros((nch_max, at[1, L]), dtype),
-                    np.zeros((nch_max, at[2, L]), dtype))
+                    np.zeros((nch_max, at[2, L]), dtype),
+                    np.empty((nch_max if plan.first_by_parts else 0, rows_max * shapes[0, 1]),
+                             dtype))
     results = np.zeros((nch_max, 2), np.float64)
     zero = np.int64(0)
     s = np.int64(0)
+    if plan.first_by_parts:  # later steps' parts are formed by the step before
+        first_layer_parts(data, addresses, shapes, work, zero, rows_max, nch_max, gemm)
     for start in range(0, n, rows):
         m = min(rows, n - start)
         weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
@@ -327,7 +399,9 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0
         if nch_max > 1:
-            update_parts(step, use_wd, addresses, shapes, plan, work, m, nch, nch_max, gemm)
+            ahead = (start + rows, min(rows, max(n - start - rows, 0)))
+            update_parts(step, use_wd, addresses, shapes, plan, work, m, nch, nch_max, gemm,
+                         data, ahead)
         else:
             update_part(step, use_wd, addresses, shapes, plan, work, m, nch, zero, np.int64(1),
                         gemm)

@@ -226,9 +226,9 @@ def blas_epoch_callee(data, hyper, extras, gemm):
         ft = numba.from_dtype(data.lut.dtype)
         i2, i64 = _arrays(np.int64, 2), types.int64
         f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
-        plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64)
+        plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64, types.boolean)
         signature = types.void(data_type, hyper_type, i2, i2, plan,
-                               _named(BlasWork, f1, f1, f1, f2, f2), i64, i64, i64, i64, ft,
+                               _named(BlasWork, f1, f1, f1, f2, f2, f2), i64, i64, i64, i64, ft,
                                extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)
     return callee

@@ -153,6 +153,67 @@ def test_parallel_row_chunks(dtype, solver, output, d, hidden):
         np.testing.assert_array_equal(a, b)
 
 
+def _first_by_parts(monkeypatch, backend, job):
+    """Run ``job`` by ``backend``'s BLAS epoch; return whether the parts formed the first
+    layer's products (blas_epoch's last argument)."""
+    from fastfnn.kernels.numba_backend import backend as backend_module
+    seen = []
+    real = backend_module.blas_epoch
+
+    def spy(*args):
+        seen.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(backend_module, "blas_epoch", spy)
+    assert backend.run_epoch(job) == "blas"
+    monkeypatch.undo()
+    return seen[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("numpy_blas", [True, False], ids=["cblas", "np.dot"])
+def test_first_layer_formed_by_parts(monkeypatch, dtype, solver, numpy_blas):
+    """Parts forming the first layer's product (any chunk and part size allowed here): steps of
+    48 rows in 3 chunks, a short last step of 14 in one, sample weights and dropout of a hidden
+    layer; the same epoch as the composed one, and bitwise the same whatever the thread count."""
+    job = make_job(dtype=dtype, batch=48, depth=2, inputs="dense", solver=solver, n=158,
+                   weighted=True, d=31, hidden=(23, 9))
+    job.dropout, job.noise_seed = (0.0, 0.3, 0.0), 5
+    chunked = numba_backend(blas_chunks=3, numpy_blas=numpy_blas, first_parts_max_chunk_rows=64,
+                            first_parts_min_inputs=1)
+    runs = []
+    for threads in (1, 2):
+        run = clone(job)
+        with chunked.thread_limit(threads):
+            assert _first_by_parts(monkeypatch, chunked, run)
+        runs.append(run)
+    composed = clone(job)
+    composed_epoch(REF, composed)
+    assert_same_epoch(runs[0], composed, dtype)
+    for a, b in zip(runs[0].coefs + runs[0].opt_state[1], runs[1].coefs + runs[1].opt_state[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_when_the_parts_form_the_first_layer(monkeypatch):
+    """By default: where a chunk has at most 32 rows and a part at least 384 inputs, unless the
+    rows are shifted images (gathered whole) or a step runs in one chunk."""
+    backend = numba_backend(blas_chunks=2)
+
+    def uses_parts(batch, d, shift=False, chunks=2):
+        job = make_job(batch=batch, n=2 * batch, inputs="float", d=d, solver="sgd")
+        if shift:
+            job.augment_shift, job.image_shape = 1, (d // 32, 32)
+        backend.blas_chunks = chunks
+        return _first_by_parts(monkeypatch, backend, job)
+
+    assert uses_parts(32, 1000) and uses_parts(64, 768)
+    assert not uses_parts(200, 1000)  # 100 rows a chunk
+    assert not uses_parts(32, 700)  # 350 inputs a part
+    assert not uses_parts(32, 1024, shift=True)
+    assert not uses_parts(32, 1000, chunks=1)
+
+
 def test_bitwise_reproducible_and_in_place():
     """Two runs end bit for bit alike, in the caller's arrays (no copies left behind)."""
     job = make_job(dtype=np.float32, batch=8, depth=3, inputs="float", solver="adam")
