@@ -81,7 +81,8 @@ class NumbaBackend(Backend):
     #: chunk's own GEMM packs all the weights for few rows. Measured, one thread, a step's two
     #: halves (by chunks vs by parts): 1000-256 at 32 rows 0.72 vs 0.55 ms (float64), 0.31 vs
     #: 0.29 (float32); 784-1024 1.98 vs 1.55 ms, 0.90 vs 0.70; at 64 rows 1000-256 0.64 vs 0.51
-    #: (float32); no gain at 128 or 200 rows, nor for 100 inputs.
+    #: (float32); mixed at 128 rows (1000-256 float32 1.03 vs 0.94, 784-1024 2.52 vs 2.54), none
+    #: at 200 (1000-256 float32 1.31 vs 1.40) nor for 100 inputs (100-256 at 32 rows).
     first_parts_max_chunk_rows = 32
     first_parts_min_inputs = 384
     #: BLAS epoch: GEMMs by NumPy's BLAS where it exports a 64-bit CBLAS gemm (numpy_blas), else
