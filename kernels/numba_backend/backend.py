@@ -36,7 +36,9 @@ _COMPILED_EPOCHS = (fused_epoch, blas_epoch)
 #: Seconds the first fit of a kind waits for the compiler, for the compile notice: (alone, with a
 #: helper process compiling the largest callee beside it), measured for a cold first fit on the
 #: 2-core development machine (the seed fit: 14.7 s CPU alone, 8.3 s wall with a helper; a dense
-#: 100-256-128-5 fit: 8.8 s and 5.5 s).
+#: 100-256-128-5 fit: 8.8 s and 5.5 s). The first layer by parts (blas_epoch.first_layer_part,
+#: 3 s of it) added 4-5 s of compiling on a slower 2-core VM: a cold 1000-256-128-5 fit at batch 32
+#: took 23.6-25.1 s there with it, 18.8-21.1 s before.
 FUSED_EPOCH_COMPILE_S = (15, 9)
 BLAS_EPOCH_COMPILE_S = (9, 6)
 COMPOSED_EPOCH_COMPILE_S = (5, 5)

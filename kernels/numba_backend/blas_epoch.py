@@ -155,14 +155,6 @@ def first_layer_part(data, addresses, shapes, work, start, m, p, nparts, gemm):
                   cast_like(like, 0.0))
 
 
-@compiled(**JIT_PARALLEL)
-def first_layer_parts(data, addresses, shapes, work, start, m, nparts, gemm):
-    """first_layer_part on every part of nparts, in parallel (a step whose previous one did
-    not form them: the epoch's first)."""
-    for p in prange(nparts):
-        first_layer_part(data, addresses, shapes, work, start, m, np.int64(p), nparts, gemm)
-
-
 @compiled(**JIT)
 def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, scale, extras,
                 results, gemm):
@@ -382,8 +374,11 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     results = np.zeros((nch_max, 2), np.float64)
     zero = np.int64(0)
     s = np.int64(0)
-    if plan.first_by_parts:  # later steps' parts are formed by the step before
-        first_layer_parts(data, addresses, shapes, work, zero, rows_max, nch_max, gemm)
+    if plan.first_by_parts:  # the first step's, one part after another: a parallel loop
+        # for one step an epoch added 2-3 s of compiling; later steps' in update_parts
+        for p in range(nch_max):
+            first_layer_part(data, addresses, shapes, work, zero, rows_max, np.int64(p), nch_max,
+                             gemm)
     for start in range(0, n, rows):
         m = min(rows, n - start)
         weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
