@@ -140,11 +140,18 @@ def test_parallel_row_chunks(dtype, solver, output, d, hidden):
                    output=output, k=3 if output == "squared_error" else 4, weighted=True, d=d,
                    hidden=hidden)
     chunked = numba_backend(blas_chunks=3)
+    _assert_chunked_epoch(chunked, job, dtype, lambda run: chunked.run_epoch(run) == "blas")
+
+
+def _assert_chunked_epoch(backend, job, dtype, run_blas):
+    """``run_blas(run)`` (true when ``backend``'s BLAS epoch ran) on a clone of ``job`` with one
+    thread and with two: the same epoch as the composed one, and bitwise alike at both thread
+    counts."""
     runs = []
     for threads in (1, 2):
         run = clone(job)
-        with chunked.thread_limit(threads):
-            assert chunked.run_epoch(run) == "blas"
+        with backend.thread_limit(threads):
+            assert run_blas(run)
         runs.append(run)
     composed = clone(job)
     composed_epoch(REF, composed)
@@ -182,17 +189,8 @@ def test_first_layer_formed_by_parts(monkeypatch, dtype, solver, numpy_blas):
     job.dropout, job.noise_seed = (0.0, 0.3, 0.0), 5
     chunked = numba_backend(blas_chunks=3, numpy_blas=numpy_blas, first_parts_max_chunk_rows=64,
                             first_parts_min_inputs=1)
-    runs = []
-    for threads in (1, 2):
-        run = clone(job)
-        with chunked.thread_limit(threads):
-            assert _first_by_parts(monkeypatch, chunked, run)
-        runs.append(run)
-    composed = clone(job)
-    composed_epoch(REF, composed)
-    assert_same_epoch(runs[0], composed, dtype)
-    for a, b in zip(runs[0].coefs + runs[0].opt_state[1], runs[1].coefs + runs[1].opt_state[1]):
-        np.testing.assert_array_equal(a, b)
+    _assert_chunked_epoch(chunked, job, dtype,
+                          lambda run: _first_by_parts(monkeypatch, chunked, run))
 
 
 def test_when_the_parts_form_the_first_layer(monkeypatch):
