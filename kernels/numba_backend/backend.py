@@ -19,8 +19,8 @@ from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import blas_epoch, step_chunks
-from .callees import (blas_epoch_callee, compile_callees, epoch_callees, has_disk_cache_index,
-                      let_go, start_helper)
+from .callees import (blas_epoch_callee, compile_callees, epoch_callees, first_layer_part_callee,
+                      has_disk_cache_index, let_go, start_helper)
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -36,9 +36,9 @@ _COMPILED_EPOCHS = (fused_epoch, blas_epoch)
 #: Seconds the first fit of a kind waits for the compiler, for the compile notice: (alone, with a
 #: helper process compiling the largest callee beside it), measured for a cold first fit on the
 #: 2-core development machine (the seed fit: 14.7 s CPU alone, 8.3 s wall with a helper; a dense
-#: 100-256-128-5 fit: 8.8 s and 5.5 s). The first layer by parts (blas_epoch.first_layer_part,
-#: 3 s of it) added 4-5 s of compiling on a slower 2-core VM: a cold 1000-256-128-5 fit at batch 32
-#: took 23.6-25.1 s there with it, 18.8-21.1 s before.
+#: 100-256-128-5 fit: 8.8 s and 5.5 s). On a slower 2-core VM a cold 1000-256-128-5 fit at batch
+#: 32 took 18.8-21.1 s before the first layer by parts, 15.9-20.4 s with it (its function passed
+#: by address, callees.first_layer_part_callee).
 FUSED_EPOCH_COMPILE_S = (15, 9)
 BLAS_EPOCH_COMPILE_S = (9, 6)
 COMPOSED_EPOCH_COMPILE_S = (5, 5)
@@ -439,9 +439,10 @@ class NumbaBackend(Backend):
         limit = single_threaded_blas() if split else contextlib.nullcontext()
         gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
         callee = blas_epoch_callee(data, hyper, extras, gemm)
-        with limit, self._compiling((callee,)):
+        first_part = first_layer_part_callee(data, gemm)
+        with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks, callee, gemm, first_by_parts))
+                                   chunks, callee, first_part, gemm, first_by_parts))
 
     def _compile_helper_count(self):
         """How many helper processes a cold compile may start (see compile_helpers)."""

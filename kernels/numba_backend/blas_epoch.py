@@ -304,16 +304,17 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
 
 @compiled(**JIT_PARALLEL)
 def update_parts(step, decay, addresses, shapes, plan, work, m, nch, nparts, gemm, data,
-                 ahead):
+                 ahead, first_part_fn):
     """update_part on every part of nparts, in parallel; then, with plan.first_by_parts and a
     next step (ahead: its (start, rows), rows 0 when there is none), each part's
-    first_layer_part of that step, with the weights it has just updated."""
+    first_layer_part (as ``first_part_fn``) of that step, with the weights it has just
+    updated."""
     for p in prange(nparts):
         update_part(step, decay, addresses, shapes, plan, work, m, nch, np.int64(p), nparts,
                     gemm)
         if plan.first_by_parts and ahead[1] > 0:
-            first_layer_part(data, addresses, shapes, work, ahead[0], ahead[1], np.int64(p),
-                             nparts, gemm)
+            first_part_fn(data, addresses, shapes, work, ahead[0], ahead[1], np.int64(p), nparts,
+                          gemm)
 
 
 @compiled(**JIT_INLINE)
@@ -342,8 +343,8 @@ def step_chunks(chunks, m):
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn, gemm,
-               first_by_parts):
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn,
+               first_part_fn, gemm, first_by_parts):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
@@ -351,7 +352,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
     None or an epoch.Extras; chunks: the most row chunks of a step
     (BLAS must run single-threaded when it is over 1); train_chunk_fn: :func:`train_chunk` by
-    address (callees.blas_epoch_callee), so that it compiles once; gemm: NumPy's BLAS product
+    address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
+    :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: NumPy's BLAS product
     (numpy_blas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
     first layer's products (first_layer_part) where a step runs in more than one chunk: not
     with shifted images, whose rows are gathered whole. Returns the new Adam step count."""
@@ -377,8 +379,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     if plan.first_by_parts:  # the first step's, one part after another: a parallel loop
         # for one step an epoch added 2-3 s of compiling; later steps' in update_parts
         for p in range(nch_max):
-            first_layer_part(data, addresses, shapes, work, zero, rows_max, np.int64(p), nch_max,
-                             gemm)
+            first_part_fn(data, addresses, shapes, work, zero, rows_max, np.int64(p), nch_max,
+                          gemm)
     for start in range(0, n, rows):
         m = min(rows, n - start)
         weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
@@ -396,7 +398,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         if nch_max > 1:
             ahead = (start + rows, min(rows, max(n - start - rows, 0)))
             update_parts(step, use_wd, addresses, shapes, plan, work, m, nch, nch_max, gemm,
-                         data, ahead)
+                         data, ahead, first_part_fn)
         else:
             update_part(step, use_wd, addresses, shapes, plan, work, m, nch, zero, np.int64(1),
                         gemm)

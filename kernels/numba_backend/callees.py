@@ -5,7 +5,9 @@ emission over the linked copy again there: ``epoch.train_rows`` was optimized an
 times in a cold fit (its own library, the parallel loop's, ``train_rows_parallel``'s and
 ``fused_epoch``'s), about 4 of the seed fit's 19 s of compiling; ``blas_epoch.train_chunk`` the
 same way (and ``train_rows_parallel``, whose gufunc handles every array of the epoch's tuples,
-inside ``fused_epoch``). Passed as a first-class function (numba's ``FunctionType``, built here
+inside ``fused_epoch``); ``blas_epoch.first_layer_part`` too (in ``blas_epoch``, ``update_parts``
+and its parallel loop: a cold BLAS fit of 1000-256-128-5 on a 2-core VM took 23.6-25.1 s linked,
+15.9-20.4 s by address). Passed as a first-class function (numba's ``FunctionType``, built here
 from a ``WrapperAddressProtocol`` object) a callee is instead compiled once, for the signature
 given here, and called through its C wrapper's address: no copy of its body enters the caller.
 The address comes at call time, so the callers' disk cache stays valid across processes; a cached
@@ -32,7 +34,7 @@ import sys
 
 import numpy as np
 
-from .blas_epoch import BlasWork, StepPlan, train_chunk
+from .blas_epoch import BlasWork, StepPlan, first_layer_part, train_chunk
 from .epoch import StepShared, parallel_update, train_rows, train_rows_parallel
 from .jit import numba, types
 from .layout import Buckets, ChunkWork, Layout
@@ -231,4 +233,20 @@ def blas_epoch_callee(data, hyper, extras, gemm):
                                _named(BlasWork, f1, f1, f1, f2, f2, f2), i64, i64, i64, i64, ft,
                                extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)
+    return callee
+
+
+def first_layer_part_callee(data, gemm):
+    """:func:`.blas_epoch.first_layer_part` by address, as blas_epoch and update_parts take it,
+    for EpochData ``data`` and ``gemm`` (numpy_blas.find_gemm's). Memoised by signature."""
+    data_type, gemm_type = numba.typeof(data), numba.typeof(gemm)
+    key = ("first", data_type, gemm_type)
+    callee = _CALLEES.get(key)
+    if callee is None:
+        ft = numba.from_dtype(data.lut.dtype)
+        i2, i64 = _arrays(np.int64, 2), types.int64
+        f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
+        signature = types.void(data_type, i2, i2, _named(BlasWork, f1, f1, f1, f2, f2, f2), i64,
+                               i64, i64, i64, gemm_type)
+        callee = _CALLEES[key] = ByAddress(first_layer_part, signature)
     return callee

@@ -1,6 +1,7 @@
 """The compiled epochs' callees by address (kernels/numba_backend/callees.py): the compiled
-callers reach train_rows, parallel_update and train_chunk only through their arguments, and the
-signatures written by hand are those the epochs pass (each callee compiles for exactly them)."""
+callers reach train_rows, parallel_update, train_chunk and first_layer_part only through their
+arguments, and the signatures written by hand are those the epochs pass (each callee compiles for
+exactly them)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def _callee_module():
 @pytest.mark.parametrize("module, caller, callees", [
     ("epoch", "fused_epoch", ("train_rows", "parallel_update", "train_rows_parallel")),
     ("epoch", "train_rows_parallel", ("train_rows",)),
-    ("blas_epoch", "blas_epoch", ("train_chunk",)),
-    ("blas_epoch", "train_chunks", ("train_chunk",))])
+    ("blas_epoch", "blas_epoch", ("train_chunk", "first_layer_part")),
+    ("blas_epoch", "train_chunks", ("train_chunk",)),
+    ("blas_epoch", "update_parts", ("first_layer_part",))])
 def test_callers_do_not_link_the_callees(module, caller, callees):
     # A call by the global name links a copy of the callee's body into the caller, whose LLVM
     # optimizes and emits it again: what passing them by address avoids (about 4 s of a cold
@@ -72,6 +74,9 @@ def test_a_blas_epoch_runs_through_its_callee():
     fn = callees.blas_epoch_callee(data, hyper, extras, gemm)
     assert fn is callees.blas_epoch_callee(data, hyper, extras, gemm)
     assert fn.signature().args in blas_epoch.train_chunk.overloads
+    first = callees.first_layer_part_callee(data, gemm)
+    assert first is callees.first_layer_part_callee(data, gemm)
+    assert first.signature().args in blas_epoch.first_layer_part.overloads
 
 
 _HELPER_SCRIPT = r"""
