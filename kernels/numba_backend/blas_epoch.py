@@ -117,6 +117,17 @@ SUM_PIECE = 16384
 
 
 @compiled(**JIT_INLINE)
+def _gather_columns(data, start, x, j0, j1):
+    """Columns j0..j1 of x (m, d): those of the rows data.order[start:start + m] of data.X, as
+    the compute dtype (jit.input_value)."""
+    X, lut, sc = data.X, data.lut, data.x_scale
+    for i in range(x.shape[0]):
+        r = data.order[start + i]
+        for j in range(j0, j1):
+            x[i, j] = input_value(X[r, j], lut, sc)
+
+
+@compiled(**JIT_INLINE)
 def _sum_first_parts(work, z, lo):
     """z (m, n_out) = the sum over the parts of rows lo..lo + m of their first-layer products
     (work.first_parts, see first_layer_part), in part order."""
@@ -139,13 +150,9 @@ def first_layer_part(data, addresses, shapes, work, start, m, p, nparts, gemm):
     a part packs its own rows once, right after its update of them (update_parts)."""
     like = data.lut
     d, n_out = shapes[0, 0], shapes[0, 1]
-    X, lut, sc = data.X, data.lut, data.x_scale
     r0, r1 = chunk_bounds(d, nparts, p)
     x = _rows_of(work.x, 0, m, d)
-    for i in range(m):
-        r = data.order[start + i]
-        for j in range(r0, r1):
-            x[i, j] = input_value(X[r, j], lut, sc)
+    _gather_columns(data, start, x, r0, r1)
     out = _rows_of(work.first_parts[p], 0, m, n_out)
     w = _matrix(addresses, 0, 0, shapes, like)[r0:r1]
     if gemm is None:  # numba's np.dot wants the range of columns as a C array
@@ -178,15 +185,15 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
     if plan.first_by_parts:  # the parts formed the first layer's product: sum their rows
         _sum_first_parts(work, _rows_of(acts, lo * shapes[0, 1], m, shapes[0, 1]), lo)
     else:
-        for i in range(m):
-            r = order[start + i]
-            if extras is not None:
-                if extras.shift > 0:
-                    shifted_row(X, r, extras, extras.row0 + start + i, work.x, (lo + i) * d,
-                                lut, sc)
-                    continue
-            for j in range(d):
-                x[i, j] = input_value(X[r, j], lut, sc)
+        shifted = False
+        if extras is not None:  # (a bare test, which numba prunes when extras is None)
+            if extras.shift > 0:
+                shifted = True
+                for i in range(m):
+                    shifted_row(X, order[start + i], extras, extras.row0 + start + i, work.x,
+                                (lo + i) * d, lut, sc)
+        if not shifted:
+            _gather_columns(data, start, x, 0, d)
     a = x
     for l in range(L):
         at_l = at[0, l] + lo * shapes[l, 1]

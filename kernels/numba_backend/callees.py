@@ -180,6 +180,12 @@ def _chunk_work(ft, ndim):
     return _named(ChunkWork, f, f, f, f, i64, i32, f, i64, i64, i32, f)
 
 
+def _blas_work(ft):
+    """blas_epoch.BlasWork for float type ``ft``."""
+    f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
+    return _named(BlasWork, f1, f1, f1, f2, f2, f2)
+
+
 _CALLEES: dict = {}
 
 
@@ -227,11 +233,9 @@ def blas_epoch_callee(data, hyper, extras, gemm):
     if callee is None:
         ft = numba.from_dtype(data.lut.dtype)
         i2, i64 = _arrays(np.int64, 2), types.int64
-        f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
         plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64, types.boolean)
-        signature = types.void(data_type, hyper_type, i2, i2, plan,
-                               _named(BlasWork, f1, f1, f1, f2, f2, f2), i64, i64, i64, i64, ft,
-                               extras_type, _arrays(np.float64, 2), gemm_type)
+        signature = types.void(data_type, hyper_type, i2, i2, plan, _blas_work(ft), i64, i64, i64,
+                               i64, ft, extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)
     return callee
 
@@ -245,8 +249,6 @@ def first_layer_part_callee(data, gemm):
     if callee is None:
         ft = numba.from_dtype(data.lut.dtype)
         i2, i64 = _arrays(np.int64, 2), types.int64
-        f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
-        signature = types.void(data_type, i2, i2, _named(BlasWork, f1, f1, f1, f2, f2, f2), i64,
-                               i64, i64, i64, gemm_type)
+        signature = types.void(data_type, i2, i2, _blas_work(ft), i64, i64, i64, i64, gemm_type)
         callee = _CALLEES[key] = ByAddress(first_layer_part, signature)
     return callee
