@@ -371,8 +371,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     order = data.order
     n = order.shape[0]
     d = shapes[0, 0]
-    nch_max = step_chunks(chunks, rows)
     rows_max = min(rows, n)
+    nch_max = step_chunks(chunks, rows_max)  # as the backend counts them: it limits BLAS by it
     plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
     at = plan.at
     work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
