@@ -29,6 +29,7 @@ from .numpy_blas import find_gemm
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
                    SQUARED_ERROR)
 from .optimizer import FlatParams, OptimizerStep, step_range
+from .vectors import registers_hold_vectors
 from .sparse_input import SparseInputs
 
 #: The compiled epochs: while neither has a disk-cache index, a first fit starts a helper early.
@@ -64,9 +65,15 @@ class NumbaBackend(Backend):
     dense_fused_max_rows = 4
     #: Sparse inputs take the BLAS epoch when the layers after the first hold at least as many
     #: weights as the first and a step does at least this many multiply-adds in them (rows x
-    #: their weights): 784-1024-1024-10 at 32 rows (34M, 0.48 vs 0.67 s) and six hidden 256s at
-    #: 200 (66M, 0.15 vs 0.31 s) but not at 32 rows (11M: 0.24 vs 0.21 s).
-    sparse_blas_min_work = 20_000_000
+    #: their weights). The fused epoch's vectors fill AVX-512 registers (vectors.py); there
+    #: (2 cores, BLAS vs fused s per epoch) BLAS won on 784-1024-1024-10 at 32 rows (34M, 0.48
+    #: vs 0.67 s) and six hidden 256s at 200 (66M, 0.15 vs 0.31 s) but not at 32 rows (11M:
+    #: 0.24 vs 0.21 s). Without AVX-512 (2-core Zen 3 VM, AVX2; paired medians BLAS / fused in
+    #: one process) BLAS wins from far less: six hidden 256s at 32 rows (11M) 0.80 float32 and
+    #: 0.72 float64 with Adam, 0.69 and 0.58 with SGD; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58
+    #: and 0.39; 784-1024-1024-10 at 8 rows (8.5M) 0.84; but not six 256s at 8 rows (2.6M: 1.57
+    #: and 1.13 with Adam).
+    sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 4_000_000
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
     #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
@@ -134,6 +141,8 @@ class NumbaBackend(Backend):
             info["threading_layer"] = f"not yet chosen (requested: {layer})"
         info["cache"] = self.cache_path
         info["blas"] = _blas_info()
+        # the fused epoch's vectors fill AVX-512 registers; sparse_blas_min_work depends on it
+        info["avx512"] = "yes" if registers_hold_vectors() else "no"
         return info
 
     def _chunks(self, rows, elements):

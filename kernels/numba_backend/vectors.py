@@ -27,6 +27,18 @@ from .jit import numba, types
 
 VECTOR_BYTES = 64
 
+
+def registers_hold_vectors() -> bool:
+    """Whether the CPU Numba compiles for has vector registers of VECTOR_BYTES (AVX-512F), as
+    Numba sees it: ``NUMBA_CPU_FEATURES`` when set, else the host's features. False without
+    Numba."""
+    if numba is None:
+        return False
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in features.split(",")
+
 if numba is not None:
     from llvmlite import ir
     from numba.core import cgutils

@@ -16,6 +16,7 @@ def test_available_and_describe():
     info = NB.describe()
     for key in ("numba", "threads", "threading_layer", "cache", "blas"):
         assert isinstance(info[key], str) and info[key], key
+    assert info["avx512"] in ("yes", "no")
     PAR.bias_act(np.zeros((400, 400)), np.zeros(400), "relu")  # a parallel kernel has run now
     assert "not yet" not in NB.describe()["threading_layer"]
 

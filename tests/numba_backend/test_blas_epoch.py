@@ -13,6 +13,7 @@ import pytest
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.kernels.composed import composed_epoch
 from fastfnn.kernels.numba_backend.blas_epoch import MIN_CHUNK_ROWS
+from fastfnn.kernels.numba_backend.vectors import registers_hold_vectors
 
 from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPUTS, SOLVERS,
                       assert_same_epoch, clone, make_job, numba_backend, requires_numba)
@@ -243,6 +244,10 @@ def test_epoch_path():
     assert NB.epoch_path(deep) == "fused"  # too little work per step for BLAS to gain
     busy = numba_backend(sparse_blas_min_work=big * 768)
     assert busy.epoch_path(deep) == "blas"
+    # six hidden 256s at 32 rows (10.5M multiply-adds a step after the first layer): the fused
+    # epoch's 64-byte vectors win with AVX-512 registers, BLAS without them
+    six = make_job(batch=32, n=64, inputs="sparse", d=784, hidden=(256,) * 6)
+    assert NB.epoch_path(six) == ("fused" if registers_hold_vectors() else "blas")
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
     dropped.dropout = (0.3, 0.0, 0.0)  # input dropout: no compiled epoch has it

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, lanes, pointer_to, vhsum, vld,
-                                                   vrelu, vst, vst_sums, vstep)
+from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, lanes, pointer_to,
+                                                   registers_hold_vectors, vhsum, vld, vrelu, vst,
+                                                   vst_sums, vstep)
 
 from .helpers import DTYPES, requires_numba, rng_for
 
@@ -107,3 +108,12 @@ def test_operators_and_sqrt_round_lane_by_lane_as_scalars(dtype):
     _formula_both_ways(a, b, c, dtype(0.5), by_vectors, by_scalars)
     np.testing.assert_array_equal(by_vectors, by_scalars)
     np.testing.assert_array_equal(by_scalars, (a * dtype(0.5) - b / c) + np.sqrt(c) * a)
+
+
+@pytest.mark.parametrize("features, expected", [("+avx2,+avx512f,+fma", True),
+                                                ("+avx2,-avx512f,+fma", False),
+                                                ("+avx2,+avx512fp16", False)])
+def test_registers_hold_vectors_as_numba_sees_the_cpu(monkeypatch, features, expected):
+    """NUMBA_CPU_FEATURES (numba's config), when set, says whether the target has AVX-512F."""
+    monkeypatch.setattr(numba.core.config, "CPU_FEATURES", features)
+    assert registers_hold_vectors() is expected
