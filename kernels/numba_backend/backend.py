@@ -72,8 +72,9 @@ class NumbaBackend(Backend):
     #: one process) BLAS wins from far less: six hidden 256s at 32 rows (11M) 0.80 float32 and
     #: 0.72 float64 with Adam, 0.69 and 0.58 with SGD; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58
     #: and 0.39; 784-1024-1024-10 at 8 rows (8.5M) 0.84; but not six 256s at 8 rows (2.6M: 1.57
-    #: and 1.13 with Adam).
-    sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 4_000_000
+    #: and 1.13 with Adam) nor 784-512-512-512-10 at 8 rows (4.2M: 1.32 float32 Adam; float64
+    #: 0.82 Adam and SGD), which wins at 16 (8.4M: 0.79).
+    sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 5_000_000
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
     #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither

@@ -248,6 +248,8 @@ def test_epoch_path():
     # epoch's 64-byte vectors win with AVX-512 registers, BLAS without them
     six = make_job(batch=32, n=64, inputs="sparse", d=784, hidden=(256,) * 6)
     assert NB.epoch_path(six) == ("fused" if registers_hold_vectors() else "blas")
+    three = make_job(batch=8, n=16, inputs="sparse", d=784, hidden=(512,) * 3)  # 4.2M: fused
+    assert NB.epoch_path(three) == "fused"
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
     dropped.dropout = (0.3, 0.0, 0.0)  # input dropout: no compiled epoch has it
