@@ -63,18 +63,22 @@ class NumbaBackend(Backend):
     #: per epoch at 16 rows, 0.36 vs 0.41 at 8), the fused epoch at 1 row with Adam and at 4
     #: rows with 1000 inputs.
     dense_fused_max_rows = 4
-    #: Sparse inputs take the BLAS epoch when the layers after the first hold at least as many
-    #: weights as the first and a step does at least this many multiply-adds in them (rows x
-    #: their weights). The fused epoch's vectors fill AVX-512 registers (vectors.py); there
-    #: (2 cores, BLAS vs fused s per epoch) BLAS won on 784-1024-1024-10 at 32 rows (34M, 0.48
-    #: vs 0.67 s) and six hidden 256s at 200 (66M, 0.15 vs 0.31 s) but not at 32 rows (11M:
-    #: 0.24 vs 0.21 s). Without AVX-512 (2-core Zen 3 VM, AVX2; paired medians BLAS / fused in
-    #: one process) BLAS wins from far less: six hidden 256s at 32 rows (11M) 0.80 float32 and
-    #: 0.72 float64 with Adam, 0.69 and 0.58 with SGD; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58
-    #: and 0.39; 784-1024-1024-10 at 8 rows (8.5M) 0.84; but not six 256s at 8 rows (2.6M: 1.57
-    #: and 1.13 with Adam) nor 784-512-512-512-10 at 8 rows (4.2M: 1.32 float32 Adam; float64
-    #: 0.82 Adam and SGD), which wins at 16 (8.4M: 0.79).
+    #: Sparse inputs take the BLAS epoch when the layers after the first hold at least
+    #: sparse_blas_min_later_share times the first's weights and a step does at least
+    #: sparse_blas_min_work multiply-adds in them (rows x their weights). The fused epoch's
+    #: vectors fill AVX-512 registers (vectors.py); there (2 cores, BLAS vs fused s per epoch)
+    #: BLAS won on 784-1024-1024-10 at 32 rows (34M, 0.48 vs 0.67 s) and six hidden 256s at 200
+    #: (66M, 0.15 vs 0.31 s) but not at 32 rows (11M: 0.24 vs 0.21 s). Without AVX-512 (2-core
+    #: Zen 3 VM, AVX2; paired medians BLAS / fused in one process, float32 Adam unless said) BLAS
+    #: wins from far less: six hidden 256s at 32 rows (11M) 0.80, float64 0.72, SGD 0.69 and
+    #: 0.58; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58 and 0.39; 784-1024-1024-10 at 8 rows (8.5M)
+    #: 0.84; but not six 256s at 8 rows (2.6M: 1.57, float64 1.13) nor 784-512-512-512-10 at 8
+    #: rows (4.2M: 1.32; float64 0.82), which wins at 16 (8.4M: 0.79). And with later layers of
+    #: a third of the first's weights: 784-512-256-10 at 200 rows 0.73-0.78 (float64 SGD 0.68),
+    #: at 64 0.78; 784-1024-512-10 (two thirds) at 32 rows 0.59; but not at a sixth:
+    #: 784-256-128-10 at 200 rows 1.03, at 32 1.16; 784-128-64-10 at 128 rows 1.17, at 1024 1.09.
     sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 5_000_000
+    sparse_blas_min_later_share = 1.0 if registers_hold_vectors() else 0.25
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
     #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
@@ -142,7 +146,7 @@ class NumbaBackend(Backend):
             info["threading_layer"] = f"not yet chosen (requested: {layer})"
         info["cache"] = self.cache_path
         info["blas"] = _blas_info()
-        # the fused epoch's vectors fill AVX-512 registers; sparse_blas_min_work depends on it
+        # the fused epoch's vectors fill AVX-512 registers; the sparse_blas_min_* rules depend on it
         info["avx512"] = "yes" if registers_hold_vectors() else "no"
         return info
 
@@ -332,9 +336,9 @@ class NumbaBackend(Backend):
 
         Batches of at most dense_fused_max_rows rows: fused. Larger ones: BLAS, unless the inputs
         are sparse (and not shifted, which makes them dense): those stay fused, whose first layer
-        visits only the nonzeros, unless the later layers outweigh the first and a step gives
-        them sparse_blas_min_work multiply-adds (there BLAS gains more). What neither compiled
-        epoch covers: composed."""
+        visits only the nonzeros, unless the later layers hold sparse_blas_min_later_share of the
+        first's weights and a step gives them sparse_blas_min_work multiply-adds (there BLAS
+        gains more). What neither compiled epoch covers: composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
         rows = min(int(job.batch_size), job.X.shape[0])
@@ -342,7 +346,8 @@ class NumbaBackend(Backend):
             return "fused"
         if not job.augment_shift and self._sparse_of(job.X) is not None:
             later = sum(w.size for w in job.coefs[1:])
-            if later < job.coefs[0].size or rows * later < self.sparse_blas_min_work:
+            if (later < self.sparse_blas_min_later_share * job.coefs[0].size
+                    or rows * later < self.sparse_blas_min_work):
                 return "fused"
         return "blas"
 

@@ -230,8 +230,8 @@ def test_bitwise_reproducible_and_in_place():
 
 def test_epoch_path():
     """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
-    fused unless the later layers outweigh the first and get enough work per step, or shifts make
-    them dense; input dropout: composed."""
+    fused unless the later layers hold enough of the weights and get enough work per step, or
+    shifts make them dense; input dropout: composed."""
     NB = numba_backend()  # the default routing (the helpers' NB is set for the fused tests)
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
@@ -250,6 +250,11 @@ def test_epoch_path():
     assert NB.epoch_path(six) == ("fused" if registers_hold_vectors() else "blas")
     three = make_job(batch=8, n=16, inputs="sparse", d=784, hidden=(512,) * 3)  # 4.2M: fused
     assert NB.epoch_path(three) == "fused"
+    # later layers of a third of the first's weights: BLAS without AVX-512; of a sixth: fused
+    third = make_job(batch=200, n=400, inputs="sparse", d=784, hidden=(512, 256))
+    assert NB.epoch_path(third) == ("fused" if registers_hold_vectors() else "blas")
+    sixth = make_job(batch=200, n=400, inputs="sparse", d=784, hidden=(256, 128))
+    assert NB.epoch_path(sixth) == "fused"
     assert_same_epoch(*_run_both(deep), np.float64)
     dropped = make_job(batch=big, n=2 * big, inputs="float", depth=2)
     dropped.dropout = (0.3, 0.0, 0.0)  # input dropout: no compiled epoch has it
