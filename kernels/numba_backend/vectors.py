@@ -15,6 +15,8 @@ the same bit for bit) but slower. Measured on an AVX-512 machine with the code c
 16-accumulator inner loop of ``blocks.back_dense`` spills (36 vector moves to and from the stack
 per 32 FMAs; none for AVX-512); the seed's fused epochs took 1.13-1.28x as long (batch 128 and
 32; batch 1 up to 1.16x). A 32-byte variant with 8 accumulators would suit AVX2 machines.
+:func:`registers_hold_vectors` says which kind of CPU Numba compiles for (the backend routes
+sparse inputs by it).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def registers_hold_vectors() -> bool:
     from numba.core.codegen import get_host_cpu_features
     features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
     return "+avx512f" in features.split(",")
+
 
 if numba is not None:
     from llvmlite import ir
