@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import importlib
 
+if __name__ != "fastfnn.kernels":  # a checkout's folder on sys.path: "import kernels" finds it
+    # Numba keeps one on-disk cache per source file, whatever name imported it: kernels compiled
+    # under this name pickle their types under it, and every later fit that loads them fails
+    # with "No module named 'kernels'".
+    raise ImportError(f"this package is fastfnn.kernels (installed from the kernels/ folder); "
+                      f"import it as fastfnn.kernels, not as {__name__!r}")
+
 from .base import ACTIVATIONS, OUTPUTS, Backend, EpochJob
 
 #: Registry: backend name -> "module:Class" inside this package. Adding a backend is adding one
