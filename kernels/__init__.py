@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-if __name__ != "fastfnn.kernels":  # a checkout's folder on sys.path: "import kernels" finds it
+if __name__ == "kernels":  # a checkout's root on sys.path: "import kernels" finds the folder
     # Numba keeps one on-disk cache per source file, whatever name imported it: kernels compiled
     # under this name pickle their types under it, and every later fit that loads them fails
-    # with "No module named 'kernels'".
-    raise ImportError(f"this package is fastfnn.kernels (installed from the kernels/ folder); "
-                      f"import it as fastfnn.kernels, not as {__name__!r}")
+    # with "No module named 'kernels'". (Copies elsewhere, with caches of their own, may take
+    # other names: the cache tests do.)
+    raise ImportError("this folder is the package fastfnn.kernels; import it as fastfnn.kernels, "
+                      "not as 'kernels'")
 
 from .base import ACTIVATIONS, OUTPUTS, Backend, EpochJob
 

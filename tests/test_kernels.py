@@ -15,7 +15,7 @@ def test_the_checkout_folder_refuses_the_name_kernels():
     proc = subprocess.run([sys.executable, "-c", "import kernels.numba_backend.optimizer"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert "import it as fastfnn.kernels, not as 'kernels'" in proc.stderr
+    assert "import it as fastfnn.kernels, not as 'kernels'" in proc.stderr, proc.stderr[-2000:]
     proc = subprocess.run([sys.executable, "-c", "import fastfnn.kernels.numba_backend.optimizer"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
