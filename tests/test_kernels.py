@@ -1,4 +1,4 @@
-"""The compute floor's package itself: it answers to one name, fastfnn.kernels."""
+"""The compute floor's package itself: from a checkout's root it refuses the name kernels."""
 
 from __future__ import annotations
 
