@@ -1,6 +1,9 @@
-"""Shared fixtures: the backends to test, and MNIST wherever ``load_mnist()`` finds it without downloading."""
+"""Shared fixtures: the backends to test, MNIST wherever ``load_mnist()`` finds it without downloading,
+and the repository's root."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +11,8 @@ import pytest
 from fastfnn.backends import available_backends, get_backend
 
 BACKEND_REPORT = available_backends()
+#: The repository's root (the checkout these tests run from).
+REPO = Path(__file__).resolve().parent.parent
 
 
 def backend_params(include_numpy=True):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from .conftest import REPO
 
 #: The package whose compute floor must not import upwards.
 COMPUTE_FLOOR = "fastfnn.kernels"

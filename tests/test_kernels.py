@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from .conftest import REPO
 
 
 def test_the_checkout_folder_refuses_the_name_kernels():

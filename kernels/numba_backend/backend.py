@@ -73,10 +73,11 @@ class NumbaBackend(Backend):
     #: wins from far less: six hidden 256s at 32 rows (11M) 0.80, float64 0.72, SGD 0.69 and
     #: 0.58; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58 and 0.39; 784-1024-1024-10 at 8 rows (8.5M)
     #: 0.84; but not six 256s at 8 rows (2.6M: 1.57, float64 1.13) nor 784-512-512-512-10 at 8
-    #: rows (4.2M: 1.25 and 1.27; float64 0.81-0.82), which wins at 16 (8.4M: 0.79). And with later layers of
-    #: a third of the first's weights: 784-512-256-10 at 200 rows 0.73-0.78 (float64 SGD 0.68),
-    #: at 64 0.78; 784-1024-512-10 (two thirds) at 32 rows 0.59; but not at a sixth:
-    #: 784-256-128-10 at 200 rows 1.03, at 32 1.16; 784-128-64-10 at 128 rows 1.17, at 1024 1.09.
+    #: rows (4.2M: 1.25 and 1.27; float64 0.81-0.82), which wins at 16 (8.4M: 0.79). And with
+    #: later layers of a third of the first's weights: 784-512-256-10 at 200 rows 0.73-0.78
+    #: (float64 SGD 0.68), at 64 0.78; 784-1024-512-10 (two thirds) at 32 rows 0.59; but not at
+    #: a sixth: 784-256-128-10 at 200 rows 1.03, at 32 1.16; 784-128-64-10 at 128 rows 1.17, at
+    #: 1024 1.09.
     sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 5_000_000
     sparse_blas_min_later_share = 1.0 if registers_hold_vectors() else 0.25
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
