@@ -87,8 +87,16 @@ class NumbaBackend(Backend):
     fused_chunks = 4
     fused_rows_per_chunk = 16
     #: BLAS epoch: the most row chunks a step is split into (each at least
-    #: blas_epoch.MIN_CHUNK_ROWS rows); None: Numba's thread count.
+    #: blas_epoch.MIN_CHUNK_ROWS rows); None: Numba's thread count, but a step of fewer than
+    #: blas_small_step_rows rows splits only where its parts have work of their own to share out
+    #: (Adam's update, or the first layer's product: first_parts_*); else it runs in one chunk,
+    #: BLAS threaded. Measured (2-core Zen 3 VM, paired medians of 7-11 epochs, split / one
+    #: chunk): 1000-256-128-5 (by parts) at 8 rows 0.56 (float32 Adam), 0.90 (SGD), 0.74 and
+    #: 0.93 (float64); at 12 rows 0.65 and 0.90 (float32); at 16 rows 0.68 and 0.86 (float32),
+    #: 0.58 and 0.76 (float64); 100-256-128-5 with Adam at 8 rows 0.88 and 0.93 (float64), at 16
+    #: 0.90-0.94 and 0.75-0.77; but with SGD at 8 rows 1.01 and 1.68, at 16 1.16-1.33 and 1.10.
     blas_chunks = None
+    blas_small_step_rows = 32
     #: BLAS epoch in more than one chunk: the parts form the first layer's product (each its
     #: range of the inputs times its rows of the weights, right after updating those rows; the
     #: chunks sum the parts: blas_epoch.first_layer_part) where a chunk has at most
@@ -445,13 +453,7 @@ class NumbaBackend(Backend):
         data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
         # steps too small to split run in one chunk, BLAS's threads doing the parallel work
-        chunks = self.blas_chunks or numba.get_num_threads()
-        rows = min(int(hyper.batch_size), data.order.shape[0])
-        nch = step_chunks(chunks, rows)
-        split = nch > 1
-        first_by_parts = (split and rows // nch <= self.first_parts_max_chunk_rows
-                          and shapes[0, 0] // nch >= self.first_parts_min_inputs
-                          and not job.augment_shift)
+        chunks, split, first_by_parts = self.blas_split(job)
         limit = single_threaded_blas() if split else contextlib.nullcontext()
         gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
         callee = blas_epoch_callee(data, hyper, extras, gemm)
@@ -459,6 +461,21 @@ class NumbaBackend(Backend):
         with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
                                    chunks, callee, first_part, gemm, first_by_parts))
+
+    def blas_split(self, job):
+        """How :meth:`blas_epoch` splits a step of ``job``: (chunks, split, first_by_parts), the
+        most row chunks a step takes (blas_chunks), whether a full step takes more than one (BLAS
+        then runs one thread) and whether its parts form the first layer's product."""
+        rows = min(int(job.batch_size), job.X.shape[0])
+        chunks = self.blas_chunks or numba.get_num_threads()
+        nch = step_chunks(chunks, rows)
+        first_by_parts = (nch > 1 and rows // nch <= self.first_parts_max_chunk_rows
+                          and job.coefs[0].shape[0] // nch >= self.first_parts_min_inputs
+                          and not job.augment_shift)
+        if (nch > 1 and self.blas_chunks is None and rows < self.blas_small_step_rows
+                and job.solver != "adam" and not first_by_parts):
+            return 1, False, False  # nothing for the parts to share out: BLAS threaded
+        return chunks, nch > 1, first_by_parts
 
     def _compile_helper_count(self):
         """How many helper processes a cold compile may start (see compile_helpers)."""

@@ -114,9 +114,9 @@ def test_unshuffled_epoch_with_a_short_last_step(dtype):
     assert_same_epoch(*_run_both(job), dtype)
 
 
-@pytest.mark.parametrize("n", [212, 223])
+@pytest.mark.parametrize("n", [192 + MIN_CHUNK_ROWS, 192 + 2 * MIN_CHUNK_ROWS - 1])
 def test_a_short_last_step_in_fewer_chunks(n):
-    """Steps of 64 rows in 2 chunks of 32, the last one (20 or 31 rows: too few for 2 chunks of
+    """Steps of 64 rows in 2 chunks of 32, the last one (too few rows for 2 chunks of
     MIN_CHUNK_ROWS) in one: its rows fit the buffers (they were once sized for 32 and
     overflowed)."""
     job = make_job(dtype=np.float32, batch=64, depth=2, inputs="float", solver="adam", n=n)
@@ -264,6 +264,31 @@ def test_epoch_path():
     assert NB.epoch_path(shifted) == "blas"
     tanh = make_job(batch=big, n=2 * big, inputs="float", act="tanh")
     assert NB.epoch_path(tanh) == "blas"
+
+
+@pytest.mark.parametrize("solver, batch, d, split, by_parts", [
+    ("adam", 8, 20, True, False),  # Adam's update shared out by the parts
+    ("sgd", 8, 20, False, False),  # nothing to share out: one chunk, BLAS threaded
+    ("momentum", 16, 20, False, False),
+    ("sgd", 8, 800, True, True),  # the parts form the first layer's product (400 inputs each)
+    ("sgd", 32, 20, True, False),  # steps of blas_small_step_rows rows and more always split
+    ("adam", 2 * MIN_CHUNK_ROWS - 1, 20, False, False)])  # too few rows for two chunks
+def test_which_steps_split(monkeypatch, solver, batch, d, split, by_parts):
+    """On 2 threads, steps of fewer than 32 rows split into row chunks only where the parts have
+    work of their own (blas_chunks); with blas_chunks set, as it says."""
+    from fastfnn.kernels.numba_backend import backend as backend_module
+    monkeypatch.setattr(backend_module.numba, "get_num_threads", lambda: 2)
+    backend = numba_backend()
+    job = make_job(batch=batch, n=4 * batch, inputs="float", solver=solver, d=d)
+    chunks, did_split, first_by_parts = backend.blas_split(job)
+    assert (did_split, first_by_parts) == (split, by_parts)
+    assert chunks == (1 if not split and batch >= 2 * MIN_CHUNK_ROWS else 2)
+    forced = numba_backend(blas_chunks=2)
+    assert forced.blas_split(job)[:2] == (2, batch >= 2 * MIN_CHUNK_ROWS)
+    epoch, composed = clone(job), clone(job)
+    assert backend.run_epoch(epoch) == "blas"
+    composed_epoch(REF, composed)
+    assert_same_epoch(epoch, composed, job.coefs[0].dtype)
 
 
 @pytest.mark.parametrize("chunks, batch", [(2, 64), (1, 64), (2, 2 * MIN_CHUNK_ROWS - 1)])
