@@ -96,6 +96,7 @@ class NumbaBackend(Backend):
     #: 0.58 and 0.76 (float64); 100-256-128-5 with Adam at 8 rows 0.88 and 0.93 (float64), at 16
     #: 0.90-0.94 and 0.75-0.77; but with SGD at 8 rows 1.01 and 1.68, at 16 1.16-1.33 and 1.10.
     blas_chunks = None
+    #: See blas_chunks: steps of fewer rows split only where their parts share out work.
     blas_small_step_rows = 32
     #: BLAS epoch in more than one chunk: the parts form the first layer's product (each its
     #: range of the inputs times its rows of the weights, right after updating those rows; the

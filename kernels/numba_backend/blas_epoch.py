@@ -109,9 +109,9 @@ BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_
 StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts"])
 
 #: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
-#: 4, so that steps from 8 rows on may split (which do: the backend's blas_chunks rule); 16 rows
-#: made a step of 8-31 rows run in one chunk, its optimizer step on one thread, the parts' work
-#: unshared (1000-256-128-5, float32 Adam at 8 rows: split / one chunk 0.56 on 2 cores).
+#: 4, so that steps from 8 rows on may split (which do: NumbaBackend.blas_split); 16 rows made a
+#: step of 8-31 rows run in one chunk, its optimizer step on one thread, the parts' work unshared
+#: (1000-256-128-5, float32 Adam at 8 rows: split / one chunk 0.56 on 2 cores).
 MIN_CHUNK_ROWS = 4
 #: Parameters a part sums over the chunks and steps at a time (while they are in cache).
 SUM_PIECE = 16384
