@@ -453,7 +453,7 @@ class NumbaBackend(Backend):
             return
         data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
-        # steps too small to split run in one chunk, BLAS's threads doing the parallel work
+        # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel work
         chunks, split, first_by_parts = self.blas_split(job)
         limit = single_threaded_blas() if split else contextlib.nullcontext()
         gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
