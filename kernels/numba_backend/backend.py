@@ -18,7 +18,7 @@ from ..base import Backend
 from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
-from .blas_epoch import blas_epoch, step_chunks
+from .blas_epoch import MIN_CHUNK_ROWS, blas_epoch, step_chunks
 from .callees import (blas_epoch_callee, compile_callees, epoch_callees, first_layer_part_callee,
                       has_disk_cache_index, let_go, start_helper)
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
@@ -61,7 +61,8 @@ class NumbaBackend(Backend):
     #: rows; larger batches take the BLAS epoch, whose GEMMs are BLAS's (see epoch_path). Measured
     #: on 2 cores (AVX-512): BLAS wins from 8 rows on (100 inputs, 256-128 hidden: 0.12 vs 0.18 s
     #: per epoch at 16 rows, 0.36 vs 0.41 at 8), the fused epoch at 1 row with Adam and at 4
-    #: rows with 1000 inputs.
+    #: rows with 1000 inputs. Except dense Adam steps that the BLAS epoch splits with the first
+    #: layer by parts (wide_adam_chunk_rows): those take it from 2 chunks of that many rows on.
     dense_fused_max_rows = 4
     #: Sparse inputs take the BLAS epoch when the layers after the first hold at least
     #: sparse_blas_min_later_share times the first's weights and a step does at least
@@ -98,6 +99,14 @@ class NumbaBackend(Backend):
     blas_chunks = None
     #: See blas_chunks: steps of fewer rows split only where their parts share out work.
     blas_small_step_rows = 32
+    #: BLAS epoch, Adam on dense inputs whose first layer the parts form (first_parts_*): a chunk
+    #: needs this many rows (else blas_epoch.MIN_CHUNK_ROWS), and such steps of 2 chunks or more
+    #: take the BLAS epoch even at dense_fused_max_rows rows and fewer: the parts share Adam's
+    #: update, which the fused epoch runs on one thread at so few rows. Measured (2-core Zen 3
+    #: VM, paired medians of 7 epochs, split BLAS / fused): 1000-256-128-5 at 4 rows 0.69
+    #: (float32) and 0.76 (float64), at 6 rows 0.70 and 0.71; not on 100 inputs (1.27-1.77), nor
+    #: with SGD (1000 inputs at 4 and 6 rows: 0.80-1.09).
+    wide_adam_chunk_rows = 2
     #: BLAS epoch in more than one chunk: the parts form the first layer's product (each its
     #: range of the inputs times its rows of the weights, right after updating those rows; the
     #: chunks sum the parts: blas_epoch.first_layer_part) where a chunk has at most
@@ -344,17 +353,20 @@ class NumbaBackend(Backend):
     def epoch_path(self, job):
         """How an epoch of ``job`` runs here: ``"fused"``, ``"blas"`` or ``"composed"``.
 
-        Batches of at most dense_fused_max_rows rows: fused. Larger ones: BLAS, unless the inputs
-        are sparse (and not shifted, which makes them dense): those stay fused, whose first layer
-        visits only the nonzeros, unless the later layers hold sparse_blas_min_later_share of the
-        first's weights and a step gives them sparse_blas_min_work multiply-adds (there BLAS
-        gains more). What neither compiled epoch covers: composed."""
+        Batches of at most dense_fused_max_rows rows: fused, unless the BLAS epoch splits their
+        dense Adam steps with the first layer by parts (wide_adam_chunk_rows). Larger ones: BLAS,
+        unless the inputs are sparse (and not shifted, which makes them dense): those stay fused,
+        whose first layer visits only the nonzeros, unless the later layers hold
+        sparse_blas_min_later_share of the first's weights and a step gives them
+        sparse_blas_min_work multiply-adds (there BLAS gains more). What neither compiled epoch
+        covers: composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
         rows = min(int(job.batch_size), job.X.shape[0])
-        if rows <= self.dense_fused_max_rows:
+        sparse = not job.augment_shift and self._sparse_of(job.X) is not None
+        if rows <= self.dense_fused_max_rows and (sparse or not self._wide_adam_split(job)):
             return "fused"
-        if not job.augment_shift and self._sparse_of(job.X) is not None:
+        if sparse:
             later = sum(w.size for w in job.coefs[1:])
             if (later < self.sparse_blas_min_later_share * job.coefs[0].size
                     or rows * later < self.sparse_blas_min_work):
@@ -454,29 +466,43 @@ class NumbaBackend(Backend):
         data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
         # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel work
-        chunks, split, first_by_parts = self.blas_split(job)
+        chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
         limit = single_threaded_blas() if split else contextlib.nullcontext()
         gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
         callee = blas_epoch_callee(data, hyper, extras, gemm)
         first_part = first_layer_part_callee(data, gemm)
         with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks, callee, first_part, gemm, first_by_parts))
+                                   chunks, chunk_rows, callee, first_part, gemm, first_by_parts))
 
     def blas_split(self, job):
-        """How :meth:`blas_epoch` splits a step of ``job``: (chunks, split, first_by_parts), the
-        most row chunks a step takes (blas_chunks), whether a full step takes more than one (BLAS
-        then runs one thread) and whether its parts form the first layer's product."""
+        """How :meth:`blas_epoch` splits a step of ``job``: (chunks, chunk_rows, split,
+        first_by_parts), the most row chunks a step takes (blas_chunks), the rows a chunk needs
+        (wide_adam_chunk_rows or blas_epoch.MIN_CHUNK_ROWS), whether a full step takes more than
+        one chunk (BLAS then runs one thread) and whether its parts form the first layer's
+        product."""
         rows = min(int(job.batch_size), job.X.shape[0])
         chunks = self.blas_chunks or numba.get_num_threads()
-        nch = step_chunks(chunks, rows)
-        first_by_parts = (nch > 1 and rows // nch <= self.first_parts_max_chunk_rows
-                          and job.coefs[0].shape[0] // nch >= self.first_parts_min_inputs
-                          and not job.augment_shift)
+        chunk_rows = (self.wide_adam_chunk_rows if job.solver == "adam"
+                      and self._first_by_parts(job, rows, chunks) else MIN_CHUNK_ROWS)
+        nch = step_chunks(chunks, rows, chunk_rows)
+        first_by_parts = nch > 1 and self._first_by_parts(job, rows, nch)
         if (nch > 1 and self.blas_chunks is None and rows < self.blas_small_step_rows
                 and job.solver != "adam" and not first_by_parts):
-            return 1, False, False  # nothing for the parts to share out: BLAS threaded
-        return chunks, nch > 1, first_by_parts
+            return 1, MIN_CHUNK_ROWS, False, False  # nothing for the parts to share: BLAS threaded
+        return chunks, chunk_rows, nch > 1, first_by_parts
+
+    def _first_by_parts(self, job, rows, parts):
+        """Whether the BLAS epoch's ``parts`` (> 1) form the first layer's product of ``job``'s
+        steps of ``rows`` rows (first_parts_*): not with shifted images, gathered whole."""
+        return (rows // parts <= self.first_parts_max_chunk_rows
+                and job.coefs[0].shape[0] // parts >= self.first_parts_min_inputs
+                and not job.augment_shift)
+
+    def _wide_adam_split(self, job):
+        """Whether the BLAS epoch splits ``job``'s Adam steps by wide_adam_chunk_rows."""
+        chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
+        return split and first_by_parts and chunk_rows == self.wide_adam_chunk_rows
 
     def _compile_helper_count(self):
         """How many helper processes a cold compile may start (see compile_helpers)."""

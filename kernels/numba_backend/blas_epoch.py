@@ -108,10 +108,11 @@ BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_
 #: form the first layer's product (first_layer_part), the chunks only summing it.
 StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts"])
 
-#: Rows a chunk has at least: a step of m rows runs in min(chunks, m // MIN_CHUNK_ROWS) chunks.
-#: 4, so that steps from 8 rows on may split (which do: NumbaBackend.blas_split); 16 rows made a
-#: step of 8-31 rows run in one chunk, its optimizer step on one thread, the parts' work unshared
-#: (1000-256-128-5, float32 Adam at 8 rows: split / one chunk 0.56 on 2 cores).
+#: Rows a chunk has at least unless the caller says fewer (blas_epoch's chunk_rows): a step of m
+#: rows runs in min(chunks, m // chunk_rows) chunks. 4, so that steps from 8 rows on may split
+#: (which do: NumbaBackend.blas_split); 16 rows made a step of 8-31 rows run in one chunk, its
+#: optimizer step on one thread, the parts' work unshared (1000-256-128-5, float32 Adam at 8
+#: rows: split / one chunk 0.56 on 2 cores).
 MIN_CHUNK_ROWS = 4
 #: Parameters a part sums over the chunks and steps at a time (while they are in cache).
 SUM_PIECE = 16384
@@ -344,22 +345,23 @@ def plan_step(shapes, rows, solver, first_by_parts):
 
 
 @compiled(**JIT_INLINE)
-def step_chunks(chunks, m):
+def step_chunks(chunks, m, chunk_rows):
     """Row chunks of a step of m rows when at most ``chunks`` are allowed: one per
-    MIN_CHUNK_ROWS rows, at least one."""
-    return max(1, min(chunks, m // MIN_CHUNK_ROWS))
+    ``chunk_rows`` rows, at least one."""
+    return max(1, min(chunks, m // chunk_rows))
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_chunk_fn,
-               first_part_fn, gemm, first_by_parts):
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_rows,
+               train_chunk_fn, first_part_fn, gemm, first_by_parts):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
     (2, groups * L) of the caller's weights and biases then each optimizer state's (SGD: the
     velocities; Adam: m, then v), shapes int64 (L, 2) the weights' (n_in, n_out), t the Adam step
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
     None or an epoch.Extras; chunks: the most row chunks of a step
-    (BLAS must run single-threaded when it is over 1); train_chunk_fn: :func:`train_chunk` by
+    (BLAS must run single-threaded when it is over 1), each of at least ``chunk_rows`` rows
+    (MIN_CHUNK_ROWS unless the backend says fewer); train_chunk_fn: :func:`train_chunk` by
     address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
     :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: NumPy's BLAS product
     (numpy_blas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
@@ -373,7 +375,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
     n = order.shape[0]
     d = shapes[0, 0]
     rows_max = min(rows, n)
-    nch_max = step_chunks(chunks, rows_max)  # as the backend counts them: it limits BLAS by it
+    # as the backend counts them: it limits BLAS by it
+    nch_max = step_chunks(chunks, rows_max, chunk_rows)
     plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
     at = plan.at
     work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
@@ -393,7 +396,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, train_c
         m = min(rows, n - start)
         weight_sum, step_lr = weight_sum_and_rate(hyper, extras, order, start, m, s)
         scale = cast_like(like, 1.0 / weight_sum)
-        nch = step_chunks(nch_max, m)
+        nch = step_chunks(nch_max, m, chunk_rows)
         if nch > 1:
             train_chunks(train_chunk_fn, data, hyper, addresses, shapes, plan, work, start, m,
                          nch, scale, extras, results, gemm)

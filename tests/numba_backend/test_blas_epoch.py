@@ -272,23 +272,44 @@ def test_epoch_path():
     ("momentum", 16, 20, False, False),
     ("sgd", 8, 800, True, True),  # the parts form the first layer's product (400 inputs each)
     ("sgd", 32, 20, True, False),  # steps of blas_small_step_rows rows and more always split
-    ("adam", 2 * MIN_CHUNK_ROWS - 1, 20, False, False)])  # too few rows for two chunks
+    ("adam", 2 * MIN_CHUNK_ROWS - 1, 20, False, False),  # too few rows for two chunks
+    ("adam", 4, 800, True, True),  # wide Adam: chunks of wide_adam_chunk_rows, BLAS not fused
+    ("adam", 7, 800, True, True),
+    ("adam", 3, 800, False, False),  # too few rows for two such chunks: fused
+    ("sgd", 4, 800, False, False)])  # not Adam: fused
 def test_which_steps_split(monkeypatch, solver, batch, d, split, by_parts):
     """On 2 threads, steps of fewer than 32 rows split into row chunks only where the parts have
-    work of their own (blas_chunks); with blas_chunks set, as it says."""
+    work of their own (blas_chunks); with blas_chunks set, as it says. Adam steps whose parts form
+    the first layer's product split into chunks of wide_adam_chunk_rows rows, and take the BLAS
+    epoch, not the fused one, from two such chunks on."""
     from fastfnn.kernels.numba_backend import backend as backend_module
     monkeypatch.setattr(backend_module.numba, "get_num_threads", lambda: 2)
     backend = numba_backend()
     job = make_job(batch=batch, n=4 * batch, inputs="float", solver=solver, d=d)
-    chunks, did_split, first_by_parts = backend.blas_split(job)
+    chunks, chunk_rows, did_split, first_by_parts = backend.blas_split(job)
     assert (did_split, first_by_parts) == (split, by_parts)
-    assert chunks == (1 if not split and batch >= 2 * MIN_CHUNK_ROWS else 2)
+    wide_adam = solver == "adam" and d == 800
+    assert chunk_rows == (backend.wide_adam_chunk_rows if wide_adam else MIN_CHUNK_ROWS)
+    assert chunks == (1 if not split and batch >= 2 * chunk_rows else 2)
     forced = numba_backend(blas_chunks=2)
-    assert forced.blas_split(job)[:2] == (2, batch >= 2 * MIN_CHUNK_ROWS)
+    assert forced.blas_split(job)[::2] == (2, batch >= 2 * chunk_rows)
     epoch, composed = clone(job), clone(job)
-    assert backend.run_epoch(epoch) == "blas"
+    fused = batch <= backend.dense_fused_max_rows and not split
+    assert backend.run_epoch(epoch) == ("fused" if fused else "blas")
     composed_epoch(REF, composed)
     assert_same_epoch(epoch, composed, job.coefs[0].dtype)
+
+
+def test_wide_adam_on_sparse_inputs_stays_fused(monkeypatch):
+    """The fused epoch visits only a sparse first layer's nonzeros: sparse Adam steps of few
+    rows stay fused however wide the first layer (wide_adam_chunk_rows is for dense inputs)."""
+    from fastfnn.kernels.numba_backend import backend as backend_module
+    monkeypatch.setattr(backend_module.numba, "get_num_threads", lambda: 2)
+    backend = numba_backend()
+    sparse = make_job(batch=4, n=16, inputs="sparse", solver="adam", d=800)
+    assert backend.epoch_path(sparse) == "fused"
+    dense = make_job(batch=4, n=16, inputs="float", solver="adam", d=800)
+    assert backend.epoch_path(dense) == "blas"
 
 
 @pytest.mark.parametrize("chunks, batch", [(2, 64), (1, 64), (2, 2 * MIN_CHUNK_ROWS - 1)])
