@@ -62,7 +62,7 @@ class NumbaBackend(Backend):
     #: on 2 cores (AVX-512): BLAS wins from 8 rows on (100 inputs, 256-128 hidden: 0.12 vs 0.18 s
     #: per epoch at 16 rows, 0.36 vs 0.41 at 8), the fused epoch at 1 row with Adam and at 4
     #: rows with 1000 inputs. Except dense Adam steps that the BLAS epoch splits with the first
-    #: layer by parts (wide_adam_chunk_rows): those take it from 2 chunks of that many rows on.
+    #: layer by parts (wide_adam_chunk_rows): those take it from 2 chunks of 2 rows on.
     dense_fused_max_rows = 4
     #: Sparse inputs take the BLAS epoch when the layers after the first hold at least
     #: sparse_blas_min_later_share times the first's weights and a step does at least
@@ -99,13 +99,14 @@ class NumbaBackend(Backend):
     blas_chunks = None
     #: See blas_chunks: steps of fewer rows split only where their parts share out work.
     blas_small_step_rows = 32
-    #: BLAS epoch, Adam on dense inputs whose first layer the parts form (first_parts_*): a chunk
-    #: needs this many rows (else blas_epoch.MIN_CHUNK_ROWS), and such steps of 2 chunks or more
-    #: take the BLAS epoch even at dense_fused_max_rows rows and fewer: the parts share Adam's
-    #: update, which the fused epoch runs on one thread at so few rows. Measured (2-core Zen 3
-    #: VM, paired medians of 7 epochs, split BLAS / fused): 1000-256-128-5 at 4 rows 0.69
-    #: (float32) and 0.76 (float64), at 6 rows 0.70 and 0.71; not on 100 inputs (1.27-1.77), nor
-    #: with SGD (1000 inputs at 4 and 6 rows: 0.80-1.09).
+    #: BLAS epoch, Adam steps of at most dense_fused_max_rows rows on dense inputs whose first
+    #: layer the parts form (first_parts_*): a chunk needs this many rows (else
+    #: blas_epoch.MIN_CHUNK_ROWS), and such steps of 2 chunks or more take the BLAS epoch, not the
+    #: fused one: the parts share Adam's update, which the fused epoch runs on one thread at so
+    #: few rows. Measured (2-core Zen 3 VM, paired medians of 7 epochs, split BLAS / fused):
+    #: 1000-256-128-5 at 4 rows 0.69 and 0.77 (float32), 0.76 and 0.74 (float64); not on 100
+    #: inputs (1.35-1.77), nor with SGD (0.80-1.09). At 6 rows one run said 0.70 and 0.71, the
+    #: next 1.59 and 1.38: steps of 5-7 rows keep chunks of MIN_CHUNK_ROWS (one chunk).
     wide_adam_chunk_rows = 2
     #: BLAS epoch in more than one chunk: the parts form the first layer's product (each its
     #: range of the inputs times its rows of the weights, right after updating those rows; the
@@ -484,6 +485,7 @@ class NumbaBackend(Backend):
         rows = min(int(job.batch_size), job.X.shape[0])
         chunks = self.blas_chunks or numba.get_num_threads()
         chunk_rows = (self.wide_adam_chunk_rows if job.solver == "adam"
+                      and rows <= self.dense_fused_max_rows
                       and self._first_by_parts(job, rows, chunks) else MIN_CHUNK_ROWS)
         nch = step_chunks(chunks, rows, chunk_rows)
         first_by_parts = nch > 1 and self._first_by_parts(job, rows, nch)

@@ -274,21 +274,22 @@ def test_epoch_path():
     ("sgd", 32, 20, True, False),  # steps of blas_small_step_rows rows and more always split
     ("adam", 2 * MIN_CHUNK_ROWS - 1, 20, False, False),  # too few rows for two chunks
     ("adam", 4, 800, True, True),  # wide Adam: chunks of wide_adam_chunk_rows, BLAS not fused
-    ("adam", 7, 800, True, True),
     ("adam", 3, 800, False, False),  # too few rows for two such chunks: fused
+    ("adam", 7, 800, False, False),  # over dense_fused_max_rows: chunks of MIN_CHUNK_ROWS
     ("sgd", 4, 800, False, False)])  # not Adam: fused
 def test_which_steps_split(monkeypatch, solver, batch, d, split, by_parts):
     """On 2 threads, steps of fewer than 32 rows split into row chunks only where the parts have
-    work of their own (blas_chunks); with blas_chunks set, as it says. Adam steps whose parts form
-    the first layer's product split into chunks of wide_adam_chunk_rows rows, and take the BLAS
-    epoch, not the fused one, from two such chunks on."""
+    work of their own (blas_chunks); with blas_chunks set, as it says. Adam steps of at most
+    dense_fused_max_rows rows whose parts form the first layer's product split into chunks of
+    wide_adam_chunk_rows rows, and take the BLAS epoch, not the fused one, from two such chunks
+    on."""
     from fastfnn.kernels.numba_backend import backend as backend_module
     monkeypatch.setattr(backend_module.numba, "get_num_threads", lambda: 2)
     backend = numba_backend()
     job = make_job(batch=batch, n=4 * batch, inputs="float", solver=solver, d=d)
     chunks, chunk_rows, did_split, first_by_parts = backend.blas_split(job)
     assert (did_split, first_by_parts) == (split, by_parts)
-    wide_adam = solver == "adam" and d == 800
+    wide_adam = solver == "adam" and d == 800 and batch <= backend.dense_fused_max_rows
     assert chunk_rows == (backend.wide_adam_chunk_rows if wide_adam else MIN_CHUNK_ROWS)
     assert chunks == (1 if not split and batch >= 2 * chunk_rows else 2)
     forced = numba_backend(blas_chunks=2)
