@@ -99,14 +99,15 @@ class NumbaBackend(Backend):
     blas_chunks = None
     #: See blas_chunks: steps of fewer rows split only where their parts share out work.
     blas_small_step_rows = 32
-    #: BLAS epoch, Adam steps of at most dense_fused_max_rows rows on dense inputs whose first
-    #: layer the parts form (first_parts_*): a chunk needs this many rows (else
-    #: blas_epoch.MIN_CHUNK_ROWS), and such steps of 2 chunks or more take the BLAS epoch, not the
-    #: fused one: the parts share Adam's update, which the fused epoch runs on one thread at so
-    #: few rows. Measured (2-core Zen 3 VM, paired medians of 7 epochs, split BLAS / fused):
-    #: 1000-256-128-5 at 4 rows 0.69 and 0.77 (float32), 0.76 and 0.74 (float64); not on 100
-    #: inputs (1.35-1.77), nor with SGD (0.80-1.09). At 6 rows one run said 0.70 and 0.71, the
-    #: next 1.59 and 1.38: steps of 5-7 rows keep chunks of MIN_CHUNK_ROWS (one chunk).
+    #: BLAS epoch, Adam steps too small for two chunks of blas_epoch.MIN_CHUNK_ROWS rows on dense
+    #: inputs whose first layer the parts form (first_parts_*): a chunk needs this many rows, and
+    #: such steps of 2 chunks or more take the BLAS epoch split, not the fused epoch (at
+    #: dense_fused_max_rows rows and fewer) nor one chunk: the parts share Adam's update, which
+    #: either runs on one thread. Measured (2-core Zen 3 VM, paired medians, 1000-256-128-5):
+    #: split / fused at 4 rows 0.69 and 0.77 (float32), 0.76 and 0.74 (float64), 7 epochs;
+    #: split / one chunk at 5, 6, 7 rows 0.65, 0.52, 0.54 (float32), 0.71, 0.51, 0.52 (float64),
+    #: 11 epochs (one 9-epoch run at 6 rows disagreed: split 1.59 and 1.38 of fused). Not on 100
+    #: inputs (split / fused 1.27-1.77 at 4 and 6 rows), nor with SGD (0.80-1.09).
     wide_adam_chunk_rows = 2
     #: BLAS epoch in more than one chunk: the parts form the first layer's product (each its
     #: range of the inputs times its rows of the weights, right after updating those rows; the
@@ -485,7 +486,7 @@ class NumbaBackend(Backend):
         rows = min(int(job.batch_size), job.X.shape[0])
         chunks = self.blas_chunks or numba.get_num_threads()
         chunk_rows = (self.wide_adam_chunk_rows if job.solver == "adam"
-                      and rows <= self.dense_fused_max_rows
+                      and rows < 2 * MIN_CHUNK_ROWS
                       and self._first_by_parts(job, rows, chunks) else MIN_CHUNK_ROWS)
         nch = step_chunks(chunks, rows, chunk_rows)
         first_by_parts = nch > 1 and self._first_by_parts(job, rows, nch)
@@ -495,7 +496,7 @@ class NumbaBackend(Backend):
         return chunks, chunk_rows, nch > 1, first_by_parts
 
     def _first_by_parts(self, job, rows, parts):
-        """Whether the BLAS epoch's ``parts`` (> 1) form the first layer's product of ``job``'s
+        """Whether the BLAS epoch's ``parts`` form the first layer's product of ``job``'s
         steps of ``rows`` rows (first_parts_*): not with shifted images, gathered whole."""
         return (rows // parts <= self.first_parts_max_chunk_rows
                 and job.coefs[0].shape[0] // parts >= self.first_parts_min_inputs
@@ -503,7 +504,7 @@ class NumbaBackend(Backend):
 
     def _wide_adam_split(self, job):
         """Whether the BLAS epoch splits ``job``'s Adam steps by wide_adam_chunk_rows."""
-        chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
+        _, chunk_rows, split, first_by_parts = self.blas_split(job)
         return split and first_by_parts and chunk_rows == self.wide_adam_chunk_rows
 
     def _compile_helper_count(self):

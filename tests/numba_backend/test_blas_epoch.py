@@ -275,12 +275,13 @@ def test_epoch_path():
     ("adam", 2 * MIN_CHUNK_ROWS - 1, 20, False, False),  # too few rows for two chunks
     ("adam", 4, 800, True, True),  # wide Adam: chunks of wide_adam_chunk_rows, BLAS not fused
     ("adam", 3, 800, False, False),  # too few rows for two such chunks: fused
-    ("adam", 7, 800, False, False),  # over dense_fused_max_rows: chunks of MIN_CHUNK_ROWS
+    ("adam", 7, 800, True, True),  # chunks of wide_adam_chunk_rows, not one chunk
+    ("adam", 2 * MIN_CHUNK_ROWS, 800, True, True),  # enough rows for chunks of MIN_CHUNK_ROWS
     ("sgd", 4, 800, False, False)])  # not Adam: fused
 def test_which_steps_split(monkeypatch, solver, batch, d, split, by_parts):
     """On 2 threads, steps of fewer than 32 rows split into row chunks only where the parts have
-    work of their own (blas_chunks); with blas_chunks set, as it says. Adam steps of at most
-    dense_fused_max_rows rows whose parts form the first layer's product split into chunks of
+    work of their own (blas_chunks); with blas_chunks set, as it says. Adam steps of fewer than
+    2 x MIN_CHUNK_ROWS rows whose parts form the first layer's product split into chunks of
     wide_adam_chunk_rows rows, and take the BLAS epoch, not the fused one, from two such chunks
     on."""
     from fastfnn.kernels.numba_backend import backend as backend_module
@@ -289,7 +290,7 @@ def test_which_steps_split(monkeypatch, solver, batch, d, split, by_parts):
     job = make_job(batch=batch, n=4 * batch, inputs="float", solver=solver, d=d)
     chunks, chunk_rows, did_split, first_by_parts = backend.blas_split(job)
     assert (did_split, first_by_parts) == (split, by_parts)
-    wide_adam = solver == "adam" and d == 800 and batch <= backend.dense_fused_max_rows
+    wide_adam = solver == "adam" and d == 800 and batch < 2 * MIN_CHUNK_ROWS
     assert chunk_rows == (backend.wide_adam_chunk_rows if wide_adam else MIN_CHUNK_ROWS)
     assert chunks == (1 if not split and batch >= 2 * chunk_rows else 2)
     forced = numba_backend(blas_chunks=2)
