@@ -366,7 +366,7 @@ class NumbaBackend(Backend):
             return "composed"
         rows = min(int(job.batch_size), job.X.shape[0])
         sparse = not job.augment_shift and self._sparse_of(job.X) is not None
-        if rows <= self.dense_fused_max_rows and (sparse or not self._wide_adam_split(job)):
+        if rows <= self.dense_fused_max_rows and (sparse or not self._wide_adam_split(job, rows)):
             return "fused"
         if sparse:
             later = sum(w.size for w in job.coefs[1:])
@@ -485,9 +485,8 @@ class NumbaBackend(Backend):
         product."""
         rows = min(int(job.batch_size), job.X.shape[0])
         chunks = self.blas_chunks or numba.get_num_threads()
-        chunk_rows = (self.wide_adam_chunk_rows if job.solver == "adam"
-                      and rows < 2 * MIN_CHUNK_ROWS
-                      and self._first_by_parts(job, rows, chunks) else MIN_CHUNK_ROWS)
+        chunk_rows = (self.wide_adam_chunk_rows if self._wide_adam(job, rows, chunks)
+                      else MIN_CHUNK_ROWS)
         nch = step_chunks(chunks, rows, chunk_rows)
         first_by_parts = nch > 1 and self._first_by_parts(job, rows, nch)
         if (nch > 1 and self.blas_chunks is None and rows < self.blas_small_step_rows
@@ -502,10 +501,18 @@ class NumbaBackend(Backend):
                 and job.coefs[0].shape[0] // parts >= self.first_parts_min_inputs
                 and not job.augment_shift)
 
-    def _wide_adam_split(self, job):
-        """Whether the BLAS epoch splits ``job``'s Adam steps by wide_adam_chunk_rows."""
-        _, chunk_rows, split, first_by_parts = self.blas_split(job)
-        return split and first_by_parts and chunk_rows == self.wide_adam_chunk_rows
+    def _wide_adam(self, job, rows, chunks):
+        """Whether ``job``'s steps of ``rows`` rows, in at most ``chunks`` chunks, take chunks of
+        wide_adam_chunk_rows rows: Adam, too few rows for two chunks of MIN_CHUNK_ROWS, and the
+        first layer formed by parts."""
+        return (job.solver == "adam" and rows < 2 * MIN_CHUNK_ROWS
+                and self._first_by_parts(job, rows, chunks))
+
+    def _wide_adam_split(self, job, rows):
+        """Whether the BLAS epoch splits ``job``'s Adam steps of ``rows`` rows into chunks of
+        wide_adam_chunk_rows rows (blas_split)."""
+        chunks, _, split, _ = self.blas_split(job)
+        return split and self._wide_adam(job, rows, chunks)
 
     def _compile_helper_count(self):
         """How many helper processes a cold compile may start (see compile_helpers)."""
