@@ -273,14 +273,30 @@ class Backend(abc.ABC):
         """In place Adam update with the bias correction folded into ``lr_t``.
 
         g = grad + weight_decay * param; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
-        param -= lr_t * m / (sqrt(v) + eps). Returns ``param``.
+        a moment that comes out subnormal (nonzero, |moment| below its dtype's smallest normal
+        number) is stored as 0; param -= lr_t * m / (sqrt(v) + eps). Returns ``param``.
+
+        Why the flush: a parameter whose gradient stays 0 (a dead ReLU unit, an input that is
+        always 0) has its moments decay by beta1 and beta2 each step through the subnormal range,
+        and x86 CPUs take a slow path (tens to hundreds of cycles) on every operation that yields
+        a subnormal: per-example Adam on dense data ran 3-7x slower per epoch once training had
+        converged (benchmarks/RESULTS.md). The step does not change: a subnormal m moves param by
+        about lr_t * tiny / eps at most (1.2e-30 in float32 for lr_t <= 1 and eps = 1e-8), less
+        than half an ulp of any |param| above 4e-23 (4e-284 in float64); a subnormal v adds at
+        most sqrt(tiny) (1.1e-19; 1.5e-154) to eps, less than half an ulp of any eps above 4e-12
+        (3e-138). Within those bounds the parameters are bit for bit those of the unflushed
+        update.
         """
+        xp = self.xp
         g = grad + weight_decay * param if weight_decay else grad
         m *= beta1
         m += (1 - beta1) * g
         v *= beta2
         v += (1 - beta2) * (g * g)
-        param -= lr_t * m / (self.xp.sqrt(v) + eps)
+        tiny = xp.finfo(m.dtype).tiny
+        for moment in (m, v):
+            moment[(xp.abs(moment) < tiny) & (moment != 0)] = 0
+        param -= lr_t * m / (xp.sqrt(v) + eps)
         return param
 
     def gather(self, X, idx, out, scale: float):

@@ -165,6 +165,30 @@ def test_adam_step(backend, dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_step_stores_subnormal_moments_as_zero(backend, dtype):
+    """Moments of zero-gradient parameters decay into the subnormal range: every backend stores
+    them as 0 there (zeros keep their sign) and steps bit for bit as the reference in the dtype."""
+    tiny = np.finfo(dtype).tiny
+    n = 67  # whole vectors and a scalar tail in the Numba backend
+    rng = np.random.default_rng(5)
+    p = rng.standard_normal(n).astype(dtype)
+    g = np.where(np.arange(n) % 4 == 0, rng.standard_normal(n), 0.0).astype(dtype)
+    g[1::8] = -0.0
+    m1 = (tiny * np.where(np.arange(n) % 3 == 0, -1, 1)).astype(dtype)
+    m1[1::8] = -0.0  # -0.0 * beta1 + (1 - beta1) * -0.0 is -0.0, and stays so
+    m2 = np.full(n, tiny, dtype)
+    want = [a.copy() for a in (p, m1, m2)]
+    REFERENCE.adam_step(want[0], g.copy(), want[1], want[2], 0.003, 0.9, 0.999, 1e-8, 0.0)
+    assert np.all(want[1][g == 0] == 0) and np.all(want[2][g == 0] == 0)
+    assert np.all(np.signbit(want[1][1::8]))
+    got = [backend.asarray(a) for a in (p, m1, m2)]
+    backend.adam_step(got[0], backend.asarray(g), got[1], got[2], 0.003, 0.9, 0.999, 1e-8, 0.0)
+    bits = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    for g_arr, w_arr in zip(got, want):
+        np.testing.assert_array_equal(backend.to_numpy(g_arr).view(bits), w_arr.view(bits))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("source", [np.uint8, "same"])
 @pytest.mark.parametrize("m", [1, 5, 64])
 def test_gather_and_take(backend, dtype, source, m):

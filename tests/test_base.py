@@ -51,6 +51,36 @@ def test_a_backend_that_overrides_nothing_trains_like_the_numpy_reference():
                 np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_flushes_subnormal_moments_and_leaves_the_parameters_bit_for_bit(dtype):
+    """Steps whose gradient is 0 (after two that are not) take the moments through the
+    subnormal range: the reference stores them as 0 there, and the parameters stay bit for bit
+    those of the unflushed formula (Backend.adam_step's bounds: |param| >= 4e-23, eps 1e-8)."""
+    reference = get_backend("numpy")
+    rng = np.random.default_rng(3)
+    p = rng.standard_normal(200).astype(dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    p_plain, m_plain, v_plain = p.copy(), m.copy(), v.copy()
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    flushed = 0
+    for t in range(1, 1200 if dtype == np.float32 else 7500):  # m falls 0.9x a step
+        g = (rng.standard_normal(200) * 1e-3 if t <= 2 else np.zeros(200)).astype(dtype)
+        lr_t = 1e-3 * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+        reference.adam_step(p, g, m, v, lr_t, beta1, beta2, eps, 0.0)
+        # the formula without the flush, in the reference's operation order
+        m_plain *= beta1
+        m_plain += (1 - beta1) * g
+        v_plain *= beta2
+        v_plain += (1 - beta2) * (g * g)
+        p_plain -= lr_t * m_plain / (np.sqrt(v_plain) + eps)
+        subnormal = (m_plain != 0) & (np.abs(m_plain) < np.finfo(dtype).tiny)
+        flushed += int(subnormal.sum())
+        assert not np.any((m != 0) & (np.abs(m) < np.finfo(dtype).tiny))
+        assert not np.any((v != 0) & (np.abs(v) < np.finfo(dtype).tiny))
+        np.testing.assert_array_equal(p, p_plain)
+    assert flushed > 0  # the unflushed first moments did pass through the subnormal range
+
+
 def test_run_epoch_says_which_path_ran():
     numba = get_backend("numba")
     assert numba.run_epoch(_job(numba, "sgd", "softmax", None)) == "blas"  # dense, 16 rows

@@ -1,6 +1,7 @@
 // Shared device helpers of the FastFNN CUDA kernels: activation codes, the overflow-free logistic
-// function and a deterministic block reduction. Every kernel is a template over the float type T
-// (float or double) and computes in T; only the float64 `stats` accumulators are double.
+// function, the flush of subnormal values and a deterministic block reduction. Every kernel is a
+// template over the float type T (float or double) and computes in T; only the float64 `stats`
+// accumulators are double.
 // Assumes: blocks of FASTFNN_BLOCK threads wherever a kernel reduces across its block.
 
 #define FASTFNN_BLOCK 256
@@ -30,6 +31,20 @@ __device__ __forceinline__ T activation_slope(T a, int act) {
     if (act == ACT_SIGMOID) return a * ((T)1 - a);
     if (act == ACT_TANH) return (T)1 - a * a;
     return (T)1;
+}
+
+// The smallest normal number of T (FLT_MIN, DBL_MIN: NVRTC has no <cfloat>).
+template <typename T> __device__ __forceinline__ T smallest_normal();
+template <> __device__ __forceinline__ float smallest_normal<float>() { return 1.17549435e-38f; }
+template <> __device__ __forceinline__ double smallest_normal<double>() {
+    return 2.2250738585072014e-308;
+}
+
+// 0 where x is subnormal (nonzero, below the smallest normal), else x: how Adam stores its
+// moments (base.Backend.adam_step says why).
+template <typename T>
+__device__ __forceinline__ T flush_subnormal(T x) {
+    return fabs(x) < smallest_normal<T>() && x != (T)0 ? (T)0 : x;
 }
 
 // Sum of `value` over the block's FASTFNN_BLOCK threads, in a fixed tree order (deterministic, no

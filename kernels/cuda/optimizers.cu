@@ -4,7 +4,8 @@
 // (`lr_t`), or lr_table[step] when lr_table is not null: a captured CUDA graph replays its launches
 // with the arguments they had, so an epoch's step sizes come from a table uploaded before it runs.
 // Step-size constants such as 1 - beta are computed on the host in double and passed in T, as
-// the NumPy reference rounds them (computing them in float on the device drifts Adam's v).
+// the NumPy reference rounds them (computing them in float on the device drifts Adam's v). Adam
+// stores a moment that comes out subnormal as 0, as the reference does.
 
 #include "common.cuh"
 
@@ -32,8 +33,8 @@ __global__ void adam_step(T* param, const T* grad, T* m1, T* m2, long long n, lo
          i += (long long)gridDim.x * blockDim.x) {
         T d = i < n_decay ? decay : (T)0;
         T g = d != (T)0 ? grad[i] + d * param[i] : grad[i];
-        T a = m1[i] * beta1 + one_minus_beta1 * g;
-        T b = m2[i] * beta2 + one_minus_beta2 * (g * g);
+        T a = flush_subnormal(m1[i] * beta1 + one_minus_beta1 * g);
+        T b = flush_subnormal(m2[i] * beta2 + one_minus_beta2 * (g * g));
         m1[i] = a;
         m2[i] = b;
         param[i] = param[i] - lr_t * a / (sqrt(b) + eps);

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from .jit import JIT, JIT_INLINE, cast_like, compiled, input_value
-from .vectors import lanes, ld, vfma, vld, vmul, vsplat, vst
+from .vectors import flush_subnormal, lanes, ld, vfma, vld, vmul, vsplat, vst
 
 #: The scalars of one optimizer step, all in the parameters' dtype but the flags. solver: 0 SGD,
 #: 1 Adam (int64). SGD: learning_rate, momentum, nesterovs_momentum, use_momentum (momentum != 0).
@@ -60,10 +60,11 @@ def sgd_update(step, decay, w, v, g):
 @compiled(**JIT_INLINE)
 def adam_update(step, decay, w, m, v, g):
     """(w', m', v') of one Adam step (bias correction folded into step.adam_learning_rate):
-    scalars or vectors, in the NumPy reference's operation order."""
+    scalars or vectors, in the NumPy reference's operation order, moments that come out
+    subnormal stored as 0 (see base.Backend.adam_step for why)."""
     gi = g + step.weight_decay * w if decay else g
-    mi = m * step.beta_1 + step.one_minus_beta_1 * gi
-    vi = v * step.beta_2 + step.one_minus_beta_2 * (gi * gi)
+    mi = flush_subnormal(m * step.beta_1 + step.one_minus_beta_1 * gi)
+    vi = flush_subnormal(v * step.beta_2 + step.one_minus_beta_2 * (gi * gi))
     return w - (step.adam_learning_rate * mi) / (np.sqrt(vi) + step.epsilon), mi, vi
 
 

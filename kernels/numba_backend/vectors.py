@@ -190,6 +190,31 @@ if numba is not None:
         return x(x), codegen
 
     @intrinsic
+    def flush_subnormal(typingctx, x):
+        """0 where x is subnormal (nonzero, |x| below its dtype's smallest normal number), else x
+        (zeros keep their sign): a float or a vector, lane by lane. Compares and a select, no
+        arithmetic on the subnormal."""
+        ft = x.dtype if isinstance(x, VecType) else x
+        if not isinstance(ft, types.Float):
+            return None
+        tiny = float(np.finfo(np.float32 if ft == types.float32 else np.float64).tiny)
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            if isinstance(sig.args[0], VecType):
+                name = f"llvm.fabs.{_vec_suffix(sig.args[0])}"
+                limit = ir.Constant(ty, [tiny] * sig.args[0].lanes)
+            else:
+                name = f"llvm.fabs.f{ft.bitwidth}"
+                limit = ir.Constant(ty, tiny)
+            fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty]), name)
+            zero = ir.Constant(ty, None)
+            small = builder.and_(builder.fcmp_ordered("<", builder.call(fabs, [args[0]]), limit),
+                                 builder.fcmp_ordered("!=", args[0], zero))
+            return builder.select(small, zero, args[0])
+        return x(x), codegen
+
+    @intrinsic
     def vstep(typingctx, x):
         """1 where x > 0, else 0 (lane by lane: ReLU's derivative, as the contract's act_grad)."""
         def codegen(context, builder, sig, args):

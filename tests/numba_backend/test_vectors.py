@@ -1,5 +1,5 @@
 """SIMD vector values (numba_backend.vectors): lane sums, ReLU and its step, arithmetic operators
-and square roots lane by lane, raw addresses."""
+and square roots lane by lane, the flush of subnormals, raw addresses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, lanes, pointer_to,
-                                                   registers_hold_vectors, vhsum, vld, vrelu, vst,
-                                                   vst_sums, vstep)
+from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, flush_subnormal, lanes,
+                                                   pointer_to, registers_hold_vectors, vhsum, vld,
+                                                   vrelu, vst, vst_sums, vstep)
 
 from .helpers import DTYPES, requires_numba, rng_for
 
@@ -50,6 +50,15 @@ def _formula_both_ways(a, b, c, half, by_vectors, by_scalars):
         vst(by_vectors, c0, _formula(vld(a, c0), vld(b, c0), vld(c, c0), half))
     for i in range(a.shape[0]):
         by_scalars[i] = _formula(a[i], b[i], c[i], half)
+
+
+@njit
+def _flushed(x, by_vectors, by_scalars):
+    V = lanes(x)
+    for c0 in range(0, x.shape[0], V):
+        vst(by_vectors, c0, flush_subnormal(vld(x, c0)))
+    for i in range(x.shape[0]):
+        by_scalars[i] = flush_subnormal(x[i])
 
 
 @njit
@@ -108,6 +117,26 @@ def test_operators_and_sqrt_round_lane_by_lane_as_scalars(dtype):
     _formula_both_ways(a, b, c, dtype(0.5), by_vectors, by_scalars)
     np.testing.assert_array_equal(by_vectors, by_scalars)
     np.testing.assert_array_equal(by_scalars, (a * dtype(0.5) - b / c) + np.sqrt(c) * a)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_flush_subnormal_zeroes_subnormals_only(dtype):
+    """Subnormals (either sign) become 0; the smallest normal, zeros of either sign, infinities
+    and NaN pass unchanged, in vectors and scalars alike."""
+    V = VECTOR_BYTES // np.dtype(dtype).itemsize
+    info = np.finfo(dtype)
+    special = np.array([info.smallest_subnormal, -info.smallest_subnormal, info.tiny / 2,
+                        -info.tiny / 3, info.tiny, -info.tiny, 0.0, -0.0, np.inf, -np.inf, np.nan,
+                        1.5, -2.0, info.max], dtype)
+    x = np.resize(special, 2 * V).astype(dtype)
+    subnormal = (x != 0) & (np.abs(x) < info.tiny)
+    assert subnormal.sum() >= 4
+    by_vectors, by_scalars = np.empty_like(x), np.empty_like(x)
+    _flushed(x, by_vectors, by_scalars)
+    want = np.where(subnormal, dtype(0), x)
+    for got in (by_vectors, by_scalars):
+        np.testing.assert_array_equal(got.view(np.dtype(f"u{x.itemsize}")),
+                                      want.view(np.dtype(f"u{x.itemsize}")))
 
 
 @pytest.mark.parametrize("features, expected", [("+avx2,+avx512f,+fma", True),
