@@ -81,6 +81,23 @@ class NumbaBackend(Backend):
     #: 1024 1.09.
     sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 5_000_000
     sparse_blas_min_later_share = 1.0 if registers_hold_vectors() else 0.25
+    #: Sparse steps that the fused epoch runs in one chunk, on one thread (fewer than 2 x
+    #: fused_rows_per_chunk rows), take the BLAS epoch where the later layers hold
+    #: sparse_blas_one_chunk_min_share of the first's weights and a step does
+    #: sparse_blas_one_chunk_min_work multiply-adds in them; None: the rule above. With AVX-512
+    #: (Intel Xeon VM, 2 cores, paired medians BLAS / fused of 5-7 epochs, 10,000-60,000 MNIST
+    #: rows, float32; later share, multiply-adds) BLAS won on 784-128-64-10 (0.088) at 5, 8, 12
+    #: and 16 rows (44K-141K: SGD 0.85, 0.74-0.83, 0.90, 0.66-1.005 in five runs; Adam 0.70-0.83),
+    #: 784-64-64-10 at 16 (0.094, 76K: 0.82), 784-64-128-10 at 6 (0.19, 57K: 0.74),
+    #: 784-256-128-10 at 16 (Adam 0.81), 784-32-256-256-10 at 8 (Adam 0.67, SGD 0.86), six
+    #: hidden 256s at 6-24 rows (Adam 0.55-0.72, SGD 0.45-0.88, float64 0.51-0.57),
+    #: 784-1024-1024-10 at 8 and 16 (0.24-0.52); it tied at 784-128-64-10 at 31 rows (0.99) and
+    #: lost where the later layers are a sliver: 784-128-10 (0.013) at 24 and 31 rows (1.01,
+    #: 1.14), 784-32-10 at 8 (1.07), 784-10-10 and 784-10 at 16 (1.42, 1.57). From 32 rows the
+    #: fused epoch splits steps and the rule above holds (six 256s at 32 rows: 1.12, SGD 1.06;
+    #: float64 0.91 and 0.62).
+    sparse_blas_one_chunk_min_share = 0.05 if registers_hold_vectors() else None
+    sparse_blas_one_chunk_min_work = 40_000
     #: Fused epoch: a step of m rows is split into min(fused_chunks, m // fused_rows_per_chunk)
     #: row chunks run in parallel, each summing its own gradient (a sparse first layer's is summed
     #: afterwards by rows of W). The split depends on m only, not on the thread count, so neither
@@ -360,8 +377,9 @@ class NumbaBackend(Backend):
         unless the inputs are sparse (and not shifted, which makes them dense): those stay fused,
         whose first layer visits only the nonzeros, unless the later layers hold
         sparse_blas_min_later_share of the first's weights and a step gives them
-        sparse_blas_min_work multiply-adds (there BLAS gains more). What neither compiled epoch
-        covers: composed."""
+        sparse_blas_min_work multiply-adds (there BLAS gains more; sparse_blas_one_chunk_* for
+        steps that the fused epoch runs in one chunk). What neither compiled epoch covers:
+        composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
         rows = min(int(job.batch_size), job.X.shape[0])
@@ -370,8 +388,12 @@ class NumbaBackend(Backend):
             return "fused"
         if sparse:
             later = sum(w.size for w in job.coefs[1:])
-            if (later < self.sparse_blas_min_later_share * job.coefs[0].size
-                    or rows * later < self.sparse_blas_min_work):
+            share, work = self.sparse_blas_min_later_share, self.sparse_blas_min_work
+            if (self.sparse_blas_one_chunk_min_share is not None
+                    and rows < 2 * self.fused_rows_per_chunk):
+                share = self.sparse_blas_one_chunk_min_share
+                work = self.sparse_blas_one_chunk_min_work
+            if later < share * job.coefs[0].size or rows * later < work:
                 return "fused"
         return "blas"
 

@@ -22,7 +22,8 @@ pytestmark = requires_numba
 
 #: A Numba backend that runs every batch of more than 4 rows by the BLAS epoch (sparse inputs too
 #: when the later layers outweigh the first), so that small jobs reach it.
-BL = numba_backend(dense_fused_max_rows=4, sparse_blas_min_work=0) if NB is not None else None
+BL = (numba_backend(dense_fused_max_rows=4, sparse_blas_min_work=0,
+                    sparse_blas_one_chunk_min_share=None) if NB is not None else None)
 
 
 def _run_both(job):
@@ -230,8 +231,9 @@ def test_bitwise_reproducible_and_in_place():
 
 def test_epoch_path():
     """Dense batches above dense_fused_max_rows rows: BLAS; smaller ones: fused; sparse inputs:
-    fused unless the later layers hold enough of the weights and get enough work per step, or
-    shifts make them dense; input dropout: composed."""
+    fused unless the later layers hold enough of the weights and get enough work per step (less
+    of both where the fused epoch would run a step in one chunk, with AVX-512), or shifts make
+    them dense; input dropout: composed."""
     NB = numba_backend()  # the default routing (the helpers' NB is set for the fused tests)
     big = NB.dense_fused_max_rows + 1
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="float")) == "blas"
@@ -242,14 +244,23 @@ def test_epoch_path():
     assert NB.epoch_path(make_job(batch=big, n=2 * big, inputs="sparse")) == "fused"
     deep = make_job(batch=big, n=2 * big, inputs="sparse", hidden=(8, 64))  # 160; 512 + 256
     assert NB.epoch_path(deep) == "fused"  # too little work per step for BLAS to gain
-    busy = numba_backend(sparse_blas_min_work=big * 768)
+    busy = numba_backend(sparse_blas_min_work=big * 768, sparse_blas_one_chunk_min_work=big * 768)
     assert busy.epoch_path(deep) == "blas"
     # six hidden 256s at 32 rows (10.5M multiply-adds a step after the first layer): the fused
     # epoch's 64-byte vectors win with AVX-512 registers, BLAS without them
     six = make_job(batch=32, n=64, inputs="sparse", d=784, hidden=(256,) * 6)
     assert NB.epoch_path(six) == ("fused" if registers_hold_vectors() else "blas")
-    three = make_job(batch=8, n=16, inputs="sparse", d=784, hidden=(512,) * 3)  # 4.2M: fused
-    assert NB.epoch_path(three) == "fused"
+    # steps the fused epoch runs in one chunk (fewer than 32 rows): with AVX-512, BLAS where
+    # the later layers hold a twentieth of the first's weights and get 40K multiply-adds
+    avx512 = registers_hold_vectors()
+    three = make_job(batch=8, n=16, inputs="sparse", d=784, hidden=(512,) * 3)  # 4.2M
+    assert NB.epoch_path(three) == ("blas" if avx512 else "fused")
+    small = make_job(batch=16, n=64, inputs="sparse", d=784, hidden=(128, 64))  # 0.088, 141K
+    assert NB.epoch_path(small) == ("blas" if avx512 else "fused")
+    assert NB.epoch_path(make_job(batch=32, n=64, inputs="sparse", d=784,
+                                  hidden=(128, 64))) == "fused"  # the fused epoch splits it
+    sliver = make_job(batch=24, n=48, inputs="sparse", d=784, hidden=(128,))  # 0.013 of W0
+    assert NB.epoch_path(sliver) == "fused"
     # later layers of a third of the first's weights: BLAS without AVX-512; of a sixth: fused
     third = make_job(batch=200, n=400, inputs="sparse", d=784, hidden=(512, 256))
     assert NB.epoch_path(third) == ("fused" if registers_hold_vectors() else "blas")
