@@ -66,20 +66,22 @@ class NumbaBackend(Backend):
     dense_fused_max_rows = 4
     #: Sparse inputs take the BLAS epoch when the layers after the first hold at least
     #: sparse_blas_min_later_share times the first's weights and a step does at least
-    #: sparse_blas_min_work multiply-adds in them (rows x their weights). The fused epoch's
-    #: vectors fill AVX-512 registers (vectors.py); there (2 cores, BLAS vs fused s per epoch)
-    #: BLAS won on 784-1024-1024-10 at 32 rows (34M, 0.48 vs 0.67 s) and six hidden 256s at 200
-    #: (66M, 0.15 vs 0.31 s) but not at 32 rows (11M: 0.24 vs 0.21 s). Without AVX-512 (2-core
-    #: Zen 3 VM, AVX2; paired medians BLAS / fused in one process, float32 Adam unless said) BLAS
-    #: wins from far less: six hidden 256s at 32 rows (11M) 0.80, float64 0.72, SGD 0.69 and
-    #: 0.58; at 16 rows (5.3M) 0.77-0.84, 0.85, 0.58 and 0.39; 784-1024-1024-10 at 8 rows (8.5M)
-    #: 0.84; but not six 256s at 8 rows (2.6M: 1.57, float64 1.13) nor 784-512-512-512-10 at 8
-    #: rows (4.2M: 1.25 and 1.27; float64 0.81-0.82), which wins at 16 (8.4M: 0.79). And with
-    #: later layers of a third of the first's weights: 784-512-256-10 at 200 rows 0.73-0.78
-    #: (float64 SGD 0.68), at 64 0.78; 784-1024-512-10 (two thirds) at 32 rows 0.59; but not at
-    #: a sixth: 784-256-128-10 at 200 rows 1.03, at 32 1.16; 784-128-64-10 at 128 rows 1.17, at
-    #: 1024 1.09.
-    sparse_blas_min_work = 20_000_000 if registers_hold_vectors() else 5_000_000
+    #: sparse_blas_min_work multiply-adds in them (rows x their weights). The fused epoch's vectors
+    #: fill AVX-512 registers (vectors.py); there (2 cores, BLAS vs fused s per epoch) BLAS won on
+    #: 784-1024-1024-10 at 32 rows (34M, 0.48 vs 0.67 s) and six hidden 256s at 200 (66M, 0.15 vs
+    #: 0.31 s) but not at 32 rows (11M: 0.24 vs 0.21 s); later (Intel Xeon VM, paired medians BLAS /
+    #: fused, Adam unless said) on 784-512-512-512-10 at 32 rows (17M: 0.89, SGD 0.81, float64 0.47)
+    #: and six 256s at 48 (16M: 0.77), and still mixed on six 256s at 32 (11M: 1.12 and 0.87 in two
+    #: runs, SGD 1.06; float64 0.91 and 0.76, SGD 0.62). Without AVX-512 (2-core Zen 3 VM, AVX2;
+    #: paired medians BLAS / fused in one process, float32 Adam unless said) BLAS wins from far
+    #: less: six hidden 256s at 32 rows (11M) 0.80, float64 0.72, SGD 0.69 and 0.58; at 16 rows
+    #: (5.3M) 0.77-0.84, 0.85, 0.58 and 0.39; 784-1024-1024-10 at 8 rows (8.5M) 0.84; but not six
+    #: 256s at 8 rows (2.6M: 1.57, float64 1.13) nor 784-512-512-512-10 at 8 rows (4.2M: 1.25 and
+    #: 1.27; float64 0.81-0.82), which wins at 16 (8.4M: 0.79). And with later layers of a third of
+    #: the first's weights: 784-512-256-10 at 200 rows 0.73-0.78 (float64 SGD 0.68), at 64 0.78;
+    #: 784-1024-512-10 (two thirds) at 32 rows 0.59; but not at a sixth: 784-256-128-10 at 200 rows
+    #: 1.03, at 32 1.16; 784-128-64-10 at 128 rows 1.17, at 1024 1.09.
+    sparse_blas_min_work = 12_000_000 if registers_hold_vectors() else 5_000_000
     sparse_blas_min_later_share = 1.0 if registers_hold_vectors() else 0.25
     #: Sparse steps that the fused epoch runs in one chunk, on one thread (fewer than 2 x
     #: fused_rows_per_chunk rows), take the BLAS epoch where the later layers hold

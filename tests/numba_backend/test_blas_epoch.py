@@ -250,6 +250,8 @@ def test_epoch_path():
     # epoch's 64-byte vectors win with AVX-512 registers, BLAS without them
     six = make_job(batch=32, n=64, inputs="sparse", d=784, hidden=(256,) * 6)
     assert NB.epoch_path(six) == ("fused" if registers_hold_vectors() else "blas")
+    wider = make_job(batch=32, n=64, inputs="sparse", d=784, hidden=(512,) * 3)  # 17M: BLAS
+    assert NB.epoch_path(wider) == "blas"
     # steps the fused epoch runs in one chunk (fewer than 32 rows): with AVX-512, BLAS where
     # the later layers hold a twentieth of the first's weights and get 40K multiply-adds
     avx512 = registers_hold_vectors()
