@@ -84,7 +84,7 @@ class NumbaBackend(Backend):
     sparse_blas_min_work = 12_000_000 if registers_hold_vectors() else 5_000_000
     sparse_blas_min_later_share = 1.0 if registers_hold_vectors() else 0.25
     #: Sparse steps that the fused epoch runs in one chunk, on one thread (fewer than 2 x
-    #: fused_rows_per_chunk rows), take the BLAS epoch where the later layers hold
+    #: fused_rows_per_chunk rows at the default fused_chunks), take the BLAS epoch where the later layers hold
     #: sparse_blas_one_chunk_min_share of the first's weights and a step does
     #: sparse_blas_one_chunk_min_work multiply-adds in them; None: the rule above. With AVX-512
     #: (Intel Xeon VM, 2 cores, paired medians BLAS / fused of 5-7 epochs, 10,000-60,000 MNIST
@@ -392,7 +392,7 @@ class NumbaBackend(Backend):
             later = sum(w.size for w in job.coefs[1:])
             share, work = self.sparse_blas_min_later_share, self.sparse_blas_min_work
             if (self.sparse_blas_one_chunk_min_share is not None
-                    and rows < 2 * self.fused_rows_per_chunk):
+                    and step_chunks(self.fused_chunks, rows, self.fused_rows_per_chunk) == 1):
                 share = self.sparse_blas_one_chunk_min_share
                 work = self.sparse_blas_one_chunk_min_work
             if later < share * job.coefs[0].size or rows * later < work:

@@ -46,6 +46,7 @@ if numba is not None:
     from llvmlite import ir
     from numba.core import cgutils
     from numba.extending import intrinsic, models, overload, register_model
+    from numba.np.numpy_support import as_dtype
 
     class VecType(types.Type):
         """A VECTOR_BYTES vector of ``dtype`` (float32 or float64)."""
@@ -197,7 +198,7 @@ if numba is not None:
         ft = x.dtype if isinstance(x, VecType) else x
         if not isinstance(ft, types.Float):
             return None
-        tiny = float(np.finfo(np.float32 if ft == types.float32 else np.float64).tiny)
+        tiny = float(np.finfo(as_dtype(ft)).tiny)
 
         def codegen(context, builder, sig, args):
             ty = args[0].type
