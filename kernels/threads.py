@@ -79,6 +79,12 @@ def single_threaded_blas():
     return _CONTROLLER[0].limit(limits=1)
 
 
+def forget_blas_libraries():
+    """Have :func:`single_threaded_blas` look for the BLAS libraries again: one was loaded since
+    (MKL, by the Numba backend's gemm lookup)."""
+    _CONTROLLER.clear()
+
+
 def _affinity() -> int:
     """CPUs this process may run on (the whole machine where the OS cannot say)."""
     try:

@@ -16,7 +16,7 @@ One concern per module, from the bottom up:
 ``epoch``          the fused epoch: a whole epoch of training in one compiled call
 ``callees``        the compiled epochs' large callees, passed by address so each compiles once
 ``steps``          what a step of either compiled epoch computes alike (weights, losses, scalars)
-``numpy_blas``     NumPy's BLAS gemm as a function for compiled code (else numba's ``np.dot``)
+``cblas``          a CBLAS gemm (MKL's, NumPy's) as a function for compiled code (else ``np.dot``)
 ``blas_epoch``     the BLAS epoch: larger dense batches, GEMMs by BLAS, in parallel row chunks
 ``compile_notice`` one line on stderr when an epoch's kernels are about to compile
 ``backend``        :class:`NumbaBackend`, which dispatches to the above from Python

@@ -25,7 +25,7 @@ from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_
                     is_lazy_sgd)
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
-from .numpy_blas import find_gemm
+from .cblas import blas_choice, describe_gemm, find_gemm, load_mkl
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
                    SQUARED_ERROR)
 from .optimizer import FlatParams, OptimizerStep, step_range
@@ -139,9 +139,11 @@ class NumbaBackend(Backend):
     #: at 200 (1000-256 float32 1.31 vs 1.40) nor for 100 inputs (100-256 at 32 rows).
     first_parts_max_chunk_rows = 32
     first_parts_min_inputs = 384
-    #: BLAS epoch: GEMMs by NumPy's BLAS where it exports a 64-bit CBLAS gemm (numpy_blas), else
-    #: by numba's np.dot (SciPy's BLAS).
-    numpy_blas = True
+    #: BLAS epoch: GEMMs by a CBLAS gemm found by address (cblas.find_gemm: MKL's where installed,
+    #: else NumPy's BLAS), else by numba's np.dot (SciPy's BLAS); gemm_library: the library, one
+    #: of cblas.BLAS_CHOICES, None: the environment's FASTFNN_BLAS (cblas.blas_choice).
+    cblas = True
+    gemm_library = None
     #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows
     #: its inputs touch; the zero-gradient steps of the others are applied in closed form later.
     lazy_max_rows = 4
@@ -171,6 +173,8 @@ class NumbaBackend(Backend):
         return True, ""
 
     def thread_limit(self, n_threads):
+        if self.cblas and (self.gemm_library or blas_choice()) != "loaded":
+            load_mkl()  # where it is installed, before the limit looks for the BLAS libraries
         return limit_threads(n_threads, numba)
 
     def describe(self):
@@ -186,6 +190,8 @@ class NumbaBackend(Backend):
             info["threading_layer"] = f"not yet chosen (requested: {layer})"
         info["cache"] = self.cache_path
         info["blas"] = _blas_info()
+        info["gemm"] = (describe_gemm(self.gemm_library) if self.cblas
+                        else "numba's np.dot (SciPy's BLAS)")
         # the fused epoch's vectors fill AVX-512 registers; the sparse_blas_min_* rules depend on it
         info["avx512"] = "yes" if registers_hold_vectors() else "no"
         return info
@@ -493,8 +499,8 @@ class NumbaBackend(Backend):
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
         # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel work
         chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
+        gemm = find_gemm(data.lut.dtype, self.gemm_library) if self.cblas else None  # may load MKL
         limit = single_threaded_blas() if split else contextlib.nullcontext()
-        gemm = find_gemm(data.lut.dtype) if self.numpy_blas else None
         callee = blas_epoch_callee(data, hyper, extras, gemm)
         first_part = first_layer_part_callee(data, gemm)
         with limit, self._compiling((callee, first_part)):

@@ -34,9 +34,9 @@ output kind, label smoothing, sample weights, a step size per step, dropout of h
 images (``epoch.Extras``). Parameters and optimizer state are the caller's arrays, read and
 written in place through their addresses (no copies).
 
-The GEMMs go through :func:`.numpy_blas.matmul`: NumPy's BLAS where it exports a 64-bit CBLAS
-gemm (faster than SciPy's on some machines), else numba's ``np.dot`` (SciPy's BLAS; a part's
-weight gradient then copies its columns of the layer input first).
+The GEMMs go through :func:`.cblas.matmul`: a CBLAS gemm found by address (MKL's where its wheel is
+installed, else NumPy's BLAS: both faster than SciPy's on some machines), else numba's ``np.dot``
+(SciPy's BLAS; a part's weight gradient then copies its columns of the layer input first).
 
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
 alive during the call; with one chunk and one part the BLAS thread pool does the parallel work,
@@ -53,7 +53,7 @@ from .contract import act_grad_rows, bias_act_rows, col_sum_cols
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
 from .noise import drop_units, shifted_row
-from .numpy_blas import gemm_into, matmul
+from .cblas import gemm_into, matmul
 from .optimizer import FlatParams, step_range
 from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import pointer_to
@@ -173,7 +173,7 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
     gradients into work.bias_grads[c], and their weight gradients into work.weight_grads[c] for
     the layers formed by chunks; loss sum and correct rows added to results[c]. extras: None (a
     classifier's plain rows: numba prunes the rest before typing) or an epoch.Extras (weights,
-    smoothing, dropout, shifts). gemm: NumPy's BLAS product or None, as numpy_blas.matmul takes
+    smoothing, dropout, shifts). gemm: a CBLAS product (cblas.find_gemm's) or None, as cblas.matmul takes
     it."""
     like = data.lut  # an array of the compute dtype
     at = plan.at
@@ -364,7 +364,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     (MIN_CHUNK_ROWS unless the backend says fewer); train_chunk_fn: :func:`train_chunk` by
     address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
     :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: NumPy's BLAS product
-    (numpy_blas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
+    (cblas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
     first layer's products (first_layer_part) where a step runs in more than one chunk: not
     with shifted images, whose rows are gathered whole. Returns the new Adam step count."""
     like = data.lut  # an array of the compute dtype

@@ -225,7 +225,7 @@ def epoch_callees(data, extras):
 def blas_epoch_callee(data, hyper, extras, gemm):
     """:func:`.blas_epoch.train_chunk` by address, as blas_epoch takes it, for EpochData
     ``data`` (its ``lut`` has the compute dtype), Hyperparameters ``hyper``, ``extras`` (an
-    Extras or None) and ``gemm`` (numpy_blas.find_gemm's). Memoised by signature."""
+    Extras or None) and ``gemm`` (cblas.find_gemm's). Memoised by signature."""
     data_type, hyper_type, extras_type, gemm_type = (numba.typeof(v)
                                                      for v in (data, hyper, extras, gemm))
     key = ("blas", data_type, hyper_type, extras_type, gemm_type)
@@ -242,7 +242,7 @@ def blas_epoch_callee(data, hyper, extras, gemm):
 
 def first_layer_part_callee(data, gemm):
     """:func:`.blas_epoch.first_layer_part` by address, as blas_epoch and update_parts take it,
-    for EpochData ``data`` and ``gemm`` (numpy_blas.find_gemm's). Memoised by signature."""
+    for EpochData ``data`` and ``gemm`` (cblas.find_gemm's). Memoised by signature."""
     data_type, gemm_type = numba.typeof(data), numba.typeof(gemm)
     key = ("first", data_type, gemm_type)
     callee = _CALLEES.get(key)

@@ -14,11 +14,27 @@ pytestmark = requires_numba
 def test_available_and_describe():
     assert type(NB).availability() == (True, "")
     info = NB.describe()
-    for key in ("numba", "threads", "threading_layer", "cache", "blas"):
+    for key in ("numba", "threads", "threading_layer", "cache", "blas", "gemm"):
         assert isinstance(info[key], str) and info[key], key
     assert info["avx512"] in ("yes", "no")
     PAR.bias_act(np.zeros((400, 400)), np.zeros(400), "relu")  # a parallel kernel has run now
     assert "not yet" not in NB.describe()["threading_layer"]
+
+
+def test_a_bad_fastfnn_blas_stops_a_fit_before_it_changes_anything(monkeypatch):
+    """FASTFNN_BLAS names the BLAS library of the gemm; any other value than its choices is a
+    ValueError when a fit starts, and the fitted model stays as it was."""
+    from fastfnn import FastFNN
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 5)), np.arange(64) % 3
+    model = FastFNN((8,), backend="numba", max_iter=2, batch_size=32, random_state=0).fit(X, y)
+    before = [c.copy() for c in model.coefs_]
+    monkeypatch.setenv("FASTFNN_BLAS", "openblas")
+    with pytest.raises(ValueError, match="FASTFNN_BLAS='openblas' is not a BLAS choice; "
+                                         "expected one of auto, mkl, loaded"):
+        model.fit(X + 1.0, y)
+    for now, then in zip(model.coefs_, before):
+        np.testing.assert_array_equal(now, then)
 
 
 def test_unknown_activation():

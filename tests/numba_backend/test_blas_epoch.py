@@ -26,6 +26,20 @@ BL = (numba_backend(dense_fused_max_rows=4, sparse_blas_min_work=0,
                     sparse_blas_one_chunk_min_share=None) if NB is not None else None)
 
 
+#: Where a test's GEMMs come from: MKL's gemm (where its wheel is installed), the loaded BLAS's
+#: (NumPy's), numba's np.dot.
+GEMM_SOURCES = ["mkl", "loaded", "np.dot"]
+
+
+def _gemm_knobs(source):
+    """The backend knobs for GEMMs from ``source`` (see GEMM_SOURCES); skips MKL where its wheel
+    is missing."""
+    from fastfnn.kernels.numba_backend.cblas import mkl_runtime_path
+    if source == "mkl" and mkl_runtime_path() is None:
+        pytest.skip("MKL's wheel is not installed here (pip install 'fastfnn[mkl]')")
+    return {"cblas": False} if source == "np.dot" else {"gemm_library": source}
+
+
 def _run_both(job):
     """(blas, composed): ``job`` by the BLAS epoch and by the composed epoch on NumPy."""
     assert BL.epoch_path(job) == "blas"
@@ -56,12 +70,12 @@ def test_blas_epoch_matches_composed(dtype, batch, depth, act, output, solver, i
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("chunks", [1, 2])
 def test_np_dot_where_numpy_has_no_cblas_gemm(dtype, chunks):
-    """Without NumPy's BLAS (numpy_blas False, as where no 64-bit CBLAS gemm is found) the GEMMs
+    """Without a CBLAS gemm (cblas False, as where no 64-bit CBLAS gemm is found) the GEMMs
     go through numba's np.dot: the same epoch as the composed one, in one chunk and in two, with
     a first layer wider than the step (its gradient formed by parts: np.dot on a copy of a range
     of the input's columns) and later layers formed by chunks."""
     job = make_job(dtype=dtype, batch=64, depth=2, inputs="float", solver="adam", n=150, d=100)
-    backend = numba_backend(numpy_blas=False, blas_chunks=chunks)
+    backend = numba_backend(cblas=False, blas_chunks=chunks)
     run, composed = clone(job), clone(job)
     assert backend.run_epoch(run) == "blas"
     composed_epoch(REF, composed)
@@ -181,15 +195,17 @@ def _first_by_parts(monkeypatch, backend, job):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("solver", list(SOLVERS))
-@pytest.mark.parametrize("numpy_blas", [True, False], ids=["cblas", "np.dot"])
-def test_first_layer_formed_by_parts(monkeypatch, dtype, solver, numpy_blas):
+@pytest.mark.parametrize("source", GEMM_SOURCES)
+def test_first_layer_formed_by_parts(monkeypatch, dtype, solver, source):
     """Parts forming the first layer's product (any chunk and part size allowed here): steps of
     48 rows in 3 chunks, a short last step of 14 in one, sample weights and dropout of a hidden
-    layer; the same epoch as the composed one, and bitwise the same whatever the thread count."""
+    layer; the same epoch as the composed one, and bitwise the same whatever the thread count;
+    by MKL's gemm, the loaded BLAS's and np.dot."""
+    gemm = _gemm_knobs(source)
     job = make_job(dtype=dtype, batch=48, depth=2, inputs="dense", solver=solver, n=158,
                    weighted=True, d=31, hidden=(23, 9))
     job.dropout, job.noise_seed = (0.0, 0.3, 0.0), 5
-    chunked = numba_backend(blas_chunks=3, numpy_blas=numpy_blas, first_parts_max_chunk_rows=64,
+    chunked = numba_backend(blas_chunks=3, **gemm, first_parts_max_chunk_rows=64,
                             first_parts_min_inputs=1)
     _assert_chunked_epoch(chunked, job, dtype,
                           lambda run: _first_by_parts(monkeypatch, chunked, run))

@@ -69,7 +69,7 @@ def test_a_blas_epoch_runs_through_its_callee():
     assert backend.epoch_path(job) == "blas"
     backend.blas_epoch(job)
     data, hyper, _, _, extras = backend._compiled_epoch_args(job, sparse=None)
-    from fastfnn.kernels.numba_backend.numpy_blas import find_gemm
+    from fastfnn.kernels.numba_backend.cblas import find_gemm
     gemm = find_gemm(np.float64)
     fn = callees.blas_epoch_callee(data, hyper, extras, gemm)
     assert fn is callees.blas_epoch_callee(data, hyper, extras, gemm)
