@@ -6,7 +6,7 @@
 - ``pytorch cuda``: the same in eager PyTorch on the GPU, data on the device, shuffled there, the
   loss summed there and read once per epoch;
 - ``numpy loop``: the straightforward hand-written NumPy loop;
-- ``floor``: only the epoch's GEMMs, through NumPy's BLAS into preallocated buffers.
+- ``floor``: only the epoch's GEMMs into preallocated buffers, by the Numba backend's gemm.
 
 Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`, in the
 workload's dtype) and shuffles with the same seed, so they train the same network the same way, with
@@ -18,6 +18,7 @@ worker (:mod:`fastfnn.bench.isolation`).
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -210,8 +211,9 @@ class TorchVariant(Variant):
 
 
 class FloorVariant(Variant):
-    """Only the epoch's GEMMs (see :func:`step_gemms`), NumPy matmul into preallocated buffers of
-    the workload's dtype."""
+    """Only the epoch's GEMMs (see :func:`step_gemms`) into preallocated buffers of the
+    workload's dtype, by the gemm the Numba backend's BLAS epoch uses (MKL's where its wheel is
+    installed, else NumPy's BLAS; FASTFNN_BLAS chooses), else by NumPy's matmul."""
 
     name = FLOOR
     kind = "floor"
@@ -232,22 +234,48 @@ class FloorVariant(Variant):
         self.dz = [rng.standard_normal((rows, c)).astype(dtype) for c in sizes[1:]]
         self.dprev = [np.empty((rows, c), dtype) for c in sizes[1:-1]]
         self.gW = [np.empty_like(w) for w in self.W]
+        self.matmul = _floor_matmul(dtype)
+        self.path = f"GEMMs only ({_gemm_name(self.matmul)})"
 
     def epoch(self):
         X, W, acts, dz, dprev, gW = self.X, self.W, self.acts, self.dz, self.dprev, self.gW
-        layers = len(W)
+        matmul, layers = self.matmul, len(W)
         for start, m in self.steps:
             x = X[start:start + m]
             a = x
             for layer in range(layers):
-                np.matmul(a, W[layer], out=acts[layer][:m])
+                matmul(a, W[layer], acts[layer][:m])
                 a = acts[layer][:m]
             for layer in range(layers - 1, -1, -1):
                 a_prev = x if layer == 0 else acts[layer - 1][:m]
-                np.matmul(a_prev.T, dz[layer][:m], out=gW[layer])
+                matmul(a_prev, dz[layer][:m], gW[layer], trans_a=True)
                 if layer > 0:
-                    np.matmul(dz[layer][:m], W[layer].T, out=dprev[layer - 1][:m])
+                    matmul(dz[layer][:m], W[layer], dprev[layer - 1][:m], trans_b=True)
         return 0.0
+
+
+def _numpy_matmul(a, b, out, trans_a=False, trans_b=False):
+    """out = op(a) @ op(b) by NumPy (the floor where no CBLAS gemm is found)."""
+    return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+
+
+def _floor_matmul(dtype):
+    """The floor's product: the Numba backend's CBLAS gemm for ``dtype`` (its ``matmul`` method),
+    else NumPy's matmul (no Numba, or no such gemm)."""
+    try:
+        from fastfnn.kernels.numba_backend.cblas import find_gemm
+        gemm = find_gemm(dtype)
+    except ImportError:
+        gemm = None
+    return _numpy_matmul if gemm is None else gemm.matmul
+
+
+def _gemm_name(matmul):
+    """The library of the floor's product, in a word or two."""
+    library = getattr(getattr(matmul, "__self__", None), "library", None)
+    if library is None:
+        return "NumPy matmul"
+    return "MKL" if "mkl" in os.path.basename(library) else os.path.basename(library)
 
 
 def variant_names(backends, comparisons):

@@ -2,6 +2,7 @@
 workload's dtype and with its solver; the NumPy loop declines what it does not cover."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -69,6 +70,26 @@ def test_variants_compute_in_the_workload_dtype():
     assert isinstance(torch_variant.optimizer, torch_variant.torch.optim.Adam)
     floor = variants.make_variant("floor", wl, data, 1)
     assert floor.W[0].dtype == np.float64 and floor.X.dtype == np.float64
+
+
+@pytest.mark.parametrize("blas", ["auto", "loaded"])
+def test_the_floor_runs_the_numba_backend_s_gemm(monkeypatch, blas):
+    """The floor's products are those of the gemm the BLAS epoch uses (MKL's where its wheel is
+    installed), its path names that library, and its epoch forms each step's products."""
+    pytest.importorskip("numba")
+    from fastfnn.kernels.numba_backend.cblas import find_gemm
+    monkeypatch.setenv("FASTFNN_BLAS", blas)
+    wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY["dense100/b32/f64/sgd"], rows=70)
+    floor = variants.make_variant("floor", wl, DataSource(70).for_workload(wl), 1)
+    gemm = find_gemm(np.float64)
+    assert floor.matmul.__self__ is gemm
+    name = "MKL" if "mkl" in gemm.library else os.path.basename(gemm.library)
+    assert floor.path == f"GEMMs only ({name})"
+    floor.epoch()
+    x = floor.X[64:70]  # the last (short) step's products
+    np.testing.assert_allclose(floor.acts[0][:6], x @ floor.W[0], rtol=1e-12)
+    np.testing.assert_allclose(floor.gW[0], x.T @ floor.dz[0][:6], rtol=1e-12)
+    np.testing.assert_allclose(floor.dprev[0][:6], floor.dz[1][:6] @ floor.W[1].T, rtol=1e-12)
 
 
 def test_the_numpy_loop_declines_all_but_float32_sgd():
