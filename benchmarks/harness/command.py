@@ -262,7 +262,8 @@ def _header(workloads, source, sources, reps, where, info):
              f"machine: {info.get('cpu', '?')}, {info.get('cpus_usable', info['cpus'])} usable cores; "
              f"BLAS: {info['blas']}; OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}"]
     extras = [f"{label} {info[key]}" for key, label in
-              (("numba", "numba"), ("numba_threads", "numba threads"), ("torch", "torch"),
+              (("numba", "numba"), ("numba_threads", "numba threads"), ("numba_gemm", "gemm"),
+               ("torch", "torch"),
                ("torch_threads", "torch threads"), ("torch_blas", "torch BLAS")) if key in info]
     lines.append(f"versions: python {info['python']}, numpy {info['numpy']}"
                  + "".join(f", {e}" for e in extras))

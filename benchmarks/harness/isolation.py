@@ -33,7 +33,7 @@ from fastfnn.bench.variants import Variant, build_variants, make_variant, setup_
 #: Seconds a worker gets to exit after "close" before it is terminated, then killed.
 CLOSE_TIMEOUT_S = 5.0
 #: Keys of a worker's machine_info that describe its own process (versions and threads).
-WORKER_INFO_KEYS = ("numba", "numba_threads", "torch", "torch_threads", "torch_blas")
+WORKER_INFO_KEYS = ("numba", "numba_threads", "numba_gemm", "torch", "torch_threads", "torch_blas")
 
 
 class WorkerError(RuntimeError):

@@ -117,6 +117,9 @@ def machine_info():
     if "numba" in sys.modules:
         config = sys.modules["numba"].config
         info["numba_threads"] = f"{config.NUMBA_NUM_THREADS} ({config.THREADING_LAYER} layer)"
+    cblas = sys.modules.get("fastfnn.kernels.numba_backend.cblas")
+    if cblas is not None:  # the gemm of the Numba backend's BLAS epoch (and of the floor)
+        info["numba_gemm"] = cblas.describe_gemm()
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         info["torch_blas"] = "MKL" if torch.backends.mkl.is_available() else "not MKL"

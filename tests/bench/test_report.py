@@ -47,3 +47,13 @@ def test_numpy_ratio_flops_and_rows_columns(records):
     assert report.format_table(mixed).splitlines()[0].split()[3] == "rows"
     no_numpy = [r for r in records if r["name"] != "fastfnn[numpy]"]
     assert "/ numpy" not in report.format_table(measure.summarize(dense, 10, no_numpy))
+
+
+def test_machine_info_names_the_numba_backend_s_gemm():
+    """Once the Numba backend's gemm module is loaded, the header says which gemm its BLAS
+    epoch (and the floor) runs: MKL's or the loaded BLAS's."""
+    pytest.importorskip("numba")
+    from fastfnn.kernels.numba_backend.cblas import describe_gemm
+    info = report.machine_info()
+    assert info["numba_gemm"] == describe_gemm()
+    assert describe_gemm().startswith(("MKL ", "OpenBLAS ", "BLAS "))
