@@ -19,7 +19,7 @@ is formed one of two ways (:func:`plan_step`): where the layer has more inputs t
 rows, a part forms its rows of the gradient in one GEMM over all the step's rows (no chunk writes a
 gradient of its own to be summed); else each chunk forms the whole gradient of its rows in phase
 one and a part sums the chunks' gradients over its range (no part packs all the step's deltas
-again). With plain SGD (no momentum) and NumPy's BLAS the first way forms no gradient at all: the
+again). With plain SGD (no momentum) and a CBLAS gemm the first way forms no gradient at all: the
 GEMM adds -lr times it to the weights' rows (beta 1 - lr * weight_decay), which saves the passes
 that write, zero and read it back. Where the caller asks (few rows a chunk, many inputs a part:
 the backend's rule), the parts also form the next step's first-layer product, each its range of
@@ -173,8 +173,8 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
     gradients into work.bias_grads[c], and their weight gradients into work.weight_grads[c] for
     the layers formed by chunks; loss sum and correct rows added to results[c]. extras: None (a
     classifier's plain rows: numba prunes the rest before typing) or an epoch.Extras (weights,
-    smoothing, dropout, shifts). gemm: a CBLAS product (cblas.find_gemm's) or None, as cblas.matmul takes
-    it."""
+    smoothing, dropout, shifts). gemm: a CBLAS product (cblas.find_gemm's) or None, as
+    cblas.matmul takes it."""
     like = data.lut  # an array of the compute dtype
     at = plan.at
     L = shapes.shape[0]
@@ -363,7 +363,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     (BLAS must run single-threaded when it is over 1), each of at least ``chunk_rows`` rows
     (MIN_CHUNK_ROWS unless the backend says fewer); train_chunk_fn: :func:`train_chunk` by
     address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
-    :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: NumPy's BLAS product
+    :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: a CBLAS product
     (cblas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
     first layer's products (first_layer_part) where a step runs in more than one chunk: not
     with shifted images, whose rows are gathered whole. Returns the new Adam step count."""

@@ -204,7 +204,8 @@ def describe_gemm(choice=None):
     info = next((lib for lib in threadpool_info()
                  if os.path.realpath(lib["filepath"]) == os.path.realpath(gemm.library)), {})
     name = {"mkl": "MKL", "openblas": "OpenBLAS"}.get(info.get("internal_api"), "BLAS")
-    return f"{name} {info.get('version') or ''} ({os.path.basename(gemm.library)})".replace("  ", " ")
+    version = f" {info['version']}" if info.get("version") else ""
+    return f"{name}{version} ({os.path.basename(gemm.library)})"
 
 
 @compiled(**JIT_INLINE)
