@@ -25,7 +25,7 @@ from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_
                     is_lazy_sgd)
 from .compile_notice import compile_notice
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
-from .cblas import blas_choice, describe_gemm, find_gemm, load_mkl
+from .cblas import describe_gemm, find_gemm
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
                    SQUARED_ERROR)
 from .optimizer import FlatParams, OptimizerStep, step_range
@@ -173,8 +173,8 @@ class NumbaBackend(Backend):
         return True, ""
 
     def thread_limit(self, n_threads):
-        if self.cblas and (self.gemm_library or blas_choice()) != "loaded":
-            load_mkl()  # where it is installed, before the limit looks for the BLAS libraries
+        if self.cblas:  # a bad FASTFNN_BLAS fails here, before training; MKL loads before the
+            find_gemm(np.float64, self.gemm_library)  # limit looks for the BLAS libraries
         return limit_threads(n_threads, numba)
 
     def describe(self):

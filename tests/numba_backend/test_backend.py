@@ -37,6 +37,24 @@ def test_a_bad_fastfnn_blas_stops_a_fit_before_it_changes_anything(monkeypatch):
         np.testing.assert_array_equal(now, then)
 
 
+def test_mkl_asked_for_but_missing_stops_a_fit_before_it_changes_anything(monkeypatch):
+    """FASTFNN_BLAS=mkl where MKL's wheel is missing: the ValueError comes when the fit starts
+    (not at its first BLAS epoch), and the fitted model stays as it was."""
+    from fastfnn import FastFNN
+    from fastfnn.kernels.numba_backend import cblas
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((64, 5)), np.arange(64) % 3
+    model = FastFNN((8,), backend="numba", max_iter=2, batch_size=1, random_state=0).fit(X, y)
+    before = [c.copy() for c in model.coefs_]
+    monkeypatch.setattr(cblas, "_MKL", [None])  # as where the wheel is missing
+    monkeypatch.setattr(cblas, "_FOUND", {})
+    monkeypatch.setenv("FASTFNN_BLAS", "mkl")
+    with pytest.raises(ValueError, match="MKL is not installed"):
+        model.fit(X + 1.0, y)  # batch 1: the fused epoch, which calls no BLAS
+    for now, then in zip(model.coefs_, before):
+        np.testing.assert_array_equal(now, then)
+
+
 def test_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation"):
         NB.bias_act(np.zeros((2, 2)), np.zeros(2), "swish")
