@@ -234,8 +234,9 @@ class FloorVariant(Variant):
         self.dz = [rng.standard_normal((rows, c)).astype(dtype) for c in sizes[1:]]
         self.dprev = [np.empty((rows, c), dtype) for c in sizes[1:-1]]
         self.gW = [np.empty_like(w) for w in self.W]
-        self.matmul = _floor_matmul(dtype)
-        self.path = f"GEMMs only ({_gemm_name(self.matmul)})"
+        gemm = _numba_gemm(dtype)
+        self.matmul = _numpy_matmul if gemm is None else gemm.matmul
+        self.path = f"GEMMs only ({_library_name(gemm)})"
 
     def epoch(self):
         X, W, acts, dz, dprev, gW = self.X, self.W, self.acts, self.dz, self.dprev, self.gW
@@ -259,23 +260,22 @@ def _numpy_matmul(a, b, out, trans_a=False, trans_b=False):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
 
 
-def _floor_matmul(dtype):
-    """The floor's product: the Numba backend's CBLAS gemm for ``dtype`` (its ``matmul`` method),
-    else NumPy's matmul (no Numba, or no such gemm)."""
+def _numba_gemm(dtype):
+    """The Numba backend's CBLAS gemm for ``dtype`` (cblas.find_gemm), or None: no Numba, or no
+    such gemm (the floor then takes NumPy's matmul)."""
     try:
         from fastfnn.kernels.numba_backend.cblas import find_gemm
-        gemm = find_gemm(dtype)
     except ImportError:
-        gemm = None
-    return _numpy_matmul if gemm is None else gemm.matmul
+        return None
+    return find_gemm(dtype)
 
 
-def _gemm_name(matmul):
-    """The library of the floor's product, in a word or two."""
-    library = getattr(getattr(matmul, "__self__", None), "library", None)
-    if library is None:
+def _library_name(gemm):
+    """The library of the floor's product (``gemm``, None for NumPy's matmul), in a word or two."""
+    if gemm is None:
         return "NumPy matmul"
-    return "MKL" if "mkl" in os.path.basename(library) else os.path.basename(library)
+    library = os.path.basename(gemm.library)
+    return "MKL" if "mkl" in library else library
 
 
 def variant_names(backends, comparisons):

@@ -5,12 +5,11 @@ OpenBLAS (on a 2-core AMD EPYC (Zen 3) VM NumPy's OpenBLAS 0.3.31 ran single-thr
 products of 32 x 1000 by 1000 x 256 1.48x as fast as SciPy's 0.3.30), and Intel's MKL (the ``mkl``
 wheel, ``pip install fastfnn[mkl]``) ran a training step's GEMMs of 1000-256-128-5 in 0.66x-0.82x
 OpenBLAS's time (float64; float32 0.72x-0.89x) on a 2-core Xeon with AVX-512, though not every
-shape gains (RESULTS.md). :func:`find_gemm` returns the CBLAS
-``?gemm`` with 64-bit integers (the ``64_``/``_64`` symbol suffixes of ILP64 builds, so the
-integer width is known) of the library that :func:`blas_choice` names, as a
-``WrapperAddressProtocol`` object: compiled code receives it as an argument (numba's
-``FunctionType``), so its address is not baked into the disk cache. None where no such symbol
-exists; callers then use ``np.dot``.
+shape gains (RESULTS.md). :func:`find_gemm` returns the CBLAS ``?gemm`` with 64-bit integers (the
+``64_``/``_64`` symbol suffixes of ILP64 builds, so the integer width is known) of the library
+that :func:`blas_choice` names, as a ``WrapperAddressProtocol`` object: compiled code receives it
+as an argument (numba's ``FunctionType``), so its address is not baked into the disk cache. None
+where no such symbol exists; callers then use ``np.dot``.
 
 Assumes: row-major CBLAS (``CblasRowMajor`` 101, ``CblasNoTrans`` 111, ``CblasTrans`` 112), C
 enums as 32-bit ints; a library stays loaded for the life of the process.
@@ -76,12 +75,10 @@ class CblasGemm(WrapperAddressProtocol):
     def matmul(self, a, b, out, trans_a=False, trans_b=False):
         """out = op(a) @ op(b) from Python (op a transpose where trans_* is True), for C arrays
         ``a``, ``b`` and ``out`` of this gemm's dtype: the benchmarks' GEMM floor."""
-        m, n = out.shape
-        k = a.shape[0] if trans_a else a.shape[1]
+        m, k = a.shape[::-1] if trans_a else a.shape
+        k_b, n = b.shape[::-1] if trans_b else b.shape
         if not all(x.dtype == self.dtype and x.flags.c_contiguous for x in (a, b, out)) or \
-                (b.shape[1] if trans_b else b.shape[0]) != k or \
-                (a.shape[1] if trans_a else a.shape[0]) != m or \
-                (b.shape[0] if trans_b else b.shape[1]) != n:
+                k_b != k or out.shape != (m, n):
             raise ValueError(f"gemm.matmul wants C arrays of {self.dtype} with op(a) (m, k), op(b) "
                              f"(k, n), out (m, n); got {a.shape} {a.dtype}, {b.shape} {b.dtype}, "
                              f"{out.shape} {out.dtype} (trans_a={trans_a}, trans_b={trans_b})")

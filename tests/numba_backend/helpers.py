@@ -21,6 +21,13 @@ requires_numba = pytest.mark.skipif(BACKEND_REPORT.get("numba", "missing") != ""
 
 
 
+def skip_without_mkl():
+    """Skip the calling test where MKL's wheel is not installed (CI installs it)."""
+    from fastfnn.kernels.numba_backend.cblas import mkl_runtime_path
+    if mkl_runtime_path() is None:
+        pytest.skip("MKL's wheel is not installed here (pip install 'fastfnn[mkl]')")
+
+
 def numba_backend(**knobs):
     """A Numba backend with the tuning attributes ``knobs`` (class attributes) set on it."""
     backend = backend_class("numba")()

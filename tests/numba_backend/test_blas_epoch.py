@@ -16,7 +16,8 @@ from fastfnn.kernels.numba_backend.blas_epoch import MIN_CHUNK_ROWS
 from fastfnn.kernels.numba_backend.vectors import registers_hold_vectors
 
 from .helpers import (DTYPES, HIDDEN, N_ROWS, NB, OUTPUTS, REF, REGRESSION_OUTPUTS, SOLVERS,
-                      assert_same_epoch, clone, make_job, numba_backend, requires_numba)
+                      assert_same_epoch, clone, make_job, numba_backend, requires_numba,
+                      skip_without_mkl)
 
 pytestmark = requires_numba
 
@@ -34,9 +35,8 @@ GEMM_SOURCES = ["mkl", "loaded", "np.dot"]
 def _gemm_knobs(source):
     """The backend knobs for GEMMs from ``source`` (see GEMM_SOURCES); skips MKL where its wheel
     is missing."""
-    from fastfnn.kernels.numba_backend.cblas import mkl_runtime_path
-    if source == "mkl" and mkl_runtime_path() is None:
-        pytest.skip("MKL's wheel is not installed here (pip install 'fastfnn[mkl]')")
+    if source == "mkl":
+        skip_without_mkl()
     return {"cblas": False} if source == "np.dot" else {"gemm_library": source}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .helpers import requires_numba
+from .helpers import requires_numba, skip_without_mkl
 
 pytestmark = requires_numba
 
@@ -19,11 +19,11 @@ SOURCES = ["mkl", "loaded", None]
 def gemm_from(source, dtype):
     """find_gemm's gemm from ``source`` (see SOURCES), None for np.dot; skips where that source
     has none here."""
-    from fastfnn.kernels.numba_backend.cblas import find_gemm, mkl_runtime_path
+    from fastfnn.kernels.numba_backend.cblas import find_gemm
     if source is None:
         return None
-    if source == "mkl" and mkl_runtime_path() is None:
-        pytest.skip("MKL's wheel is not installed here (pip install 'fastfnn[mkl]')")
+    if source == "mkl":
+        skip_without_mkl()
     gemm = find_gemm(dtype, source)
     if gemm is None:
         pytest.skip(f"no 64-bit CBLAS gemm in the {source} BLAS here")
@@ -204,9 +204,8 @@ def test_mkl_threads_as_the_limits_say():
 
     from fastfnn.kernels.numba_backend import cblas
     from fastfnn.kernels.threads import limit_threads, single_threaded_blas
+    skip_without_mkl()
     path = cblas.load_mkl()
-    if path is None:
-        pytest.skip("MKL's wheel is not installed here (pip install 'fastfnn[mkl]')")
     single_threaded_blas()  # a controller from before a load must not be kept: see load_mkl
     cblas.forget_blas_libraries()
 
