@@ -116,6 +116,21 @@ class NumbaBackend(Backend):
     #: 0.58 and 0.76 (float64); 100-256-128-5 with Adam at 8 rows 0.88 and 0.93 (float64), at 16
     #: 0.90-0.94 and 0.75-0.77; but with SGD at 8 rows 1.01 and 1.68, at 16 1.16-1.33 and 1.10.
     blas_chunks = None
+    #: BLAS epoch with MKL's gemm: steps that split into row chunks run whole instead (blas_epoch's
+    #: whole_rows: every GEMM on MKL's threads, only the optimizer step in parts on Numba's) where
+    #: the net does at least whole_rows_min_macs_per_value multiply-adds a row for each value a
+    #: row gathers or passes through an activation (sum of n_in * n_out over d + sum of n_out):
+    #: MKL's single-threaded products of chunks of few rows run well below its threaded ones
+    #: (float64 100 x 1024 by 1024 x 1024: two in parallel 3.9 ms, 200 rows on two threads 3.1),
+    #: while a whole step's elementwise work runs on one thread. Measured (2-core Xeon VM,
+    #: AVX-512, medians of 5-7 epochs, one process each, whole / split): 784-1024-1024-10 (655 a
+    #: value), Adam, at 200 rows 0.85 (float64), 1.00 (float32), at 32 rows 0.86 and 0.83, at 1024
+    #: rows 1.00 (float64); 1000-256-128-5 (208) 1.02-1.13 at 200 and 1024 rows, 0.98-1.07 at
+    #: 32; 100-256-128-5 (121) 1.37 at 1024 rows (float64 SGD). OpenBLAS's threaded products
+    #: lost (784-1024-1024-10 float64 at 200 rows 1.39): MKL only. blas_whole_rows: True or
+    #: False forces it for split steps; None: this rule.
+    whole_rows_min_macs_per_value = 400
+    blas_whole_rows = None
     #: See blas_chunks: steps of fewer rows split only where their parts share out work.
     blas_small_step_rows = 32
     #: BLAS epoch, Adam steps too small for two chunks of blas_epoch.MIN_CHUNK_ROWS rows on dense
@@ -497,15 +512,19 @@ class NumbaBackend(Backend):
             return
         data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
-        # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel work
+        # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel
+        # work, and so do split steps that _whole_rows picks, but for their optimizer step
         chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
         gemm = find_gemm(data.lut.dtype, self.gemm_library) if self.cblas else None  # may load MKL
+        whole_rows = split and self._whole_rows(job, gemm)
+        split, first_by_parts = split and not whole_rows, first_by_parts and not whole_rows
         limit = single_threaded_blas() if split else contextlib.nullcontext()
         callee = blas_epoch_callee(data, hyper, extras, gemm)
         first_part = first_layer_part_callee(data, gemm)
         with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
-                                   chunks, chunk_rows, callee, first_part, gemm, first_by_parts))
+                                   chunks, chunk_rows, whole_rows, callee, first_part, gemm,
+                                   first_by_parts))
 
     def blas_split(self, job):
         """How :meth:`blas_epoch` splits a step of ``job``: (chunks, chunk_rows, split,
@@ -523,6 +542,18 @@ class NumbaBackend(Backend):
                 and job.solver != "adam" and not first_by_parts):
             return 1, MIN_CHUNK_ROWS, False, False  # nothing for the parts to share: BLAS threaded
         return chunks, chunk_rows, nch > 1, first_by_parts
+
+    def _whole_rows(self, job, gemm):
+        """Whether the BLAS epoch runs ``job``'s split steps whole, GEMMs by ``gemm`` (a
+        cblas.CblasGemm or None) on BLAS's threads (blas_whole_rows,
+        whole_rows_min_macs_per_value)."""
+        if self.blas_whole_rows is not None:
+            return self.blas_whole_rows
+        if gemm is None or not gemm.is_mkl:
+            return False
+        macs = sum(w.size for w in job.coefs)
+        values = job.coefs[0].shape[0] + sum(w.shape[1] for w in job.coefs)
+        return macs >= self.whole_rows_min_macs_per_value * values
 
     def _first_by_parts(self, job, rows, parts):
         """Whether the BLAS epoch's ``parts`` form the first layer's product of ``job``'s

@@ -26,7 +26,10 @@ the backend's rule), the parts also form the next step's first-layer product, ea
 the inputs times the rows of the weights it has just updated, and the chunks sum the parts: a
 chunk's GEMM of few rows would pack all the weights again. The split is the caller's ``chunks``
 (the backend passes its thread count), so results are bitwise reproducible for a given thread
-count.
+count. Where the caller asks (``whole_rows``: the backend's rule, for MKL on wide layers, whose
+threaded products of a whole step beat its single-threaded ones of few rows), a step's rows run
+in one chunk instead, every GEMM on BLAS's threads (the parts' weight gradients too, in one GEMM
+a layer), and only the optimizer step in parts on numba's threads (:func:`update_whole`).
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
@@ -39,8 +42,8 @@ installed, else NumPy's BLAS: both faster than SciPy's on some machines), else n
 (SciPy's BLAS; a part's weight gradient then copies its columns of the layer input first).
 
 Assumes: C-contiguous parameters and optimizer state of one float dtype that the caller keeps
-alive during the call; with one chunk and one part the BLAS thread pool does the parallel work,
-with more it must run single-threaded.
+alive during the call; with one chunk the BLAS thread pool does the parallel work (a step's
+parts, if several, call no BLAS), with more chunks it must run single-threaded.
 """
 
 from __future__ import annotations
@@ -260,6 +263,65 @@ def _sum_chunks(grads, at, lo, hi, nch):
             grads[0, i] += grads[c, i]
 
 
+@compiled(**JIT_INLINE)
+def _layer_params(addresses, kind, shapes, plan, l, like):
+    """FlatParams of layer l's weights (kind 0) or bias (kind 1) and their optimizer state."""
+    return FlatParams(_flat(addresses, kind, 0, l, shapes, like),
+                      _flat(addresses, kind, 1, l, shapes, like),
+                      _flat(addresses, kind, plan.s1_group, l, shapes, like))
+
+
+@compiled(**JIT_INLINE)
+def _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r1, gemm):
+    """Rows r0..r1 of layer l's weight gradient (a layer formed by parts) by one GEMM over the
+    step's m rows, into work.weight_grads[0]; plain SGD with ``gemm``: instead the step on those
+    rows of the weights, in the GEMM. Returns whether the weights were stepped."""
+    like = work.x
+    n_in, n_out = shapes[l, 0], shapes[l, 1]
+    a_prev = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1]
+    dz = _rows_of(work.deltas, plan.at[0, l], m, n_out)
+    if gemm is not None:
+        if step.solver == 0 and not step.use_momentum:
+            # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
+            keep = cast_like(like, 1.0)
+            if decay:
+                keep -= step.learning_rate * step.weight_decay
+            gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1], True,
+                      False, -step.learning_rate, keep)
+            return True
+    g = work.weight_grads[0, plan.at[1, l]:plan.at[1, l + 1]]
+    matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)), True, False)
+    return False
+
+
+@compiled(**JIT_INLINE)
+def _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, nch):
+    """The optimizer step on rows r0..r1 of layer l's weights, their gradient in
+    work.weight_grads[0] (first summed over the step's nch chunks where the chunks formed it),
+    a piece at a time."""
+    n_out = shapes[l, 1]
+    at_g = plan.at[1, l]
+    g = work.weight_grads[0, at_g:plan.at[1, l + 1]]
+    params = _layer_params(addresses, 0, shapes, plan, l, work.x)
+    for lo in range(r0 * n_out, r1 * n_out, SUM_PIECE):
+        hi = min(lo + SUM_PIECE, r1 * n_out)
+        if plan.by_chunks[l]:
+            _sum_chunks(work.weight_grads, at_g, lo, hi, nch)
+        step_range(step, decay, params, g, np.uint64(lo), np.uint64(hi - lo))
+
+
+@compiled(**JIT_INLINE)
+def _step_bias_part(step, addresses, shapes, plan, work, l, nch, p, nparts):
+    """Part p of nparts of layer l's bias: its columns' gradient summed over the nch chunks,
+    then the optimizer step on them (no weight decay)."""
+    c0, c1 = chunk_bounds(shapes[l, 1], nparts, p)
+    if c1 > c0:
+        _sum_chunks(work.bias_grads, plan.at[2, l], c0, c1, nch)
+        gb = work.bias_grads[0, plan.at[2, l]:plan.at[2, l + 1]]
+        step_range(step, False, _layer_params(addresses, 1, shapes, plan, l, work.x), gb,
+                   np.uint64(c0), np.uint64(c1 - c0))
+
+
 @compiled(**JIT)
 def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, gemm):
     """Part p of nparts of the gradients and optimizer step of a step of m rows in nch chunks,
@@ -268,47 +330,41 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
     (plan.by_chunks), and columns c0..c1 (of its n_out) of the bias gradient, the sum of the
     chunks'; then the optimizer step on those weights (weight decay when ``decay``) and biases.
     Plain SGD with ``gemm``: a layer formed by parts steps its weights' rows in that GEMM."""
-    like = work.x
-    at = plan.at
+    for l in range(shapes.shape[0]):
+        r0, r1 = chunk_bounds(shapes[l, 0], nparts, p)
+        stepped = False
+        if not plan.by_chunks[l] and r1 > r0:
+            stepped = _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0,
+                                           r1, gemm)
+        if not stepped:
+            _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, nch)
+        _step_bias_part(step, addresses, shapes, plan, work, l, nch, p, nparts)
+
+
+@compiled(**JIT_PARALLEL)
+def _step_parts(step, decay, addresses, shapes, plan, work, stepped, nparts):
+    """The optimizer step of a step run in one chunk, on nparts parts in parallel: each its
+    rows of every layer's weights not ``stepped`` (bool (L,)) and its columns of every bias."""
+    for p in prange(nparts):
+        for l in range(shapes.shape[0]):
+            if not stepped[l]:
+                r0, r1 = chunk_bounds(shapes[l, 0], nparts, np.int64(p))
+                _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, 1)
+            _step_bias_part(step, addresses, shapes, plan, work, l, 1, np.int64(p), nparts)
+
+
+@compiled(**JIT)
+def update_whole(step, decay, addresses, shapes, plan, work, m, nparts, gemm):
+    """The gradients and optimizer step of a step of m rows run in one chunk (whole_rows, see
+    blas_epoch): each weight gradient formed by parts in one GEMM on BLAS's threads (plain SGD:
+    the step in it), then the optimizer on nparts parts in parallel (_step_parts)."""
     L = shapes.shape[0]
+    stepped = np.zeros(L, np.bool_)
     for l in range(L):
-        n_in, n_out = shapes[l, 0], shapes[l, 1]
-        g = work.weight_grads[0, at[1, l]:at[1, l + 1]]
-        params = FlatParams(_flat(addresses, 0, 0, l, shapes, like),
-                            _flat(addresses, 0, 1, l, shapes, like),
-                            _flat(addresses, 0, plan.s1_group, l, shapes, like))
-        r0, r1 = chunk_bounds(n_in, nparts, p)
-        if plan.by_chunks[l]:
-            for lo in range(r0 * n_out, r1 * n_out, SUM_PIECE):
-                hi = min(lo + SUM_PIECE, r1 * n_out)
-                _sum_chunks(work.weight_grads, at[1, l], lo, hi, nch)
-                step_range(step, decay, params, g, np.uint64(lo), np.uint64(hi - lo))
-        elif r1 > r0:
-            a_prev = _input_rows(work, at, l, 0, m, n_in)[:, r0:r1]
-            dz = _rows_of(work.deltas, at[0, l], m, n_out)
-            in_gemm = False
-            if gemm is not None:
-                if step.solver == 0 and not step.use_momentum:
-                    # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
-                    keep = cast_like(like, 1.0)
-                    if decay:
-                        keep -= step.learning_rate * step.weight_decay
-                    gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1],
-                              True, False, -step.learning_rate, keep)
-                    in_gemm = True
-            if not in_gemm:
-                matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)),
-                       True, False)
-                step_range(step, decay, params, g, np.uint64(r0 * n_out),
-                           np.uint64((r1 - r0) * n_out))
-        gb = work.bias_grads[0, at[2, l]:at[2, l + 1]]
-        c0, c1 = chunk_bounds(n_out, nparts, p)
-        if c1 > c0:
-            _sum_chunks(work.bias_grads, at[2, l], c0, c1, nch)
-            params = FlatParams(_flat(addresses, 1, 0, l, shapes, like),
-                                _flat(addresses, 1, 1, l, shapes, like),
-                                _flat(addresses, 1, plan.s1_group, l, shapes, like))
-            step_range(step, False, params, gb, np.uint64(c0), np.uint64(c1 - c0))
+        if not plan.by_chunks[l]:
+            stepped[l] = _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l,
+                                              0, shapes[l, 0], gemm)
+    _step_parts(step, decay, addresses, shapes, plan, work, stepped, nparts)
 
 
 @compiled(**JIT_PARALLEL)
@@ -352,7 +408,7 @@ def step_chunks(chunks, m, chunk_rows):
 
 
 @compiled(**JIT)
-def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_rows,
+def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_rows, whole_rows,
                train_chunk_fn, first_part_fn, gemm, first_by_parts):
     """One epoch (see the module docstring), arguments as epoch.fused_epoch takes them: data an
     EpochData of dense X (data.sparse False), hyper the Hyperparameters, addresses int64
@@ -361,7 +417,9 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     count before the epoch, stats float64 (2,) to which (loss sum, correct rows) are added, extras
     None or an epoch.Extras; chunks: the most row chunks of a step
     (BLAS must run single-threaded when it is over 1), each of at least ``chunk_rows`` rows
-    (MIN_CHUNK_ROWS unless the backend says fewer); train_chunk_fn: :func:`train_chunk` by
+    (MIN_CHUNK_ROWS unless the backend says fewer); whole_rows: instead each step's rows run in
+    one chunk, every GEMM on BLAS's threads, and only its optimizer step in that many parts
+    (update_whole); train_chunk_fn: :func:`train_chunk` by
     address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
     :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: a CBLAS product
     (cblas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
@@ -376,7 +434,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     d = shapes[0, 0]
     rows_max = min(rows, n)
     # as the backend counts them: it limits BLAS by it
-    nch_max = step_chunks(chunks, rows_max, chunk_rows)
+    nparts = step_chunks(chunks, rows_max, chunk_rows)
+    nch_max = 1 if whole_rows else nparts
     plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
     at = plan.at
     work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
@@ -406,7 +465,9 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
         add_step_stats(results, nch, stats, extras, m, weight_sum)
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, like)
         use_wd = hyper.alpha / weight_sum != 0.0
-        if nch_max > 1:
+        if whole_rows:
+            update_whole(step, use_wd, addresses, shapes, plan, work, m, nparts, gemm)
+        elif nch_max > 1:
             ahead = (start + rows, min(rows, max(n - start - rows, 0)))
             update_parts(step, use_wd, addresses, shapes, plan, work, m, nch, nch_max, gemm,
                          data, ahead, first_part_fn)

@@ -51,9 +51,10 @@ _MKL_CBWR_AUTO = 2
 class CblasGemm(WrapperAddressProtocol):
     """``cblas_?gemm`` of one library at ``address`` for float dtype ``dtype``: (order, trans_a,
     trans_b: int32; m, n, k: int64; alpha: float; a: pointer, lda: int64; b, ldb; beta; c,
-    ldc) -> None. ``library`` is the path of the library that exports it."""
+    ldc) -> None. ``library`` is the path of the library that exports it, ``is_mkl`` whether
+    that is MKL."""
 
-    def __init__(self, address, dtype, library):
+    def __init__(self, address, dtype, library, is_mkl=False):
         ft = numba.from_dtype(np.dtype(dtype))
         i32, i64, ptr = types.int32, types.int64, types.CPointer(ft)
         self._address = address
@@ -61,6 +62,7 @@ class CblasGemm(WrapperAddressProtocol):
                                      ptr, i64)
         self.dtype = np.dtype(dtype)
         self.library = library
+        self.is_mkl = is_mkl
         scalar = ctypes.c_float if self.dtype == np.float32 else ctypes.c_double
         i32c, i64c, ptrc = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
         self._from_python = ctypes.CFUNCTYPE(None, i32c, i32c, i32c, i64c, i64c, i64c, scalar,
@@ -182,7 +184,8 @@ def find_gemm(dtype, choice=None):
     if key not in _FOUND:
         names = [pattern.format("s" if dtype == np.float32 else "d") for pattern in _SYMBOLS]
         found = ((path, _address_of(path, names)) for path in ([mkl] if mkl else _blas_libraries()))
-        _FOUND[key] = next((CblasGemm(address, dtype, path) for path, address in found
+        _FOUND[key] = next((CblasGemm(address, dtype, path, is_mkl=path == mkl)
+                            for path, address in found
                             if address is not None), None)
     return _FOUND[key]
 

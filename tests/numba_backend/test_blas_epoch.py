@@ -176,21 +176,32 @@ def _assert_chunked_epoch(backend, job, dtype, run_blas):
         np.testing.assert_array_equal(a, b)
 
 
-def _first_by_parts(monkeypatch, backend, job):
-    """Run ``job`` by ``backend``'s BLAS epoch; return whether the parts formed the first
-    layer's products (blas_epoch's last argument)."""
+def _blas_epoch_args(monkeypatch, backend, job):
+    """Run ``job`` by ``backend``'s BLAS epoch; return the arguments blas_epoch was called with
+    (whole_rows the tenth, first_by_parts the last)."""
     from fastfnn.kernels.numba_backend import backend as backend_module
     seen = []
     real = backend_module.blas_epoch
 
     def spy(*args):
-        seen.append(args[-1])
+        seen.append(args)
         return real(*args)
 
     monkeypatch.setattr(backend_module, "blas_epoch", spy)
     assert backend.run_epoch(job) == "blas"
     monkeypatch.undo()
     return seen[0]
+
+
+def _first_by_parts(monkeypatch, backend, job):
+    """Run ``job`` by ``backend``'s BLAS epoch; return whether the parts formed the first
+    layer's products."""
+    return _blas_epoch_args(monkeypatch, backend, job)[-1]
+
+
+def _whole_rows(monkeypatch, backend, job):
+    """Run ``job`` by ``backend``'s BLAS epoch; return whether its steps ran whole."""
+    return _blas_epoch_args(monkeypatch, backend, job)[9]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -228,6 +239,51 @@ def test_when_the_parts_form_the_first_layer(monkeypatch):
     assert not uses_parts(32, 700)  # 350 inputs a part
     assert not uses_parts(32, 1024, shift=True)
     assert not uses_parts(32, 1000, chunks=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("source", GEMM_SOURCES)
+def test_steps_run_whole(monkeypatch, dtype, solver, source):
+    """Steps run whole (blas_whole_rows): steps of 40 rows in one chunk, GEMMs on BLAS's
+    threads, the optimizer step in 3 parts; the first two layers' weight gradients formed in one
+    GEMM (60 and 50 inputs; plain SGD steps them in it), the last's by the chunk (9 inputs); a
+    short last step of 18 rows, sample weights and dropout of a hidden layer. The same epoch as
+    the composed one, and bitwise the same run again; by MKL's gemm, the loaded BLAS's and
+    np.dot."""
+    gemm = _gemm_knobs(source)
+    job = make_job(dtype=dtype, batch=40, depth=2, inputs="dense", solver=solver, n=138,
+                   weighted=True, d=60, hidden=(50, 9))
+    job.dropout, job.noise_seed = (0.0, 0.3, 0.0), 5
+    whole = numba_backend(blas_chunks=3, blas_whole_rows=True, **gemm)
+    runs = [clone(job), clone(job)]
+    assert all(_whole_rows(monkeypatch, whole, run) for run in runs)
+    composed = clone(job)
+    composed_epoch(REF, composed)
+    assert_same_epoch(runs[0], composed, dtype)
+    for a, b in zip(runs[0].coefs + runs[0].intercepts + runs[0].opt_state[1],
+                    runs[1].coefs + runs[1].intercepts + runs[1].opt_state[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_when_steps_run_whole(monkeypatch):
+    """By default steps that would split run whole with MKL's gemm on nets of at least 400
+    multiply-adds a row per value a row gathers or activates (784-1024-1024-10: 655), not on
+    others (1000-256-128-5: 208), nor with the loaded BLAS, nor where they would not split;
+    blas_whole_rows forces it either way."""
+    skip_without_mkl()
+
+    def whole(hidden, d, k, gemm_library="mkl", **knobs):
+        backend = numba_backend(**{"blas_chunks": 2, "gemm_library": gemm_library, **knobs})
+        job = make_job(batch=16, n=32, inputs="dense", d=d, hidden=hidden, k=k, solver="adam")
+        return _whole_rows(monkeypatch, backend, job)
+
+    assert whole((1024, 1024), 784, 10)
+    assert not whole((256, 128), 1000, 5)
+    assert not whole((1024, 1024), 784, 10, gemm_library="loaded")
+    assert not whole((1024, 1024), 784, 10, blas_chunks=1)
+    assert not whole((1024, 1024), 784, 10, blas_whole_rows=False)
+    assert whole((256, 128), 1000, 5, gemm_library="loaded", blas_whole_rows=True)
 
 
 def test_bitwise_reproducible_and_in_place():
@@ -343,12 +399,15 @@ def test_wide_adam_on_sparse_inputs_stays_fused(monkeypatch):
     assert backend.epoch_path(dense) == "blas"
 
 
-@pytest.mark.parametrize("chunks, batch", [(2, 64), (1, 64), (2, 2 * MIN_CHUNK_ROWS - 1)])
-def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch):
+@pytest.mark.parametrize("chunks, batch, whole", [(2, 64, False), (1, 64, False),
+                                                  (2, 2 * MIN_CHUNK_ROWS - 1, False),
+                                                  (2, 64, True)])
+def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch, whole):
     """With row chunks on Numba's threads, every BLAS library (NumPy's and SciPy's, which
     Numba's np.dot calls) runs one thread during the epoch, so no BLAS pool spins beside Numba's
     threads; their limits come back afterwards. With one chunk per step BLAS keeps its threads:
-    one chunk allowed, or steps too small to split (fewer than 2 x MIN_CHUNK_ROWS rows)."""
+    one chunk allowed, steps too small to split (fewer than 2 x MIN_CHUNK_ROWS rows), or steps
+    run whole (blas_whole_rows)."""
     from threadpoolctl import threadpool_info
 
     from fastfnn.kernels.numba_backend import backend as backend_module
@@ -361,7 +420,7 @@ def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch):
         return real(*args)
 
     monkeypatch.setattr(backend_module, "blas_epoch", spy)
-    backend = numba_backend(blas_chunks=chunks)
+    backend = numba_backend(blas_chunks=chunks, blas_whole_rows=whole)
     job = make_job(batch=batch, n=128, inputs="float")
     with backend_module.limit_threads(2):  # as a fit sets them: BLAS may take two threads
         before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
@@ -373,7 +432,7 @@ def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch):
                  if lib["user_api"] == "blas"}
     assert len(seen) == 1 and len(seen[0]) >= 1
     assert after == before
-    if chunks > 1 and batch >= 2 * MIN_CHUNK_ROWS:
+    if chunks > 1 and batch >= 2 * MIN_CHUNK_ROWS and not whole:
         assert set(seen[0].values()) == {1}
     else:
         assert seen[0] == before
