@@ -124,11 +124,11 @@ class NumbaBackend(Backend):
     #: (float64 100 x 1024 by 1024 x 1024: two in parallel 3.9 ms, 200 rows on two threads 3.1),
     #: while a whole step's elementwise work runs on one thread. Measured (2-core Xeon VM,
     #: AVX-512, medians of 5-7 epochs, one process each, whole / split): 784-1024-1024-10 (655 a
-    #: value), Adam, at 200 rows 0.85 (float64), 1.00 (float32), at 32 rows 0.86 and 0.83, at 1024
-    #: rows 1.00 (float64); 1000-256-128-5 (208) 1.02-1.13 at 200 and 1024 rows, 0.98-1.07 at
-    #: 32; 100-256-128-5 (121) 1.37 at 1024 rows (float64 SGD). OpenBLAS's threaded products
-    #: lost (784-1024-1024-10 float64 at 200 rows 1.39): MKL only. blas_whole_rows: True or
-    #: False forces it for split steps; None: this rule.
+    #: value), Adam, at 200 rows 0.80-0.87 (float64), 0.97-1.12 (float32), at 32 rows 0.84-0.89
+    #: and 0.82-0.86, at 1024 rows 0.98-1.03 (float64); 1000-256-128-5 (208) 1.00-1.14 at 200
+    #: and 1024 rows, 0.98-1.09 at 32; 100-256-128-5 (121) 1.31-1.41 at 1024 rows (float64 SGD).
+    #: OpenBLAS's threaded products lost (784-1024-1024-10 float64 at 200 rows 1.37-1.40): MKL
+    #: only. blas_whole_rows: True or False forces it for split steps; None: this rule.
     whole_rows_min_macs_per_value = 400
     blas_whole_rows = None
     #: See blas_chunks: steps of fewer rows split only where their parts share out work.
