@@ -272,26 +272,32 @@ def _layer_params(addresses, kind, shapes, plan, l, like):
 
 
 @compiled(**JIT_INLINE)
+def _steps_in_gemm(step, gemm):
+    """Whether the GEMM that forms a weight gradient by parts also steps the weights: plain SGD
+    (no momentum) with a CBLAS ``gemm``."""
+    return gemm is not None and step.solver == 0 and not step.use_momentum
+
+
+@compiled(**JIT_INLINE)
 def _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r1, gemm):
     """Rows r0..r1 of layer l's weight gradient (a layer formed by parts) by one GEMM over the
-    step's m rows, into work.weight_grads[0]; plain SGD with ``gemm``: instead the step on those
-    rows of the weights, in the GEMM. Returns whether the weights were stepped."""
+    step's m rows, into work.weight_grads[0]; where _steps_in_gemm, instead the step on those
+    rows of the weights, in the GEMM."""
     like = work.x
     n_in, n_out = shapes[l, 0], shapes[l, 1]
     a_prev = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1]
     dz = _rows_of(work.deltas, plan.at[0, l], m, n_out)
-    if gemm is not None:
-        if step.solver == 0 and not step.use_momentum:
+    if gemm is not None:  # (a bare test, which numba prunes for np.dot before typing)
+        if _steps_in_gemm(step, gemm):
             # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
             keep = cast_like(like, 1.0)
             if decay:
                 keep -= step.learning_rate * step.weight_decay
             gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1], True,
                       False, -step.learning_rate, keep)
-            return True
+            return
     g = work.weight_grads[0, plan.at[1, l]:plan.at[1, l + 1]]
     matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)), True, False)
-    return False
 
 
 @compiled(**JIT_INLINE)
@@ -330,24 +336,24 @@ def update_part(step, decay, addresses, shapes, plan, work, m, nch, p, nparts, g
     (plan.by_chunks), and columns c0..c1 (of its n_out) of the bias gradient, the sum of the
     chunks'; then the optimizer step on those weights (weight decay when ``decay``) and biases.
     Plain SGD with ``gemm``: a layer formed by parts steps its weights' rows in that GEMM."""
+    in_gemm = _steps_in_gemm(step, gemm)
     for l in range(shapes.shape[0]):
         r0, r1 = chunk_bounds(shapes[l, 0], nparts, p)
-        stepped = False
         if not plan.by_chunks[l] and r1 > r0:
-            stepped = _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0,
-                                           r1, gemm)
-        if not stepped:
+            _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r1, gemm)
+        if plan.by_chunks[l] or not in_gemm:
             _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, nch)
         _step_bias_part(step, addresses, shapes, plan, work, l, nch, p, nparts)
 
 
 @compiled(**JIT_PARALLEL)
-def _step_parts(step, decay, addresses, shapes, plan, work, stepped, nparts):
+def _step_parts(step, decay, addresses, shapes, plan, work, in_gemm, nparts):
     """The optimizer step of a step run in one chunk, on nparts parts in parallel: each its
-    rows of every layer's weights not ``stepped`` (bool (L,)) and its columns of every bias."""
+    rows of every layer's weights (but those of layers formed by parts where ``in_gemm``: their
+    GEMM stepped them) and its columns of every bias."""
     for p in prange(nparts):
         for l in range(shapes.shape[0]):
-            if not stepped[l]:
+            if plan.by_chunks[l] or not in_gemm:
                 r0, r1 = chunk_bounds(shapes[l, 0], nparts, np.int64(p))
                 _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, 1)
             _step_bias_part(step, addresses, shapes, plan, work, l, 1, np.int64(p), nparts)
@@ -357,14 +363,13 @@ def _step_parts(step, decay, addresses, shapes, plan, work, stepped, nparts):
 def update_whole(step, decay, addresses, shapes, plan, work, m, nparts, gemm):
     """The gradients and optimizer step of a step of m rows run in one chunk (whole_rows, see
     blas_epoch): each weight gradient formed by parts in one GEMM on BLAS's threads (plain SGD:
-    the step in it), then the optimizer on nparts parts in parallel (_step_parts)."""
-    L = shapes.shape[0]
-    stepped = np.zeros(L, np.bool_)
-    for l in range(L):
+    the step in it, _steps_in_gemm), then the optimizer on nparts parts in parallel
+    (_step_parts)."""
+    for l in range(shapes.shape[0]):
         if not plan.by_chunks[l]:
-            stepped[l] = _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l,
-                                              0, shapes[l, 0], gemm)
-    _step_parts(step, decay, addresses, shapes, plan, work, stepped, nparts)
+            _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, 0,
+                                 shapes[l, 0], gemm)
+    _step_parts(step, decay, addresses, shapes, plan, work, _steps_in_gemm(step, gemm), nparts)
 
 
 @compiled(**JIT_PARALLEL)
@@ -433,7 +438,7 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     n = order.shape[0]
     d = shapes[0, 0]
     rows_max = min(rows, n)
-    # as the backend counts them: it limits BLAS by it
+    # as the backend counts them: it limits BLAS by them, unless whole_rows
     nparts = step_chunks(chunks, rows_max, chunk_rows)
     nch_max = 1 if whole_rows else nparts
     plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
