@@ -274,8 +274,7 @@ def _library_name(gemm):
     """The library of the floor's product (``gemm``, None for NumPy's matmul), in a word or two."""
     if gemm is None:
         return "NumPy matmul"
-    library = os.path.basename(gemm.library)
-    return "MKL" if "mkl" in library else library
+    return "MKL" if gemm.is_mkl else os.path.basename(gemm.library)
 
 
 def variant_names(backends, comparisons):
