@@ -78,6 +78,10 @@ class ByAddress(WrapperAddressProtocol):
     def __wrapper_address__(self):
         if self._address is None:
             self.wait_for_helper()  # then the compile below loads what it left in the cache
+            # a callee that calls parallel kernels links to the threading layer's symbols, which
+            # a library loaded from the disk cache need not load: starting the layer does (else
+            # the process crashes, or LLVM aborts: "Symbol not found: allocate_sched")
+            numba.get_num_threads()
             self._dispatcher.compile(self._signature)
             cres = self._dispatcher.overloads[self._signature.args]
             self._address = cres.library.get_pointer_to_function(

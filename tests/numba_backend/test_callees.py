@@ -156,6 +156,42 @@ def test_a_failed_helper_leaves_the_compile_here(tmp_path):
     assert out["compiled_here_after"] == 1  # after waiting for the helper, it compiled here
 
 
+_CALLS_PARALLEL_SCRIPT = r"""
+import sys
+import numpy as np
+from numba import types
+from fastfnn.kernels.numba_backend import callees
+from tests.numba_backend import tiny_kernel
+
+x = np.arange(4.0)
+if sys.argv[1] == "parallel":
+    tiny_kernel.parallel_doubled(x)
+    print(x.sum())
+else:
+    sig = types.float64(types.Array(types.float64, 1, "C"))
+    callees.ByAddress(tiny_kernel.doubled_sum, sig).__wrapper_address__()
+    print(tiny_kernel.doubled_sum.overloads[sig.args].entry_point(x))
+"""
+
+
+def test_a_callee_that_calls_a_parallel_kernel_loads_from_the_disk_cache(tmp_path):
+    """A serial callee that calls a parallel kernel runs when loaded from the disk cache: the
+    parallel kernel cached by one process, the callee compiled by the next (linking the cached
+    kernel), loaded by a third (it crashed there, the threading layer's symbols missing, before
+    ByAddress started the layer)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    for step in ("parallel", "callee", "callee"):
+        proc = subprocess.run([sys.executable, "-c", _CALLS_PARALLEL_SCRIPT, step], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=root)
+        assert proc.returncode == 0, (step, proc.returncode, proc.stderr[-2000:])
+        assert proc.stdout.split()[-1] == "12.0"
+
+
 def test_no_helper_without_a_disk_cache():
     from numba import types
 
