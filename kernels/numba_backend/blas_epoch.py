@@ -29,7 +29,10 @@ chunk's GEMM of few rows would pack all the weights again. The split is the call
 count. Where the caller asks (``whole_rows``: the backend's rule, for MKL on wide layers, whose
 threaded products of a whole step beat its single-threaded ones of few rows), a step's rows run
 in one chunk instead, every GEMM on BLAS's threads (the parts' weight gradients too, in one GEMM
-a layer), and only the optimizer step in parts on numba's threads (:func:`update_whole`).
+a layer), and only the optimizer step (:func:`update_whole`) and the passes between the GEMMs
+(StepPlan.pass_parts) in parts on numba's threads. A first layer whose gradient is formed by
+parts leaves out of that GEMM the input columns that are zero in every row of the step (MNIST's
+border pixels), where that pays (:func:`_nonzero_inputs`).
 
 It computes what the composed epoch computes, up to the summation order inside BLAS: every
 output kind, label smoothing, sample weights, a step size per step, dropout of hidden layers
@@ -52,7 +55,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from .contract import act_grad_rows, bias_act_rows, col_sum_cols
+from .contract import (act_grad_parallel, act_grad_rows, bias_act_parallel, bias_act_rows,
+                       col_sum_cols, col_sum_parallel)
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, IDENTITY, cast_like, chunk_bounds, compiled,
                   input_value, numba, prange)
 from .noise import drop_units, shifted_row
@@ -100,16 +104,24 @@ def _input_rows(work, at, l, lo, m, n_in):
 #: (2-D) the gradients, layer l at at[1, l] and at[2, l] of a row: row c chunk c's (the bias
 #: gradients of every layer, the weight gradients of the layers formed by chunks), row 0 also the
 #: step's once summed; first_parts (2-D) row p part p's share of the first layer's product, an
-#: (m, n_out) C array at its start (StepPlan.first_by_parts; else no rows).
+#: (m, n_out) C array at its start (StepPlan.first_by_parts; else no rows). Where the first
+#: layer's weight gradient is formed by parts, for its rows r0..r1 (_nonzero_inputs): x_compact
+#: (1-D) at r0 * m the columns r0..r1 of x that are not all zero, an (m, k) C array; first_rows,
+#: int64 (2, d): [0, j] the row of the layer's gradient that holds weight row j's gradient (-1:
+#: zero), [1, r0 + c] the column of x that compact column c is; zero_row (1-D) n_out zeros.
 BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_grads",
-                                   "first_parts"])
+                                   "first_parts", "x_compact", "first_rows", "zero_row"])
 
 #: An epoch's plan of its steps: at, int64 (3, L + 1), the offsets in BlasWork's buffers;
 #: by_chunks, bool (L,), whether layer l's weight gradient is formed by chunks (else by parts;
 #: see the module docstring); s1_group, the optimizer state group a step reads as the second
 #: state (Adam's second moment; SGD's one state group again); first_by_parts, whether the parts
-#: form the first layer's product (first_layer_part), the chunks only summing it.
-StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts"])
+#: form the first layer's product (first_layer_part), the chunks only summing it; pass_parts,
+#: int64, the parts a chunk's passes between its GEMMs (gather, bias and activation, their
+#: derivative, the bias gradients) run in, in parallel: over 1 only where a step runs whole
+#: (whole_rows), whose one chunk would otherwise run them on one thread while BLAS's idle.
+StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts",
+                                   "pass_parts"])
 
 #: Rows a chunk has at least unless the caller says fewer (blas_epoch's chunk_rows): a step of m
 #: rows runs in min(chunks, m // chunk_rows) chunks. 4, so that steps from 8 rows on may split
@@ -119,6 +131,10 @@ StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_part
 MIN_CHUNK_ROWS = 4
 #: Parameters a part sums over the chunks and steps at a time (while they are in cache).
 SUM_PIECE = 16384
+#: The first layer's weight gradient skips the columns of its input that are zero in every row of
+#: a step (MNIST's border pixels: 30% of the columns of 200 rows) where the multiply-adds that
+#: saves are at least this many times the values it copies to compact the others.
+COMPACT_MACS_PER_COPY = 8
 
 
 @compiled(**JIT_INLINE)
@@ -144,6 +160,51 @@ def _sum_first_parts(work, z, lo):
             for p in range(1, nparts):
                 total += work.first_parts[p, (lo + i) * n_out + j]
             z[i, j] = total
+
+
+@compiled(**JIT_PARALLEL)
+def _gather_parts(data, start, x, nparts):
+    """_gather_columns of every column of x (m, d), in nparts ranges of columns in parallel."""
+    for p in prange(nparts):
+        j0, j1 = chunk_bounds(x.shape[1], nparts, p)
+        _gather_columns(data, start, x, j0, j1)
+
+
+@compiled(**JIT_INLINE)
+def _gather_rows(plan, data, start, x):
+    """x (m, d) = the rows data.order[start:start + m] of data.X (_gather_columns), in
+    plan.pass_parts parts."""
+    if plan.pass_parts > 1:
+        _gather_parts(data, start, x, plan.pass_parts)
+    else:
+        _gather_columns(data, start, x, 0, x.shape[1])
+
+
+@compiled(**JIT_INLINE)
+def _bias_act(plan, z, b, act):
+    """contract.bias_act_rows on every row of z, in plan.pass_parts parts."""
+    if plan.pass_parts > 1:
+        bias_act_parallel(z, b, act, plan.pass_parts)
+    else:
+        bias_act_rows(z, b, act, 0, z.shape[0])
+
+
+@compiled(**JIT_INLINE)
+def _act_grad(plan, da, a, act):
+    """contract.act_grad_rows on every row of da, in plan.pass_parts parts."""
+    if plan.pass_parts > 1:
+        act_grad_parallel(da, a, act, plan.pass_parts)
+    else:
+        act_grad_rows(da, a, act, 0, da.shape[0])
+
+
+@compiled(**JIT_INLINE)
+def _col_sum(plan, dz, out):
+    """contract.col_sum_cols of every column of dz, in plan.pass_parts parts."""
+    if plan.pass_parts > 1:
+        col_sum_parallel(dz, out, plan.pass_parts)
+    else:
+        col_sum_cols(dz, out, 0, dz.shape[1])
 
 
 @compiled(**JIT)
@@ -198,15 +259,15 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
                     shifted_row(X, order[start + i], extras, extras.row0 + start + i, work.x,
                                 (lo + i) * d, lut, sc)
         if not shifted:
-            _gather_columns(data, start, x, 0, d)
+            _gather_rows(plan, data, start, x)
     a = x
     for l in range(L):
         at_l = at[0, l] + lo * shapes[l, 1]
         z = _rows_of(acts, at_l, m, shapes[l, 1])
         if l > 0 or not plan.first_by_parts:
             matmul(gemm, a, _matrix(addresses, 0, l, shapes, like), z, False, False)
-        bias_act_rows(z, _flat(addresses, 1, 0, l, shapes, like),
-                      hyper.activation if l < L - 1 else IDENTITY, 0, m)
+        _bias_act(plan, z, _flat(addresses, 1, 0, l, shapes, like),
+                  hyper.activation if l < L - 1 else IDENTITY)
         if extras is not None:
             if l < L - 1:  # dropout of this layer's output, the next layer's input
                 drop_units(extras, l + 1, acts, at_l, shapes[l, 1], shapes[l, 1],
@@ -233,12 +294,12 @@ def train_chunk(data, hyper, addresses, shapes, plan, work, c, start, lo, m, sca
         if plan.by_chunks[l]:
             matmul(gemm, a_prev, dz, work.weight_grads[c, at[1, l]:at[1, l + 1]].reshape(
                 (shapes[l, 0], shapes[l, 1])), True, False)
-        col_sum_cols(dz, work.bias_grads[c, at[2, l]:at[2, l + 1]], 0, shapes[l, 1])
+        _col_sum(plan, dz, work.bias_grads[c, at[2, l]:at[2, l + 1]])
         if l > 0:
             d_prev = _rows_of(deltas, at_prev, m, shapes[l, 0])
             matmul(gemm, dz, _matrix(addresses, 0, l, shapes, like), d_prev, False, True)
             if hyper.activation != IDENTITY:
-                act_grad_rows(d_prev, a_prev, hyper.activation, 0, m)
+                _act_grad(plan, d_prev, a_prev, hyper.activation)
             if extras is not None:  # the deltas through layer input l's dropout
                 drop_units(extras, l, deltas, at_prev, shapes[l, 0], shapes[l, 0],
                            extras.row0 + start, m)
@@ -279,16 +340,46 @@ def _steps_in_gemm(step, gemm):
 
 
 @compiled(**JIT_INLINE)
+def _nonzero_inputs(work, x, r0, r1, n_out):
+    """(a, k): the input of rows r0..r1 of the first layer's weight gradient, a (m, k) array: the
+    columns r0..r1 of x (m, d) but those that are zero in every row (their rows of the gradient
+    are zero), copied into work.x_compact, where COMPACT_MACS_PER_COPY says that pays; else
+    x[:, r0:r1] itself. work.first_rows[0, r0:r1] maps each weight row to its gradient's row
+    (row r0 + c for compact column c; -1 for a zero column)."""
+    m = x.shape[0]
+    rows = work.first_rows
+    k = 0
+    for j in range(r0, r1):
+        rows[0, j] = -1
+        for i in range(m):  # a column of dense data ends at its first row
+            if x[i, j] != 0:
+                rows[0, j] = r0 + k
+                rows[1, r0 + k] = j
+                k += 1
+                break
+    if (r1 - r0 - k) * n_out < COMPACT_MACS_PER_COPY * k:
+        for j in range(r0, r1):
+            rows[0, j] = j
+        return x[:, r0:r1], r1 - r0
+    compact = _rows_of(work.x_compact, r0 * m, m, k)
+    for i in range(m):
+        for c in range(k):
+            compact[i, c] = x[i, rows[1, r0 + c]]
+    return compact[:, 0:k], k
+
+
+@compiled(**JIT_INLINE)
 def _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r1, gemm):
     """Rows r0..r1 of layer l's weight gradient (a layer formed by parts) by one GEMM over the
-    step's m rows, into work.weight_grads[0]; where _steps_in_gemm, instead the step on those
-    rows of the weights, in the GEMM."""
+    step's m rows, into work.weight_grads[0] (the first layer's rows of nonzero inputs only,
+    _nonzero_inputs); where _steps_in_gemm, instead the step on those rows of the weights, in
+    the GEMM."""
     like = work.x
     n_in, n_out = shapes[l, 0], shapes[l, 1]
-    a_prev = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1]
     dz = _rows_of(work.deltas, plan.at[0, l], m, n_out)
     if gemm is not None:  # (a bare test, which numba prunes for np.dot before typing)
         if _steps_in_gemm(step, gemm):
+            a_prev = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1]
             # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
             keep = cast_like(like, 1.0)
             if decay:
@@ -296,19 +387,50 @@ def _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r
             gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1], True,
                       False, -step.learning_rate, keep)
             return
+    if l == 0:
+        a_prev, k = _nonzero_inputs(work, _input_rows(work, plan.at, 0, 0, m, n_in), r0, r1,
+                                    n_out)
+    else:
+        a_prev, k = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1], r1 - r0
     g = work.weight_grads[0, plan.at[1, l]:plan.at[1, l + 1]]
-    matmul(gemm, a_prev, dz, g[r0 * n_out:r1 * n_out].reshape((r1 - r0, n_out)), True, False)
+    if k > 0:
+        matmul(gemm, a_prev, dz, g[r0 * n_out:(r0 + k) * n_out].reshape((k, n_out)), True, False)
+
+
+@compiled(**JIT_INLINE)
+def _step_first_rows(step, decay, work, params, g, n_out, r0, r1):
+    """The optimizer step on rows r0..r1 of the first layer's weights (params), weight row j's
+    gradient at row work.first_rows[0, j] of g, zero where that is -1 (_nonzero_inputs): a run
+    of rows whose gradient rows follow one another at a time."""
+    rows = work.first_rows
+    j = r0
+    while j < r1:
+        row = rows[0, j]
+        end = j + 1
+        if row < 0:
+            grad = work.zero_row
+        else:
+            while end < r1 and rows[0, end] == row + end - j:
+                end += 1
+            grad = g[row * n_out:(row + end - j) * n_out]
+        lo, hi = j * n_out, end * n_out
+        step_range(step, decay, FlatParams(params.w[lo:hi], params.s0[lo:hi], params.s1[lo:hi]),
+                   grad, np.uint64(0), np.uint64(hi - lo))
+        j = end
 
 
 @compiled(**JIT_INLINE)
 def _step_weight_rows(step, decay, addresses, shapes, plan, work, l, r0, r1, nch):
     """The optimizer step on rows r0..r1 of layer l's weights, their gradient in
     work.weight_grads[0] (first summed over the step's nch chunks where the chunks formed it),
-    a piece at a time."""
+    a piece at a time; the first layer's, where parts formed it, as _step_first_rows."""
     n_out = shapes[l, 1]
     at_g = plan.at[1, l]
     g = work.weight_grads[0, at_g:plan.at[1, l + 1]]
     params = _layer_params(addresses, 0, shapes, plan, l, work.x)
+    if l == 0 and not plan.by_chunks[0]:
+        _step_first_rows(step, decay, work, params, g, n_out, r0, r1)
+        return
     for lo in range(r0 * n_out, r1 * n_out, SUM_PIECE):
         hi = min(lo + SUM_PIECE, r1 * n_out)
         if plan.by_chunks[l]:
@@ -388,12 +510,12 @@ def update_parts(step, decay, addresses, shapes, plan, work, m, nch, nparts, gem
 
 
 @compiled(**JIT_INLINE)
-def plan_step(shapes, rows, solver, first_by_parts):
+def plan_step(shapes, rows, solver, first_by_parts, pass_parts):
     """The StepPlan of an epoch of steps of at most ``rows`` rows. A layer's weight gradient is
     formed by chunks where it has no more inputs than a step has rows: then the gradient is no
     larger than the step's deltas of the layer, which a part forming rows of the gradient would
     pack again (each part all of them), while a sum over the chunks reads the gradient once per
-    chunk. first_by_parts: the caller's choice (see blas_epoch)."""
+    chunk. first_by_parts, pass_parts: the caller's choice (see blas_epoch, StepPlan)."""
     L = shapes.shape[0]
     at = np.zeros((3, L + 1), np.int64)
     by_chunks = np.empty(L, np.bool_)
@@ -402,7 +524,8 @@ def plan_step(shapes, rows, solver, first_by_parts):
         at[1, l + 1] = at[1, l] + shapes[l, 0] * shapes[l, 1]
         at[2, l + 1] = at[2, l] + shapes[l, 1]
         by_chunks[l] = shapes[l, 0] <= rows
-    return StepPlan(at, by_chunks, np.int64(2 if solver == 1 else 1), first_by_parts)
+    return StepPlan(at, by_chunks, np.int64(2 if solver == 1 else 1), first_by_parts,
+                    np.int64(pass_parts))
 
 
 @compiled(**JIT_INLINE)
@@ -441,13 +564,16 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     # as the backend counts them: it limits BLAS by them, unless whole_rows
     nparts = step_chunks(chunks, rows_max, chunk_rows)
     nch_max = 1 if whole_rows else nparts
-    plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1)
+    plan = plan_step(shapes, rows_max, hyper.solver, first_by_parts and nch_max > 1,
+                     nparts if whole_rows else 1)
     at = plan.at
     work = BlasWork(np.empty(rows_max * d, dtype), np.empty(at[0, L], dtype),
                     np.empty(at[0, L], dtype), np.zeros((nch_max, at[1, L]), dtype),
                     np.zeros((nch_max, at[2, L]), dtype),
                     np.empty((nch_max if plan.first_by_parts else 0, rows_max * shapes[0, 1]),
-                             dtype))
+                             dtype),
+                    np.empty(0 if plan.by_chunks[0] else rows_max * d, dtype),
+                    np.empty((2, d), np.int64), np.zeros(shapes[0, 1], dtype))
     results = np.zeros((nch_max, 2), np.float64)
     zero = np.int64(0)
     s = np.int64(0)

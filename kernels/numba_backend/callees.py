@@ -187,7 +187,7 @@ def _chunk_work(ft, ndim):
 def _blas_work(ft):
     """blas_epoch.BlasWork for float type ``ft``."""
     f1, f2 = types.Array(ft, 1, "C"), types.Array(ft, 2, "C")
-    return _named(BlasWork, f1, f1, f1, f2, f2, f2)
+    return _named(BlasWork, f1, f1, f1, f2, f2, f2, f1, _arrays(np.int64, 2), f1)
 
 
 _CALLEES: dict = {}
@@ -237,7 +237,7 @@ def blas_epoch_callee(data, hyper, extras, gemm):
     if callee is None:
         ft = numba.from_dtype(data.lut.dtype)
         i2, i64 = _arrays(np.int64, 2), types.int64
-        plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64, types.boolean)
+        plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64, types.boolean, i64)
         signature = types.void(data_type, hyper_type, i2, i2, plan, _blas_work(ft), i64, i64, i64,
                                i64, ft, extras_type, _arrays(np.float64, 2), gemm_type)
         callee = _CALLEES[key] = ByAddress(train_chunk, signature)

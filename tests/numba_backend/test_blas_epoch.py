@@ -256,8 +256,15 @@ def test_steps_run_whole(monkeypatch, dtype, solver, source):
                    weighted=True, d=60, hidden=(50, 9))
     job.dropout, job.noise_seed = (0.0, 0.3, 0.0), 5
     whole = numba_backend(blas_chunks=3, blas_whole_rows=True, **gemm)
+    _assert_whole_epoch(whole, job, dtype, lambda run: _whole_rows(monkeypatch, whole, run))
+
+
+def _assert_whole_epoch(backend, job, dtype, run_whole):
+    """``run_whole(run)`` (true when ``backend``'s BLAS epoch ran its steps whole) on two clones
+    of ``job``: the same epoch as the composed one, and bitwise alike (BLAS's threaded GEMMs
+    need not give the same bits at another thread count)."""
     runs = [clone(job), clone(job)]
-    assert all(_whole_rows(monkeypatch, whole, run) for run in runs)
+    assert all(run_whole(run) for run in runs)
     composed = clone(job)
     composed_epoch(REF, composed)
     assert_same_epoch(runs[0], composed, dtype)
@@ -284,6 +291,50 @@ def test_when_steps_run_whole(monkeypatch):
     assert not whole((1024, 1024), 784, 10, blas_chunks=1)
     assert not whole((1024, 1024), 784, 10, blas_whole_rows=False)
     assert whole((256, 128), 1000, 5, gemm_library="loaded", blas_whole_rows=True)
+
+
+#: Backend knobs of the ways a first layer wider than a step forms its weight gradient by parts:
+#: steps run whole (one GEMM), in 3 chunks (a GEMM a part), and in 3 chunks with the parts also
+#: forming the next step's first-layer product (which overwrites the gathered rows they read).
+PARTS_MODES = {"whole": dict(blas_whole_rows=True),
+               "chunks": dict(blas_whole_rows=False),
+               "first-by-parts": dict(blas_whole_rows=False, first_parts_max_chunk_rows=64,
+                                      first_parts_min_inputs=1)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", list(SOLVERS))
+@pytest.mark.parametrize("mode", list(PARTS_MODES))
+def test_zero_input_columns_skipped(monkeypatch, dtype, solver, mode):
+    """A first layer formed by parts skips the input columns that are zero in every row of a
+    step (a leading run, every seventh, the last), its gradient rows of the others compacted:
+    the same epoch as the composed one, the zero columns' weights still stepped (momentum, Adam,
+    weight decay), bitwise reproducible; steps of 40 rows, 60 inputs."""
+    job = make_job(dtype=dtype, batch=40, depth=2, inputs="dense", solver=solver, n=138,
+                   d=60, hidden=(50, 9), alpha=1e-2)
+    zero = np.r_[0:12, 14:60:7, 59]
+    job.X[:, zero] = 0
+    job.X[:, 12:14] = 7  # not zero in any row
+    backend = numba_backend(blas_chunks=3, **PARTS_MODES[mode])
+    check = _assert_whole_epoch if mode == "whole" else _assert_chunked_epoch
+    whole = mode == "whole"
+    check(backend, job, dtype, lambda run: _whole_rows(monkeypatch, backend, run) == whole)
+    if solver != "sgd":
+        stepped = clone(job)
+        backend.run_epoch(stepped)
+        assert not np.allclose(stepped.coefs[0][zero], job.coefs[0][zero])
+
+
+@pytest.mark.parametrize("source", GEMM_SOURCES)
+def test_zero_input_columns_skipped_by_any_gemm(monkeypatch, source):
+    """As test_zero_input_columns_skipped, steps run whole, float64 Adam, by MKL's gemm, the
+    loaded BLAS's and np.dot."""
+    job = make_job(batch=40, depth=2, inputs="dense", solver="adam", n=138, d=60,
+                   hidden=(50, 9))
+    job.X[:, 10:30] = 0
+    backend = numba_backend(blas_chunks=3, blas_whole_rows=True, **_gemm_knobs(source))
+    _assert_whole_epoch(backend, job, np.float64,
+                        lambda run: _whole_rows(monkeypatch, backend, run))
 
 
 def test_bitwise_reproducible_and_in_place():
