@@ -293,6 +293,10 @@ def test_when_steps_run_whole(monkeypatch):
     assert whole((256, 128), 1000, 5, gemm_library="loaded", blas_whole_rows=True)
 
 
+#: Input columns zeroed in every row (of 60): a leading run, a run, every fourth, the last; the
+#: 13 others in 5 runs. 47 skipped columns of 96 units save 347 multiply-adds a copied value:
+#: enough for COMPACT_MACS_PER_COPY in float32 and float64.
+ZERO_COLUMNS = np.r_[0:30, 32:44, 46:59:4, 59]
 #: Backend knobs of the ways a first layer wider than a step forms its weight gradient by parts:
 #: steps run whole (one GEMM), in 3 chunks (a GEMM a part), and in 3 chunks with the parts also
 #: forming the next step's first-layer product (which overwrites the gathered rows they read).
@@ -307,22 +311,62 @@ PARTS_MODES = {"whole": dict(blas_whole_rows=True),
 @pytest.mark.parametrize("mode", list(PARTS_MODES))
 def test_zero_input_columns_skipped(monkeypatch, dtype, solver, mode):
     """A first layer formed by parts skips the input columns that are zero in every row of a
-    step (a leading run, every seventh, the last), its gradient rows of the others compacted:
-    the same epoch as the composed one, the zero columns' weights still stepped (momentum, Adam,
-    weight decay), bitwise reproducible; steps of 40 rows, 60 inputs."""
+    step (ZERO_COLUMNS), its gradient rows of the others compacted: the same epoch as the
+    composed one, the zero columns' weights still stepped (momentum, Adam, weight decay),
+    bitwise reproducible; steps of 40 rows, 60 inputs, 96 units (kept on the dense path)."""
     job = make_job(dtype=dtype, batch=40, depth=2, inputs="dense", solver=solver, n=138,
-                   d=60, hidden=(50, 9), alpha=1e-2)
-    zero = np.r_[0:12, 14:60:7, 59]
-    job.X[:, zero] = 0
-    job.X[:, 12:14] = 7  # not zero in any row
-    backend = numba_backend(blas_chunks=3, **PARTS_MODES[mode])
+                   d=60, hidden=(96, 9), alpha=1e-2)
+    job.X[:, ZERO_COLUMNS] = 0
+    job.X[:, 30:32] = 7  # not zero in any row
+    backend = numba_backend(blas_chunks=3, sparse_max_density=0.0, **PARTS_MODES[mode])
     check = _assert_whole_epoch if mode == "whole" else _assert_chunked_epoch
     whole = mode == "whole"
     check(backend, job, dtype, lambda run: _whole_rows(monkeypatch, backend, run) == whole)
     if solver != "sgd":
         stepped = clone(job)
         backend.run_epoch(stepped)
-        assert not np.allclose(stepped.coefs[0][zero], job.coefs[0][zero])
+        assert not np.allclose(stepped.coefs[0][ZERO_COLUMNS], job.coefs[0][ZERO_COLUMNS])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_zero_columns_compacted_where_it_pays(dtype):
+    """_nonzero_inputs on columns 10..50 of 8 rows, 14 of them zero in every row: with 400
+    outputs (215 multiply-adds saved a copied value: enough in float64, not in float32) the
+    other 26 columns copied in order, each weight row mapped to its gradient row (-1 for a zero
+    column); with 20 outputs, or in float32, the range itself, rows mapped to themselves."""
+    from numba import njit
+
+    from fastfnn.kernels.numba_backend import blas_epoch
+
+    @njit
+    def nonzero_inputs(work, x, r0, r1, n_out):
+        a, k = blas_epoch._nonzero_inputs(work, x, r0, r1, n_out)
+        return np.ascontiguousarray(a), k
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 60)).astype(dtype)
+    zero = np.r_[10:15, 20:40:3, 49]
+    x[:, zero] = 0
+    x[:, 41] = -0.0  # zero too
+    x[1:, 42] = 0  # not zero in row 0
+    zero = np.r_[zero, 41]
+    kept = np.setdiff1d(np.arange(10, 50), zero)
+    for n_out in (400, 20):
+        work = blas_epoch.BlasWork(*(np.empty(1, dtype),) * 5, np.empty((0, 1), dtype),
+                                   np.empty(8 * 60, dtype), np.full((2, 60), 99),
+                                   np.zeros(1, dtype))
+        a, k = nonzero_inputs(work, x, 10, 50, n_out)
+        rows = work.first_rows[0, 10:50]
+        if n_out == 400 and dtype == np.float64:
+            assert k == len(kept) == 26
+            np.testing.assert_array_equal(a, x[:, kept])
+            assert list(rows[kept - 10]) == list(range(10, 36))
+            assert (rows[zero - 10] == -1).all()
+        else:
+            assert k == 40
+            np.testing.assert_array_equal(a, x[:, 10:50])
+            assert list(rows) == list(range(10, 50))
+        assert (work.first_rows[0, :10] == 99).all() and (work.first_rows[0, 50:] == 99).all()
 
 
 @pytest.mark.parametrize("source", GEMM_SOURCES)
@@ -330,9 +374,10 @@ def test_zero_input_columns_skipped_by_any_gemm(monkeypatch, source):
     """As test_zero_input_columns_skipped, steps run whole, float64 Adam, by MKL's gemm, the
     loaded BLAS's and np.dot."""
     job = make_job(batch=40, depth=2, inputs="dense", solver="adam", n=138, d=60,
-                   hidden=(50, 9))
-    job.X[:, 10:30] = 0
-    backend = numba_backend(blas_chunks=3, blas_whole_rows=True, **_gemm_knobs(source))
+                   hidden=(96, 9))
+    job.X[:, ZERO_COLUMNS] = 0
+    backend = numba_backend(blas_chunks=3, blas_whole_rows=True, sparse_max_density=0.0,
+                            **_gemm_knobs(source))
     _assert_whole_epoch(backend, job, np.float64,
                         lambda run: _whole_rows(monkeypatch, backend, run))
 
