@@ -119,7 +119,7 @@ BlasWork = namedtuple("BlasWork", ["x", "acts", "deltas", "weight_grads", "bias_
 #: form the first layer's product (first_layer_part), the chunks only summing it; pass_parts,
 #: int64, the parts a chunk's passes between its GEMMs (gather, bias and activation, their
 #: derivative, the bias gradients) run in, in parallel: over 1 only where a step runs whole
-#: (whole_rows), whose one chunk would otherwise run them on one thread while BLAS's idle.
+#: (whole_rows), whose one chunk would otherwise run them on one thread, the others waiting.
 StepPlan = namedtuple("StepPlan", ["at", "by_chunks", "s1_group", "first_by_parts",
                                    "pass_parts"])
 
