@@ -379,22 +379,21 @@ def _weight_rows_by_gemm(step, decay, addresses, shapes, plan, work, m, l, r0, r
     the GEMM."""
     like = work.x
     n_in, n_out = shapes[l, 0], shapes[l, 1]
+    inputs = _input_rows(work, plan.at, l, 0, m, n_in)
     dz = _rows_of(work.deltas, plan.at[0, l], m, n_out)
     if gemm is not None:  # (a bare test, which numba prunes for np.dot before typing)
         if _steps_in_gemm(step, gemm):
-            a_prev = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1]
             # plain SGD: w = (1 - lr * weight_decay) * w - lr * gradient, in the GEMM
             keep = cast_like(like, 1.0)
             if decay:
                 keep -= step.learning_rate * step.weight_decay
-            gemm_into(gemm, a_prev, dz, _matrix(addresses, 0, l, shapes, like)[r0:r1], True,
-                      False, -step.learning_rate, keep)
+            gemm_into(gemm, inputs[:, r0:r1], dz, _matrix(addresses, 0, l, shapes, like)[r0:r1],
+                      True, False, -step.learning_rate, keep)
             return
     if l == 0:
-        a_prev, k = _nonzero_inputs(work, _input_rows(work, plan.at, 0, 0, m, n_in), r0, r1,
-                                    n_out)
+        a_prev, k = _nonzero_inputs(work, inputs, r0, r1, n_out)
     else:
-        a_prev, k = _input_rows(work, plan.at, l, 0, m, n_in)[:, r0:r1], r1 - r0
+        a_prev, k = inputs[:, r0:r1], r1 - r0
     g = work.weight_grads[0, plan.at[1, l]:plan.at[1, l + 1]]
     if k > 0:
         matmul(gemm, a_prev, dz, g[r0 * n_out:(r0 + k) * n_out].reshape((k, n_out)), True, False)
