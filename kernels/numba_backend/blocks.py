@@ -18,10 +18,10 @@ from collections import namedtuple
 
 import numpy as np
 
+from .elementary import activation
 from .jit import JIT, JIT_INLINE, cast_like, compiled, input_value
-from .loss import sigmoid
-from .vectors import (ld, lanes, st, vadd, vfma, vhsum, vld, vmul, vrelu, vsplat, vst,
-                      vst_sums, vstep, vsub, vzero)
+from .vectors import (ld, lanes, st, vadd, vfma, vhsum, vld, vmul, vsplat, vst, vst_sums,
+                      vstep, vsub, vzero)
 
 #: Input rows as fwd_rows, grad_sparse and grad_sparse_block read them: row r's entries are
 #: p = indptr[r] .. indptr[r + 1], entry p is input indices[p] with value values[dv + p], which
@@ -29,14 +29,6 @@ from .vectors import (ld, lanes, st, vadd, vfma, vhsum, vld, vmul, vrelu, vsplat
 #: inputs: their CSR copy (dv = 0). A dense row of n values at x[o:o+n]: indices an arange of at
 #: least n, values x, dv = o (indptr is not read: the caller gives the entries 0..n).
 Inputs = namedtuple("Inputs", ["indptr", "indices", "values", "lut", "x_scale"])
-
-
-@compiled(**JIT_INLINE)
-def _act_scalar(v, act):
-    """sigmoid (act 2) or tanh (act 3) of v; identity and ReLU go by whole vectors."""
-    if act == 2:
-        return sigmoid(v)
-    return np.tanh(v)
 
 
 @compiled(**JIT_INLINE)
@@ -150,15 +142,15 @@ def fwd_rows(src, p0, p1, dv, w, wo, P, out, oo):
 
 @compiled(**JIT_INLINE)
 def bias_act_row(a, oo, w, bo, P, n, act):
-    """a[oo:oo+n] = act(a[oo:oo+n] + w[bo:bo+n]) (act code 0..3); identity and ReLU as whole
-    vectors over the P padded lanes (their padding holds 0 and stays 0)."""
-    if act <= 1:
-        for c0 in range(0, P, lanes(w)):
-            v = vadd(vld(a, oo + c0), vld(w, bo + c0))
-            vst(a, oo + c0, vrelu(v) if act == 1 else v)
-    else:
-        for q in range(n):
-            st(a, oo + q, _act_scalar(ld(a, oo + q) + ld(w, bo + q), act))
+    """a[oo:oo+n] = act(a[oo:oo+n] + w[bo:bo+n]) (act code 0..3, elementary.activation) as
+    whole vectors over the P padded lanes; their padding holds 0 and stays 0 (sigmoid's 1/2 is
+    set back to 0)."""
+    for c0 in range(0, P, lanes(w)):
+        vst(a, oo + c0, activation(vadd(vld(a, oo + c0), vld(w, bo + c0)), act))
+    if act == 2:
+        zero = cast_like(w, 0.0)
+        for q in range(n, P):
+            st(a, oo + q, zero)
 
 
 @compiled(**JIT)  # a call per block of rows: compiled once, not inlined into each caller

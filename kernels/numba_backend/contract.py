@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .elementary import activation
 from .jit import (JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compiled, input_value,
                   overload, prange)
 from .loss import (POISSON, SOFTMAX_LABELS, SQUARED_ERROR, bce_indicators, bce_labels, exp_sum,
-                   logit_max, poisson, sigmoid, softmax_xent, squared_error)
+                   logit_max, poisson, softmax_xent, squared_error)
 from .optimizer import step_range
 from .vectors import lanes, vadd, vld, vst, vzero
 
@@ -32,26 +33,18 @@ def matmul(a, b, out):
 # ----------------------------------------------------------------------------- activations
 @compiled(**JIT)
 def bias_act_rows(z, b, act, r0, r1):
-    """z[i] = act(z[i] + b) for rows r0 <= i < r1 (act: an activation code)."""
+    """z[i] = act(z[i] + b) for rows r0 <= i < r1 (act: an activation code, as
+    elementary.activation computes it): whole vectors where z and b are C-contiguous, then each
+    row's tail element by element (the same values either way)."""
     n = z.shape[1]
-    if act == 0:
-        for i in range(r0, r1):
-            for j in range(n):
-                z[i, j] = z[i, j] + b[j]
-    elif act == 1:
-        zero = cast_like(z, 0.0)
-        for i in range(r0, r1):
-            for j in range(n):
-                v = z[i, j] + b[j]
-                z[i, j] = zero if v < zero else v
-    elif act == 2:
-        for i in range(r0, r1):
-            for j in range(n):
-                z[i, j] = sigmoid(z[i, j] + b[j])
-    else:
-        for i in range(r0, r1):
-            for j in range(n):
-                z[i, j] = np.tanh(z[i, j] + b[j])
+    V = lanes(z)
+    nv = n - n % V if z.flags.c_contiguous and b.flags.c_contiguous else 0
+    for i in range(r0, r1):
+        for j in range(0, nv, V):
+            o = i * n + j
+            vst(z, o, activation(vadd(vld(z, o), vld(b, j)), act))
+        for j in range(nv, n):
+            z[i, j] = activation(z[i, j] + b[j], act)
 
 
 @compiled(**JIT_PARALLEL)

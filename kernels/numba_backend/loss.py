@@ -1,13 +1,12 @@
 """The output layer's math, defined once for the contract kernels and the fused epoch.
 
-The logistic function, the row maximum and first argmax, softmax cross-entropy, sigmoid
-binary cross-entropy (class labels or multi-label indicators), and the regression losses (half
-squared error of an identity output, Poisson deviance of an exponential one), each fused with its
-gradient. Every
-function reads one row of logits ``z[zo:zo+k]`` of a 1-D array and writes the gradient to
-``d[do:do+k]``: the contract kernels pass row views ``logits[i]`` (offset 0, any strides), the
-fused epoch its flat activation buffers and the row's offset. The loss comes back as float64,
-with 1 if the row counts as correct, else 0.
+The row maximum and first argmax, softmax cross-entropy, sigmoid binary cross-entropy (class
+labels or multi-label indicators), and the regression losses (half squared error of an identity
+output, Poisson deviance of an exponential one), each fused with its gradient. Every function
+reads one row of logits ``z[zo:zo+k]`` of a 1-D array and writes the gradient to ``d[do:do+k]``:
+the contract kernels pass row views ``logits[i]`` (offset 0, any strides), the fused epoch its
+flat activation buffers and the row's offset. The loss comes back as float64, with 1 if the row
+counts as correct, else 0.
 
 Assumes: scalar code in the logits' dtype (float32 or float64), ``fastmath=False``; every function
 is inlined into its caller.
@@ -27,12 +26,6 @@ def _logistic(z, e):
     if z >= 0:
         return one / (one + e)
     return e / (one + e)
-
-
-@compiled(**JIT_INLINE)
-def sigmoid(z):
-    """The logistic function of a scalar z (exp is only taken of -|z|)."""
-    return _logistic(z, np.exp(-np.abs(z)))
 
 
 @compiled(**JIT_INLINE)

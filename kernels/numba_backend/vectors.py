@@ -62,8 +62,20 @@ if numba is not None:
             elem = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
             super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
 
-    def _vec_suffix(vt):
-        return f"v{vt.lanes}f{vt.dtype.bitwidth}"
+    def _vec_suffix(t):
+        """LLVM's intrinsic suffix of a VecType or a float type: v8f64, f32, ..."""
+        if isinstance(t, VecType):
+            return f"v{t.lanes}f{t.dtype.bitwidth}"
+        return f"f{t.bitwidth}"
+
+    def _is_float_or_vector(t):
+        return isinstance(t, VecType) or t in (types.float32, types.float64)
+
+    def _llvm_call(builder, name, ret, args):
+        """Call LLVM intrinsic ``name`` on args (IR values), returning IR type ``ret``."""
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ret, [a.type for a in args]), name)
+        return builder.call(fn, args)
 
     def _elem_ptr(context, builder, aryty, ary, off):
         arr = context.make_array(aryty)(context, builder, ary)
@@ -126,12 +138,13 @@ if numba is not None:
 
     @intrinsic
     def vfma(typingctx, x, y, acc):
-        """x * y + acc with one rounding per lane (as BLAS kernels do)."""
+        """x * y + acc with one rounding per lane (as BLAS kernels do); floats too."""
+        if not (_is_float_or_vector(x) and x == y == acc):
+            return None
+
         def codegen(context, builder, sig, args):
-            ty = context.get_value_type(sig.args[0])
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3),
-                                                f"llvm.fma.{_vec_suffix(sig.args[0])}")
-            return builder.call(fn, args)
+            return _llvm_call(builder, f"llvm.fma.{_vec_suffix(sig.args[0])}", args[0].type,
+                              args)
         return x(x, y, acc), codegen
 
     def _lane_by_lane(instruction, doc):
@@ -149,15 +162,76 @@ if numba is not None:
     vmul = _lane_by_lane("fmul", "x * y lane by lane.")
     vdiv = _lane_by_lane("fdiv", "x / y lane by lane (correctly rounded, as the scalar division).")
 
+    def _lane_function(name, doc):
+        """An intrinsic f(x) of a float or vector, lane by lane: LLVM's ``llvm.<name>``."""
+        def op(typingctx, x):
+            if not _is_float_or_vector(x):
+                return None
+
+            def codegen(context, builder, sig, args):
+                return _llvm_call(builder, f"llvm.{name}.{_vec_suffix(sig.args[0])}",
+                                  args[0].type, args)
+            return x(x), codegen
+        op.__name__ = op.__qualname__ = f"v{name}"
+        op.__doc__ = doc
+        return intrinsic(op)
+
+    vsqrt = _lane_function("sqrt", "The square root of each lane (correctly rounded, as np.sqrt).")
+    vrint = _lane_function("rint", "Each lane rounded to the nearest integer, ties to even.")
+    vabs = _lane_function("fabs", "|x| of each lane (the sign bit cleared; NaN stays NaN).")
+
     @intrinsic
-    def vsqrt(typingctx, x):
-        """The square root of each lane (correctly rounded, as np.sqrt)."""
+    def vcopysign(typingctx, x, sign):
+        """|x| with the sign bit of ``sign``, lane by lane (floats too)."""
+        if not (_is_float_or_vector(x) and x == sign):
+            return None
+
         def codegen(context, builder, sig, args):
-            ty = context.get_value_type(sig.args[0])
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty]),
-                                                f"llvm.sqrt.{_vec_suffix(sig.args[0])}")
-            return builder.call(fn, args)
-        return x(x), codegen
+            return _llvm_call(builder, f"llvm.copysign.{_vec_suffix(sig.args[0])}",
+                              args[0].type, args)
+        return x(x, x), codegen
+
+    @intrinsic
+    def where_less(typingctx, x, y, a, b):
+        """a where x < y, else b, lane by lane (an ordered compare: b where either is NaN);
+        floats too."""
+        if not (_is_float_or_vector(x) and x == y == a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return builder.select(builder.fcmp_ordered("<", args[0], args[1]), args[2], args[3])
+        return x(x, y, a, b), codegen
+
+    @intrinsic
+    def pow2(typingctx, k):
+        """2.0 ** k of each lane of k, which holds integers in the dtype's normal exponent
+        range (-1022..1023 in float64, -126..127 in float32; NaN is taken as 0): the float
+        built from its exponent bits, no arithmetic on floats. Floats too."""
+        if not _is_float_or_vector(k):
+            return None
+        ft = k.dtype if isinstance(k, VecType) else k
+        bits, mantissa = (64, 52) if ft == types.float64 else (32, 23)
+
+        def codegen(context, builder, sig, args):
+            ty = args[0].type
+            int_ty = ir.IntType(bits)
+            if isinstance(sig.args[0], VecType):
+                int_ty = ir.VectorType(int_ty, sig.args[0].lanes)
+                isuffix = f"v{sig.args[0].lanes}i{bits}"
+
+                def const(value):
+                    return ir.Constant(int_ty, [value] * sig.args[0].lanes)
+            else:
+                isuffix = f"i{bits}"
+
+                def const(value):
+                    return ir.Constant(int_ty, value)
+            # saturating: NaN gives 0, so no lane is ever poison
+            n = _llvm_call(builder, f"llvm.fptosi.sat.{isuffix}.{_vec_suffix(sig.args[0])}",
+                           int_ty, [args[0]])
+            biased = builder.add(n, const((1 << (bits - mantissa - 2)) - 1))
+            return builder.bitcast(builder.shl(biased, const(mantissa)), ty)
+        return k(k), codegen
 
     # Arithmetic operators and np.sqrt on vectors, a scalar operand splatted to every lane: one
     # formula (the optimizer's, say) then serves scalars and vectors alike, with the same roundings.
@@ -184,7 +258,8 @@ if numba is not None:
 
     @intrinsic
     def vrelu(typingctx, x):
-        """0 where x < 0, else x (lane by lane, as the scalar ReLU: NaN and -0.0 pass)."""
+        """0 where x < 0, else x (lane by lane, as the scalar ReLU: NaN and -0.0 pass); floats
+        too."""
         def codegen(context, builder, sig, args):
             zero = ir.Constant(args[0].type, None)
             return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
@@ -195,22 +270,21 @@ if numba is not None:
         """0 where x is subnormal (nonzero, |x| below its dtype's smallest normal number), else x
         (zeros keep their sign): a float or a vector, lane by lane. Compares and a select, no
         arithmetic on the subnormal."""
-        ft = x.dtype if isinstance(x, VecType) else x
-        if not isinstance(ft, types.Float):
+        if not _is_float_or_vector(x):
             return None
+        ft = x.dtype if isinstance(x, VecType) else x
         tiny = float(np.finfo(as_dtype(ft)).tiny)
 
         def codegen(context, builder, sig, args):
             ty = args[0].type
             if isinstance(sig.args[0], VecType):
-                name = f"llvm.fabs.{_vec_suffix(sig.args[0])}"
                 limit = ir.Constant(ty, [tiny] * sig.args[0].lanes)
             else:
-                name = f"llvm.fabs.f{ft.bitwidth}"
                 limit = ir.Constant(ty, tiny)
-            fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty]), name)
+            magnitude = _llvm_call(builder, f"llvm.fabs.{_vec_suffix(sig.args[0])}", ty,
+                                   [args[0]])
             zero = ir.Constant(ty, None)
-            small = builder.and_(builder.fcmp_ordered("<", builder.call(fabs, [args[0]]), limit),
+            small = builder.and_(builder.fcmp_ordered("<", magnitude, limit),
                                  builder.fcmp_ordered("!=", args[0], zero))
             return builder.select(small, zero, args[0])
         return x(x), codegen
@@ -304,4 +378,5 @@ if numba is not None:
         return types.none(a, off, x), codegen
 else:  # pragma: no cover
     lanes = vzero = vsplat = vld = vst = vfma = vadd = vsub = vmul = vdiv = vsqrt = None
+    vrint = vabs = vcopysign = where_less = pow2 = None
     vrelu = vstep = vst_sums = vhsum = ld = st = pointer_to = None

@@ -10,7 +10,7 @@ import pytest
 from numba import njit
 
 from fastfnn.kernels.numba_backend.loss import (SIGMOID_INDICATORS, SIGMOID_LABELS,
-                                                SOFTMAX_LABELS, output_loss, sigmoid)
+                                                SOFTMAX_LABELS, output_loss)
 
 from .helpers import DTYPES, NB, requires_numba, rng_for
 
@@ -30,12 +30,6 @@ def _fused_losses(kind, targets, z, k, d, scale, eps):
         total += lo
         hits += ok
     return total, hits
-
-
-@njit
-def _sigmoid_of(z, out):
-    for i in range(z.shape[0]):
-        out[i] = sigmoid(z[i])
 
 
 def _both(kind, logits, targets, scale, eps=0.0):
@@ -89,14 +83,3 @@ def test_nan_logits_win_the_argmax_as_in_numpy():
                   [-np.inf, -np.inf, -np.inf, -np.inf]])
     out = np.empty(4, np.int64)
     np.testing.assert_array_equal(NB.argmax_rows(z, out), np.argmax(z, axis=1))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_sigmoid_is_overflow_free(dtype):
-    z = np.array([-1e4, -50.0, -1.0, -0.0, 0.0, 1.0, 50.0, 1e4], dtype)
-    out = np.empty_like(z)
-    with np.errstate(all="raise"):
-        _sigmoid_of(z, out)
-    with np.errstate(over="ignore"):
-        want = 1 / (1 + np.exp(-z.astype(np.float64)))
-    np.testing.assert_allclose(out, want, rtol=1e-6)

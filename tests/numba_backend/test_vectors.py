@@ -1,5 +1,6 @@
 """SIMD vector values (numba_backend.vectors): lane sums, ReLU and its step, arithmetic operators
-and square roots lane by lane, the flush of subnormals, raw addresses."""
+and square roots lane by lane, the lane functions of floats and vectors (FMA, rounding, |x|,
+copysign, compare-select, powers of two), the flush of subnormals, raw addresses."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from numba import njit
 
 from fastfnn.kernels.numba_backend.vectors import (VECTOR_BYTES, flush_subnormal, lanes,
-                                                   pointer_to, registers_hold_vectors, vhsum, vld,
-                                                   vrelu, vst, vst_sums, vstep)
+                                                   pointer_to, pow2, registers_hold_vectors, vabs,
+                                                   vcopysign, vfma, vhsum, vld, vrelu, vrint, vst,
+                                                   vst_sums, vstep, where_less)
 
 from .helpers import DTYPES, requires_numba, rng_for
 
@@ -59,6 +61,23 @@ def _flushed(x, by_vectors, by_scalars):
         vst(by_vectors, c0, flush_subnormal(vld(x, c0)))
     for i in range(x.shape[0]):
         by_scalars[i] = flush_subnormal(x[i])
+
+
+@njit
+def _lane_functions(x, y, z, out):
+    """out[f, :] = lane function f of x (and y, z), f = fma, rint, |x|, copysign, where_less,
+    ReLU, 2^rint(x): rows 0..6 by vectors, rows 7..13 element by element."""
+    V = lanes(x)
+    for c0 in range(0, x.shape[0], V):
+        a, b, c = vld(x, c0), vld(y, c0), vld(z, c0)
+        for f, v in enumerate((vfma(a, b, c), vrint(a), vabs(a), vcopysign(a, b),
+                               where_less(a, b, b, c), vrelu(a), pow2(vrint(a)))):
+            vst(out[f], c0, v)
+    for i in range(x.shape[0]):
+        a, b, c = x[i], y[i], z[i]
+        for f, v in enumerate((vfma(a, b, c), vrint(a), vabs(a), vcopysign(a, b),
+                               where_less(a, b, b, c), vrelu(a), pow2(vrint(a)))):
+            out[7 + f, i] = v
 
 
 @njit
@@ -117,6 +136,44 @@ def test_operators_and_sqrt_round_lane_by_lane_as_scalars(dtype):
     _formula_both_ways(a, b, c, dtype(0.5), by_vectors, by_scalars)
     np.testing.assert_array_equal(by_vectors, by_scalars)
     np.testing.assert_array_equal(by_scalars, (a * dtype(0.5) - b / c) + np.sqrt(c) * a)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lane_functions_of_floats_and_vectors(dtype):
+    """The lane functions give each lane of a vector what they give that element as a float,
+    and what NumPy gives: fma with one rounding (checked in float64 against exact float32
+    products), round half to even, |x| and copysign on the sign bit (zeros, NaN), an ordered
+    compare-select, ReLU, and 2^k from the exponent bits over the normal range."""
+    V = VECTOR_BYTES // np.dtype(dtype).itemsize
+    info = np.finfo(dtype)
+    lo, hi = info.minexp, info.maxexp - 1
+    x = np.resize(np.array([-0.0, 0.0, 2.5, -2.5, 3.5, -1.5, np.nan, -np.inf, 1e3, lo, hi, -7.0,
+                            0.49999997, 1.0], dtype), 2 * V)
+    rng = rng_for("lanes", dtype)
+    y = np.resize(np.array([1.0, -1.0, np.nan, -0.0], dtype), x.size) * rng.uniform(1, 2, x.size)
+    y = y.astype(dtype)
+    z = rng.standard_normal(x.size).astype(dtype)
+    out = np.empty((14, x.size), dtype)
+    _lane_functions(x, y, z, out)
+    bits = np.dtype(f"u{x.itemsize}")
+    np.testing.assert_array_equal(out[:7].view(bits), out[7:].view(bits))
+    fma, rint, absolute, copysign, where, relu, powers = out[:7]
+    if dtype == np.float32:  # exact products in float64, then one rounding to float32
+        with np.errstate(invalid="ignore"):
+            want = (x.astype(np.float64) * y + z).astype(np.float32)
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(fma[finite], want[finite])
+    np.testing.assert_array_equal(rint, np.rint(x))
+    np.testing.assert_array_equal(absolute.view(bits), np.abs(x).view(bits))
+    np.testing.assert_array_equal(copysign.view(bits), np.copysign(x, y).view(bits))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(where, np.where(x < y, y, z))
+        np.testing.assert_array_equal(relu, np.where(x < 0, 0, x))
+    k = np.rint(x)
+    normal = np.isfinite(k) & (k >= lo) & (k <= hi)
+    np.testing.assert_array_equal(powers[normal], np.ldexp(dtype(1), k[normal].astype(int)))
+    assert np.all(powers[np.isnan(x)] == 1)  # NaN taken as 0
+    assert {lo, hi} <= set(k[normal].astype(int))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
