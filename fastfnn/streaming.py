@@ -15,6 +15,7 @@ platform has it), so the process's resident memory stays bounded by a chunk, not
 
 from __future__ import annotations
 
+import copy
 import inspect
 import mmap
 
@@ -49,12 +50,16 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     classes: a classifier's every label; None: those of y (see :func:`label_options`).
     random_state: seed (int, None or a numpy Generator) of the chunk order and the row shuffles;
         None: the model's ``random_state`` when it is an int, else unseeded.
-    on_chunk: called as ``on_chunk(epoch, chunk_index, model)`` after each chunk's partial_fit.
+    on_chunk: called as ``on_chunk(epoch, chunk_index, trained)`` after each chunk's partial_fit,
+        ``trained`` being the copy of ``model`` that is training (see below).
 
     Each chunk is one ``partial_fit`` call: the model continues from its current weights and
     optimizer state (a fitted model keeps training), and its ``history_``/``n_iter_`` gain one
-    entry per chunk. Returns ``model``. ValueError (before any training) for a solver without
-    partial_fit (lbfgs), mismatched lengths, a non-positive ``chunk_rows`` or ``epochs``.
+    entry per chunk. Training runs on a copy of ``model`` that replaces its fitted state only once
+    every chunk has trained, so an error on any chunk (NaN rows, unseen labels, ...) leaves
+    ``model`` exactly as it was, as ``fit`` does. Returns ``model``. ValueError (before any
+    training) for a solver without partial_fit (lbfgs), mismatched lengths, a non-positive
+    ``chunk_rows`` or ``epochs``.
     """
     if model.solver not in STOCHASTIC_SOLVERS:
         raise ValueError(f"streaming trains with partial_fit, which needs a stochastic solver "
@@ -75,14 +80,18 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
         random_state = int(model.random_state)
     rng = np.random.default_rng(random_state)
     starts = np.arange(0, n, chunk_rows)
+    # A chunk's bad rows are only seen when it is read, after earlier chunks trained: train a copy
+    # and publish its state at the end, as fit does for streamed inputs.
+    trained = copy.deepcopy(model)
     for epoch in range(epochs):
         for index, start in enumerate(rng.permutation(starts)):
             stop = min(start + chunk_rows, n)
             rows = rng.permutation(stop - start)
-            model.partial_fit(_read(X, start, stop)[rows], _read(y, start, stop)[rows],
-                              **labelled)
+            trained.partial_fit(_read(X, start, stop)[rows], _read(y, start, stop)[rows],
+                                **labelled)
             if on_chunk is not None:
-                on_chunk(epoch, index, model)
+                on_chunk(epoch, index, trained)
+    model._publish(trained.fitted_state_)
     return model
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import mmap
 import sys
 
@@ -89,6 +90,31 @@ def test_bad_arguments_are_refused_before_training(on_disk, change, message):
     with pytest.raises(ValueError, match=message):
         fit_chunks(fresh, X, change.pop("y", y), **change)
     assert not hasattr(fresh, "coefs_")
+
+
+@pytest.mark.parametrize("fitted", [True, False])
+def test_a_bad_later_chunk_leaves_the_model_as_it_was(fitted):
+    """NaN rows in the second chunk are found after the first chunk trained: the model (fitted
+    or not) must not keep that training."""
+    X, y = blobs(n=200, n_features=6, n_classes=2)
+    streamed = model(backend="numpy", max_iter=2)
+    if fitted:
+        streamed.fit(X, y)
+    before = {name: copy.deepcopy(value) for name, value in vars(streamed).items()
+              if name.endswith("_")}
+    X_bad = np.r_[X[:100], np.full((100, 6), np.nan)]
+    seen = []
+    with pytest.raises(ValueError, match="NaN"):
+        fit_chunks(streamed, X_bad, y, chunk_rows=100, epochs=1, random_state=0,
+                   on_chunk=lambda epoch, index, trained: seen.append(trained.n_iter_))
+    assert seen == [3 if fitted else 1]    # the good chunk did train, on the copy
+    after = {name: value for name, value in vars(streamed).items() if name.endswith("_")}
+    assert after.keys() == before.keys()
+    for name in ("coefs_", "intercepts_"):
+        for a, b in zip(after.get(name, ()), before.get(name, ())):
+            np.testing.assert_array_equal(a, b)
+    assert after.get("n_iter_") == before.get("n_iter_")
+    assert after.get("loss_curve_") == before.get("loss_curve_")
 
 
 def _resident_file_kb():
