@@ -116,16 +116,34 @@ def _activation(graph, name, x, dtype):
 
 
 def _classes_tensor(classes):
-    """``classes_`` as an array ONNX can hold: int64, float, bool or str."""
+    """``classes_`` as an array ONNX can hold: int64 (uint64 when a label is past int64's range),
+    float, bool or str. Integers held in an object array (e.g. a pandas object column) count as
+    integers."""
     classes = np.asarray(classes)
+    if classes.dtype == object and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+            for c in classes):
+        classes = _integer_labels([int(c) for c in classes])
     if classes.dtype.kind in "iu":
-        return classes.astype(np.int64)
+        return _integer_labels(classes)
     if classes.dtype.kind in "fb":
         return classes
     if classes.dtype.kind in "UO" and all(isinstance(c, str) for c in classes):
         return classes.astype(object)
     raise ValueError(f"classes_ of dtype {classes.dtype} cannot be an ONNX tensor; expected "
                      "integers, floats, booleans or strings")
+
+
+def _integer_labels(labels):
+    """Integer labels as int64 where they all fit, else uint64 (never wrapped: a uint64 label
+    of 2**63 or more would turn negative in int64); ValueError when neither holds them all."""
+    lowest, highest = (int(min(labels)), int(max(labels))) if len(labels) else (0, 0)
+    for dtype in (np.int64, np.uint64):
+        limits = np.iinfo(dtype)
+        if limits.min <= lowest and highest <= limits.max:
+            return np.asarray(labels).astype(dtype)
+    raise ValueError(f"classes_ holds integers from {lowest} to {highest}, which no ONNX integer "
+                     "tensor holds; expected labels within int64 or within uint64")
 
 
 class _StandaloneGraph:
@@ -193,7 +211,7 @@ class _ConverterGraph:
 def _skl2onnx_shape(operator):
     """skl2onnx shape calculator: the outputs' types and shapes (see the module docstring)."""
     from skl2onnx.common.data_types import (DoubleTensorType, FloatTensorType, Int64TensorType,
-                                            StringTensorType)
+                                            StringTensorType, UInt64TensorType)
 
     state = _fitted_state(operator.raw_operator)
     n = operator.inputs[0].get_first_dimension()
@@ -206,8 +224,8 @@ def _skl2onnx_shape(operator):
         label = Int64TensorType([n, k])
     else:
         kind = _classes_tensor(state.classes).dtype
-        label = StringTensorType([n]) if kind == object else \
-            Int64TensorType([n]) if kind == np.int64 else floats([n])
+        label = {np.dtype(object): StringTensorType, np.dtype(np.int64): Int64TensorType,
+                 np.dtype(np.uint64): UInt64TensorType}.get(kind, floats)([n])
     operator.outputs[0].type = label
     operator.outputs[1].type = floats([n, k])
 

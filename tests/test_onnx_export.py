@@ -59,6 +59,26 @@ def test_string_classes_and_float64_inputs_to_a_float32_model():
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), atol=2e-6)
 
 
+@pytest.mark.parametrize("classes", [
+    np.array([1, 2**63 + 5, 2**64 - 1], np.uint64),     # past int64: exported as uint64
+    np.array([3, -7, 2**40], dtype=object),              # integers in an object array
+    np.array([-3, 0, 9], np.int32),
+])
+def test_integer_classes_come_out_as_predict_gives_them(classes):
+    X, y = blobs(n=200)
+    model = _fit(X, classes[y])
+    out = _run(to_onnx(model, input_dtype="float64"), X)
+    assert out["label"].dtype == (np.uint64 if classes.dtype == np.uint64 else np.int64)
+    np.testing.assert_array_equal(out["label"].astype(object), model.predict(X).astype(object))
+
+
+def test_integer_classes_no_onnx_integer_holds_are_refused():
+    X, y = blobs(n=200)
+    model = _fit(X, np.array([-1, 0, 2**64 - 1], dtype=object)[y])
+    with pytest.raises(ValueError, match="integers from -1 to 18446744073709551615"):
+        to_onnx(model)
+
+
 def test_multilabel_indicators():
     X, y = blobs(n=200)
     Y = np.stack([y == 0, y != 1, y == 2], axis=1).astype(np.int64)
@@ -93,6 +113,11 @@ def test_pipeline_converts_through_skl2onnx():
     out = _run(skl2onnx.to_onnx(pipe, X[:1]), X)
     np.testing.assert_array_equal(out["label"], pipe.predict(X))
     np.testing.assert_allclose(out["probabilities"], pipe.predict_proba(X), atol=2e-6)
+    big = np.array([1, 2, 2**63 + 5], np.uint64)      # uint64 labels keep their type
+    pipe.fit(X, big[y])
+    out = _run(skl2onnx.to_onnx(pipe, X[:1]), X)
+    assert out["label"].dtype == np.uint64
+    np.testing.assert_array_equal(out["label"], pipe.predict(X))
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
