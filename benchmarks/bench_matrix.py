@@ -1,15 +1,17 @@
-"""One training epoch of each of issue 11's matrix workloads, each variant in a worker process of
-its own.
+"""One training epoch of each of issue 11's matrix workloads, and of the dense net with tanh and
+logistic hidden layers, each variant in a worker process of its own.
 
 Workloads (``fastfnn.bench.workloads.MATRIX``, the rows of ``fastfnn bench --matrix``): dense
 tabular 100-256-128-5 and 1000-256-128-5 at batch 1, 32, 200 and 1024, float32 and float64, plain
 SGD and Adam; the wide 784-1024-1024-10 and the deep 784-256x6-10 on MNIST pixels at batch 32 and
-200, float32 and float64, Adam. Rows per epoch: each workload's own (4,000 to 40,000), or
-FASTFNN_BENCH_ROWS; with --benchmark-disable (the CI smoke run) 256, 64 at batch 1.
+200, float32 and float64, Adam; then ``ACTIVATION_WORKLOADS``, the dense 100-feature net with
+tanh (batch 32 and 200) and logistic (batch 200) hidden layers, Adam. Rows per epoch: each
+workload's own (4,000 to 40,000), or FASTFNN_BENCH_ROWS; with --benchmark-disable (the CI smoke
+run) 256, 64 at batch 1.
 
 Variants (one benchmark group per workload): ``fastfnn[<backend>]`` per available backend,
-``pytorch`` (CPU, torch.set_num_threads(2); 1 in the smoke run), ``numpy loop`` (float32 SGD rows only: it covers
-nothing else, so no benchmark is generated for the others) and ``floor`` (the epoch's GEMMs alone,
+``pytorch`` (CPU, torch.set_num_threads(2); 1 in the smoke run), ``numpy loop`` (float32 SGD
+ReLU rows only: it covers nothing else, so no benchmark is generated for the others) and ``floor`` (the epoch's GEMMs alone,
 in the workload's dtype).
 
 Isolation: every variant lives in its own worker process (:class:`fastfnn.bench.isolation.
@@ -39,7 +41,7 @@ from fastfnn.bench.data import DataSource
 from fastfnn.bench.isolation import WorkerPool
 from fastfnn.bench.measure import SETTLE_S
 from fastfnn.bench.variants import FLOOR, LOOP, TORCH, unsupported
-from fastfnn.bench.workloads import MATRIX, epoch_flops
+from fastfnn.bench.workloads import ACTIVATION_WORKLOADS, MATRIX, epoch_flops
 
 #: Timed epochs per benchmark (after one warm-up epoch).
 ROUNDS = 5
@@ -52,7 +54,8 @@ SMOKE_TORCH_THREADS = 1
 BACKENDS = [name for name, reason in available_backends().items() if not reason]
 VARIANTS = [*(f"fastfnn[{name}]" for name in BACKENDS), TORCH, LOOP, FLOOR]
 #: (workload key, variant) of every benchmark: the variants that run each workload.
-CASES = [(w.key, name) for w in MATRIX for name in VARIANTS if not unsupported(name, w)]
+CASES = [(w.key, name) for w in MATRIX + ACTIVATION_WORKLOADS for name in VARIANTS
+         if not unsupported(name, w)]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,7 @@ def worker_pool(pytestconfig):
 
 @pytest.mark.parametrize("workload, variant", CASES, ids=[f"{w}-{v}" for w, v in CASES])
 def test_matrix_epoch(benchmark, worker_pool, matrix_rows_of, workload, variant):
-    wl = next(w for w in MATRIX if w.key == workload)
+    wl = next(w for w in MATRIX + ACTIVATION_WORKLOADS if w.key == workload)
     wl = dataclasses.replace(wl, rows=matrix_rows_of(wl))
     try:
         remote = worker_pool.setup(variant, wl)
@@ -75,7 +78,7 @@ def test_matrix_epoch(benchmark, worker_pool, matrix_rows_of, workload, variant)
         pytest.skip(f"PyTorch is not importable ({exc}); pip install 'fastfnn[bench]'")
     benchmark.group = f"matrix {workload} ({wl.description})"
     benchmark.extra_info.update(rows=wl.rows, dtype=wl.dtype, solver=wl.solver, inputs=wl.inputs,
-                                gemm_flops=epoch_flops(wl.sizes, wl.rows, wl.batch_size))
+                                activation=wl.activation, gemm_flops=epoch_flops(wl.sizes, wl.rows, wl.batch_size))
     worker_times = []
 
     def epoch():

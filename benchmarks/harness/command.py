@@ -21,7 +21,8 @@ from fastfnn.bench.isolation import LocalVariants, WorkerPool
 from fastfnn.bench.measure import SETTLE_S, measure_workload, summarize
 from fastfnn.bench.report import format_table, machine_info, warmup_overhead
 from fastfnn.bench.variants import COMPARISONS, variant_names
-from fastfnn.bench.workloads import EXTRA_WORKLOADS, MATRIX, WORKLOADS, WORKLOADS_BY_KEY
+from fastfnn.bench.workloads import (ACTIVATION_WORKLOADS, EXTRA_WORKLOADS, MATRIX, WORKLOADS,
+                                     WORKLOADS_BY_KEY)
 from fastfnn.io.atomic import atomic_write
 
 #: Rows per epoch of the seed workloads by default (MNIST's training set) and with ``--quick``
@@ -47,7 +48,8 @@ def add_arguments(parser):
     parser.add_argument("--workloads", metavar="K,K",
                         help=f"workloads to run, keys or patterns like 'dense100/b200/*' (default: "
                              f"{', '.join(w.key for w in WORKLOADS)}; also "
-                             f"{', '.join(w.key for w in EXTRA_WORKLOADS)} and the --matrix keys)")
+                             f"{', '.join(w.key for w in EXTRA_WORKLOADS)}, the --matrix keys and "
+                             f"{', '.join(w.key for w in ACTIVATION_WORKLOADS)})")
     parser.add_argument("--matrix", action="store_true",
                         help="run issue 11's matrix instead of the seed workloads: dense tabular "
                              "100 and 1000 features (dense<F>/b<batch>/<f32|f64>/<sgd|adam>, batch "
@@ -56,7 +58,8 @@ def add_arguments(parser):
                              "--no-isolate")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="run each variant in a worker process of its own, kept for the whole "
-                             "run (default: on for matrix workloads, off for the seed ones)")
+                             "run (default: on for the matrix and the other dense workloads, off "
+                             "for the seed ones)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the table (and the notes) as Markdown, for RESULTS.md")
     parser.add_argument("--rows", type=int, metavar="N",
@@ -151,7 +154,9 @@ def _resolve_options(args):
         raise ValueError(f"--reps must be at least 1, got {reps}")
     if not args.settle >= 0:
         raise ValueError(f"--settle must be >= 0, got {args.settle}")
-    isolate = args.isolate if args.isolate is not None else any(w in MATRIX for w in workloads)
+    isolate = args.isolate
+    if isolate is None:
+        isolate = any(w.inputs == "dense" or w in MATRIX for w in workloads)
     source = DataSource(rows, args.data, args.synthetic, rows_override=args.rows)
     unavailable = {name: reason for name, reason in report.items() if reason}
     return Plan(variant_names(backends, comparisons), backends, comparisons, workloads, source, reps,

@@ -10,8 +10,8 @@
 
 Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`, in the
 workload's dtype) and shuffles with the same seed, so they train the same network the same way, with
-the workload's solver (plain SGD or Adam). The NumPy loop covers float32 SGD only
-(:func:`unsupported`). PyTorch is imported only when its variant is built (the ``bench`` extra).
+the workload's solver (plain SGD or Adam) and hidden activation. The NumPy loop covers float32 SGD
+with ReLU only (:func:`unsupported`). PyTorch is imported only when its variant is built (the ``bench`` extra).
 :func:`make_variant` builds a variant by name, the same way in this process and in an isolated
 worker (:mod:`fastfnn.bench.isolation`).
 """
@@ -74,7 +74,7 @@ class FastFNNVariant(Variant):
         intercepts = [b.asarray(v) for v in intercepts]
         state = TrainState(coefs, intercepts, new_opt_state(b, workload.solver, coefs, intercepts))
         self.n = data.X.shape[0]
-        config = TrainConfig(activation="relu", output="softmax", solver=workload.solver,
+        config = TrainConfig(activation=workload.activation, output="softmax", solver=workload.solver,
                              learning_rate_init=workload.lr,
                              batch_size=workload.batch_rows(self.n), momentum=0.0,
                              nesterovs_momentum=False, beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1],
@@ -178,7 +178,8 @@ class TorchVariant(Variant):
                 linear.bias.copy_(torch.from_numpy(v))
             layers.append(linear)
             if index < len(coefs) - 1:
-                layers.append(nn.ReLU())
+                layers.append({"relu": nn.ReLU, "tanh": nn.Tanh,
+                               "sigmoid": nn.Sigmoid}[workload.activation]())
         dtype = getattr(torch, workload.dtype)
         self.model = nn.Sequential(*layers).to(device=device, dtype=dtype)
         if workload.solver == "adam":
@@ -290,6 +291,8 @@ def unsupported(name, workload):
     """Why variant ``name`` does not run ``workload`` by design ("" when it does)."""
     if name == LOOP and (workload.dtype, workload.solver) != ("float32", "sgd"):
         return "the hand-written NumPy loop is float32 SGD only"
+    if name == LOOP and workload.activation != "relu":
+        return "the hand-written NumPy loop has ReLU hidden layers only"
     return ""
 
 

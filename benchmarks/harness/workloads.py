@@ -1,11 +1,13 @@
 """The workloads and what their epochs must compute at least: the GEMMs and their FLOPs.
 
-A workload is a ReLU MLP with a softmax + cross-entropy output at one batch size, in one dtype, with
-one solver, on one kind of inputs. The seed workloads (:data:`WORKLOADS`, :data:`EXTRA_WORKLOADS`)
-are MNIST-shaped (784 uint8 pixels, 10 classes), float32, plain SGD. The matrix (:data:`MATRIX`,
-issue 11) adds dense float tabular inputs (100 and 1,000 features, 5 classes) at batch 1 to 1024, a
-wide and a deep net on MNIST pixels, in float32 and float64, with SGD and Adam. Counting is pure
-arithmetic on layer sizes; the weights every variant starts from come from :func:`initial_params`.
+A workload is an MLP (ReLU hidden layers unless it says otherwise) with a softmax + cross-entropy
+output at one batch size, in one dtype, with one solver, on one kind of inputs. The seed workloads
+(:data:`WORKLOADS`, :data:`EXTRA_WORKLOADS`) are MNIST-shaped (784 uint8 pixels, 10 classes),
+float32, plain SGD. The matrix (:data:`MATRIX`, issue 11) adds dense float tabular inputs (100 and
+1,000 features, 5 classes) at batch 1 to 1024, a wide and a deep net on MNIST pixels, in float32
+and float64, with SGD and Adam; :data:`ACTIVATION_WORKLOADS` the dense 100-feature net with tanh and
+logistic hidden layers. Counting is pure arithmetic on layer sizes; the weights every variant
+starts from come from :func:`initial_params`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ SEED = 0
 DTYPES = ("float32", "float64")
 SOLVERS = ("sgd", "adam")
 INPUTS = ("mnist", "dense")
+#: Hidden activations, as the kernels name them ("sigmoid": scikit-learn's "logistic").
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
 #: Adam's hyper-parameters in every variant (scikit-learn's and PyTorch's defaults); no weight decay.
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
@@ -35,7 +39,7 @@ class Workload:
     momentum) or "adam" (:data:`ADAM_BETAS`, :data:`ADAM_EPSILON`); inputs: "mnist" (the MNIST uint8
     pixels, scaled by 1/255) or "dense" (dense float tabular data of ``sizes[0]`` features and
     ``sizes[-1]`` classes, :func:`fastfnn.bench.data.dense_classification`); rows: rows per epoch,
-    or None for the command's.
+    or None for the command's; activation: the hidden layers' (:data:`ACTIVATIONS`).
     """
 
     key: str
@@ -47,9 +51,11 @@ class Workload:
     solver: str = "sgd"
     inputs: str = "mnist"
     rows: int | None = None
+    activation: str = "relu"
 
     def __post_init__(self):
-        for field, allowed in (("dtype", DTYPES), ("solver", SOLVERS), ("inputs", INPUTS)):
+        for field, allowed in (("dtype", DTYPES), ("solver", SOLVERS), ("inputs", INPUTS),
+                               ("activation", ACTIVATIONS)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"workload {self.key!r}: {field} must be one of {allowed}, got "
                                  f"{getattr(self, field)!r}")
@@ -109,7 +115,16 @@ def _matrix():
 #: rows) and the deep 784-256x6-10 (10,000 rows) on MNIST pixels at batch 32 and 200, float32 and
 #: float64, Adam.
 MATRIX = _matrix()
-WORKLOADS_BY_KEY = {w.key: w for w in WORKLOADS + EXTRA_WORKLOADS + MATRIX}
+#: The dense 100-feature matrix net with other hidden activations, keys
+#: ``dense100-<tanh|sigmoid>/b<batch>/<f32|f64>/adam``: tanh at batch 32 and 200 in float32 and at
+#: batch 200 in float64, the logistic function at batch 200 in float32 (40,000 rows, Adam).
+ACTIVATION_WORKLOADS = tuple(
+    Workload(f"dense100-{act}/b{batch}/{_SHORT_DTYPE[dtype]}/adam", (100, 256, 128, 5), batch,
+             ADAM_LR, f"dense tabular, 100 features, {act} hidden layers, {dtype}, adam, batch "
+             f"{batch}", dtype, "adam", "dense", 40000, act)
+    for act, batch, dtype in (("tanh", 32, "float32"), ("tanh", 200, "float32"),
+                              ("tanh", 200, "float64"), ("sigmoid", 200, "float32")))
+WORKLOADS_BY_KEY = {w.key: w for w in WORKLOADS + EXTRA_WORKLOADS + MATRIX + ACTIVATION_WORKLOADS}
 
 
 def batch_sizes(n, batch_size):
@@ -148,8 +163,9 @@ def epoch_flops(sizes, n, batch_size=None):
 
 
 def initial_params(workload):
-    """The He-initialised weights every variant of ``workload`` starts from: NumPy arrays of the
-    workload's dtype (the same draws in float32 and float64)."""
+    """The weights every variant of ``workload`` starts from: He-initialised for ReLU, Xavier's
+    otherwise; NumPy arrays of the workload's dtype (the same draws in float32 and float64)."""
     from fastfnn.network import init_params
-    return init_params(workload.sizes, "he", "relu", np.dtype(workload.dtype),
+    init = "he" if workload.activation == "relu" else "xavier"
+    return init_params(workload.sizes, init, workload.activation, np.dtype(workload.dtype),
                        np.random.default_rng(SEED))

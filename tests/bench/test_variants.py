@@ -44,10 +44,13 @@ def test_pytorch_variant_trains_the_same_network():
     ("dense100/b200/f32/sgd", 400, ["pytorch", "numpy loop"], 1e-4),
     ("dense1000/b1/f32/adam", 24, ["pytorch"], 1e-3),
     ("wide/b32/f64/adam", 64, ["pytorch"], 1e-3),
+    ("dense100-tanh/b200/f64/adam", 400, ["pytorch", "fastfnn[numba]"], 1e-3),
+    ("dense100-sigmoid/b200/f32/adam", 400, ["pytorch", "fastfnn[numba]"], 1e-3),
 ])
 def test_matrix_variants_train_the_same_network(key, rows, names, rtol):
-    """Dense and MNIST inputs, float64, Adam: FastFNN's NumPy backend and PyTorch (and the loop on
-    float32 SGD) give the same mean losses, and the loss goes down."""
+    """Dense and MNIST inputs, float64, Adam, tanh and logistic hidden layers: FastFNN's NumPy
+    backend and PyTorch (and the loop on float32 SGD, the Numba backend on other activations)
+    give the same mean losses, and the loss goes down."""
     pytest.importorskip("torch")
     wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY[key], rows=rows)
     data = DataSource(rows, synthetic=True).for_workload(wl)

@@ -86,3 +86,16 @@ def test_initial_params_are_the_same_draws_in_either_dtype():
     f64 = workloads.initial_params(workloads.WORKLOADS_BY_KEY["wide/b32/f64/adam"])
     assert f32[0][0].dtype == np.float32 and f64[0][0].dtype == np.float64
     np.testing.assert_array_equal(f64[0][1].astype(np.float32), f32[0][1])
+
+
+def test_activation_workloads_are_the_dense_net_with_other_hidden_layers():
+    by_key = {w.key: w for w in workloads.ACTIVATION_WORKLOADS}
+    assert set(by_key) == {"dense100-tanh/b32/f32/adam", "dense100-tanh/b200/f32/adam",
+                           "dense100-tanh/b200/f64/adam", "dense100-sigmoid/b200/f32/adam"}
+    assert all(by_key[k] is workloads.WORKLOADS_BY_KEY[k] for k in by_key)
+    t = by_key["dense100-tanh/b200/f64/adam"]
+    assert (t.sizes, t.batch_size, t.dtype, t.solver, t.inputs, t.rows, t.activation) == (
+        (100, 256, 128, 5), 200, "float64", "adam", "dense", 40000, "tanh")
+    assert all(w.activation == "relu" for w in workloads.MATRIX + workloads.WORKLOADS)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        workloads.Workload("x", (4, 2), 1, 0.1, "x", activation="logistic")
