@@ -17,6 +17,7 @@ inputs are float32 or float64, or vectors of them (:mod:`.vectors`).
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -29,14 +30,21 @@ _EXPM1_TAYLOR = {64: tuple(1.0 / math.factorial(n) for n in range(14, 1, -1)),
                  32: tuple(1.0 / math.factorial(n) for n in range(9, 1, -1))}
 
 
+#: The constants of one dtype: log2(e); ln 2 rounded to the dtype and the rest of it (rounded);
+#: exp's clamps, below which its result rounds to 0 and above which it is inf; expm1's lower
+#: clamp, below which it rounds to -1.
+ExpConstants = namedtuple("ExpConstants", ["log2e", "ln2_hi", "ln2_lo", "exp_lo", "exp_hi",
+                                           "expm1_lo"])
+
+
 def _dtype_constants(bits):
-    """(log2(e), ln 2 rounded to the dtype, the rest of ln 2 (rounded), exp's lower clamp (its
-    result rounds to 0 below), exp's upper clamp (inf above), expm1's lower clamp (-1 below))."""
+    """The ExpConstants of float32 (bits 32) or float64 (64)."""
     if bits == 64:
-        return (1.4426950408889634, math.log(2.0), 2.3190468138462996e-17, -746.0, 710.0, -40.0)
+        return ExpConstants(1.4426950408889634, math.log(2.0), 2.3190468138462996e-17, -746.0,
+                            710.0, -40.0)
     ln2_hi = float(np.float32(math.log(2.0)))  # float64's ln 2 is exact to 2e-17 of that rest
-    return (1.4426950408889634, ln2_hi, float(np.float32(math.log(2.0) - ln2_hi)), -104.0,
-            89.0, -20.0)
+    return ExpConstants(1.4426950408889634, ln2_hi, float(np.float32(math.log(2.0) - ln2_hi)),
+                        -104.0, 89.0, -20.0)
 
 
 _CONSTANTS = {bits: _dtype_constants(bits) for bits in (32, 64)}
@@ -84,14 +92,14 @@ if numba is not None:
 def _reduce(x):
     """(k, expm1(r)) with x = k ln 2 + r, k an integer (as a float), |r| <= ln(2) / 2 (plus an
     ulp): r from x in two FMAs (ln 2 in two parts), expm1(r) = r + r^2 P(r) by Horner."""
-    log2e, ln2_hi, ln2_lo = _constants(x)[:3]
-    k = vrint(x * _const(x, log2e))
-    r = vfma(k, _const(x, -ln2_hi), x)
-    r = vfma(k, _const(x, -ln2_lo), r)
+    c = _constants(x)
+    k = vrint(x * _const(x, c.log2e))
+    r = vfma(k, _const(x, -c.ln2_hi), x)
+    r = vfma(k, _const(x, -c.ln2_lo), r)
     coefs = _taylor(x)
     p = _const(x, coefs[0])
-    for c in coefs[1:]:
-        p = vfma(p, r, _const(x, c))
+    for coef in coefs[1:]:
+        p = vfma(p, r, _const(x, coef))
     return k, vfma(r * r, p, r)
 
 
@@ -99,9 +107,8 @@ def _reduce(x):
 def exp(x):
     """e^x of a float or of each lane of a vector (float32 or float64), any x: 0 at -inf, inf
     at inf, NaN at NaN, subnormal results rounded as such (2^k applied in two halves)."""
-    consts = _constants(x)
-    lo = _const(x, consts[3])
-    hi = _const(x, consts[4])
+    lo = _const(x, _constants(x).exp_lo)
+    hi = _const(x, _constants(x).exp_hi)
     xc = where_less(x, lo, lo, where_less(hi, x, hi, x))  # NaN passes
     k, q = _reduce(xc)
     k1 = vrint(k * _const(x, 0.5))
@@ -113,7 +120,7 @@ def exp(x):
 def _expm1_nonpositive(x):
     """e^x - 1 for x <= 0 (or NaN): 2^k (1 + q) - 1 as 2^k q + (2^k - 1), which is exact for
     k = 0 (q itself, however small x is)."""
-    lo = _const(x, _constants(x)[5])
+    lo = _const(x, _constants(x).expm1_lo)
     k, q = _reduce(where_less(x, lo, lo, x))
     s = pow2(k)
     return vfma(s, q, s - _const(x, 1.0))
