@@ -40,8 +40,8 @@ from fastfnn.state import FittedState, OptimizerState
 from fastfnn.streaming import fit_chunks, streams
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
                              new_opt_state, output_scores, train)
-from fastfnn.validation import (check_labels, check_regression_targets, check_sample_weight,
-                                check_X, check_y)
+from fastfnn.validation import (check_feature_names, check_labels, check_regression_targets,
+                                check_sample_weight, check_X, check_y, feature_names)
 
 __all__ = ["FastFNN", "FastFNNRegressor", "MultilayerPerceptron", "NotFittedError"]
 
@@ -196,10 +196,34 @@ class MultilayerPerceptron:
         model = copy.deepcopy(self) if continuing else type(self)(**self.get_params())
         fit_chunks(model, X, y)
         self._publish(model.fitted_state_)
+        if not continuing:
+            self._reset_feature_names(None)  # a streamed array has no column names
         return self
 
     def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,
              resume=False):
+        """fit (``incremental`` False) or partial_fit (True) over (X, y). A fit that starts afresh
+        sets ``feature_names_in_`` from X (or removes it); one that continues checks X's names
+        against it, as scikit-learn's MLPs do."""
+        names = feature_names(X)
+        first_pass = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
+        if not first_pass:
+            check_feature_names(getattr(self, "feature_names_in_", None), names,
+                                type(self).__name__)
+        self._train(X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume)
+        if first_pass:
+            self._reset_feature_names(names)
+        return self
+
+    def _reset_feature_names(self, names):
+        """Set ``feature_names_in_`` to a fresh fit's ``names``, or remove it when X had none."""
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _train(self, X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume):
+        """Check the input and train; the model changes only once training succeeded."""
         name = type(self).__name__
         hp = resolve(self.get_params(), self._parameters)
         prior = self._state if self._fitted else None
@@ -261,10 +285,11 @@ class MultilayerPerceptron:
                                 else hp[f.name] for f in fields(TrainConfig)})
         x_scale = UINT8_SCALE if X.dtype == np.uint8 else 1.0
         if lbfgs:
-            return self._fit_full_batch(
+            self._fit_full_batch(
                 backend, config, hp, X=X, weights=weights, start=(coefs, intercepts),
                 prior=prior if continuing else None, fit_targets=fit_targets, x_scale=x_scale,
                 on_epoch=on_epoch)
+            return
         if saved:
             state = _resumed_train_state(backend, saved)
             rng.bit_generator.state = saved.progress.rng_state
@@ -320,7 +345,6 @@ class MultilayerPerceptron:
                   sample_weight=w_train)
         # Training succeeded: only now does the model change.
         self._publish(fitted_state())
-        return self
 
     def _fit_full_batch(self, backend, config, hp, *, X, weights, start, prior, fit_targets,
                         x_scale, on_epoch):
@@ -355,7 +379,6 @@ class MultilayerPerceptron:
                            history=history, best_loss=min(history["loss"]),
                            samples_seen=(prior.t if prior else 0) + X.shape[0] * n_iter)
         self._publish(_fitted_state(self.get_params(), backend, state, config, fit_targets))
-        return self
 
     def _validator(self, backend, config, held_out, x_scale, fit_targets, dtype):
         """Early stopping's ``validate(coefs, intercepts)`` on the held-out (X, targets, weights):
@@ -379,7 +402,8 @@ class MultilayerPerceptron:
 
     # ------------------------------------------------------------------ fitted state
     def _publish(self, state: FittedState) -> None:
-        """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them).
+        """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them,
+        but for ``feature_names_in_``: X's column names, which :meth:`_fit` sets).
 
         coefs_, intercepts_ and (classifiers) classes_ may be reassigned by users (warm start from
         given weights, as with scikit-learn's MLPs); :attr:`fitted_state_` reads them back.
@@ -453,11 +477,20 @@ class MultilayerPerceptron:
             raise not_fitted(f"This {name} instance is not fitted yet: call fit or partial_fit "
                              f"first (or {name}.load a saved model)")
 
+    def _input(self, X) -> np.ndarray:
+        """X checked for prediction or evaluation (fitted model; feature names as at fit, then
+        shape and values) as an array of the model's dtype (uint8 kept)."""
+        self._check_fitted()
+        name = type(self).__name__
+        check_feature_names(getattr(self, "feature_names_in_", None), feature_names(X), name)
+        return check_X(X, self.coefs_[0].dtype, self.n_features_in_, estimator=name)
+
     def _outputs(self, X):
         """The output layer's predictions (n_samples, n_outputs) for X, in the model's dtype."""
-        self._check_fitted()
-        dtype = self.coefs_[0].dtype
-        X = check_X(X, dtype, self.n_features_in_, estimator=type(self).__name__)
+        return self._scores(self._input(X))
+
+    def _scores(self, X):
+        """:meth:`_outputs` of an X already checked by :meth:`_input`."""
         backend = get_backend(self.backend)
         with backend.thread_limit(BY_NAME["n_jobs"].check(self.n_jobs)):
             return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
@@ -678,10 +711,9 @@ class FastFNN(MultilayerPerceptron):
         single-label models, ``confusion_matrix`` (n_classes, n_classes) int64 with true classes in
         rows and predictions in columns, in ``classes_`` order.
         """
-        self._check_fitted()
+        X = self._input(X)
         multilabel = self._state.multilabel
         dtype = self.coefs_[0].dtype
-        X = check_X(X, dtype, self.n_features_in_)
         y = check_labels(check_y(y, X.shape[0]))
         if multilabel != (y.ndim == 2):
             raise ValueError("y must be a 0/1 indicator matrix for a multi-label model and 1-D "
@@ -702,7 +734,7 @@ class FastFNN(MultilayerPerceptron):
             UINT8_SCALE if X.dtype == np.uint8 else 1.0))
         result = {"loss": float(loss_sum) / X.shape[0], "accuracy": float(correct) / X.shape[0]}
         if not multilabel:
-            pred = np.searchsorted(self.classes_, self.predict(X))
+            pred = np.argmax(self._scores(X), axis=1)
             result["confusion_matrix"] = confusion_matrix(targets, pred, len(self.classes_))
         return result
 

@@ -1,11 +1,13 @@
 """Input checks for fit, predict and evaluate: every error says what was wrong and what was expected.
 
 All checks run before any state changes, so a rejected call leaves a model exactly as it was. The
-hyper-parameters are checked by :mod:`fastfnn.params`.
+hyper-parameters are checked by :mod:`fastfnn.params`. Feature names (a DataFrame's string column
+names) are read and checked as scikit-learn's ``validate_data`` does, with its messages.
 """
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -59,6 +61,56 @@ def check_X(X, dtype, n_features=None, name="X", estimator="FastFNN") -> np.ndar
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (or values too large for "
                          f"{np.dtype(dtype).name}); every entry must be finite")
     return arr
+
+
+def feature_names(X) -> np.ndarray | None:
+    """X's column names as scikit-learn reads them: an object array when X is a data frame (it has
+    ``columns``) whose column names are all strings, else None. TypeError, in scikit-learn's words,
+    when string names are mixed with others."""
+    columns = None if isinstance(X, np.ndarray) else getattr(X, "columns", None)
+    if columns is None or len(columns) == 0:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    types = sorted(t.__qualname__ for t in {type(v) for v in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but your "
+            f"input has {types} as feature name / column name types. If you want feature names "
+            "to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type.")
+    return names if types == ["str"] else None
+
+
+def check_feature_names(fitted, given, estimator="FastFNN") -> None:
+    """Compare the feature names of a fit (``fitted``: ``feature_names_in_`` or None) with those of
+    new input (``given``, from :func:`feature_names`) as scikit-learn does: a UserWarning when
+    only one of them has names, ValueError listing the differences when they are not the same
+    names in the same order."""
+    if fitted is None and given is None:
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names",
+                      UserWarning, stacklevel=4)
+        return
+    if given is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with "
+                      "feature names", UserWarning, stacklevel=4)
+        return
+    if len(fitted) == len(given) and np.all(fitted == given):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unexpected = sorted(set(given) - set(fitted))
+    missing = sorted(set(fitted) - set(given))
+    for heading, names in (("Feature names unseen at fit time:", unexpected),
+                           ("Feature names seen at fit time, yet now missing:", missing)):
+        if names:
+            # scikit-learn lists five names, then "- ..."
+            message += heading + "\n" + "".join(f"- {n}\n" for n in names[:5]) + (
+                "- ...\n" if len(names) > 5 else "")
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
 
 
 def check_y(y, n_samples, name="y", estimator="FastFNN") -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -557,3 +558,30 @@ def test_from_fitted_state_continues_the_optimizer():
     assert_same_model(twin, model, timings=False)
     with pytest.raises(ValueError, match="expected a FastFNNRegressor's"):
         FastFNNRegressor.from_fitted_state(model.fitted_state_)
+
+
+def test_feature_names_are_kept_and_checked_as_scikit_learn_does():
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n_features=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = FastFNN((8,), solver="sgd", learning_rate_init=0.1, **FAST).fit(frame, y)
+    assert model.feature_names_in_.dtype == object
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right names: no warning, anywhere
+        model.predict(frame)
+        model.score(frame, y)
+        model.evaluate(frame, y)
+        model.partial_fit(frame, y)
+    before = snapshot(model)
+    for method in ("predict", "predict_proba", "partial_fit"):
+        with pytest.raises(ValueError, match="must be in the same order as they were in fit"):
+            getattr(model, method)(*((frame[["c", "b", "a"]], y)[:2 if method == "partial_fit"
+                                                                  else 1]))
+    assert_unchanged(model, before)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        model.predict(X)
+    model.fit(X, y)  # a fresh fit without names forgets them
+    assert not hasattr(model, "feature_names_in_")
+    with pytest.warns(UserWarning, match="X has feature names, but FastFNN was fitted without"):
+        model.predict(frame)

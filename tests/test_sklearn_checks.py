@@ -43,3 +43,14 @@ def test_lbfgs_passes_the_sample_weight_equivalence_check():
     from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data
     check_sample_weight_equivalence_on_dense_data(
         "FastFNN", FastFNN(solver="lbfgs", max_iter=50, backend="numpy", dtype="float64"))
+
+
+@pytest.mark.parametrize("estimator", [FastFNN(max_iter=50, backend="numpy"),
+                                       FastFNNRegressor(max_iter=50, backend="numpy")],
+                         ids=["FastFNN", "FastFNNRegressor"])
+def test_dataframe_column_names_are_checked(estimator):
+    """Not in check_estimator's list: feature_names_in_ and scikit-learn's name checks at
+    predict, predict_proba, score and a second partial_fit."""
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+    pytest.importorskip("pandas")
+    check_dataframe_column_names_consistency(type(estimator).__name__, estimator)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from fastfnn.validation import check_labels, check_X, check_y
+from fastfnn.validation import (check_feature_names, check_labels, check_X, check_y,
+                                feature_names)
 
 
 def test_uint8_stays_uint8_and_other_input_takes_the_model_dtype():
@@ -31,3 +32,30 @@ def test_y_column_vector_is_flattened_and_indicators_checked():
         check_labels(np.array([[0, 2], [1, 0]]))
     with pytest.raises(ValueError, match="different lengths"):
         check_y([0, 1, 0], 2)
+
+
+def test_feature_names_are_a_frames_string_column_names():
+    pd = pytest.importorskip("pandas")
+    names = feature_names(pd.DataFrame(np.zeros((2, 2)), columns=["a", "b"]))
+    assert names.dtype == object and list(names) == ["a", "b"]
+    assert feature_names(pd.DataFrame(np.zeros((2, 2)))) is None  # integer column names
+    assert feature_names(np.zeros((2, 2))) is None
+    with pytest.raises(TypeError, match="only supported if all input features have string names"):
+        feature_names(pd.DataFrame(np.zeros((2, 2)), columns=["a", 1]))
+
+
+def test_feature_names_are_checked_with_scikit_learns_messages():
+    fitted = np.array(["a", "b", "c"], dtype=object)
+    check_feature_names(fitted, fitted.copy())
+    check_feature_names(None, None)
+    with pytest.raises(ValueError, match="^The feature names should match those that were passed "
+                       "during fit.\nFeature names must be in the same order as they were in fit"):
+        check_feature_names(fitted, fitted[::-1])
+    with pytest.raises(ValueError, match="Feature names unseen at fit time:\n- d\nFeature names "
+                       "seen at fit time, yet now missing:\n- c\n$"):
+        check_feature_names(fitted, np.array(["a", "b", "d"], dtype=object))
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but FastFNN was "
+                      "fitted with feature names"):
+        check_feature_names(fitted, None)
+    with pytest.warns(UserWarning, match="X has feature names, but FastFNN was fitted without"):
+        check_feature_names(None, fitted)
