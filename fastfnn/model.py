@@ -894,12 +894,18 @@ def _seed_of(random_state) -> int:
 
 
 def _validation_split(targets, fraction, rng, stratify):
-    """(train rows, held-out rows): ``fraction`` of the rows held out (stratified by class for
-    class-index targets), seeded by ``rng``; each an int64 index array in ascending order."""
+    """(train rows, held-out rows): ceil(``fraction`` * n) rows held out, as scikit-learn's
+    train_test_split counts them (stratified by class for class-index targets), seeded by ``rng``;
+    each an int64 index array in ascending order. ValueError, in scikit-learn's words, when that
+    leaves no training rows or fewer than 2 held-out rows."""
     n = targets.shape[0]
-    n_val = max(1, int(round(fraction * n)))
+    n_val = math.ceil(fraction * n)
     if n_val >= n:
-        raise ValueError(f"validation_fraction={fraction} leaves no training samples out of {n}")
+        raise ValueError(f"With n_samples={n}, validation_fraction={fraction}, the resulting "
+                         "train set will be empty. Lower validation_fraction or add samples.")
+    if n_val < 2:
+        raise ValueError(f"The validation set is too small ({n_val} of {n} samples). Increase "
+                         "'validation_fraction' or the size of your dataset.")
     order = rng.permutation(n)
     if stratify:
         # Take the same share of each class, in a seeded random order within the class.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
+from fastfnn.model import _validation_split
 from fastfnn.network import init_params
 
 from .conftest import blobs
@@ -585,3 +586,23 @@ def test_feature_names_are_kept_and_checked_as_scikit_learn_does():
     assert not hasattr(model, "feature_names_in_")
     with pytest.warns(UserWarning, match="X has feature names, but FastFNN was fitted without"):
         model.predict(frame)
+
+
+@pytest.mark.parametrize("n,fraction", [(12, 0.1), (30, 0.1), (20, 0.1), (57, 0.25), (7, 0.3)])
+def test_early_stopping_holds_out_as_many_rows_as_scikit_learn(n, fraction):
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    rows = np.arange(n)
+    _, theirs = model_selection.train_test_split(rows, test_size=fraction, random_state=0)
+    train_rows, held_out = _validation_split(rows % 2, fraction, np.random.default_rng(0),
+                                             stratify=False)
+    assert len(held_out) == len(theirs) and len(train_rows) == n - len(theirs)
+
+
+@pytest.mark.parametrize("n,fraction,message", [(10, 0.1, "The validation set is too small"),
+                                                (3, 0.9, "train set will be empty")])
+def test_early_stopping_refuses_a_split_scikit_learn_refuses(n, fraction, message):
+    X, y = linear_targets(n=n, outputs=1)
+    model = FastFNNRegressor((4,), early_stopping=True, validation_fraction=fraction, **FAST)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y[:, 0])
+    assert not hasattr(model, "coefs_")
