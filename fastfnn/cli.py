@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import sys
+import warnings
 
 import numpy as np
 
@@ -470,6 +471,27 @@ def _write_plots(history, folder, confusion=None, classes=None):
     return written
 
 
+def _load_model(path, backend):
+    """The FastFNN in ``path``, set to run on ``backend`` (None: the model's own, as saved). A
+    saved backend that cannot run here gives way to "auto", said in one line on stderr unless
+    ``backend`` was given."""
+    from fastfnn import FastFNN
+    from fastfnn.io.modelfile import BackendFallbackWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BackendFallbackWarning)
+        model = FastFNN.load(path)
+    for warning in caught:
+        if warning.category is not BackendFallbackWarning:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+        elif backend is None:
+            print(f"fastfnn: warning: {warning.message}", file=sys.stderr)
+    if backend is not None:
+        model.set_params(backend=backend)
+    return model
+
+
 def _check_mnist_model(model, path):
     if model.n_features_in_ != MNIST_FEATURES:
         raise ValueError(f"{path}: the model takes {model.n_features_in_} features, "
@@ -478,14 +500,11 @@ def _check_mnist_model(model, path):
 
 # --------------------------------------------------------------------------------------- evaluate
 def _evaluate(args) -> int:
-    from fastfnn import FastFNN
     from fastfnn.backends import resolve_backend_name
     from fastfnn.datasets import load_mnist
     from fastfnn.metrics import format_confusion_matrix
 
-    model = FastFNN.load(args.model)
-    if args.backend is not None:
-        model.set_params(backend=args.backend)
+    model = _load_model(args.model, args.backend)
     backend = resolve_backend_name(model.backend)
     _check_mnist_model(model, args.model)
     _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8, download=not args.no_download)
@@ -502,8 +521,6 @@ def _evaluate(args) -> int:
 
 # ------------------------------------------------------------------------------------------- plot
 def _plot(args) -> int:
-    from fastfnn import FastFNN
-
     _require_matplotlib()
     _check_output_folder("--out", args.out)
     source = args.source
@@ -517,9 +534,7 @@ def _plot(args) -> int:
     if not is_model:
         history = _read_log(source)
     else:
-        model = FastFNN.load(source)
-        if args.backend is not None:
-            model.set_params(backend=args.backend)
+        model = _load_model(source, args.backend)
         history = model.history_
         if model.n_features_in_ == MNIST_FEATURES and not model.fitted_state_.multilabel:
             from fastfnn.datasets import load_mnist
@@ -573,14 +588,10 @@ def _read_log(path):
 
 # ---------------------------------------------------------------------------------------- predict
 def _predict(args) -> int:
-    from fastfnn import FastFNN
-
     _require_pillow()
     from fastfnn.images import load_digit
 
-    model = FastFNN.load(args.model)
-    if args.backend is not None:
-        model.set_params(backend=args.backend)
+    model = _load_model(args.model, args.backend)
     _check_mnist_model(model, args.model)
     digits = []
     for image in args.images:  # all are read first: a bad one stops before any prediction
@@ -597,10 +608,15 @@ def _predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------ export
 def _export(args) -> int:
+    from fastfnn.io.modelfile import BackendFallbackWarning
     from fastfnn.model import MultilayerPerceptron
     from fastfnn.onnx_export import to_onnx
 
-    to_onnx(MultilayerPerceptron.load(args.model), args.out, input_dtype=args.input_dtype)
+    with warnings.catch_warnings():
+        # the graph is the same whatever backend the model would run on here
+        warnings.simplefilter("ignore", BackendFallbackWarning)
+        model = MultilayerPerceptron.load(args.model)
+    to_onnx(model, args.out, input_dtype=args.input_dtype)
     print(f"wrote {args.out}")
     return 0
 

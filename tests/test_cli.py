@@ -109,6 +109,38 @@ def test_train_logs_saves_and_evaluate_reads_it(mnist, tmp_path, capsys):
     assert sum(int(c) for row in matrix for c in row) == 100
 
 
+def test_a_model_whose_backend_cannot_run_here_evaluates_and_predicts_on_auto(
+        mnist, tmp_path, capsys, monkeypatch):
+    """A GPU-trained model on a machine without one (numba stands in for cupy here): evaluate,
+    predict and export run without --backend; one warning line says what happened."""
+    from PIL import Image
+
+    from fastfnn.kernels import backend_class
+
+    trained, out = tmp_path / "numpy.npz", tmp_path / "elsewhere.npz"
+    assert main(train_args(mnist, trained, "--epochs", "1", "--quiet")) == 0
+    FastFNN.load(trained).set_params(backend="numba").save(out)
+    monkeypatch.setattr(backend_class("numba"), "availability",
+                        classmethod(lambda cls: (False, "numba is not installed")))
+    monkeypatch.delenv("FASTFNN_BACKEND", raising=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(mnist), "--no-download"]) == 0
+    captured = capsys.readouterr()
+    assert "; backend numpy" in captured.out
+    assert captured.err.splitlines() == [
+        f"fastfnn: warning: {out}: backend 'numba' is not available: numba is not installed; "
+        "loaded with backend='auto' (numpy here) instead of 'numba'; choose another with "
+        "set_params(backend=...) (on the command line: --backend)"]
+    image = tmp_path / "digit.png"
+    Image.fromarray(synthetic_digits(1, 3)[0][0]).save(image)
+    assert main(["predict", str(out), str(image), "--backend", "numpy"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{image}: ") and captured.err == ""   # chosen: no warning
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    assert main(["export", str(out), str(tmp_path / "m.onnx")]) == 0
+    assert capsys.readouterr().err == ""   # the graph does not depend on the backend
+
+
 def test_every_option_reaches_the_estimator(mnist, tmp_path, capsys):
     out = tmp_path / "m.npz"
     status = main(["train", "--data", str(mnist), "--no-download", "--backend", "numpy",

@@ -33,12 +33,15 @@ import os
 import re
 import struct
 import zipfile
+import warnings
 import zlib
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
 
 from fastfnn._version import __version__
+from fastfnn.backends import resolve_backend_name
 from fastfnn.io.atomic import atomic_write
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.params import PARAMETERS, REGRESSOR_PARAMETERS, defaults, resolve
@@ -77,6 +80,10 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 class FormatError(ValueError):
     """A model-file problem whose message already names the file."""
+
+
+class BackendFallbackWarning(UserWarning):
+    """A loaded model's saved backend cannot run here; it was loaded with ``backend="auto"``."""
 
 
 def fail(where, what, expected):
@@ -255,10 +262,24 @@ def load_model(path) -> FittedState:
 
     Same weights, bit for bit, and the optimizer state to continue training from.
 
+    A model saved with a backend that cannot run here (trained on a GPU, loaded on a machine
+    without one) is loaded with ``backend="auto"`` and a :class:`BackendFallbackWarning` naming
+    the saved backend, why it cannot run and what ``auto`` picks, so it predicts here.
+
     Raises FileNotFoundError when ``path`` does not exist, and ValueError ("<path>: <what was
     wrong>, expected <what>") for any malformed, truncated or tampered-with file. Never unpickles.
     """
-    return read_model_file(path).state
+    state = read_model_file(path).state
+    saved = state.params["backend"]
+    try:
+        resolve_backend_name(saved)
+    except ValueError as exc:
+        warnings.warn(f"{os.fspath(path)}: {exc}; loaded with backend='auto' "
+                      f"({resolve_backend_name('auto')} here) instead of {saved!r}; choose another "
+                      "with set_params(backend=...) (on the command line: --backend)",
+                      BackendFallbackWarning, stacklevel=2)
+        state = replace(state, params={**state.params, "backend": "auto"})
+    return state
 
 
 def read_model_file(path) -> ModelFile:

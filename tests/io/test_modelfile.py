@@ -147,6 +147,27 @@ def test_generator_random_state_is_stored_as_none(tmp_path):
     assert round_trip(model, tmp_path).random_state is None
 
 
+def test_a_backend_that_cannot_run_here_gives_way_to_auto_at_load(tmp_path, monkeypatch):
+    """A model trained on a GPU predicts on a machine without one: its saved backend is replaced
+    by "auto", with a warning that says so (numba stands in for a missing cupy here)."""
+    from fastfnn.kernels import backend_class
+
+    model = tiny_model(hidden=(4,)).set_params(backend="numba")
+    path = model.save(tmp_path / "m.npz")
+    assert FastFNN.load(path).backend == "numba"   # runs here: kept as saved
+    X, _ = blobs(n=40, n_features=2, n_classes=2)
+    expected = model.set_params(backend="numpy").predict_proba(X)
+    monkeypatch.setattr(backend_class("numba"), "availability",
+                        classmethod(lambda cls: (False, "numba is not installed")))
+    monkeypatch.delenv("FASTFNN_BACKEND", raising=False)
+    with pytest.warns(modelfile.BackendFallbackWarning,
+                      match=r"m.npz: backend 'numba' is not available: numba is not installed; "
+                            r"loaded with backend='auto' \(numpy here\) instead of 'numba'"):
+        loaded = FastFNN.load(path)
+    assert loaded.backend == "auto"
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
 def test_name_is_used_as_given_and_permissions_follow_the_umask(tmp_path):
     model = tiny_model()
     path = tmp_path / "model.bin"
