@@ -269,9 +269,14 @@ class MultilayerPerceptron:
         if early_stopping:
             train_rows, val_rows = _validation_split(
                 targets, hp["validation_fraction"], rng,
-                stratify=fit_targets.classes is not None and not fit_targets.multilabel)
+                None if fit_targets.multilabel else fit_targets.classes)
             X_train, t_train = X[train_rows], targets[train_rows]
             w_train = None if weights is None else weights[train_rows]
+            if w_train is not None and not w_train.any():
+                raise ValueError(f"Sample weights must contain at least one non-zero number: "
+                                 f"the {len(train_rows)} rows early stopping trains on all "
+                                 "weigh zero. Change random_state or validation_fraction, or "
+                                 "weigh more rows")
             held_out = (X[val_rows], targets[val_rows],
                         None if weights is None else weights[val_rows])
         batch_size = hp["batch_size"]
@@ -382,7 +387,8 @@ class MultilayerPerceptron:
 
     def _validator(self, backend, config, held_out, x_scale, fit_targets, dtype):
         """Early stopping's ``validate(coefs, intercepts)`` on the held-out (X, targets, weights):
-        the (weighted) mean loss, the accuracy (classifiers) and :meth:`_held_out_score`."""
+        the (weighted) mean loss (None when the held-out weights are all zero: there is no such
+        mean), the accuracy (classifiers) and :meth:`_held_out_score`."""
         X_val, t_val, w_val = held_out
         X_dev, t_dev = backend.asarray(X_val), backend.asarray(t_val)
         w_dev = None if w_val is None else backend.asarray(w_val, dtype)
@@ -396,7 +402,7 @@ class MultilayerPerceptron:
                                       config.output, x_scale)
             score = self._held_out_score(predicted, t_val, w_val, fit_targets)
             accuracy = score if fit_targets.classes is not None else None
-            return float(loss_sum) / total, accuracy, score
+            return float(loss_sum) / total if total else None, accuracy, score
 
         return validate
 
@@ -634,7 +640,10 @@ class FastFNN(MultilayerPerceptron):
         return per_class[targets]
 
     def _held_out_score(self, predicted, targets, weights, fit_targets):
-        """Accuracy (multi-label: exact match), weighted by ``weights`` when given."""
+        """Accuracy (multi-label: exact match), weighted by ``weights`` when given; 0.0 when they
+        are all zero, as scikit-learn's MLPClassifier scores its held-out rows then."""
+        if weights is not None and not weights.any():
+            return 0.0
         if fit_targets.multilabel:
             correct = np.all((predicted > 0.5) == (targets > 0.5), axis=1)
         else:
@@ -781,6 +790,17 @@ class FastFNNRegressor(MultilayerPerceptron):
                              f"{2 if self._state.multilabel else 1}-D targets")
         return FitTargets(targets.reshape(len(targets), -1), hp["loss"], None, targets.ndim == 2)
 
+    def _validator(self, backend, config, held_out, *args):
+        """As MultilayerPerceptron's, but held-out rows that all weigh zero have no R^2: ValueError
+        before training (scikit-learn's MLPRegressor raises one at the first epoch's score)."""
+        weights = held_out[2]
+        if weights is not None and not weights.any():
+            raise ValueError(f"Sample weights must contain at least one non-zero number: the "
+                             f"{len(weights)} rows early stopping holds out all weigh zero, so "
+                             "their R^2 is undefined. Change random_state or "
+                             "validation_fraction, or weigh more rows")
+        return super()._validator(backend, config, held_out, *args)
+
     def _held_out_score(self, predicted, targets, weights, fit_targets):
         return r2_score(targets, predicted, weights)
 
@@ -893,21 +913,34 @@ def _seed_of(random_state) -> int:
     return int(random_state)
 
 
-def _validation_split(targets, fraction, rng, stratify):
+def _validation_split(targets, fraction, rng, classes=None):
     """(train rows, held-out rows): ceil(``fraction`` * n) rows held out, as scikit-learn's
-    train_test_split counts them (stratified by class for class-index targets), seeded by ``rng``;
-    each an int64 index array in ascending order. ValueError, in scikit-learn's words, when that
-    leaves no training rows or fewer than 2 held-out rows."""
+    train_test_split counts them, seeded by ``rng``; each an int64 index array in ascending order.
+    classes: the labels of class-index ``targets``, to stratify by class; None: no strata.
+    ValueError, in scikit-learn's words, where its split or MLP refuses: no training rows, a class
+    of one row, fewer training or held-out rows than classes, fewer than 2 held-out rows."""
     n = targets.shape[0]
     n_val = math.ceil(fraction * n)
     if n_val >= n:
         raise ValueError(f"With n_samples={n}, validation_fraction={fraction}, the resulting "
                          "train set will be empty. Lower validation_fraction or add samples.")
+    if classes is not None:
+        counts = np.bincount(targets, minlength=len(classes))
+        present = counts > 0
+        if (counts[present] < 2).any():
+            raise ValueError("The least populated classes in y have only 1 member, which is too "
+                             "few for early stopping's stratified split. Classes with too few "
+                             f"members are: {classes[counts == 1].tolist()}")
+        for part, size in (("train_size", n - n_val), ("test_size", n_val)):
+            if size < present.sum():
+                raise ValueError(f"The {part} = {size} should be greater or equal to the number "
+                                 f"of classes = {present.sum()} (early stopping holds out "
+                                 f"validation_fraction={fraction} of {n} samples)")
     if n_val < 2:
         raise ValueError(f"The validation set is too small ({n_val} of {n} samples). Increase "
                          "'validation_fraction' or the size of your dataset.")
     order = rng.permutation(n)
-    if stratify:
+    if classes is not None:
         # Take the same share of each class, in a seeded random order within the class.
         by_class = order[np.argsort(targets[order], kind="stable")]
         val_mask = np.zeros(n, dtype=bool)

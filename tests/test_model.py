@@ -593,8 +593,7 @@ def test_early_stopping_holds_out_as_many_rows_as_scikit_learn(n, fraction):
     model_selection = pytest.importorskip("sklearn.model_selection")
     rows = np.arange(n)
     _, theirs = model_selection.train_test_split(rows, test_size=fraction, random_state=0)
-    train_rows, held_out = _validation_split(rows % 2, fraction, np.random.default_rng(0),
-                                             stratify=False)
+    train_rows, held_out = _validation_split(rows % 2, fraction, np.random.default_rng(0))
     assert len(held_out) == len(theirs) and len(train_rows) == n - len(theirs)
 
 
@@ -606,3 +605,35 @@ def test_early_stopping_refuses_a_split_scikit_learn_refuses(n, fraction, messag
     with pytest.raises(ValueError, match=message):
         model.fit(X, y[:, 0])
     assert not hasattr(model, "coefs_")
+
+
+def test_early_stopping_with_held_out_rows_that_all_weigh_zero():
+    """scikit-learn's MLPClassifier scores such rows 0.0 and trains on; MLPRegressor raises."""
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    weights = np.zeros(40)
+    weights[:4] = 1.0  # random_state=0 holds out 4 rows of the other 36
+    model = FastFNN(max_iter=20, early_stopping=True, random_state=0, backend="numpy")
+    model.fit(X, y, sample_weight=weights)
+    assert model.history_["val_loss"] == [None] * 12  # no weighted mean of zero weights
+    assert model.validation_scores_ == [0.0] * 12  # never improves after the first epoch
+    weights[1:] = 0.0  # only row 0 weighs, and random_state=0 does not hold it out
+    regressor = FastFNNRegressor(max_iter=20, early_stopping=True, random_state=0,
+                                 backend="numpy")
+    with pytest.raises(ValueError, match="holds out all weigh zero"):
+        regressor.fit(X, X[:, 0], sample_weight=weights)
+    assert not hasattr(regressor, "coefs_")
+    weights = np.roll(weights, 2)  # only row 2 weighs, and random_state=0 holds it out
+    with pytest.raises(ValueError, match="trains on all weigh zero"):  # not a divergence
+        regressor.fit(X, X[:, 0], sample_weight=weights)
+    assert not hasattr(regressor, "coefs_")
+
+
+def test_early_stopping_refuses_classes_its_stratified_split_cannot_hold():
+    X, y = blobs(n=10, n_classes=2)
+    with pytest.raises(ValueError, match="test_size = 1 should be greater or equal to the number "
+                       "of classes = 2"):
+        FastFNN(early_stopping=True, **FAST).fit(X, y)
+    y = np.r_[np.zeros(29, dtype=int), 1]
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \[1\]"):
+        FastFNN(early_stopping=True, **FAST).fit(blobs(n=30)[0], y)

@@ -54,3 +54,10 @@ def test_dataframe_column_names_are_checked(estimator):
     from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
     pytest.importorskip("pandas")
     check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
+
+
+def test_early_stopping_passes_the_one_label_sample_weights_check():
+    """Not in check_estimator's list for early stopping: held-out rows may all weigh zero."""
+    from sklearn.utils.estimator_checks import check_classifiers_one_label_sample_weights
+    check_classifiers_one_label_sample_weights(
+        "FastFNN", FastFNN(max_iter=50, backend="numpy", early_stopping=True))
