@@ -422,12 +422,14 @@ class _EpochLog:
 
 
 def _check_output_path(option, path):
-    """Fail early (before any training) when ``path`` cannot be a new file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{option} {path}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{option} {path} is a folder, expected a file name")
+    """Fail early (before any training) when ``path`` cannot be written (empty, a folder, in a
+    missing or unwritable folder); the error names ``option``."""
+    from fastfnn.io.atomic import check_target
+
+    try:
+        check_target(path)
+    except OSError as exc:
+        raise type(exc)(f"{option} {exc}") from None
 
 
 def _check_output_folder(option, folder):

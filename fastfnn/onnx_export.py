@@ -14,8 +14,6 @@ Needs the ``onnx`` extra (onnx; onnxruntime to run the result; skl2onnx for Pipe
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .io.atomic import atomic_write
@@ -54,7 +52,7 @@ def to_onnx(model, path=None, *, input_dtype=None):
     onnx.checker.check_model(proto)
     if path is not None:
         data = proto.SerializeToString()  # whole before the file is opened: no partial file
-        with atomic_write(os.fspath(path)) as f:
+        with atomic_write(path) as f:
             f.write(data)
     return proto
 

@@ -430,6 +430,8 @@ def five_feature_model(tmp_path):
      "init must be one of ['auto', 'glorot', 'he', 'xavier'] or a"),
     (["train", "--out", "{tmp}/no/such/folder/m.npz"], 1, "does not exist"),
     (["train", "--out", "{tmp}"], 1, "is a folder"),
+    (["train", "--out", ""], 1, "--out '': the path is empty, expected a file name"),
+    (["export", "{five}", "{tmp}/no/m.onnx"], 1, "no/m.onnx: folder {tmp}/no does not exist"),
     (["train", "--log-json", "{tmp}/no/log.jsonl"], 1, "does not exist"),
     (["train", "--resume"], 2, "--resume needs --checkpoint"),
     (["train", "--checkpoint", "{tmp}/no/ckpt.npz"], 1, "does not exist"),
@@ -456,8 +458,19 @@ def test_errors_are_one_line_without_traceback(argv, status, fragment, mnist, tm
     if argv and argv[0] == "train":
         argv += ["--data", str(mnist), "--no-download", "--epochs", "1"] \
             if "--data" not in argv else []
-    assert_one_line_error(capsys, main(argv), status, fragment)
+    assert_one_line_error(capsys, main(argv), status, fragment.format(tmp=tmp_path))
     assert not (tmp_path / "fastfnn-mnist.npz").exists()
+
+
+def test_an_unwritable_out_fails_before_the_data_is_read(tmp_path, capsys, monkeypatch):
+    # os.access stands in for the permission bits, which root (CI containers) ignores; the data
+    # folder is empty, so reaching the data would fail with another message
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(os, "access", lambda where, how: os.fspath(where) != str(tmp_path))
+    status = main(["train", "--out", str(tmp_path / "m.npz"), "--data", str(tmp_path / "empty"),
+                   "--no-download"])
+    assert_one_line_error(capsys, status, 1, f"--out {tmp_path / 'm.npz'}: no permission to write "
+                                             f"in folder {tmp_path}")
 
 
 def test_subprocess_error_has_no_traceback(tmp_path):

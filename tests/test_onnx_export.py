@@ -97,6 +97,9 @@ def test_written_file_loads_and_a_refused_export_writes_nothing(tmp_path):
         to_onnx(_fit(X, y), tmp_path / "bad.onnx", input_dtype="int32")
     with pytest.raises(ValueError, match="not fitted"):
         to_onnx(FastFNN(), tmp_path / "unfitted.onnx")
+    with pytest.raises(FileNotFoundError) as caught:
+        to_onnx(_fit(X, y), tmp_path / "missing" / "m.onnx")
+    assert str(caught.value).startswith(f"{tmp_path / 'missing' / 'm.onnx'}: folder ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 

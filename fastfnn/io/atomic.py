@@ -51,8 +51,43 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def check_target(path) -> str:
+    """Check that :func:`atomic_write` can write a file at ``path``; return its absolute path.
+
+    ``path``: str, bytes or os.PathLike. Every error names ``path`` as given and says what was
+    expected: FileNotFoundError for an empty path or a folder that does not exist,
+    IsADirectoryError for a path that is a folder, NotADirectoryError when its folder is a file,
+    PermissionError when the folder is not writable. The command line checks its output options
+    with it before training.
+    """
+    where = os.fsdecode(path)
+    if not where:
+        raise FileNotFoundError("'': the path is empty, expected a file name")
+    target = os.path.abspath(where)
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{where}: the path is a folder, expected a file name")
+    if not os.path.exists(folder):
+        raise FileNotFoundError(f"{where}: folder {folder} does not exist, expected an existing "
+                                "folder")
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(f"{where}: {folder} is a file, expected a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{where}: no permission to write in folder {folder}")
+    return target
+
+
+def _naming(exc: OSError, where: str) -> OSError:
+    """``exc`` again, its message naming ``where`` (what the user asked for) instead of the
+    temporary file."""
+    named = type(exc)(f"{where}: cannot write the file ({exc.strerror or exc}), expected a "
+                      "writable file in an existing folder")
+    named.errno = exc.errno
+    return named
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | bytes | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a file object whose content replaces ``path`` atomically when the ``with`` block ends.
 
     Usage: ``with atomic_write(path) as f: f.write(data)``. The file object is a fresh temporary file
@@ -62,7 +97,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     error propagates.
 
     Args:
-        path: the file to write (str or os.PathLike). Its folder must exist; it is not created.
+        path: the file to write (str, bytes or os.PathLike). Its folder must exist; it is not
+            created.
         mode: ``"wb"`` (default) for a binary file object, ``"w"`` for UTF-8 text.
 
     Yields:
@@ -70,13 +106,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     Raises:
         ValueError: ``mode`` is not one of ``ATOMIC_WRITE_MODES``.
-        OSError: the folder is missing or not writable, or the write or rename fails.
+        OSError: ``path`` cannot be a file (see :func:`check_target`, checked before anything is
+            created), or the write or rename fails; the message names ``path``, never the
+            temporary file.
     """
     if mode not in ATOMIC_WRITE_MODES:
         raise ValueError(f"atomic_write mode must be one of {ATOMIC_WRITE_MODES}, got {mode!r}")
-    target = os.path.abspath(os.fspath(path))
+    where = os.fsdecode(path)
+    target = check_target(path)
     folder, base = os.path.split(target)
-    fd, tmp = _create_temp(folder, base)
+    try:
+        fd, tmp = _create_temp(folder, base)
+    except OSError as exc:
+        raise _naming(exc, where) from exc
     try:
         text = {"encoding": "utf-8"} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as f:
@@ -84,8 +126,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        # An OSError about another file (raised by the caller's block) is the caller's to report.
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise _naming(exc, where) from exc
         raise
     _fsync_folder(folder)

@@ -78,7 +78,7 @@ def save_checkpoint(checkpoint: Checkpoint, path):
         "finished": bool(progress.finished),
         "fit_start": int(progress.fit_start),
     }
-    _check_section(os.fspath(path), {**section, "has_best": progress.best is not None})
+    _check_section(os.fsdecode(path), {**section, "has_best": progress.best is not None})
     return save_model(checkpoint.state, path, section, progress.best)
 
 
@@ -89,7 +89,7 @@ def load_checkpoint(path) -> Checkpoint:
     wrong>, expected <what>") for a model file without training progress or optimizer state, and for
     anything malformed.
     """
-    where = os.fspath(path)
+    where = os.fsdecode(path)
     state, section, best = read_model_file(path)
     if section is None:
         fail(where, "a model file without training progress", "a checkpoint written by fit")

@@ -132,10 +132,10 @@ def save_model(state: FittedState, path, checkpoint: dict | None = None, best=No
     stopping's best (coefs, intercepts), written by fastfnn.io.checkpoint.
 
     Raises ValueError when the state holds something the format cannot store (e.g. classes that are
-    arbitrary objects, non-finite weights), TypeError for a path that is not str/PathLike, and
+    arbitrary objects, non-finite weights), TypeError for a path that is not str/bytes/PathLike, and
     OSError when the file cannot be written.
     """
-    where = os.fspath(path)
+    where = os.fsdecode(path)
     header, arrays = _encode(state, where)
     if checkpoint is not None:
         header["checkpoint"] = {**checkpoint, "has_best": best is not None}
@@ -274,7 +274,7 @@ def load_model(path) -> FittedState:
     try:
         resolve_backend_name(saved)
     except ValueError as exc:
-        warnings.warn(f"{os.fspath(path)}: {exc}; loaded with backend='auto' "
+        warnings.warn(f"{os.fsdecode(path)}: {exc}; loaded with backend='auto' "
                       f"({resolve_backend_name('auto')} here) instead of {saved!r}; choose another "
                       "with set_params(backend=...) (on the command line: --backend)",
                       BackendFallbackWarning, stacklevel=2)
@@ -284,7 +284,7 @@ def load_model(path) -> FittedState:
 
 def read_model_file(path) -> ModelFile:
     """Everything in a file written by :func:`save_model`; errors as :func:`load_model`'s."""
-    where = os.fspath(path)
+    where = os.fsdecode(path)
     if not os.path.exists(where):
         raise FileNotFoundError(f"{where}: no such model file")
     with open(where, "rb") as f:

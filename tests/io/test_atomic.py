@@ -50,15 +50,59 @@ def test_error_in_block_removes_temp_and_keeps_target(tmp_path, exists):
         assert path.read_bytes() == b"old"
 
 
-def test_failed_rename_removes_temp_and_keeps_target(tmp_path):
-    target = tmp_path / "folder"
-    target.mkdir()
-    (target / "inside").write_bytes(b"kept")
-    with pytest.raises(OSError):
-        with atomic_write(target) as f:  # a file cannot replace a non-empty folder
+def test_failed_rename_removes_temp_and_keeps_target(tmp_path, monkeypatch):
+    path = tmp_path / "f"
+    path.write_bytes(b"kept")
+
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied", source, target)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError) as caught:
+        with atomic_write(path) as f:
             f.write(b"new")
-    assert sorted(os.listdir(tmp_path)) == ["folder"]
-    assert (target / "inside").read_bytes() == b"kept"
+    # named as the user gave it, never the hidden temporary file
+    assert str(caught.value) == (f"{path}: cannot write the file (Permission denied), expected a "
+                                 "writable file in an existing folder")
+    assert caught.value.errno == 13
+    assert os.listdir(tmp_path) == ["f"] and path.read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("name,error,message", [
+    ("", FileNotFoundError, "'': the path is empty, expected a file name"),
+    (".", IsADirectoryError, "{tmp}: the path is a folder, expected a file name"),
+    ("missing/f", FileNotFoundError,
+     "missing/f: folder {tmp}/missing does not exist, expected an existing folder"),
+    ("file/f", NotADirectoryError, "file/f: {tmp}/file is a file, expected a folder"),
+])
+def test_a_path_that_cannot_be_written_is_refused_by_name_before_anything(
+        tmp_path, monkeypatch, name, error, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_bytes(b"kept")
+    path = str(tmp_path) if name == "." else name
+    expected = message.format(tmp=tmp_path)
+    with pytest.raises(error) as caught:
+        atomic.check_target(path)
+    assert str(caught.value) == expected
+    with pytest.raises(error) as caught:
+        with atomic_write(path) as f:
+            f.write(b"new")
+    assert str(caught.value) == expected
+    assert os.listdir(tmp_path) == ["file"]
+
+
+def test_an_unwritable_folder_is_refused_by_name(tmp_path, monkeypatch):
+    # os.access stands in for the permission bits, which root (CI containers) ignores
+    monkeypatch.setattr(os, "access", lambda where, how: os.fspath(where) != str(tmp_path))
+    with pytest.raises(PermissionError) as caught:
+        atomic.check_target(tmp_path / "f")
+    assert str(caught.value) == f"{tmp_path / 'f'}: no permission to write in folder {tmp_path}"
+
+
+def test_bytes_paths_are_written(tmp_path):
+    with atomic_write(os.fsencode(tmp_path / "f")) as f:
+        f.write(b"x")
+    assert (tmp_path / "f").read_bytes() == b"x"
 
 
 def test_file_and_folder_are_fsynced_before_and_after_rename(tmp_path, monkeypatch):

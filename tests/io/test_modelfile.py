@@ -168,6 +168,13 @@ def test_a_backend_that_cannot_run_here_gives_way_to_auto_at_load(tmp_path, monk
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
 
 
+def test_bytes_paths_save_as_they_load(tmp_path):
+    model = tiny_model()
+    path = os.fsencode(tmp_path / "m.npz")
+    assert model.save(path) == path
+    assert_same_model(FastFNN.load(path), model)
+
+
 def test_name_is_used_as_given_and_permissions_follow_the_umask(tmp_path):
     model = tiny_model()
     path = tmp_path / "model.bin"
