@@ -207,6 +207,10 @@ def _encode_params(params, where):
     out = {}
     for name, value in params.items():
         value = _plain(value)
+        if isinstance(value, np.ndarray):
+            # array-likes the estimator takes (hidden_layer_sizes, dropout, image_shape): a 1-D
+            # array is stored as the list it holds (a 0-d one as its number)
+            value = value.tolist()
         if name == "random_state" and isinstance(value, (np.random.RandomState,
                                                          np.random.Generator)):
             value = None  # a generator's state is consumed by fitting; nothing to reproduce
@@ -215,7 +219,7 @@ def _encode_params(params, where):
                 value = np.dtype(value).name
             except TypeError:
                 pass  # left as is: refused below with the parameter's name
-        elif isinstance(value, (tuple, list)):
+        elif isinstance(value, (tuple, list, range)):
             value = [_plain(v) for v in value]
         elif isinstance(value, float) and value == math.inf:
             value = "inf"  # JSON has no infinity (n_iter_no_change=inf: never stop early)

@@ -147,6 +147,21 @@ def test_generator_random_state_is_stored_as_none(tmp_path):
     assert round_trip(model, tmp_path).random_state is None
 
 
+@pytest.mark.parametrize("params,saved", [
+    (dict(hidden_layer_sizes=np.array([4, 3])), dict(hidden_layer_sizes=(4, 3))),
+    (dict(hidden_layer_sizes=range(3, 5)), dict(hidden_layer_sizes=(3, 4))),
+    (dict(hidden_layer_sizes=(4, 3), dropout=np.array([0.1, 0.2])), dict(dropout=(0.1, 0.2))),
+    (dict(hidden_layer_sizes=(4,), augment_shift=1, image_shape=np.array([4, 4])),
+     dict(image_shape=(4, 4))),
+])
+def test_array_like_parameters_fit_takes_save_as_tuples(tmp_path, params, saved):
+    X, y = blobs(n=60, n_features=16)
+    model = FastFNN(**params, **FAST).fit(X, y)
+    loaded = round_trip(model, tmp_path)
+    assert {name: loaded.get_params()[name] for name in saved} == saved
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 def test_a_backend_that_cannot_run_here_gives_way_to_auto_at_load(tmp_path, monkeypatch):
     """A model trained on a GPU predicts on a machine without one: its saved backend is replaced
     by "auto", with a warning that says so (numba stands in for a missing cupy here)."""
