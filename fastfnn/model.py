@@ -350,6 +350,11 @@ class MultilayerPerceptron:
                   sample_weight=w_train)
         # Training succeeded: only now does the model change.
         self._publish(fitted_state())
+        if not incremental and not state.finished and (
+                len(state.history["loss"]) - state.fit_start == config.max_iter):
+            # scikit-learn's words; like it, partial_fit (one epoch by design) does not warn
+            warn_convergence(f"Stochastic Optimizer: Maximum iterations ({config.max_iter}) "
+                             "reached and the optimization hasn't converged yet.", stacklevel=5)
 
     def _fit_full_batch(self, backend, config, hp, *, X, weights, start, prior, fit_targets,
                         x_scale, on_epoch):

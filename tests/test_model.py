@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
+from fastfnn.sklearn_compat import ConvergenceWarning
 from fastfnn.model import _validation_split
 from fastfnn.network import init_params
 
@@ -637,3 +638,21 @@ def test_early_stopping_refuses_classes_its_stratified_split_cannot_hold():
     y = np.r_[np.zeros(29, dtype=int), 1]
     with pytest.raises(ValueError, match=r"Classes with too few members are: \[1\]"):
         FastFNN(early_stopping=True, **FAST).fit(blobs(n=30)[0], y)
+
+
+@pytest.mark.parametrize("estimator", [FastFNN, FastFNNRegressor])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_fit_that_reaches_max_iter_warns_as_scikit_learn(estimator, solver):
+    X, y = blobs(n=60)
+    model = estimator((4,), solver=solver, backend="numpy", random_state=0, max_iter=3)
+    with pytest.warns(ConvergenceWarning, match=r"^Stochastic Optimizer: Maximum iterations "
+                      r"\(3\) reached and the optimization hasn't converged yet\.$") as caught:
+        model.fit(X, y)
+    assert caught[0].filename == __file__  # it points at the call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.partial_fit(X, y)  # one epoch by design, as scikit-learn's: no warning
+        model.set_params(tol=1e9, n_iter_no_change=1).fit(X, y)
+        assert model.n_iter_ == 3  # stopped on tol in the last epoch: converged
+    with pytest.warns(ConvergenceWarning):  # a warm start's own max_iter epochs
+        model.set_params(warm_start=True, tol=0.0, n_iter_no_change=10).fit(X, y)
