@@ -701,6 +701,12 @@ class FastFNN(MultilayerPerceptron):
             scores /= np.maximum(scores.sum(axis=1, keepdims=True), np.finfo(scores.dtype).tiny)
         return scores
 
+    def predict_log_proba(self, X):
+        """The natural logarithm of :meth:`predict_proba` (n_samples, n_classes), as
+        scikit-learn's ``predict_log_proba``: a probability that rounded to 0 gives -inf."""
+        probabilities = self.predict_proba(X)
+        return np.log(probabilities, out=probabilities)
+
     def predict(self, X):
         """Predicted labels (n_samples,) drawn from ``classes_``; multi-label: (n, k) 0/1 ints."""
         scores = self._outputs(X)

@@ -656,3 +656,12 @@ def test_a_fit_that_reaches_max_iter_warns_as_scikit_learn(estimator, solver):
         assert model.n_iter_ == 3  # stopped on tol in the last epoch: converged
     with pytest.warns(ConvergenceWarning):  # a warm start's own max_iter epochs
         model.set_params(warm_start=True, tol=0.0, n_iter_no_change=10).fit(X, y)
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba(fitted):
+    model, X, y = fitted
+    np.testing.assert_array_equal(model.predict_log_proba(X), np.log(model.predict_proba(X)))
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    logs = model_selection.cross_val_predict(FastFNN((4,), **FAST), X, y, cv=2,
+                                             method="predict_log_proba")
+    assert logs.shape == (len(X), 3) and (logs <= 0).all()
