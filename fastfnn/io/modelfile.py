@@ -6,9 +6,9 @@ uncompressed zip as ``np.savez`` writes it:
 - ``header.json``: a uint8 array holding UTF-8 JSON: format name and version, the fastfnn version that
   wrote it, the estimator's parameters, the layer sizes, hidden activation, output (a classifier's
   softmax or sigmoid, a regressor's squared_error or poisson), multi-label flag (a regressor: 2-D
-  targets), weight dtype, the classes (values and NumPy dtype; null for a regressor), the
-  optimizer's step count and sgd's step size, the training history, and a ``checkpoint`` section
-  (null in a plain model file; see fastfnn.io.checkpoint);
+  targets), weight dtype, the classes (values and NumPy dtype, bytes as Latin-1 text; null for a
+  regressor), the optimizer's step count and sgd's step size, the training history, and a
+  ``checkpoint`` section (null in a plain model file; see fastfnn.io.checkpoint);
 - ``coef_<i>`` (sizes[i], sizes[i+1]) and ``intercept_<i>`` (sizes[i+1],) for each layer;
 - ``opt_<g>_<i>``: the optimizer state (SGD: velocities; Adam: first and second moments) of group g
   (even g: weights, odd g: biases) of layer i, so that training after a load continues exactly;
@@ -68,7 +68,7 @@ WEIGHT_DTYPES = ("float32", "float64")
 OUTPUTS = ("softmax", "sigmoid", *REGRESSION_OUTPUTS)
 
 #: NumPy dtypes classes may have (besides ``object`` holding str/int/float/bool), as ``dtype.str``.
-_CLASS_DTYPE = re.compile(r"[<>|=]?(b1|[iu][1248]|f[248]|U[0-9]{1,7})")
+_CLASS_DTYPE = re.compile(r"[<>|=]?(b1|[iu][1248]|f[248]|[US][0-9]{1,7})")
 
 _HEADER_KEYS = {"format", "format_version", "fastfnn_version", "params", "architecture",
                 "activation", "output", "multilabel", "dtype", "classes", "optimizer", "history",
@@ -248,6 +248,9 @@ def _encode_classes(classes, where):
         raise ValueError(f"{where}: cannot save classes of shape {classes.shape}, expected 1-D")
     if classes.dtype.kind in "biufU":
         return {"dtype": classes.dtype.str, "values": classes.tolist()}
+    if classes.dtype.kind == "S":
+        # JSON has no bytes: Latin-1 maps each byte to one character and back, in the same order
+        return {"dtype": classes.dtype.str, "values": [v.decode("latin-1") for v in classes]}
     if classes.dtype.kind == "O":
         values = [_plain(v) for v in classes]
         bad = next((v for v in values if not isinstance(v, (str, bool, int, float))), None)
@@ -257,7 +260,7 @@ def _encode_classes(classes, where):
     else:
         what = f"labels of dtype {classes.dtype}"
     raise ValueError(f"{where}: cannot save classes holding {what}, expected labels that are ints, "
-                     "floats, strings or bools")
+                     "floats, strings, bytes or bools")
 
 
 # ------------------------------------------------------------------------------------------ load
@@ -522,14 +525,18 @@ def _check_classes(where, spec, multilabel):
               "i": lambda v: is_int(v) and np.iinfo(dtype).min <= v <= np.iinfo(dtype).max,
               "u": lambda v: is_int(v) and np.iinfo(dtype).min <= v <= np.iinfo(dtype).max,
               "f": is_number,
-              "U": lambda v: isinstance(v, str) and len(v) <= dtype.itemsize // 4}[dtype.kind]
+              "U": lambda v: isinstance(v, str) and len(v) <= dtype.itemsize // 4,
+              "S": lambda v: isinstance(v, str) and len(v) <= dtype.itemsize
+              and all(ord(c) < 256 for c in v)}[dtype.kind]
         if not all(ok(v) for v in values):
             fail(where, f"classes holds a value that does not fit dtype {kind}",
                  f"values of dtype {kind}")
+        if dtype.kind == "S":  # bytes are stored as Latin-1 text (see _encode_classes)
+            values = [v.encode("latin-1") for v in values]
         classes = np.array(values, dtype=dtype).reshape(len(values))
     else:
         fail(where, f"classes dtype is {shorten(kind)}",
-             "bool, int, uint, float, unicode string or object (of str/int/float/bool)")
+             "bool, int, uint, float, unicode or bytes string, or object (of str/int/float/bool)")
     try:
         ordered = all(a < b for a, b in zip(classes[:-1], classes[1:]))
     except TypeError:

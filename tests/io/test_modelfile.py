@@ -42,6 +42,7 @@ LABELS = {
     "str": lambda y: np.array(["cat", "dog", "emu"])[y],
     "float": lambda y: y * 2.0 - 1.0,  # whole numbers: other floats are not class labels
     "object-str": lambda y: np.array(["a", "bb", "ccc"], dtype=object)[y],
+    "bytes": lambda y: np.array([b"\x00e", b"cat", b"\xffdog"])[y],  # h5py's strings, any byte
 }
 
 
@@ -235,9 +236,9 @@ def test_unfitted_model_cannot_be_saved(tmp_path):
 
 @pytest.mark.parametrize("classes", [
     np.array([object(), object()], dtype=object),
-    np.array([b"a", b"b"]),
+    np.array([b"a", b"b"], dtype=object),   # a bytes array (dtype S) saves; loose bytes do not
     np.array([(1, 2), "x"], dtype=object),
-], ids=["objects", "bytes", "tuple"])
+], ids=["objects", "object-bytes", "tuple"])
 def test_classes_json_cannot_hold_are_refused(tmp_path, classes):
     model = tiny_model()
     model.classes_ = classes
