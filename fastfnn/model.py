@@ -21,6 +21,7 @@ import math
 import os
 import sys
 import types
+import warnings
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -343,6 +344,11 @@ class MultilayerPerceptron:
         if held_out is not None:
             validate = self._validator(backend, config, held_out, x_scale, fit_targets,
                                        hp["dtype"])
+        if config.batch_size is not None and config.batch_size > X_train.shape[0]:
+            # scikit-learn's words (the trainer takes min(batch_size, rows))
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
+                          f"to be clipped: batch_size={config.batch_size}, "
+                          f"{X_train.shape[0]} training samples", UserWarning, stacklevel=4)
         with backend.thread_limit(hp["n_jobs"]):
             train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
                   x_scale=x_scale, validate=validate, epochs=epochs, on_epoch=after_epoch,

@@ -665,3 +665,17 @@ def test_predict_log_proba_is_the_log_of_predict_proba(fitted):
     logs = model_selection.cross_val_predict(FastFNN((4,), **FAST), X, y, cv=2,
                                              method="predict_log_proba")
     assert logs.shape == (len(X), 3) and (logs <= 0).all()
+
+
+def test_a_batch_size_above_the_sample_count_is_clipped_with_scikit_learns_warning():
+    X, y = blobs(n=60)
+    model = FastFNN((4,), batch_size=500, **FAST)
+    for method in ("fit", "partial_fit"):
+        with pytest.warns(UserWarning, match="^Got `batch_size` less than 1 or larger than sample "
+                          "size. It is going to be clipped: batch_size=500, 60 training"):
+            getattr(model, method)(X, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Got `batch_size`")
+        model.set_params(batch_size=None).fit(X, y)  # full batch: nothing is clipped
+        model.set_params(batch_size=60).fit(X, y)
+        model.set_params(batch_size=500, solver="lbfgs", max_iter=5, tol=1e-2).fit(X, y)
