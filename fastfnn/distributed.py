@@ -39,9 +39,9 @@ try:
 except ImportError:  # Ray without Dask: the Ray hook below needs nothing from Dask
     WorkerPlugin = object
 
-from fastfnn.model import FastFNN
+from fastfnn.model import FastFNN, _seed_of
 from fastfnn.precompile import warmup
-from fastfnn.streaming import STOCHASTIC_SOLVERS, label_options
+from fastfnn.streaming import STOCHASTIC_SOLVERS, label_options, positive_int
 
 #: The file whose lock serialises warm-ups on one machine.
 WARMUP_LOCK = os.path.join(tempfile.gettempdir(), "fastfnn-warmup.lock")
@@ -115,7 +115,8 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     (``sync_every`` mini-batches of ``model.batch_size`` rows, or its whole shard when None: once
     per epoch); the driver then averages the weights, biases and optimizer state (velocities, Adam's
     moments) over the workers, weighted by the rows each trained (local SGD). Each epoch visits
-    every shard's rows in a fresh order drawn from ``model.random_state`` (an int; None: drawn).
+    every shard's rows in a fresh order drawn from ``model.random_state`` (an int; a RandomState
+    or Generator: a seed drawn from it, as ``fit`` does; None: drawn).
 
     model: an unfitted estimator whose parameters are used (it is not changed).
     X: (n, n_features) dask array or array; y: (n,) labels or targets, the same kind.
@@ -133,12 +134,10 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
         raise ValueError(f"data-parallel training averages partial_fit rounds, which need a "
                          f"stochastic solver {STOCHASTIC_SOLVERS}; the model has "
                          f"solver={model.solver!r}")
-    epochs = model.max_iter if epochs is None else epochs
-    for name, value in (("epochs", epochs), ("sync_every", sync_every)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if sync_every is not None and not isinstance(model.batch_size, int):
+    epochs = positive_int("epochs", model.max_iter if epochs is None else epochs)
+    if sync_every is not None:
+        sync_every = positive_int("sync_every", sync_every)
+    if sync_every is not None and not isinstance(model.batch_size, (int, np.integer)):
         raise ValueError(f"sync_every counts mini-batches: it needs an int batch_size, got "
                          f"{model.batch_size!r}")
     if len(X) != len(y):
@@ -147,8 +146,9 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     if len(X) < len(workers):
         raise ValueError(f"{len(X)} rows cannot make a shard for each of {len(workers)} workers")
     params = model.get_params()
-    if params["random_state"] is None:
-        params["random_state"] = int(np.random.default_rng().integers(2**31))
+    # the workers and the shard orders need one int seed: drawn from a RandomState or Generator
+    # (as fit does), or fresh for None
+    params["random_state"] = _seed_of(params["random_state"])
     labelled = label_options(model, y, classes)
     shards = _place_shards(client, X, y, workers)
     rows_per_round = None if sync_every is None else sync_every * params["batch_size"]

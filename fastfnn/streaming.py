@@ -67,12 +67,8 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)}; expected one label row per sample")
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) \
-            or chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
-    epochs = model.max_iter if epochs is None else epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    chunk_rows = positive_int("chunk_rows", chunk_rows)
+    epochs = positive_int("epochs", model.max_iter if epochs is None else epochs)
     if n == 0:
         raise ValueError("X has no rows; expected at least one sample")
     labelled = label_options(model, y, classes)
@@ -93,6 +89,14 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
                 on_chunk(epoch, index, trained)
     model._publish(trained.fitted_state_)
     return model
+
+
+def positive_int(name, value) -> int:
+    """``value`` as an int when it is a Python or NumPy integer >= 1 (not a bool); else ValueError
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def label_options(model, y, classes=None) -> dict:

@@ -223,6 +223,21 @@ def test_data_parallel_fits_regressors(dask_client):
     assert fitted.loss_curve_[-1] < 0.5 * fitted.loss_curve_[0]
 
 
+def test_data_parallel_takes_numpy_integers_and_random_states(dask_client):
+    """np.int64 epochs and sync_every count as ints; a RandomState seeds the fit as fit does."""
+    X, y = blobs(n=120, n_features=6, n_classes=3)
+    params = dict(hidden_layer_sizes=(8,), batch_size=20, max_iter=1, backend="numpy")
+    by_int = fit_data_parallel(FastFNN(random_state=0, **params), dask_client, X, y, epochs=2,
+                               sync_every=2)
+    by_numpy = fit_data_parallel(FastFNN(random_state=0, **params), dask_client, X, y,
+                                 epochs=np.int64(2), sync_every=np.int64(2))
+    assert by_numpy.n_iter_ == by_int.n_iter_ == 2 * 2   # 60 rows a shard, 40 a round
+    np.testing.assert_array_equal(by_numpy.coefs_[0], by_int.coefs_[0])
+    drawn = [fit_data_parallel(FastFNN(random_state=np.random.RandomState(5), **params),
+                               dask_client, X, y).coefs_[0] for _ in range(2)]
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+
+
 @pytest.mark.parametrize("change,message", [
     (dict(epochs=0), "epochs must be a positive int"),
     (dict(sync_every=0), "sync_every must be a positive int"),
