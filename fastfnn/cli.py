@@ -473,16 +473,16 @@ def _write_plots(history, folder, confusion=None, classes=None):
     return written
 
 
-def _load_model(path, backend):
-    """The FastFNN in ``path``, set to run on ``backend`` (None: the model's own, as saved). A
-    saved backend that cannot run here gives way to "auto", said in one line on stderr unless
-    ``backend`` was given."""
+def _load_model(path, backend, kind=None):
+    """The FastFNN (or any estimator of ``kind``, e.g. MultilayerPerceptron) in ``path``, set to
+    run on ``backend`` (None: the model's own, as saved). A saved backend that cannot run here
+    gives way to "auto", said in one line on stderr unless ``backend`` was given."""
     from fastfnn import FastFNN
     from fastfnn.io.modelfile import BackendFallbackWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BackendFallbackWarning)
-        model = FastFNN.load(path)
+        model = (kind or FastFNN).load(path)
     for warning in caught:
         if warning.category is not BackendFallbackWarning:
             warnings.showwarning(warning.message, warning.category, warning.filename,
@@ -536,20 +536,40 @@ def _plot(args) -> int:
     if not is_model:
         history = _read_log(source)
     else:
-        model = _load_model(source, args.backend)
+        from fastfnn.model import MultilayerPerceptron
+
+        model = _load_model(source, args.backend, MultilayerPerceptron)
         history = model.history_
-        if model.n_features_in_ == MNIST_FEATURES and not model.fitted_state_.multilabel:
+        reason = _no_confusion_matrix(model)
+        if reason is None:
             from fastfnn.datasets import load_mnist
 
             _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
                                              download=not args.no_download)
             confusion, classes = model.evaluate(X_test, y_test)["confusion_matrix"], model.classes_
         else:
-            print(f"no confusion matrix: the model takes {model.n_features_in_} features, not "
-                  f"28x28 MNIST images")
+            print(f"no confusion matrix: {reason}")
     written = _write_plots(history, args.out, confusion, classes)
     print(f"plots saved to {args.out}: {', '.join(p.name for p in written)}")
     return 0
+
+
+def _no_confusion_matrix(model):
+    """Why ``fastfnn plot`` draws no MNIST confusion matrix for ``model``; None when it does (a
+    single-label classifier of 28x28 images whose classes are the digits 0-9)."""
+    from fastfnn.io.modelfile import shorten
+
+    state = model.fitted_state_
+    if state.is_regressor:
+        return "the model is a regressor"
+    if model.n_features_in_ != MNIST_FEATURES:
+        return f"the model takes {model.n_features_in_} features, not 28x28 MNIST images"
+    if state.multilabel:
+        return "the model is multi-label, not a classifier of one digit per image"
+    classes = model.classes_.tolist()
+    if classes != list(range(10)):
+        return f"the model's classes are {shorten(classes)}, not the digits 0-9 of MNIST"
+    return None
 
 
 def _read_log(path):

@@ -291,6 +291,31 @@ def test_plot_needs_matplotlib_before_training(mnist, tmp_path, capsys, monkeypa
                           "fastfnn[plot]")
 
 
+@pytest.mark.parametrize("kind,targets,reason", [
+    ("multi-label", lambda y: np.eye(10, dtype=int)[y], "the model is multi-label"),
+    ("letters", lambda y: np.array(list("abcdefghij"))[y],
+     "the model's classes are ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], not the digits"),
+    ("three digits", lambda y: y % 3, "the model's classes are [0, 1, 2], not the digits 0-9"),
+    ("regressor", lambda y: y.astype(float), "the model is a regressor"),
+])
+def test_plot_draws_the_curves_of_any_784_feature_model(tmp_path, capsys, kind, targets, reason):
+    """Only a classifier of the digits 0-9 gets a confusion matrix; every model gets its curves
+    (no data is read for the others: there is none here)."""
+    from fastfnn import FastFNNRegressor
+
+    images, labels = synthetic_digits(60, 0)
+    estimator = FastFNNRegressor if kind == "regressor" else FastFNN
+    path = estimator((4,), backend="numpy", max_iter=2).fit(
+        images.reshape(60, -1), targets(labels.astype(np.int64))).save(tmp_path / "m.npz")
+    folder = tmp_path / "plots"
+    assert main(["plot", str(path), "--out", str(folder), "--data", str(tmp_path / "none"),
+                 "--no-download"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith(f"no confusion matrix: {reason}")
+    assert second == f"plots saved to {folder}: loss.png, accuracy.png"
+    assert_pngs(folder, "loss.png", "accuracy.png")
+
+
 def test_plot_a_model_and_a_log(mnist, tmp_path, capsys, monkeypatch, five_feature_model):
     model, log = tmp_path / "m.npz", tmp_path / "log.jsonl"
     assert main(train_args(mnist, model, "--epochs", "2", "--log-json", str(log))) == 0
