@@ -39,8 +39,8 @@ from fastfnn.schedules import SCHEDULES
 from fastfnn.sklearn_compat import NotFittedError, not_fitted, warn_convergence
 from fastfnn.state import FittedState, OptimizerState
 from fastfnn.streaming import fit_chunks, streams
-from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, loss_and_correct,
-                             new_opt_state, output_scores, train)
+from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, copy_params,
+                             loss_and_correct, new_opt_state, output_scores, train)
 from fastfnn.validation import (check_feature_names, check_labels, check_regression_targets,
                                 check_sample_weight, check_X, check_y, feature_names)
 
@@ -322,6 +322,15 @@ class MultilayerPerceptron:
                 state.validation_scores = list(prior.validation_scores or [])
                 if prior.best_loss is not None:
                     state.best_loss = prior.best_loss
+                # as scikit-learn's counter, set only on a first fit: a refit after a stop on
+                # tol stops after its first epoch that does not improve (getattr: a model
+                # pickled before the count was kept has none)
+                state.no_improvement = getattr(self, "_no_improvement_count", 0)
+                if early_stopping and prior.best_validation_score is not None:
+                    # the best so far is the previous fit's, whose weights this one starts from
+                    state.best_score = prior.best_validation_score
+                    state.best_params = (copy_params(backend, dev_coefs),
+                                         copy_params(backend, dev_intercepts))
         epochs = 1 if incremental else (
             0 if state.finished else config.max_iter - (len(state.history["loss"])
                                                         - state.fit_start))
@@ -355,7 +364,7 @@ class MultilayerPerceptron:
                   on_progress=progress.on_progress if progress and progress.bar_enabled else None,
                   sample_weight=w_train)
         # Training succeeded: only now does the model change.
-        self._publish(fitted_state())
+        self._publish(fitted_state(), state.no_improvement)
         if not incremental and not state.finished and (
                 len(state.history["loss"]) - state.fit_start == config.max_iter):
             # scikit-learn's words; like it, partial_fit (one epoch by design) does not warn
@@ -418,14 +427,19 @@ class MultilayerPerceptron:
         return validate
 
     # ------------------------------------------------------------------ fitted state
-    def _publish(self, state: FittedState) -> None:
+    def _publish(self, state: FittedState, no_improvement: int = 0) -> None:
         """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them,
         but for ``feature_names_in_``: X's column names, which :meth:`_fit` sets).
+
+        no_improvement: the stopping rule's count of epochs in a row without improvement at the
+        end of the fit (scikit-learn's ``_no_improvement_count``), which a warm start or
+        partial_fit continues; FittedState does not hold it, so a loaded model starts from 0.
 
         coefs_, intercepts_ and (classifiers) classes_ may be reassigned by users (warm start from
         given weights, as with scikit-learn's MLPs); :attr:`fitted_state_` reads them back.
         """
         self._state = state
+        self._no_improvement_count = no_improvement
         self.coefs_ = state.coefs
         self.intercepts_ = state.intercepts
         if state.classes is not None:

@@ -679,3 +679,19 @@ def test_a_batch_size_above_the_sample_count_is_clipped_with_scikit_learns_warni
         model.set_params(batch_size=None).fit(X, y)  # full batch: nothing is clipped
         model.set_params(batch_size=60).fit(X, y)
         model.set_params(batch_size=500, solver="lbfgs", max_iter=5, tol=1e-2).fit(X, y)
+
+
+def test_a_warm_refit_with_early_stopping_continues_the_best_score_and_its_count():
+    """As scikit-learn's: the previous fit's best validation score (and the weights it restored)
+    stay the best to beat, and its count of epochs without improvement goes on."""
+    X, y = blobs(n=100)
+    model = FastFNN((4,), early_stopping=True, warm_start=True, n_iter_no_change=2,
+                    learning_rate_init=0.05, **{**FAST, "tol": 1e9})
+    model.fit(X, y)
+    assert model.n_iter_ == 4  # the first epoch beats -inf, three more do not beat it by tol
+    best, best_score = copy.deepcopy(model.coefs_), model.best_validation_score_
+    assert best_score == 1.0  # the refit's epoch cannot beat it
+    model.fit(X, y)
+    assert model.n_iter_ == 5 and model.best_validation_score_ == best_score
+    for now, then in zip(model.coefs_, best):
+        np.testing.assert_array_equal(now, then)  # the previous fit's best weights, restored

@@ -2,13 +2,15 @@
 epochs (L-BFGS: a few iterations), then the weights agree to 1e-10 (relative).
 
 Covered: sample weights (sgd and adam, several steps per epoch), every learning-rate schedule, the
-regressor's two losses, class weights (as the sample weights they stand for) and L-BFGS, on every
-CPU backend here (NumPy, and Numba with its fused epoch).
+regressor's two losses, class weights (as the sample weights they stand for), L-BFGS, a warm refit
+after a stop on tol and partial_fit's adaptive step size, on every CPU backend here (NumPy, and
+Numba with its fused epoch).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from fastfnn.network import init_params
 from .conftest import backend_params, blobs
 
 pytest.importorskip("sklearn")
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -174,3 +177,36 @@ def test_sample_weights_on_sparse_inputs_and_large_batches(backend_name):
     theirs, ours = pair({**SGD, "batch_size": 100}, backend=backend_name)
     fit_from(theirs, ours, starting_weights(5, 3), X, y, sample_weights(len(y)), classes=[0, 1, 2])
     assert_same_weights(ours, theirs)
+
+
+def test_a_warm_refit_after_a_stop_on_tol_keeps_the_no_improvement_count(backend_name):
+    """scikit-learn sets its count only on a first fit: the refit stops after its first epoch
+    that does not improve the loss by tol, with the same weights."""
+    X, y = classification()
+    params = dict(solver="adam", learning_rate_init=0.01, batch_size=16, alpha=0.0, tol=1e-2,
+                  n_iter_no_change=3)
+    theirs, ours = pair(params, epochs=300, backend=backend_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # both stop on tol
+        fit_from(theirs, ours, starting_weights(5, 3), X, y, classes=[0, 1, 2])
+        first = len(theirs.loss_curve_)
+        assert ours.n_iter_ == first < 300
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    assert ours.n_iter_ == len(theirs.loss_curve_) < first + 3
+    assert_same_weights(ours, theirs)
+
+
+def test_partial_fit_counts_epochs_without_improvement_across_calls(backend_name):
+    """scikit-learn's adaptive schedule divides the step size in partial_fit too, once
+    n_iter_no_change calls in a row did not improve the loss by tol."""
+    X, y = classification()
+    theirs, ours = pair({**SGD, "learning_rate": "adaptive", "tol": 1e9, "n_iter_no_change": 2},
+                        backend=backend_name)
+    rates = []  # tol=1e9: no call improves, whatever the weights
+    for _ in range(5):
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        rates.append(ours.fitted_state_.optimizer.learning_rate)
+        assert rates[-1] == theirs._optimizer.learning_rate
+    assert rates == [0.05, 0.05, 0.05, 0.01, 0.01]
