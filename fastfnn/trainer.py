@@ -39,8 +39,11 @@ ADAPTIVE_MIN_LEARNING_RATE = 1e-6
 ADAPTIVE_DIVISOR = 5.0
 
 
-class TrainingDivergedError(FloatingPointError):
-    """Training produced a non-finite loss or weight; the model keeps its last good weights."""
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss or weight; the model keeps its last good weights.
+
+    A FloatingPointError (what it is), and a ValueError as what scikit-learn's MLPs raise for
+    non-finite weights, so ``except ValueError`` written for them catches it."""
 
 
 @dataclass

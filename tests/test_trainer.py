@@ -73,6 +73,8 @@ def test_divergence_raises_and_restores_the_last_good_weights():
         train(backend, config, X * 1e20, y, state, np.random.default_rng(0),
               on_epoch=lambda e, r: good.append([w.copy() for w in state.coefs]))
     assert f"epoch {len(good)}, step " in str(info.value)
+    # what it is, and what scikit-learn's MLPs raise for non-finite weights
+    assert isinstance(info.value, FloatingPointError) and isinstance(info.value, ValueError)
     for got, want in zip(state.coefs, good[-1]):
         np.testing.assert_array_equal(got, want)
     assert all(np.isfinite(w).all() for w in state.coefs)
