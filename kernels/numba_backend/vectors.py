@@ -206,7 +206,7 @@ if numba is not None:
     def pow2(typingctx, k):
         """2.0 ** k of each lane of k, which holds integers in the dtype's normal exponent
         range (-1022..1023 in float64, -126..127 in float32; NaN is taken as 0): the float
-        built from its exponent bits, no arithmetic on floats. Floats too."""
+        built from its exponent bits. Floats too."""
         if not _is_float_or_vector(k):
             return None
         ft = k.dtype if isinstance(k, VecType) else k
@@ -217,18 +217,17 @@ if numba is not None:
             int_ty = ir.IntType(bits)
             if isinstance(sig.args[0], VecType):
                 int_ty = ir.VectorType(int_ty, sig.args[0].lanes)
-                isuffix = f"v{sig.args[0].lanes}i{bits}"
 
                 def const(value):
                     return ir.Constant(int_ty, [value] * sig.args[0].lanes)
             else:
-                isuffix = f"i{bits}"
-
                 def const(value):
                     return ir.Constant(int_ty, value)
-            # saturating: NaN gives 0, so no lane is ever poison
-            n = _llvm_call(builder, f"llvm.fptosi.sat.{isuffix}.{_vec_suffix(sig.args[0])}",
-                           int_ty, [args[0]])
+            # NaN lanes to 0 first, so that no lane converts out of range (which LLVM makes
+            # poison); llvm.fptosi.sat would do it too, but x86 gets it one lane at a time
+            k = args[0]
+            k = builder.select(builder.fcmp_ordered("ord", k, k), k, ir.Constant(ty, None))
+            n = builder.fptosi(k, int_ty)
             biased = builder.add(n, const((1 << (bits - mantissa - 2)) - 1))
             return builder.bitcast(builder.shl(biased, const(mantissa)), ty)
         return k(k), codegen
