@@ -196,9 +196,7 @@ class MultilayerPerceptron:
         continuing = self.warm_start and self._fitted
         model = copy.deepcopy(self) if continuing else type(self)(**self.get_params())
         fit_chunks(model, X, y)
-        self._publish(model.fitted_state_)
-        if not continuing:
-            self._reset_feature_names(None)  # a streamed array has no column names
+        self._publish(model.fitted_state_)  # a fresh fit on a stream has no feature names
         return self
 
     def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,
@@ -206,25 +204,19 @@ class MultilayerPerceptron:
         """fit (``incremental`` False) or partial_fit (True) over (X, y). A fit that starts afresh
         sets ``feature_names_in_`` from X (or removes it); one that continues checks X's names
         against it, as scikit-learn's MLPs do."""
-        names = feature_names(X)
+        names = given = feature_names(X)
         first_pass = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
         if not first_pass:
-            check_feature_names(getattr(self, "feature_names_in_", None), names,
-                                type(self).__name__)
-        self._train(X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume)
-        if first_pass:
-            self._reset_feature_names(names)
+            names = getattr(self, "feature_names_in_", None)
+            check_feature_names(names, given, type(self).__name__)
+        self._train(X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume,
+                    names)
         return self
 
-    def _reset_feature_names(self, names):
-        """Set ``feature_names_in_`` to a fresh fit's ``names``, or remove it when X had none."""
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _train(self, X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume):
-        """Check the input and train; the model changes only once training succeeded."""
+    def _train(self, X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume,
+               names):
+        """Check the input and train; the model changes only once training succeeded. names: the
+        fitted state's feature names."""
         name = type(self).__name__
         hp = resolve(self.get_params(), self._parameters)
         prior = self._state if self._fitted else None
@@ -294,7 +286,7 @@ class MultilayerPerceptron:
             self._fit_full_batch(
                 backend, config, hp, X=X, weights=weights, start=(coefs, intercepts),
                 prior=prior if continuing else None, fit_targets=fit_targets, x_scale=x_scale,
-                on_epoch=on_epoch)
+                on_epoch=on_epoch, names=names)
             return
         if saved:
             state = _resumed_train_state(backend, saved)
@@ -323,9 +315,8 @@ class MultilayerPerceptron:
                 if prior.best_loss is not None:
                     state.best_loss = prior.best_loss
                 # as scikit-learn's counter, set only on a first fit: a refit after a stop on
-                # tol stops after its first epoch that does not improve (getattr: a model
-                # pickled before the count was kept has none)
-                state.no_improvement = getattr(self, "_no_improvement_count", 0)
+                # tol stops after its first epoch that does not improve
+                state.no_improvement = prior.no_improvement
                 if early_stopping and prior.best_validation_score is not None:
                     # the best so far is the previous fit's, whose weights this one starts from
                     state.best_score = prior.best_validation_score
@@ -338,7 +329,7 @@ class MultilayerPerceptron:
             if self.verbose else None
 
         def fitted_state():
-            return _fitted_state(self.get_params(), backend, state, config, fit_targets)
+            return _fitted_state(self.get_params(), backend, state, config, fit_targets, names)
 
         def after_epoch(epoch, record):
             if checkpoint is not None:
@@ -364,7 +355,7 @@ class MultilayerPerceptron:
                   on_progress=progress.on_progress if progress and progress.bar_enabled else None,
                   sample_weight=w_train)
         # Training succeeded: only now does the model change.
-        self._publish(fitted_state(), state.no_improvement)
+        self._publish(fitted_state())
         if not incremental and not state.finished and (
                 len(state.history["loss"]) - state.fit_start == config.max_iter):
             # scikit-learn's words; like it, partial_fit (one epoch by design) does not warn
@@ -372,10 +363,10 @@ class MultilayerPerceptron:
                              "reached and the optimization hasn't converged yet.", stacklevel=5)
 
     def _fit_full_batch(self, backend, config, hp, *, X, weights, start, prior, fit_targets,
-                        x_scale, on_epoch):
+                        x_scale, on_epoch, names):
         """The lbfgs solver (fastfnn.lbfgs) over (X, fit_targets.targets) with row ``weights``
         from ``start`` = (coefs, intercepts), continuing ``prior``'s history when given (a warm
-        start); publishes the result."""
+        start); publishes the result, with feature names ``names``."""
         coefs, intercepts = start
         targets = fit_targets.targets
         progress = EpochProgress(config.max_iter, sys.stdout) if self.verbose else None
@@ -403,7 +394,8 @@ class MultilayerPerceptron:
         state = TrainState(coefs=new_coefs, intercepts=new_intercepts, opt_state=[],
                            history=history, best_loss=min(history["loss"]),
                            samples_seen=(prior.t if prior else 0) + X.shape[0] * n_iter)
-        self._publish(_fitted_state(self.get_params(), backend, state, config, fit_targets))
+        self._publish(_fitted_state(self.get_params(), backend, state, config, fit_targets,
+                                    names))
 
     def _validator(self, backend, config, held_out, x_scale, fit_targets, dtype):
         """Early stopping's ``validate(coefs, intercepts)`` on the held-out (X, targets, weights):
@@ -427,19 +419,19 @@ class MultilayerPerceptron:
         return validate
 
     # ------------------------------------------------------------------ fitted state
-    def _publish(self, state: FittedState, no_improvement: int = 0) -> None:
-        """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them,
-        but for ``feature_names_in_``: X's column names, which :meth:`_fit` sets).
-
-        no_improvement: the stopping rule's count of epochs in a row without improvement at the
-        end of the fit (scikit-learn's ``_no_improvement_count``), which a warm start or
-        partial_fit continues; FittedState does not hold it, so a loaded model starts from 0.
+    def _publish(self, state: FittedState) -> None:
+        """Keep ``state`` and set scikit-learn's fitted attributes from it (the one list of them;
+        ``feature_names_in_`` is removed when the state has no feature names, as scikit-learn's
+        fit on X without column names does).
 
         coefs_, intercepts_ and (classifiers) classes_ may be reassigned by users (warm start from
         given weights, as with scikit-learn's MLPs); :attr:`fitted_state_` reads them back.
         """
         self._state = state
-        self._no_improvement_count = no_improvement
+        if state.feature_names is not None:
+            self.feature_names_in_ = state.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.coefs_ = state.coefs
         self.intercepts_ = state.intercepts
         if state.classes is not None:
@@ -461,13 +453,14 @@ class MultilayerPerceptron:
     def fitted_state_(self) -> FittedState:
         """Everything the fit left, as one FittedState: what :meth:`save` writes.
 
-        Its params are the current ``get_params()``, its weights (and classes) those now in
-        coefs_, intercepts_ (and classes_). NotFittedError (a ValueError and an AttributeError)
-        before fit, partial_fit or load.
+        Its params are the current ``get_params()``, its weights (and classes, feature names)
+        those now in coefs_, intercepts_ (and classes_, feature_names_in_). NotFittedError (a
+        ValueError and an AttributeError) before fit, partial_fit or load.
         """
         self._check_fitted()
         return replace(self._state, params=self.get_params(), coefs=self.coefs_,
-                       intercepts=self.intercepts_, classes=getattr(self, "classes_", None))
+                       intercepts=self.intercepts_, classes=getattr(self, "classes_", None),
+                       feature_names=getattr(self, "feature_names_in_", None))
 
     def _config_hash(self, backend_name, X, targets, weights, start_coefs):
         """SHA-256 of what makes a fit what it is: parameters, backend, data, row weights and
@@ -981,8 +974,9 @@ def _validation_split(targets, fraction, rng, classes=None):
 
 
 def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig,
-                  fit_targets: FitTargets) -> FittedState:
-    """Copy a training state to the host as the FittedState of a fit with ``config``."""
+                  fit_targets: FitTargets, names) -> FittedState:
+    """Copy a training state to the host as the FittedState of a fit with ``config`` on data
+    whose feature names are ``names`` (or None)."""
     def host(arrays):
         return [backend.to_numpy(a).copy() for a in arrays]
 
@@ -998,7 +992,8 @@ def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig,
         multilabel=fit_targets.multilabel, history=copy.deepcopy(train_state.history),
         t=train_state.samples_seen, best_loss=None if early else train_state.best_loss,
         validation_scores=list(train_state.validation_scores) if early else None,
-        best_validation_score=train_state.best_score if early else None, optimizer=optimizer)
+        best_validation_score=train_state.best_score if early else None, optimizer=optimizer,
+        feature_names=names, no_improvement=train_state.no_improvement)
 
 
 def _progress(backend, train_state: TrainState, rng, seed, config_hash) -> TrainingProgress:

@@ -67,6 +67,12 @@ class FittedState:
     validation_scores / best_validation_score: the validation score (accuracy, or R^2 for a
         regressor) per epoch and the best of them, when fit with early stopping (else None).
     optimizer: the optimizer's state, or None when there is none to continue from.
+    feature_names: the string column names of the data frame the model was fitted on
+        (scikit-learn's ``feature_names_in_``), an object array (n_features,); None when X had
+        none.
+    no_improvement: the stopping rule's count of epochs in a row without improvement when the fit
+        ended (scikit-learn's ``_no_improvement_count``), which a warm start or partial_fit
+        continues.
     """
 
     params: dict[str, Any]
@@ -82,6 +88,8 @@ class FittedState:
     validation_scores: list[float] | None
     best_validation_score: float | None
     optimizer: OptimizerState | None
+    feature_names: np.ndarray | None = None
+    no_improvement: int = 0
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:

@@ -72,6 +72,9 @@ def assert_same_state(a: FittedState, b: FittedState, timings=True, rtol=0.0):
                 assert len(x.groups) == len(y.groups)
                 for gx, gy in zip(x.groups, y.groups):
                     assert_same_arrays(gx, gy, rtol)
+        elif field.name == "feature_names" and (x is not None or y is not None):
+            assert x is not None and y is not None, field.name
+            assert x.dtype == y.dtype and list(x) == list(y), field.name
         elif field.name == "history" and not timings:
             _assert_same_history(x, y, rtol)
         else:

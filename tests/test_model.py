@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -587,6 +588,38 @@ def test_feature_names_are_kept_and_checked_as_scikit_learn_does():
     assert not hasattr(model, "feature_names_in_")
     with pytest.warns(UserWarning, match="X has feature names, but FastFNN was fitted without"):
         model.predict(frame)
+
+
+@pytest.mark.parametrize("copy_of", ["save/load", "pickle", "from_fitted_state"])
+def test_feature_names_survive_save_load_pickle_and_the_fitted_state(tmp_path, copy_of):
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n_features=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = FastFNN((8,), solver="sgd", learning_rate_init=0.1, **FAST).fit(frame, y)
+    twin = {"save/load": lambda: FastFNN.load(model.save(tmp_path / "m.npz")),
+            "pickle": lambda: pickle.loads(pickle.dumps(model)),
+            "from_fitted_state": lambda: FastFNN.from_fitted_state(model.fitted_state_)}[copy_of]()
+    assert twin.feature_names_in_.dtype == object
+    assert list(twin.feature_names_in_) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="must be in the same order as they were in fit"):
+        twin.predict(frame[["c", "b", "a"]])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        twin.predict(X)
+
+
+def test_the_count_of_epochs_without_improvement_survives_save_and_load(tmp_path):
+    """A loaded model's warm refit stops after as many epochs as the saved model's does."""
+    X, y = blobs(n=100)
+    # tol=1e9: only the first epoch improves; 3 more count, below n_iter_no_change=5
+    model = FastFNN((4,), warm_start=True, n_iter_no_change=5, **{**FAST, "max_iter": 4,
+                                                                 "tol": 1e9})
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    loaded = FastFNN.load(model.save(tmp_path / "m.npz"))
+    assert loaded.fitted_state_.no_improvement == model.fitted_state_.no_improvement == 3
+    for twin in (model, loaded):
+        twin.fit(X, y)  # counts 4, 5, 6 > 5: stops after 3 epochs
+        assert twin.n_iter_ == 7
 
 
 @pytest.mark.parametrize("n,fraction", [(12, 0.1), (30, 0.1), (20, 0.1), (57, 0.25), (7, 0.3)])

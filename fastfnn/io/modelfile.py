@@ -7,7 +7,9 @@ uncompressed zip as ``np.savez`` writes it:
   wrote it, the estimator's parameters, the layer sizes, hidden activation, output (a classifier's
   softmax or sigmoid, a regressor's squared_error or poisson), multi-label flag (a regressor: 2-D
   targets), weight dtype, the classes (values and NumPy dtype, bytes as Latin-1 text; null for a
-  regressor), the optimizer's step count and sgd's step size, the training history, and a
+  regressor), the optimizer's step count and sgd's step size, the training history, the feature
+  names (a list of strings, or null) and the stopping rule's count of epochs without improvement
+  (both optional: files written before them lack them, read as null and 0), and a
   ``checkpoint`` section (null in a plain model file; see fastfnn.io.checkpoint);
 - ``coef_<i>`` (sizes[i], sizes[i+1]) and ``intercept_<i>`` (sizes[i+1],) for each layer;
 - ``opt_<g>_<i>``: the optimizer state (SGD: velocities; Adam: first and second moments) of group g
@@ -74,6 +76,8 @@ _HEADER_KEYS = {"format", "format_version", "fastfnn_version", "params", "archit
                 "activation", "output", "multilabel", "dtype", "classes", "optimizer", "history",
                 "n_iter", "t", "n_layers", "best_loss", "validation_scores",
                 "best_validation_score", "checkpoint"}
+#: Header keys files written before them lack, with the value they stand for.
+_OPTIONAL_HEADER_KEYS = {"feature_names": None, "no_improvement": 0}
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -194,6 +198,9 @@ def _encode(state: FittedState, where):
         [_plain(v) for v in state.validation_scores],
         "best_validation_score": _plain(state.best_validation_score),
         "checkpoint": None,
+        "feature_names": None if state.feature_names is None else
+        [_plain(v) for v in state.feature_names],
+        "no_improvement": _plain(state.no_improvement),
     }
     return header, arrays
 
@@ -416,9 +423,12 @@ def _check_header(where, h):
     if h.get("format_version") not in READ_VERSIONS or not is_int(h.get("format_version")):
         fail(where, f"format_version is {h.get('format_version')!r}",
              f"one of {list(READ_VERSIONS)} (the versions this fastfnn reads)")
-    if set(h) != _HEADER_KEYS:
-        fail(where, f"header keys differ (unexpected: {sorted(set(h) - _HEADER_KEYS)}, missing: "
-                    f"{sorted(_HEADER_KEYS - set(h))})", f"exactly {sorted(_HEADER_KEYS)}")
+    known = _HEADER_KEYS | set(_OPTIONAL_HEADER_KEYS)
+    if not _HEADER_KEYS <= set(h) <= known:
+        fail(where, f"header keys differ (unexpected: {sorted(set(h) - known)}, missing: "
+                    f"{sorted(_HEADER_KEYS - set(h))})",
+             f"{sorted(_HEADER_KEYS)}, optionally {sorted(_OPTIONAL_HEADER_KEYS)}")
+    h = {**_OPTIONAL_HEADER_KEYS, **h}
     if not isinstance(h["fastfnn_version"], str):
         fail(where, f"fastfnn_version is {h['fastfnn_version']!r}", "a string")
     sizes = h["architecture"]
@@ -486,6 +496,13 @@ def _check_header(where, h):
     for key in ("best_loss", "best_validation_score"):
         if not (h[key] is None or is_number(h[key])):
             fail(where, f"{key} is {shorten(h[key])}", "null or a finite number")
+    names = h["feature_names"]
+    if not (names is None or isinstance(names, list) and len(names) == sizes[0]
+            and all(isinstance(v, str) for v in names)):
+        fail(where, f"feature_names is {shorten(names)}",
+             f"null or a list of {sizes[0]} strings, one per input feature")
+    if not (is_int(h["no_improvement"]) and h["no_improvement"] >= 0):
+        fail(where, f"no_improvement is {shorten(h['no_improvement'])}", "an integer >= 0")
     scores = h["validation_scores"]
     if not (scores is None or (isinstance(scores, list) and all(is_number(v) for v in scores))):
         fail(where, f"validation_scores is {shorten(scores)}", "null or a list of finite numbers")
@@ -504,7 +521,9 @@ def _check_header(where, h):
     if section is not None and section["has_best"]:
         for i, (n_in, n_out) in enumerate(layers):
             entries[f"best_coef_{i}"], entries[f"best_intercept_{i}"] = (n_in, n_out), (n_out,)
-    return {**h, "params": params, "classes": classes, "entries": entries,
+    if names is not None:
+        names = np.array(names, dtype=object)  # feature_names_in_ is an object array
+    return {**h, "params": params, "classes": classes, "feature_names": names, "entries": entries,
             "n_layers_weights": len(layers), "dtype": np.dtype(h["dtype"])}
 
 
@@ -609,7 +628,8 @@ def _build(spec, arrays) -> ModelFile:
         optimizer=None if optimizer is None else OptimizerState(
             solver=params["solver"],
             groups=[[arrays[f"opt_{g}_{i}"] for i in layers] for g in range(optimizer["groups"])],
-            steps=optimizer["t"], learning_rate=_step_size(optimizer, params)))
+            steps=optimizer["t"], learning_rate=_step_size(optimizer, params)),
+        feature_names=spec["feature_names"], no_improvement=spec["no_improvement"])
     section = spec["checkpoint"]
     best = None
     if section is not None and section["has_best"]:

@@ -227,6 +227,24 @@ def test_an_early_stopping_adam_file_of_0_1_0_with_string_labels_loads():
     assert old.fitted_state_.activation == "sigmoid" and old.validation_scores_ is not None
 
 
+def test_a_file_without_feature_names_and_no_improvement_count_loads(saved, tmp_path):
+    """Files written before the two keys existed: no feature names, the count starts at 0."""
+    _, _, header, arrays = saved
+    header = json.loads(json.dumps(header))
+    del header["feature_names"], header["no_improvement"]
+    state = load_model(write_archive(tmp_path / "m.npz", header, arrays))
+    assert state.feature_names is None and state.no_improvement == 0
+
+
+def test_feature_names_and_no_improvement_count_round_trip(tmp_path):
+    X, y = blobs(n=40, n_features=2, n_classes=2)
+    model = FastFNN((3,), **FAST).fit(X, y)
+    model.feature_names_in_ = np.array(["x0", "Größe"], dtype=object)
+    state = load_model(model.save(tmp_path / "m.npz"))
+    assert state.feature_names.dtype == object and list(state.feature_names) == ["x0", "Größe"]
+    assert state.no_improvement == model.fitted_state_.no_improvement
+
+
 # -------------------------------------------------------------------------------- refusing to save
 def test_unfitted_model_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="unfitted"):
@@ -420,6 +438,11 @@ HEADER_CASES = {
     "n_iter negative": _set("n_iter", -1),
     "best_loss string": _set("best_loss", "low"),
     "validation_scores dict": _set("validation_scores", {}),
+    "feature_names too few": _set("feature_names", ["a"]),
+    "feature_names not strings": _set("feature_names", [1, 2]),
+    "feature_names a string": _set("feature_names", "ab"),
+    "no_improvement negative": _set("no_improvement", -1),
+    "no_improvement a float": _set("no_improvement", 1.0),
     "checkpoint section a list": _set("checkpoint", []),
     "checkpoint section without has_best": _set("checkpoint", {"seed": 1}),
     "checkpoint has_best as string": _set("checkpoint", {"has_best": "yes"}),
