@@ -183,8 +183,9 @@ class MultilayerPerceptron:
         return self._fit(X, y, sample_weight, None, False, on_epoch, checkpoint, resume)
 
     def _fit_streaming(self, X, y, sample_weight, on_epoch, checkpoint):
-        """fit over a streamed X: fit_chunks on a fresh estimator (a copy of this one for a warm
-        start), published only once it succeeded, so an error leaves this model as it was."""
+        """fit over a streamed X: fit_chunks on a fresh estimator (on this one for a warm start:
+        fit_chunks trains a copy), published only once it succeeded, so an error leaves this
+        model as it was."""
         refused = [name for name, given in (
             ("sample_weight", sample_weight is not None), ("on_epoch", on_epoch is not None),
             ("checkpoint", checkpoint is not None), ("early_stopping", self.early_stopping))
@@ -193,10 +194,10 @@ class MultilayerPerceptron:
             raise ValueError(f"fit streams a {type(X).__name__} chunk by chunk, which does not "
                              f"support {', '.join(refused)}; pass an in-memory array "
                              "(np.asarray(X)) to use them")
-        continuing = self.warm_start and self._fitted
-        model = copy.deepcopy(self) if continuing else type(self)(**self.get_params())
+        model = self if self.warm_start and self._fitted else type(self)(**self.get_params())
         fit_chunks(model, X, y)
-        self._publish(model.fitted_state_)  # a fresh fit on a stream has no feature names
+        if model is not self:
+            self._publish(model.fitted_state_)  # a fresh fit on a stream has no feature names
         return self
 
     def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,

@@ -16,10 +16,13 @@ platform has it), so the process's resident memory stays bounded by a chunk, not
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import mmap
 
 import numpy as np
+
+from fastfnn.validation import check_feature_names, feature_names
 
 #: Solvers whose training goes step by step, so partial_fit can continue it chunk after chunk.
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -55,11 +58,14 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
 
     Each chunk is one ``partial_fit`` call: the model continues from its current weights and
     optimizer state (a fitted model keeps training), and its ``history_``/``n_iter_`` gain one
-    entry per chunk. Training runs on a copy of ``model`` that replaces its fitted state only once
+    entry per chunk. Feature names are X's own, as partial_fit treats them: a model that is not
+    fitted yet takes X's (a data frame's column names; none for other inputs), a fitted one
+    checks X's against its ``feature_names_in_`` once, before training (ValueError when they
+    differ, a UserWarning when only one of the two has names), and keeps its own. Training runs on a copy of ``model`` that replaces its fitted state only once
     every chunk has trained, so an error on any chunk (NaN rows, unseen labels, ...) leaves
     ``model`` exactly as it was, as ``fit`` does. Returns ``model``. ValueError (before any
     training) for a solver without partial_fit (lbfgs), mismatched lengths, a non-positive
-    ``chunk_rows`` or ``epochs``.
+    ``chunk_rows`` or ``epochs``, or feature names other than the fitted model's.
     """
     if model.solver not in STOCHASTIC_SOLVERS:
         raise ValueError(f"streaming trains with partial_fit, which needs a stochastic solver "
@@ -71,6 +77,10 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     epochs = positive_int("epochs", model.max_iter if epochs is None else epochs)
     if n == 0:
         raise ValueError("X has no rows; expected at least one sample")
+    names = feature_names(X)
+    if hasattr(model, "coefs_"):  # partial_fit continues it
+        names = getattr(model, "feature_names_in_", None)
+        check_feature_names(names, feature_names(X), type(model).__name__)
     labelled = label_options(model, y, classes)
     if random_state is None and isinstance(model.random_state, (int, np.integer)):
         random_state = int(model.random_state)
@@ -79,6 +89,8 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     # A chunk's bad rows are only seen when it is read, after earlier chunks trained: train a copy
     # and publish its state at the end, as fit does for streamed inputs.
     trained = copy.deepcopy(model)
+    if hasattr(trained, "feature_names_in_"):
+        del trained.feature_names_in_  # checked above: the chunks, arrays, have no names
     for epoch in range(epochs):
         for index, start in enumerate(rng.permutation(starts)):
             stop = min(start + chunk_rows, n)
@@ -87,7 +99,7 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
                                 **labelled)
             if on_chunk is not None:
                 on_chunk(epoch, index, trained)
-    model._publish(trained.fitted_state_)
+    model._publish(dataclasses.replace(trained.fitted_state_, feature_names=names))
     return model
 
 

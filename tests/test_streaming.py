@@ -117,6 +117,27 @@ def test_a_bad_later_chunk_leaves_the_model_as_it_was(fitted):
     assert after.get("loss_curve_") == before.get("loss_curve_")
 
 
+def test_feature_names_are_xs_own_and_checked_once_before_training(on_disk):
+    """As partial_fit treats them: an unfitted model takes a data frame's names; a fitted one
+    checks X's against its own once (the chunks, read as arrays, have none) and keeps them."""
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=120, n_features=3, n_classes=2)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    streamed = fit_chunks(model(backend="numpy"), frame, y, chunk_rows=40, epochs=1)
+    assert list(streamed.feature_names_in_) == ["a", "b", "c"]
+    before = copy.deepcopy(streamed.fitted_state_)
+    with pytest.raises(ValueError, match="must be in the same order as they were in fit"):
+        fit_chunks(streamed, frame[["c", "b", "a"]], y, chunk_rows=40, epochs=1)
+    assert streamed.n_iter_ == before.n_iter
+    np.testing.assert_array_equal(streamed.coefs_[0], before.coefs[0])
+    with pytest.warns(UserWarning, match="X does not have valid feature names") as caught:
+        fit_chunks(streamed, X, y, chunk_rows=40, epochs=1)
+    assert len(caught) == 1 and streamed.n_iter_ == before.n_iter + 3
+    assert list(streamed.feature_names_in_) == ["a", "b", "c"]
+    X8, y8 = on_disk
+    assert not hasattr(fit_chunks(model(backend="numpy"), X8, y8, epochs=1), "feature_names_in_")
+
+
 def _resident_file_kb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
