@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from fastfnn.backends import get_backend
+from fastfnn.io.atomic import check_target
 from fastfnn.io.checkpoint import Checkpoint, TrainingProgress, load_checkpoint, save_checkpoint
 from fastfnn.io.modelfile import load_model, save_model
 from fastfnn.lbfgs import fit_lbfgs
@@ -168,7 +169,8 @@ class MultilayerPerceptron:
         checkpoint: a file path; after every epoch the whole training state (weights, optimizer
             state, epoch, random generator, a hash of the configuration and data) is written there
             atomically, so killing the process at any moment leaves the previous checkpoint intact
-            (sgd and adam only).
+            (sgd and adam only). A path that cannot be written (empty, a folder, a missing or
+            unwritable folder) is refused before training (fastfnn.io.atomic.check_target).
         resume: continue from ``checkpoint`` when that file exists. It must come from the same
             parameters (``max_iter`` and ``verbose`` aside) and data, else ValueError. A resumed fit
             ends with bitwise the same weights as an uninterrupted one (same backend and threads).
@@ -233,6 +235,8 @@ class MultilayerPerceptron:
         if checkpoint is not None and hp["solver"] == "lbfgs":
             raise ValueError("checkpoint is for the stochastic solvers (sgd, adam); an lbfgs fit "
                              "is one optimizer run")
+        if checkpoint is not None:
+            check_target(checkpoint)  # an unwritable path fails now, not after the first epoch
         backend = get_backend(self.backend)
         fit_targets = self._fit_targets(y, classes, incremental, continuing, hp)
         targets, output = fit_targets.targets, fit_targets.output

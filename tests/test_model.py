@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 import warnings
 
 import numpy as np
 import pytest
 
+import fastfnn.model
 from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
 from fastfnn.sklearn_compat import ConvergenceWarning
 from fastfnn.model import _validation_split
@@ -620,6 +622,21 @@ def test_the_count_of_epochs_without_improvement_survives_save_and_load(tmp_path
     for twin in (model, loaded):
         twin.fit(X, y)  # counts 4, 5, 6 > 5: stops after 3 epochs
         assert twin.n_iter_ == 7
+
+
+@pytest.mark.parametrize("target,error", [("missing/c.npz", FileNotFoundError),
+                                          (".", IsADirectoryError), ("", FileNotFoundError)])
+def test_an_unwritable_checkpoint_path_fails_before_training(fitted, tmp_path, monkeypatch,
+                                                             target, error):
+    model, X, y = fitted
+    model = copy.deepcopy(model)
+    before = snapshot(model)
+    path, trained = str(tmp_path / target) if target else "", []
+    monkeypatch.setattr(fastfnn.model, "train", lambda *args, **kwargs: trained.append(1))
+    with pytest.raises(error, match=f"^{re.escape(path or repr(path))}: "):
+        model.fit(X, y, checkpoint=path)
+    assert trained == []
+    assert_unchanged(model, before)
 
 
 @pytest.mark.parametrize("n,fraction", [(12, 0.1), (30, 0.1), (20, 0.1), (57, 0.25), (7, 0.3)])
