@@ -391,7 +391,8 @@ class FloatDType(Constraint):
 class Param:
     """One hyper-parameter: its name, default, what it accepts, and one line saying what it does.
 
-    positional: the constructor also takes it by position (the first two, as in scikit-learn).
+    positional: the constructor also takes it by position, as scikit-learn's: the classifier's
+    first two (hidden_layer_sizes, activation), the regressor's first three (loss first).
     """
 
     name: str
@@ -543,11 +544,10 @@ PARAMETERS: tuple[Param, ...] = (
 #: The regressor's hyper-parameters (FastFNNRegressor), in the constructor's order (as
 #: MLPRegressor's).
 REGRESSOR_PARAMETERS: tuple[Param, ...] = (
-    *_HIDDEN,
     Param("loss", "squared_error", Options(("squared_error", "poisson")),
           "squared_error (identity output, half the mean squared error) or poisson (exponential "
-          "output, half the Poisson deviance; targets >= 0)"),
-    *_TRAINING, *_COMPUTE, _THREADS,
+          "output, half the Poisson deviance; targets >= 0)", positional=True),
+    *_HIDDEN, *_TRAINING, *_COMPUTE, _THREADS,
 )
 
 #: Every parameter of either table by name (a name means the same in both).

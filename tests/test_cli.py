@@ -305,7 +305,7 @@ def test_plot_draws_the_curves_of_any_784_feature_model(tmp_path, capsys, kind, 
 
     images, labels = synthetic_digits(60, 0)
     estimator = FastFNNRegressor if kind == "regressor" else FastFNN
-    path = estimator((4,), backend="numpy", max_iter=2).fit(
+    path = estimator(hidden_layer_sizes=(4,), backend="numpy", max_iter=2).fit(
         images.reshape(60, -1), targets(labels.astype(np.int64))).save(tmp_path / "m.npz")
     folder = tmp_path / "plots"
     assert main(["plot", str(path), "--out", str(folder), "--data", str(tmp_path / "none"),

@@ -494,19 +494,19 @@ def linear_targets(n=200, outputs=2):
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 def test_regressor_learns_linear_targets(solver):
     X, Y = linear_targets()
-    model = FastFNNRegressor((16,), solver=solver, learning_rate_init=0.01,
+    model = FastFNNRegressor(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=0.01,
                              **{**FAST, "max_iter": 200}).fit(X, Y)
     assert model.score(X, Y) > 0.95 and model.predict(X).shape == Y.shape
     assert model.out_activation_ == "identity" and model.n_outputs_ == 2
     assert not hasattr(model, "classes_")
-    one = FastFNNRegressor((8,), **{**FAST, "max_iter": 5}).fit(X, Y[:, 0])
+    one = FastFNNRegressor(hidden_layer_sizes=(8,), **{**FAST, "max_iter": 5}).fit(X, Y[:, 0])
     assert one.predict(X).shape == (len(X),) and one.predict(X).dtype == np.float64
 
 
 def test_poisson_regressor_needs_non_negative_targets():
     X, Y = linear_targets(outputs=1)
     counts = np.random.default_rng(0).poisson(np.exp(0.3 * Y[:, 0]))
-    model = FastFNNRegressor((8,), loss="poisson", **FAST).fit(X, counts)
+    model = FastFNNRegressor("poisson", (8,), **FAST).fit(X, counts)
     assert model.out_activation_ == "exp" and (model.predict(X) > 0).all()
     with pytest.raises(ValueError, match="negative"):
         FastFNNRegressor(loss="poisson", **FAST).fit(X, Y[:, 0] - 10)
@@ -514,7 +514,7 @@ def test_poisson_regressor_needs_non_negative_targets():
 
 def test_regressor_early_stopping_watches_r2_and_partial_fit_continues():
     X, Y = linear_targets()
-    model = FastFNNRegressor((8,), early_stopping=True, learning_rate_init=0.01,
+    model = FastFNNRegressor(hidden_layer_sizes=(8,), early_stopping=True, learning_rate_init=0.01,
                              **{**FAST, "max_iter": 30}).fit(X, Y)
     assert model.best_validation_score_ == max(model.validation_scores_) > 0.5
     assert all(a is None for a in model.history_["accuracy"] + model.history_["val_accuracy"])
@@ -652,7 +652,8 @@ def test_early_stopping_holds_out_as_many_rows_as_scikit_learn(n, fraction):
                                                 (3, 0.9, "train set will be empty")])
 def test_early_stopping_refuses_a_split_scikit_learn_refuses(n, fraction, message):
     X, y = linear_targets(n=n, outputs=1)
-    model = FastFNNRegressor((4,), early_stopping=True, validation_fraction=fraction, **FAST)
+    model = FastFNNRegressor(hidden_layer_sizes=(4,), early_stopping=True,
+                             validation_fraction=fraction, **FAST)
     with pytest.raises(ValueError, match=message):
         model.fit(X, y[:, 0])
     assert not hasattr(model, "coefs_")
@@ -694,7 +695,8 @@ def test_early_stopping_refuses_classes_its_stratified_split_cannot_hold():
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_a_fit_that_reaches_max_iter_warns_as_scikit_learn(estimator, solver):
     X, y = blobs(n=60)
-    model = estimator((4,), solver=solver, backend="numpy", random_state=0, max_iter=3)
+    model = estimator(hidden_layer_sizes=(4,), solver=solver, backend="numpy", random_state=0,
+                      max_iter=3)
     with pytest.warns(ConvergenceWarning, match=r"^Stochastic Optimizer: Maximum iterations "
                       r"\(3\) reached and the optimization hasn't converged yet\.$") as caught:
         model.fit(X, y)

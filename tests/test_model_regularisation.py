@@ -158,7 +158,8 @@ def test_bad_values_are_refused_naming_the_parameter(name, value, error):
 
 def test_the_regressor_takes_dropout_and_schedules_but_no_label_smoothing():
     X, y = blobs(100, 4, 2)
-    model = FastFNNRegressor((8,), max_iter=2, dropout=0.2, learning_rate="cosine",
+    model = FastFNNRegressor(hidden_layer_sizes=(8,), max_iter=2, dropout=0.2,
+                             learning_rate="cosine",
                              random_state=0, backend="numpy").fit(X, y.astype(float))
     assert model.n_iter_ == 2
     with pytest.raises(TypeError):

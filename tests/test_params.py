@@ -10,7 +10,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from fastfnn import FastFNN
+from fastfnn import FastFNN, FastFNNRegressor
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.params import BY_NAME, PARAMETERS, defaults, resolve
 from fastfnn.trainer import TrainConfig
@@ -119,6 +119,24 @@ def test_choices_are_the_options_of_string_parameters():
 def test_every_activation_resolves_to_a_kernel_activation():
     for name in BY_NAME["activation"].choices:
         assert resolve({"activation": name})["activation"] in ACTIVATIONS
+
+
+@pytest.mark.parametrize("ours,theirs", [(FastFNN, "MLPClassifier"),
+                                         (FastFNNRegressor, "MLPRegressor")])
+def test_positional_parameters_are_scikit_learns(ours, theirs):
+    """MLPRegressor(loss, hidden_layer_sizes, activation, *, ...); MLPClassifier without loss."""
+    neural_network = pytest.importorskip("sklearn.neural_network")
+
+    def positional(cls):
+        return [name for name, p in inspect.signature(cls).parameters.items()
+                if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+    assert positional(ours) == positional(getattr(neural_network, theirs))
+    if ours is FastFNNRegressor:
+        model = FastFNNRegressor("poisson", (8,), "tanh")
+        assert (model.loss, model.hidden_layer_sizes, model.activation) == ("poisson", (8,), "tanh")
+        with pytest.raises(TypeError):
+            FastFNNRegressor("poisson", (8,), "tanh", "adam")  # solver is keyword-only
 
 
 def test_the_estimator_signature_is_the_table():

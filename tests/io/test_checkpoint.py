@@ -78,7 +78,8 @@ def test_a_regressor_with_weights_and_a_schedule_resumes_to_the_uninterrupted_fi
     weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
 
     def model():
-        return FastFNNRegressor((6,), solver="sgd", learning_rate="adaptive", tol=10.0,
+        return FastFNNRegressor(hidden_layer_sizes=(6,), solver="sgd", learning_rate="adaptive",
+                                tol=10.0,
                                 n_iter_no_change=1, early_stopping=True, random_state=3,
                                 max_iter=6, backend="numpy", learning_rate_init=0.01)
 

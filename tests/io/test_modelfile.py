@@ -582,7 +582,7 @@ def test_regressor_round_trip(tmp_path, loss, targets):
     X, y = blobs(n=60, n_features=4)
     Y = np.stack([y, X[:, 0] ** 2], axis=1).astype(float)
     Y = Y[:, 0] if targets == "1-D" else Y
-    model = FastFNNRegressor((5,), loss=loss, solver="sgd", learning_rate="invscaling",
+    model = FastFNNRegressor(loss, (5,), solver="sgd", learning_rate="invscaling",
                              **FAST).fit(X, Y)
     loaded = FastFNNRegressor.load(model.save(tmp_path / "r.npz"))
     assert_same_model(model, loaded)
@@ -594,7 +594,8 @@ def test_regressor_round_trip(tmp_path, loss, targets):
 
 def test_the_estimator_kind_is_checked_at_load(tmp_path):
     X, y = blobs(n=60, n_features=4)
-    regressor = FastFNNRegressor((3,), **FAST).fit(X, y.astype(float)).save(tmp_path / "r.npz")
+    regressor = FastFNNRegressor(hidden_layer_sizes=(3,), **FAST).fit(X, y.astype(float))
+    regressor = regressor.save(tmp_path / "r.npz")
     with pytest.raises(ValueError, match="holds a FastFNNRegressor"):
         FastFNN.load(regressor)
     with pytest.raises(ValueError, match="holds a FastFNN, expected a FastFNNRegressor"):
