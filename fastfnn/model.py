@@ -658,7 +658,7 @@ class FastFNN(MultilayerPerceptron):
                     if _comparable(label, classes_) else ()
                 if len(where) != 1:
                     raise ValueError(f"class_weight has label {label!r}, which is not among the "
-                                     f"classes {list(classes_)}")
+                                     f"classes {classes_.tolist()}")
                 per_class[where[0]] = weight
         return per_class[targets]
 
@@ -689,17 +689,17 @@ class FastFNN(MultilayerPerceptron):
         elif known:
             classes_ = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), classes_):
-                raise ValueError(f"classes {np.unique(classes)} differ from the fitted classes "
-                                 f"{classes_}")
+                raise ValueError(f"classes {np.unique(classes).tolist()} differ from the fitted "
+                                 f"classes {classes_.tolist()}")
         else:
             classes_ = np.unique(y)
             if len(classes_) < 2:
-                raise ValueError(f"y has one class only ({classes_[0]!r} in {len(y)} "
+                raise ValueError(f"y has one class only ({classes_[:1].tolist()[0]!r} in {len(y)} "
                                  f"sample(s)); a classifier needs at least two classes")
         unknown = np.setdiff1d(np.unique(y), classes_)
         if len(unknown):
-            raise ValueError(f"y contains labels not among the classes {list(classes_)}: "
-                             f"{list(unknown[:10])}")
+            raise ValueError(f"y contains labels not among the classes {classes_.tolist()}: "
+                             f"{unknown[:10].tolist()}")
         return classes_
 
     def _encode(self, y, classes_, dtype):
@@ -759,8 +759,8 @@ class FastFNN(MultilayerPerceptron):
         if not multilabel:
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if len(unknown):
-                raise ValueError(f"y contains labels unseen at fit: {list(unknown[:10])}; the "
-                                 f"model knows {list(self.classes_)}")
+                raise ValueError(f"y contains labels unseen at fit: {unknown[:10].tolist()}; the "
+                                 f"model knows {self.classes_.tolist()}")
         elif y.shape[1] != len(self.classes_):
             raise ValueError(f"y has {y.shape[1]} label columns, the model {len(self.classes_)}")
         backend = get_backend(self.backend)

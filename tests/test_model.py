@@ -639,6 +639,26 @@ def test_an_unwritable_checkpoint_path_fails_before_training(fitted, tmp_path, m
     assert_unchanged(model, before)
 
 
+def test_label_lists_in_messages_are_plain_labels(fitted):
+    """Not NumPy 2's scalar reprs ("[np.int64(3)]", "np.str_('a')")."""
+    model, X, y = fitted
+    fresh = FastFNN((4,), **FAST)
+    cases = [(lambda: model.evaluate(X, y + 1),
+              "y contains labels unseen at fit: [3]; the model knows [0, 1, 2]"),
+             (lambda: model.evaluate(X, np.array(["a", "b", "c"])[y]),
+              "y contains labels unseen at fit: ['a', 'b', 'c']; the model knows [0, 1, 2]"),
+             (lambda: fresh.partial_fit(X, y, classes=[0, 1]),
+              "y contains labels not among the classes [0, 1]: [2]"),
+             (lambda: fresh.fit(X, np.full(len(y), "a")), "y has one class only ('a' in "),
+             (lambda: copy.deepcopy(model).partial_fit(X, y, classes=[0, 1, 5]),
+              "classes [0, 1, 5] differ from the fitted classes [0, 1, 2]"),
+             (lambda: FastFNN((4,), class_weight={7: 1.0}, **FAST).fit(X, y),
+              "not among the classes [0, 1, 2]")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()
+
+
 @pytest.mark.parametrize("n,fraction", [(12, 0.1), (30, 0.1), (20, 0.1), (57, 0.25), (7, 0.3)])
 def test_early_stopping_holds_out_as_many_rows_as_scikit_learn(n, fraction):
     model_selection = pytest.importorskip("sklearn.model_selection")
