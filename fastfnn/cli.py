@@ -21,6 +21,7 @@ import numpy as np
 from fastfnn._version import __version__
 from fastfnn.params import BY_NAME
 from fastfnn.recipes import RECIPES, recipe_params
+from fastfnn.sklearn_compat import ConvergenceWarning
 
 #: Where ``fastfnn train`` saves the model unless told otherwise.
 DEFAULT_OUT = "fastfnn-mnist.npz"
@@ -358,8 +359,13 @@ def _train(args) -> int:
                   flush=True)
     log = _EpochLog(args.log_json, resumed_history) if args.log_json else None
     try:
-        model.fit(X, y, on_epoch=log.on_epoch if log else None, checkpoint=args.checkpoint,
-                  resume=args.resume)
+        with warnings.catch_warnings():
+            # the command trains a fixed number of epochs by design (unless early stopping ends
+            # them): reaching it is the plan, not a failure to converge
+            warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations",
+                                    ConvergenceWarning)
+            model.fit(X, y, on_epoch=log.on_epoch if log else None, checkpoint=args.checkpoint,
+                      resume=args.resume)
         if log:
             log.finish()  # a resumed fit that had nothing left to train still gets its log
     finally:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from fastfnn import FastFNN, datasets
 from fastfnn.cli import main
 from fastfnn.io.idx import write_idx
+from fastfnn.sklearn_compat import ConvergenceWarning
 
 from .conftest import blobs
 
@@ -173,6 +175,18 @@ def test_defaults_suit_mnist_and_never_stop_early(mnist, tmp_path, capsys):
     assert params["learning_rate_init"] == 0.1 and params["momentum"] == 0.9
     assert params["batch_size"] == 128 and params["random_state"] == 0
     assert params["tol"] == 0 and params["n_iter_no_change"] >= params["max_iter"]
+
+
+@pytest.mark.parametrize("recipe", [(), ("--recipe", "mnist")])
+def test_train_runs_its_epochs_without_a_convergence_warning(mnist, tmp_path, capsys, recipe):
+    """The command (and its recipes) trains a fixed number of epochs by design."""
+    out = tmp_path / "m.npz"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(train_args(mnist, out, "--quiet", *recipe)) == 0
+    assert FastFNN.load(out).n_iter_ == 3  # every epoch ran: FastFNN.fit would have warned
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert "ConvergenceWarning" not in capsys.readouterr().err
 
 
 def test_early_stopping_reports_validation(mnist, tmp_path, capsys):
