@@ -61,11 +61,12 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     entry per chunk. Feature names are X's own, as partial_fit treats them: a model that is not
     fitted yet takes X's (a data frame's column names; none for other inputs), a fitted one
     checks X's against its ``feature_names_in_`` once, before training (ValueError when they
-    differ, a UserWarning when only one of the two has names), and keeps its own. Training runs on a copy of ``model`` that replaces its fitted state only once
-    every chunk has trained, so an error on any chunk (NaN rows, unseen labels, ...) leaves
-    ``model`` exactly as it was, as ``fit`` does. Returns ``model``. ValueError (before any
-    training) for a solver without partial_fit (lbfgs), mismatched lengths, a non-positive
-    ``chunk_rows`` or ``epochs``, or feature names other than the fitted model's.
+    differ, a UserWarning when only one of the two has names), and keeps its own. Training runs
+    on a copy of ``model`` that replaces its fitted state only once every chunk has trained, so
+    an error on any chunk (NaN rows, unseen labels, ...) leaves ``model`` exactly as it was, as
+    ``fit`` does. Returns ``model``. ValueError (before any training) for a solver without
+    partial_fit (lbfgs), mismatched lengths, a non-positive ``chunk_rows`` or ``epochs``, or
+    feature names other than the fitted model's.
     """
     if model.solver not in STOCHASTIC_SOLVERS:
         raise ValueError(f"streaming trains with partial_fit, which needs a stochastic solver "
