@@ -51,13 +51,15 @@ from fastfnn.state import REGRESSION_OUTPUTS, FittedState, OptimizerState
 from fastfnn.trainer import HISTORY_KEYS
 
 FORMAT_NAME = "fastfnn"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Versions read. Version 1 (fastfnn 0.1.0) meant He for ReLU and Xavier otherwise by
 #: ``init="auto"``, which is scikit-learn's Glorot since version 2: its files are read with the
-#: init their weights came from. Every other difference is a parameter or field version 1 lacks,
-#: which takes its default.
-READ_VERSIONS = (1, 2)
+#: init their weights came from. Version 3 adds the header keys ``feature_names`` and
+#: ``no_improvement`` (so that a reader of version 2, which refuses unknown keys, says the file is
+#: newer instead). Every other difference is a parameter or field an older version lacks, which
+#: takes its default.
+READ_VERSIONS = (1, 2, 3)
 
 #: Largest JSON header accepted (bytes); bounds what parsing a hostile file can cost.
 MAX_HEADER_BYTES = 4 << 20
@@ -76,7 +78,7 @@ _HEADER_KEYS = {"format", "format_version", "fastfnn_version", "params", "archit
                 "activation", "output", "multilabel", "dtype", "classes", "optimizer", "history",
                 "n_iter", "t", "n_layers", "best_loss", "validation_scores",
                 "best_validation_score", "checkpoint"}
-#: Header keys files written before them lack, with the value they stand for.
+#: Header keys files of versions 1 and 2 lack, with the value they stand for.
 _OPTIONAL_HEADER_KEYS = {"feature_names": None, "no_improvement": 0}
 
 _ZIP_MAGIC = b"PK\x03\x04"

@@ -228,10 +228,13 @@ def test_an_early_stopping_adam_file_of_0_1_0_with_string_labels_loads():
 
 
 def test_a_file_without_feature_names_and_no_improvement_count_loads(saved, tmp_path):
-    """Files written before the two keys existed: no feature names, the count starts at 0."""
+    """Version 2 files, written before the two keys existed: no feature names, the count starts
+    at 0."""
     _, _, header, arrays = saved
     header = json.loads(json.dumps(header))
+    assert header["format_version"] == 3
     del header["feature_names"], header["no_improvement"]
+    header["format_version"] = 2
     state = load_model(write_archive(tmp_path / "m.npz", header, arrays))
     assert state.feature_names is None and state.no_improvement == 0
 
@@ -396,7 +399,7 @@ def _set(key, value):
 
 HEADER_CASES = {
     "wrong format name": _set("format", "pickle"),
-    "wrong version": _set("format_version", 3),
+    "wrong version": _set("format_version", 4),
     "version as bool": _set("format_version", True),
     "missing key": lambda h: h.pop("history"),
     "extra key": _set("exec", "import os"),
