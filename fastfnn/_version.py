@@ -4,4 +4,4 @@ Modules below the package ``__init__`` import it from here, never from ``fastfnn
 imports the estimator and everything under it).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
