@@ -43,7 +43,8 @@ from fastfnn.streaming import fit_chunks, streams
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, copy_params,
                              loss_and_correct, new_opt_state, output_scores, train)
 from fastfnn.validation import (check_feature_names, check_labels, check_regression_targets,
-                                check_sample_weight, check_X, check_y, feature_names)
+                                check_sample_weight, check_X, check_y, feature_names,
+                                label_array)
 
 __all__ = ["FastFNN", "FastFNNRegressor", "MultilayerPerceptron", "NotFittedError"]
 
@@ -685,7 +686,7 @@ class FastFNN(MultilayerPerceptron):
             if classes is None:
                 raise ValueError("classes must be given on the first call to partial_fit "
                                  "(every label that will be seen)")
-            classes_ = np.unique(np.asarray(classes))
+            classes_ = np.unique(label_array(classes))
         elif known:
             classes_ = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), classes_):

@@ -2,7 +2,9 @@
 
 All checks run before any state changes, so a rejected call leaves a model exactly as it was. The
 hyper-parameters are checked by :mod:`fastfnn.params`. Feature names (a DataFrame's string column
-names) are read and checked as scikit-learn's ``validate_data`` does, with its messages.
+names) are read and checked as scikit-learn's ``validate_data`` does, with its messages. Targets
+are read as scikit-learn's MLPs read them: pandas nullable numbers and booleans become float64,
+and string labels held as Python objects become a NumPy unicode array.
 """
 
 from __future__ import annotations
@@ -115,12 +117,14 @@ def check_feature_names(fitted, given, estimator="FastFNN") -> None:
 
 def check_y(y, n_samples, name="y", estimator="FastFNN") -> np.ndarray:
     """Validate targets: (n,) values of any kind, or (n, k) numbers; a column (n, 1) is flattened
-    with a DataConversionWarning, as scikit-learn does. None: ValueError saying ``estimator`` needs
+    with a DataConversionWarning, as scikit-learn does. A pandas Series or DataFrame of nullable
+    numbers or booleans (``Int64``, ``Float64``, ``boolean``, ...) is read as float64, missing values
+    as NaN, as scikit-learn's ``check_array`` reads it. None: ValueError saying ``estimator`` needs
     y. What the values must be is the estimator's check (:func:`check_labels`,
     :func:`check_regression_targets`)."""
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
-    arr = np.asarray(y)
+    arr = _nullable_as_float(y)
     if arr.dtype == object and arr.ndim == 1 and any(v is None for v in arr):
         raise ValueError(f"{name} contains None; every sample needs a target")
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -141,9 +145,33 @@ def check_y(y, n_samples, name="y", estimator="FastFNN") -> np.ndarray:
     return arr
 
 
+def _nullable_as_float(y) -> np.ndarray:
+    """``y`` as a NumPy array; float64 with NaN for missing values when it is a pandas object whose
+    columns are numbers or booleans, some of them of an extension (nullable) dtype, which
+    ``np.asarray`` would make int, bool or (with missing values) object."""
+    if not type(y).__module__.startswith("pandas"):
+        return np.asarray(y)
+    dtypes = [y.dtype] if hasattr(y, "dtype") else list(getattr(y, "dtypes", ()))
+    numeric = all(getattr(d, "kind", None) in ("b", "i", "u", "f") for d in dtypes)
+    if numeric and not all(isinstance(d, np.dtype) for d in dtypes):
+        return y.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(y)
+
+
+def label_array(labels) -> np.ndarray:
+    """``labels`` as a NumPy array; 1-D labels held as Python objects that are all strings as a
+    unicode array (``<U...``), as scikit-learn's ``unique_labels`` gives them."""
+    labels = np.asarray(labels)
+    if labels.dtype == object and labels.ndim == 1 and all(isinstance(v, str) for v in labels):
+        return labels.astype(str)
+    return labels
+
+
 def check_labels(y, name="y") -> np.ndarray:
     """Class labels for a classifier: ``y`` from :func:`check_y`, (n,) labels of any sortable kind
-    (floats only when they are whole numbers) or (n, k) 0/1 multi-label indicators."""
+    (floats only when they are whole numbers; strings held as objects become a unicode array,
+    see :func:`label_array`) or (n, k) 0/1 multi-label indicators."""
+    y = label_array(y)
     if y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
         kind = "continuous-multioutput" if y.ndim == 2 else "continuous"
         raise ValueError(f"Unknown label type: {kind}. A classifier needs class labels in {name}, "

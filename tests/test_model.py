@@ -72,6 +72,44 @@ def test_labels_of_any_kind_round_trip():
     assert model.score(X, names) == 1.0
 
 
+#: Labels from pandas and Python objects, and the dtype scikit-learn 1.9's MLPClassifier gives its
+#: classes_ and predictions for them.
+FOREIGN_LABELS = {
+    "object str": (lambda pd, y: np.array(["a", "b"], dtype=object)[y], "<U1"),
+    "Series str": (lambda pd, y: pd.Series(np.array(["a", "b"])[y]), "<U1"),
+    "Categorical": (lambda pd, y: pd.Series(pd.Categorical(np.array(["a", "b"])[y])), "<U1"),
+    "Int64": (lambda pd, y: pd.Series(y, dtype="Int64"), "float64"),
+    "boolean": (lambda pd, y: pd.Series(y.astype(bool), dtype="boolean"), "float64"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FOREIGN_LABELS))
+def test_labels_take_the_dtype_scikit_learn_gives_them(kind):
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=60, n_classes=2)
+    make, dtype = FOREIGN_LABELS[kind]
+    labels = make(pd, y)
+    model = FastFNN((), learning_rate_init=0.02, **FAST).fit(X, labels)
+    assert model.classes_.dtype == dtype
+    assert model.predict(X).dtype == dtype
+    assert model.score(X, labels) == 1.0
+
+
+def test_partial_fit_reads_string_classes_held_as_objects_as_unicode():
+    X, y = blobs(n=60, n_classes=2)
+    names = np.array(["a", "b"], dtype=object)
+    model = FastFNN((), **FAST).partial_fit(X, names[y], classes=names)
+    assert model.classes_.dtype == "<U1"
+    assert model.predict(X).dtype == "<U1"
+
+
+def test_a_missing_nullable_label_is_refused():
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=60, n_classes=2)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        FastFNN((), **FAST).fit(X, pd.Series([None, *y[1:]], dtype="Int64"))
+
+
 def test_multilabel_indicator_targets():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((200, 6))

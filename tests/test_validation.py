@@ -59,3 +59,18 @@ def test_feature_names_are_checked_with_scikit_learns_messages():
         check_feature_names(fitted, None)
     with pytest.warns(UserWarning, match="X has feature names, but FastFNN was fitted without"):
         check_feature_names(None, fitted)
+
+
+def test_y_of_pandas_nullable_dtypes_is_read_as_float64_as_scikit_learn_reads_it():
+    pd = pytest.importorskip("pandas")
+    assert check_y(pd.Series([1, 0], dtype="Int64"), 2).dtype == np.float64
+    assert check_y(pd.Series([True, False], dtype="boolean"), 2).dtype == np.float64
+    assert check_y(pd.DataFrame({"a": [1, 0], "b": [0, 1]}, dtype="UInt8"), 2).dtype == np.float64
+    assert check_y(pd.Series([True, False]), 2).dtype == np.bool_  # NumPy-backed: as it is
+    with pytest.raises(ValueError, match="y contains NaN"):
+        check_y(pd.Series([1, None], dtype="Int64"), 2)
+
+
+def test_string_labels_held_as_objects_become_unicode():
+    assert check_labels(np.array(["a", "bb"], dtype=object)).dtype == "<U2"
+    assert check_labels(np.array(["a", 1], dtype=object)).dtype == object  # mixed: left as given

@@ -75,6 +75,28 @@ def test_labels_keep_their_kind(tmp_path, kind):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+@pytest.mark.parametrize("kind,dtype", [("Categorical", "<U3"), ("Int64", "float64")])
+def test_pandas_labels_round_trip_with_scikit_learns_dtype(tmp_path, kind, dtype):
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=60, n_features=4)
+    labels = (pd.Series(pd.Categorical(np.array(["cat", "dog", "emu"])[y])) if kind == "Categorical"
+              else pd.Series(y, dtype="Int64"))
+    model = FastFNN((4,), **FAST).fit(X, labels)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.classes_.dtype == dtype
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_object_classes_of_an_earlier_fit_still_round_trip(tmp_path):
+    """Object classes (those of a model fitted by fastfnn 0.3.0 or earlier on strings held as
+    objects, or assigned) keep their dtype through save and load."""
+    model = tiny_model()
+    model.classes_ = np.array(["a", "b"], dtype=object)
+    loaded = round_trip(model, tmp_path)
+    assert loaded.classes_.dtype == object and list(loaded.classes_) == ["a", "b"]
+
+
 def test_bool_labels(tmp_path):
     X, y = blobs(n=60, n_features=4, n_classes=2)
     model = FastFNN((4,), **FAST).fit(X, y.astype(bool))
