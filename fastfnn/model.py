@@ -597,8 +597,10 @@ class FastFNN(MultilayerPerceptron):
     __init__ = _constructor(PARAMETERS, "FastFNN")
 
     def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags, Tags, TargetTags  # only asked for by sklearn
+        # imported here: only scikit-learn asks for tags
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
         return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    input_tags=InputTags(sparse=True),
                     classifier_tags=ClassifierTags(multi_label=True))
 
     @classmethod
@@ -795,11 +797,12 @@ class FastFNNRegressor(MultilayerPerceptron):
     __init__ = _constructor(REGRESSOR_PARAMETERS, "FastFNNRegressor")
 
     def __sklearn_tags__(self):
-        from sklearn.utils import RegressorTags, Tags, TargetTags  # only asked for by sklearn
+        # imported here: only scikit-learn asks for tags
+        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
         return Tags(estimator_type="regressor",
                     target_tags=TargetTags(required=True, multi_output=True,
                                            positive_only=self.loss == "poisson"),
-                    regressor_tags=RegressorTags())
+                    input_tags=InputTags(sparse=True), regressor_tags=RegressorTags())
 
     @_stochastic_only
     def partial_fit(self, X, y, sample_weight=None, *, on_epoch=None):

@@ -2,9 +2,10 @@
 
 All checks run before any state changes, so a rejected call leaves a model exactly as it was. The
 hyper-parameters are checked by :mod:`fastfnn.params`. Feature names (a DataFrame's string column
-names) are read and checked as scikit-learn's ``validate_data`` does, with its messages. Targets
-are read as scikit-learn's MLPs read them: pandas nullable numbers and booleans become float64,
-and string labels held as Python objects become a NumPy unicode array.
+names) are read and checked as scikit-learn's ``validate_data`` does, with its messages. Input is
+read as scikit-learn's MLPs read it: a scipy sparse X is made dense (the kernels take dense arrays),
+pandas nullable numbers and booleans in y become float64, and string labels held as Python objects
+become a NumPy unicode array.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
+import scipy.sparse
 
 from fastfnn.sklearn_compat import warn_data_conversion
 
@@ -23,11 +25,15 @@ def check_X(X, dtype, n_features=None, name="X", estimator="FastFNN") -> np.ndar
     X: array-like (n_samples, n_features) of real numbers (an object array of numbers is converted),
     at least one row and one column, all finite. uint8 input is kept as uint8 (read as 8-bit
     intensities, scaled by 1/255 on the backend); anything else is converted to ``dtype`` (float32 or
-    float64). n_features: the count a fitted ``estimator`` (its class name, for messages) expects.
-    Messages use scikit-learn's phrases where its checks look for them.
+    float64). A scipy sparse matrix or array (CSR, CSC, COO, ...) is accepted, as scikit-learn's
+    MLPs accept it, and returned dense, whole (n_samples x n_features entries of memory): its
+    stored values are converted to ``dtype`` (uint8 kept) before it is made dense, then it is
+    checked as dense input is, with the same messages. n_features: the count a fitted
+    ``estimator`` (its class name, for messages) expects. Messages use scikit-learn's phrases
+    where its checks look for them.
     """
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(f"{name} must be a dense array; convert sparse input with .toarray()")
+    if scipy.sparse.issparse(X):
+        X = _dense(X, dtype)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
@@ -63,6 +69,16 @@ def check_X(X, dtype, n_features=None, name="X", estimator="FastFNN") -> np.ndar
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (or values too large for "
                          f"{np.dtype(dtype).name}); every entry must be finite")
     return arr
+
+
+def _dense(X, dtype) -> np.ndarray:
+    """A scipy sparse X as a dense array, its real values converted to ``dtype`` (uint8 kept)
+    first so that no wider dense copy is made; other values (complex, object) are left for
+    :func:`check_X` to refuse."""
+    if X.dtype == np.uint8 or X.dtype.kind not in "biuf":
+        return X.toarray()
+    with np.errstate(over="ignore"):  # overflow becomes inf, which check_X reports
+        return X.astype(dtype).toarray()
 
 
 def feature_names(X) -> np.ndarray | None:
@@ -118,9 +134,9 @@ def check_feature_names(fitted, given, estimator="FastFNN") -> None:
 def check_y(y, n_samples, name="y", estimator="FastFNN") -> np.ndarray:
     """Validate targets: (n,) values of any kind, or (n, k) numbers; a column (n, 1) is flattened
     with a DataConversionWarning, as scikit-learn does. A pandas Series or DataFrame of nullable
-    numbers or booleans (``Int64``, ``Float64``, ``boolean``, ...) is read as float64, missing values
-    as NaN, as scikit-learn's ``check_array`` reads it. None: ValueError saying ``estimator`` needs
-    y. What the values must be is the estimator's check (:func:`check_labels`,
+    numbers or booleans (``Int64``, ``Float64``, ``boolean``, ...) is read as float64, missing
+    values as NaN, as scikit-learn's ``check_array`` reads it. None: ValueError saying
+    ``estimator`` needs y. What the values must be is the estimator's check (:func:`check_labels`,
     :func:`check_regression_targets`)."""
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")

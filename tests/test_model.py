@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 import fastfnn.model
 from fastfnn import FastFNN, FastFNNRegressor, TrainingDivergedError
@@ -108,6 +109,43 @@ def test_a_missing_nullable_label_is_refused():
     X, y = blobs(n=60, n_classes=2)
     with pytest.raises(ValueError, match="y contains NaN"):
         FastFNN((), **FAST).fit(X, pd.Series([None, *y[1:]], dtype="Int64"))
+
+
+@pytest.mark.parametrize("estimator", [FastFNN, FastFNNRegressor])
+def test_a_sparse_x_gives_what_its_dense_copy_gives(estimator):
+    X, y = blobs(n=80, n_features=6)
+    X[np.abs(X) < 1.5] = 0  # mostly zeros, as sparse input is
+    sparse = scipy.sparse.csr_matrix(X)
+    models = [estimator(hidden_layer_sizes=(5,), **{**FAST, "max_iter": 5}).fit(data, y)
+              for data in (X, sparse)]
+    assert_same_model(*models, timings=False)
+    for model in models:
+        model.partial_fit(sparse if model is models[1] else X, y)
+    assert_same_model(*models, timings=False)
+    dense_model, sparse_model = models
+    methods = ["predict"] + (["predict_proba", "predict_log_proba"] if estimator is FastFNN else [])
+    for method in methods:
+        assert (getattr(sparse_model, method)(sparse).tobytes()
+                == getattr(dense_model, method)(X).tobytes())
+    assert sparse_model.score(sparse, y) == dense_model.score(X, y)
+    if estimator is FastFNN:
+        for key, value in sparse_model.evaluate(sparse, y).items():
+            np.testing.assert_array_equal(value, dense_model.evaluate(X, y)[key])
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "predict", "score"])
+def test_nan_in_a_sparse_x_is_refused_as_in_its_dense_copy(fitted, method):
+    model, X, y = fitted
+    model = copy.deepcopy(model)
+    before = snapshot(model)
+    bad = np.where(X > 1, np.nan, X)
+    errors = []
+    for data in (bad, scipy.sparse.csr_matrix(bad)):
+        with pytest.raises(ValueError, match="NaN or infinite") as info:
+            getattr(model, method)(data, *(() if method == "predict" else (y,)))
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+    assert_unchanged(model, before)
 
 
 def test_multilabel_indicator_targets():

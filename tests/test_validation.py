@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from fastfnn.validation import (check_feature_names, check_labels, check_X, check_y,
                                 feature_names)
@@ -74,3 +75,31 @@ def test_y_of_pandas_nullable_dtypes_is_read_as_float64_as_scikit_learn_reads_it
 def test_string_labels_held_as_objects_become_unicode():
     assert check_labels(np.array(["a", "bb"], dtype=object)).dtype == "<U2"
     assert check_labels(np.array(["a", 1], dtype=object)).dtype == object  # mixed: left as given
+
+
+SPARSE_FORMATS = ["csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array"]
+
+
+@pytest.mark.parametrize("kind", SPARSE_FORMATS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_x_is_made_dense_in_the_model_dtype(kind, dtype):
+    dense = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, -3.0]])
+    X = check_X(getattr(scipy.sparse, kind)(dense), dtype)
+    assert isinstance(X, np.ndarray) and X.dtype == dtype and X.flags.c_contiguous
+    np.testing.assert_array_equal(X, dense)
+    pixels = np.array([[0, 7], [255, 0]], np.uint8)  # intensities stay uint8, as dense ones do
+    X8 = check_X(getattr(scipy.sparse, kind)(pixels), dtype)
+    assert X8.dtype == np.uint8
+    np.testing.assert_array_equal(X8, pixels)
+
+
+@pytest.mark.parametrize("bad,message", [(np.nan, "contains 1 NaN or infinite"),
+                                         (1e300, "too large for float32")])
+def test_sparse_x_is_refused_as_its_dense_copy_is(bad, message):
+    dense = np.array([[0.0, bad], [2.0, 0.0]])
+    errors = []
+    for X in (dense, scipy.sparse.csr_matrix(dense)):
+        with pytest.raises(ValueError, match=message) as info:
+            check_X(X, np.float32)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
