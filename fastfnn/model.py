@@ -839,7 +839,8 @@ class FastFNNRegressor(MultilayerPerceptron):
 
     def predict(self, X):
         """Predictions (n_samples,) for a model fitted on 1-D y, else (n_samples, n_outputs),
-        float64 (as scikit-learn's regressors return) whatever the model's dtype."""
+        float64 whatever the model's dtype and X's (scikit-learn's MLPRegressor returns X's float
+        dtype: float32 for float32 X)."""
         outputs = self._outputs(X).astype(np.float64)
         return outputs if self._state.multilabel else outputs[:, 0]
 
