@@ -37,7 +37,8 @@ from fastfnn.params import BY_NAME, PARAMETERS, REGRESSOR_PARAMETERS, docstring,
 from fastfnn.progress import EpochProgress
 from fastfnn.recipes import recipe_params
 from fastfnn.schedules import SCHEDULES
-from fastfnn.sklearn_compat import NotFittedError, not_fitted, warn_convergence
+from fastfnn.sklearn_compat import (UNCHANGED, NotFittedError, metadata_request, not_fitted,
+                                    set_request, warn_convergence)
 from fastfnn.state import FittedState, OptimizerState
 from fastfnn.streaming import fit_chunks, streams
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, copy_params,
@@ -153,6 +154,33 @@ class MultilayerPerceptron:
 
     def __sklearn_is_fitted__(self):
         return self._fitted
+
+    # ------------------------------------------------------------------ metadata routing
+    # scikit-learn's metadata routing, which BaseEstimator gives MLPClassifier and MLPRegressor:
+    # which metadata a meta-estimator (Pipeline, cross_validate, GridSearchCV, ...) passes on. Each
+    # set_{method}_request's keyword parameters are the metadata that method takes.
+    def get_metadata_routing(self):
+        """scikit-learn's ``MetadataRequest``: the metadata that fit, partial_fit and score ask a
+        meta-estimator for (see :meth:`set_fit_request`). Needs scikit-learn (ImportError
+        without it)."""
+        return metadata_request(self)
+
+    def set_fit_request(self, *, sample_weight=UNCHANGED):
+        """Whether a meta-estimator passes ``sample_weight`` to fit, with scikit-learn's metadata
+        routing enabled (``sklearn.set_config(enable_metadata_routing=True)``; RuntimeError
+        otherwise): True passes it when given, False never does, None (the default request) raises
+        if it is given, a str passes the metadata of that name instead; UNCHANGED keeps the
+        request. Returns self. Clones and pickles keep the request; it is no parameter. Needs
+        scikit-learn (ImportError without it)."""
+        return set_request(self, "fit", sample_weight=sample_weight)
+
+    def set_partial_fit_request(self, *, sample_weight=UNCHANGED):
+        """As :meth:`set_fit_request`, for partial_fit's ``sample_weight``. Returns self."""
+        return set_request(self, "partial_fit", sample_weight=sample_weight)
+
+    def set_score_request(self, *, sample_weight=UNCHANGED):
+        """As :meth:`set_fit_request`, for score's ``sample_weight``. Returns self."""
+        return set_request(self, "score", sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None, *, on_epoch=None, checkpoint=None, resume=False):
@@ -612,6 +640,11 @@ class FastFNN(MultilayerPerceptron):
         not a parameter. Values are checked when fitting, as for any FastFNN.
         """
         return cls(**recipe_params(name, overrides))
+
+    def set_partial_fit_request(self, *, sample_weight=UNCHANGED, classes=UNCHANGED):
+        """As :meth:`set_fit_request`, for partial_fit's ``sample_weight`` and ``classes``.
+        Returns self."""
+        return set_request(self, "partial_fit", sample_weight=sample_weight, classes=classes)
 
     @_stochastic_only
     def partial_fit(self, X, y, sample_weight=None, classes=None, *, on_epoch=None):

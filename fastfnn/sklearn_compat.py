@@ -1,14 +1,21 @@
-"""The exceptions and warnings FastFNN shares with scikit-learn, which stays an optional dependency.
+"""The exceptions and warnings FastFNN shares with scikit-learn, which stays an optional dependency,
+and scikit-learn's metadata routing for estimators that do not derive from its BaseEstimator.
 
 scikit-learn takes most of a second to import, so it is imported only when one of these is raised or
 warned: the instance is then also an instance of scikit-learn's class (``except NotFittedError``
 catches it whichever of the two a caller imported). Without scikit-learn, FastFNN's own classes
 stand alone, with the same bases as scikit-learn's.
+
+Metadata routing (:func:`metadata_request`, :func:`set_request`) is built on scikit-learn's public
+``sklearn.utils.metadata_routing.MetadataRequest``, imported when a request is read or set; without
+scikit-learn those raise ImportError, as no meta-estimator could route anything.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 import warnings
 
 
@@ -54,3 +61,71 @@ def warn_convergence(message: str, stacklevel: int = 3) -> None:
     """Warn ``message`` as a ConvergenceWarning (scikit-learn's too, when it is installed)."""
     warnings.warn(message, _shared(ConvergenceWarning, "sklearn.exceptions", "ConvergenceWarning"),
                   stacklevel=stacklevel)
+
+
+#: The default of every ``set_{method}_request`` parameter: leave that request as it is. The value
+#: of scikit-learn's ``sklearn.utils.metadata_routing.UNCHANGED``, copied because a default must
+#: not import scikit-learn.
+UNCHANGED = "$UNCHANGED$"
+
+
+def _metadata_routing():
+    """scikit-learn's ``sklearn.utils.metadata_routing``; ImportError naming scikit-learn without
+    it."""
+    try:
+        from sklearn.utils import metadata_routing
+    except ImportError as exc:
+        raise ImportError("metadata routing (get_metadata_routing, set_fit_request, ...) is "
+                          "scikit-learn's and needs scikit-learn installed: "
+                          "pip install scikit-learn") from exc
+    return metadata_routing
+
+
+@functools.cache
+def _requestable(cls: type) -> dict[str, tuple[str, ...]]:
+    """Method -> the metadata it takes: the keyword parameters of ``cls.set_{method}_request``."""
+    found = {}
+    for name in dir(cls):
+        method = re.fullmatch(r"set_(\w+)_request", name)
+        if method:
+            found[method[1]] = tuple(inspect.signature(getattr(cls, name)).parameters)[1:]
+    return found
+
+
+def metadata_request(estimator):
+    """scikit-learn's ``MetadataRequest`` for ``estimator``, as BaseEstimator's
+    ``get_metadata_routing`` returns it: a copy of what its ``set_{method}_request`` calls asked
+    for, else every metadata of each method unrequested (None). A method's metadata are the keyword
+    parameters of the estimator's ``set_{method}_request``. ImportError without scikit-learn."""
+    routing = _metadata_routing()
+    if hasattr(estimator, "_metadata_request"):
+        return routing.get_routing_for_object(estimator._metadata_request)
+    request = routing.MetadataRequest(owner=estimator)
+    for method, names in _requestable(type(estimator)).items():
+        for name in names:
+            getattr(request, method).add_request(param=name, alias=None)
+    return request
+
+
+def set_request(estimator, method: str, **requests):
+    """Change ``estimator``'s requests for ``method`` as scikit-learn's ``set_{method}_request``
+    does: each of ``requests`` (metadata name -> True, False, None or an alias) replaces that
+    request, UNCHANGED keeps it. Returns ``estimator``.
+
+    RuntimeError while scikit-learn's metadata routing is disabled and ValueError for a value that
+    is none of those, with scikit-learn's messages, before anything changes; ImportError without
+    scikit-learn.
+    """
+    routing = _metadata_routing()
+    from sklearn import get_config
+    if not get_config()["enable_metadata_routing"]:
+        raise RuntimeError("This method is only available when metadata routing is enabled. You "
+                           "can enable it using sklearn.set_config(enable_metadata_routing=True).")
+    request = metadata_request(estimator)
+    for name, alias in requests.items():
+        # compared as a string only: an alias may be any object, which add_request then refuses
+        if not (isinstance(alias, str) and alias == UNCHANGED):
+            getattr(request, method).add_request(param=name, alias=alias)
+    # kept where scikit-learn's estimators keep theirs: sklearn.base.clone copies this attribute
+    estimator._metadata_request = request
+    return estimator
