@@ -24,27 +24,28 @@ import numpy as np
 from .jit import JIT_INLINE, compiled, numba, types
 from .vectors import pow2, vabs, vcopysign, vfma, vrelu, vrint, vsplat, where_less
 
-#: expm1's Taylor coefficients 1/n!, highest order first: n = 14..2 (float64), 9..2 (float32).
-#: At |r| <= ln(2)/2 the first term left out is 1.2e-17 of r (float64), 1.3e-10 (float32).
-_EXPM1_TAYLOR = {64: tuple(1.0 / math.factorial(n) for n in range(14, 1, -1)),
-                 32: tuple(1.0 / math.factorial(n) for n in range(9, 1, -1))}
-
-
 #: The constants of one dtype: log2(e); ln 2 rounded to the dtype and the rest of it (rounded);
 #: exp's clamps, below which its result rounds to 0 and above which it is inf; expm1's lower
-#: clamp, below which it rounds to -1.
+#: clamp, below which it rounds to -1; expm1's Taylor coefficients 1/n!, highest order first,
+#: n = 14..2 in float64 and 9..2 in float32 (at |r| <= ln(2)/2 the first term left out is 1.2e-17
+#: of r in float64, 1.3e-10 in float32).
 ExpConstants = namedtuple("ExpConstants", ["log2e", "ln2_hi", "ln2_lo", "exp_lo", "exp_hi",
-                                           "expm1_lo"])
+                                           "expm1_lo", "taylor"])
 
 
 def _dtype_constants(bits):
     """The ExpConstants of float32 (bits 32) or float64 (64)."""
     if bits == 64:
         return ExpConstants(1.4426950408889634, math.log(2.0), 2.3190468138462996e-17, -746.0,
-                            710.0, -40.0)
+                            710.0, -40.0, _taylor(14))
     ln2_hi = float(np.float32(math.log(2.0)))  # float64's ln 2 is exact to 2e-17 of that rest
     return ExpConstants(1.4426950408889634, ln2_hi, float(np.float32(math.log(2.0) - ln2_hi)),
-                        -104.0, 89.0, -20.0)
+                        -104.0, 89.0, -20.0, _taylor(9))
+
+
+def _taylor(order):
+    """1/n! for n = order down to 2."""
+    return tuple(1.0 / math.factorial(n) for n in range(order, 1, -1))
 
 
 _CONSTANTS = {bits: _dtype_constants(bits) for bits in (32, 64)}
@@ -69,15 +70,6 @@ if numba is not None:
             return lambda like, value: np.float32(value)
         return lambda like, value: np.float64(value)
 
-    def _taylor(like):
-        """_EXPM1_TAYLOR of like's dtype."""
-        raise NotImplementedError
-
-    @overload(_taylor, inline="always")
-    def _ol_taylor(like):
-        coefs = _EXPM1_TAYLOR[_bits(like)]
-        return lambda like: coefs
-
     def _constants(like):
         """_CONSTANTS of like's dtype."""
         raise NotImplementedError
@@ -96,7 +88,7 @@ def _reduce(x):
     k = vrint(x * _const(x, c.log2e))
     r = vfma(k, _const(x, -c.ln2_hi), x)
     r = vfma(k, _const(x, -c.ln2_lo), r)
-    coefs = _taylor(x)
+    coefs = c.taylor
     p = _const(x, coefs[0])
     for coef in coefs[1:]:
         p = vfma(p, r, _const(x, coef))

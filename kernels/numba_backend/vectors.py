@@ -136,60 +136,48 @@ if numba is not None:
             return context.get_dummy_value()
         return types.none(a, off, v), codegen
 
-    @intrinsic
-    def vfma(typingctx, x, y, acc):
-        """x * y + acc with one rounding per lane (as BLAS kernels do); floats too."""
-        if not (_is_float_or_vector(x) and x == y == acc):
-            return None
+    def _lanewise(name, doc, arity, emit):
+        """An intrinsic ``v<name>`` of ``arity`` (1 to 3) operands of one type, a float or a
+        vector, lane by lane: ``emit(builder, args, sig)`` gives its IR value."""
+        def typed(*operands):
+            if not (_is_float_or_vector(operands[0]) and len(set(operands)) == 1):
+                return None
+            return operands[0](*operands), codegen
 
         def codegen(context, builder, sig, args):
-            return _llvm_call(builder, f"llvm.fma.{_vec_suffix(sig.args[0])}", args[0].type,
-                              args)
-        return x(x, y, acc), codegen
+            return emit(builder, args, sig)
 
-    def _lane_by_lane(instruction, doc):
-        """An intrinsic (x, y) -> x <op> y of two vectors, op: an LLVM IR builder method."""
-        def op(typingctx, x, y):
-            def codegen(context, builder, sig, args):
-                return getattr(builder, instruction)(args[0], args[1])
-            return x(x, y), codegen
-        op.__name__ = op.__qualname__ = f"v{instruction}"
-        op.__doc__ = doc
-        return intrinsic(op)
-
-    vadd = _lane_by_lane("fadd", "x + y lane by lane.")
-    vsub = _lane_by_lane("fsub", "x - y lane by lane.")
-    vmul = _lane_by_lane("fmul", "x * y lane by lane.")
-    vdiv = _lane_by_lane("fdiv", "x / y lane by lane (correctly rounded, as the scalar division).")
-
-    def _lane_function(name, doc):
-        """An intrinsic f(x) of a float or vector, lane by lane: LLVM's ``llvm.<name>``."""
-        def op(typingctx, x):
-            if not _is_float_or_vector(x):
-                return None
-
-            def codegen(context, builder, sig, args):
-                return _llvm_call(builder, f"llvm.{name}.{_vec_suffix(sig.args[0])}",
-                                  args[0].type, args)
-            return x(x), codegen
+        op = {1: lambda typingctx, x: typed(x),
+              2: lambda typingctx, x, y: typed(x, y),
+              3: lambda typingctx, x, y, z: typed(x, y, z)}[arity]
         op.__name__ = op.__qualname__ = f"v{name}"
         op.__doc__ = doc
         return intrinsic(op)
 
-    vsqrt = _lane_function("sqrt", "The square root of each lane (correctly rounded, as np.sqrt).")
-    vrint = _lane_function("rint", "Each lane rounded to the nearest integer, ties to even.")
-    vabs = _lane_function("fabs", "|x| of each lane (the sign bit cleared; NaN stays NaN).")
+    def _llvm_intrinsic(name):
+        """emit for _lanewise: LLVM's ``llvm.<name>`` of the operands."""
+        return lambda builder, args, sig: _llvm_call(
+            builder, f"llvm.{name}.{_vec_suffix(sig.args[0])}", args[0].type, args)
 
-    @intrinsic
-    def vcopysign(typingctx, x, sign):
-        """|x| with the sign bit of ``sign``, lane by lane (floats too)."""
-        if not (_is_float_or_vector(x) and x == sign):
-            return None
+    def _instruction(method):
+        """emit for _lanewise: the LLVM IR builder's ``method`` (fadd, ...) of the operands."""
+        return lambda builder, args, sig: getattr(builder, method)(*args)
 
-        def codegen(context, builder, sig, args):
-            return _llvm_call(builder, f"llvm.copysign.{_vec_suffix(sig.args[0])}",
-                              args[0].type, args)
-        return x(x, x), codegen
+    vadd = _lanewise("add", "x + y lane by lane.", 2, _instruction("fadd"))
+    vsub = _lanewise("sub", "x - y lane by lane.", 2, _instruction("fsub"))
+    vmul = _lanewise("mul", "x * y lane by lane.", 2, _instruction("fmul"))
+    vdiv = _lanewise("div", "x / y lane by lane (correctly rounded, as the scalar division).", 2,
+                     _instruction("fdiv"))
+    vfma = _lanewise("fma", "x * y + acc with one rounding per lane (as BLAS kernels do).", 3,
+                     _llvm_intrinsic("fma"))
+    vsqrt = _lanewise("sqrt", "The square root of each lane (correctly rounded, as np.sqrt).", 1,
+                      _llvm_intrinsic("sqrt"))
+    vrint = _lanewise("rint", "Each lane rounded to the nearest integer, ties to even.", 1,
+                      _llvm_intrinsic("rint"))
+    vabs = _lanewise("abs", "|x| of each lane (the sign bit cleared; NaN stays NaN).", 1,
+                     _llvm_intrinsic("fabs"))
+    vcopysign = _lanewise("copysign", "|x| with the sign bit of y, lane by lane.", 2,
+                          _llvm_intrinsic("copysign"))
 
     @intrinsic
     def where_less(typingctx, x, y, a, b):
