@@ -65,10 +65,11 @@ def _sweep(dtype, n=200_000):
     return np.resize(x.astype(dtype), n)
 
 
-@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="needs x87 long double")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_within_a_few_ulps_of_the_reference(dtype, name):
+    if dtype == np.float64 and np.finfo(np.longdouble).nmant < 63:
+        pytest.skip("the float64 reference needs x87's long double (a 64-bit significand)")
     x = _sweep(dtype)
     got = _evaluate(name, x)[0]
     want = _reference(name, x)
