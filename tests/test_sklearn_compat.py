@@ -14,10 +14,36 @@ from fastfnn import FastFNN, FastFNNRegressor, sklearn_compat
 
 
 def test_without_scikit_learn_the_classes_are_our_own():
-    made = sklearn_compat._shared.__wrapped__(sklearn_compat.NotFittedError,
-                                              "no_such_module_here", "NotFittedError")
+    made = sklearn_compat._derived.__wrapped__(sklearn_compat.NotFittedError,
+                                               "no_such_module_here", "NotFittedError")
     assert made is sklearn_compat.NotFittedError
     assert issubclass(made, ValueError) and issubclass(made, AttributeError)
+
+
+def test_a_warning_or_an_error_does_not_import_scikit_learn():
+    """Importing scikit-learn takes most of a second: a fit that ends at max_iter (its
+    ConvergenceWarning) or a predict before fit (its NotFittedError) in a program that has not
+    imported it leaves it unimported, and raises or warns FastFNN's own classes."""
+    import subprocess
+    code = """if True:
+        import sys, warnings
+        import numpy as np
+        from fastfnn import FastFNN, NotFittedError
+        from fastfnn.sklearn_compat import ConvergenceWarning
+        X = np.random.default_rng(0).standard_normal((40, 3)); y = np.arange(40) % 2
+        try:
+            FastFNN(backend="numpy").predict(X)
+        except NotFittedError as exc:
+            assert type(exc) is NotFittedError, type(exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            FastFNN(hidden_layer_sizes=(4,), max_iter=1, backend="numpy").fit(X, y)
+        assert [w.category for w in caught] == [ConvergenceWarning], caught
+        assert "sklearn" not in sys.modules
+        """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_with_scikit_learn_they_are_also_its_classes():
