@@ -20,8 +20,8 @@ import numpy as np
 
 from .elementary import activation
 from .jit import JIT, JIT_INLINE, cast_like, compiled, input_value
-from .vectors import (ld, lanes, st, vadd, vfma, vhsum, vld, vmul, vsplat, vst, vst_sums,
-                      vstep, vsub, vzero)
+from .vectors import (ld, lanes, st, vadd, vfma, vhsum, vld, vmul, vrelu, vsplat, vst,
+                      vst_sums, vstep, vsub, vzero)
 
 #: Input rows as fwd_rows, grad_sparse and grad_sparse_block read them: row r's entries are
 #: p = indptr[r] .. indptr[r + 1], entry p is input indices[p] with value values[dv + p], which
@@ -140,17 +140,29 @@ def fwd_rows(src, p0, p1, dv, w, wo, P, out, oo):
             c0 += V
 
 
-@compiled(**JIT_INLINE)
-def bias_act_row(a, oo, w, bo, P, n, act):
-    """a[oo:oo+n] = act(a[oo:oo+n] + w[bo:bo+n]) (act code 0..3, elementary.activation) as
-    whole vectors over the P padded lanes; their padding holds 0 and stays 0 (sigmoid's 1/2 is
-    set back to 0)."""
+@compiled(**JIT)  # a call per row: one copy a signature, not one at each of its inlined callers
+def _smooth_act_row(a, oo, w, bo, P, n, act):
+    """bias_act_row of the sigmoid (act 2) and tanh (3), by elementary's vector functions; the
+    sigmoid's padding lanes (1/2) are set back to 0."""
     for c0 in range(0, P, lanes(w)):
         vst(a, oo + c0, activation(vadd(vld(a, oo + c0), vld(w, bo + c0)), act))
     if act == 2:
         zero = cast_like(w, 0.0)
         for q in range(n, P):
             st(a, oo + q, zero)
+
+
+@compiled(**JIT_INLINE)
+def bias_act_row(a, oo, w, bo, P, n, act):
+    """a[oo:oo+n] = act(a[oo:oo+n] + w[bo:bo+n]) (act code 0..3, elementary.activation) as
+    whole vectors over the P padded lanes; their padding holds 0 and stays 0. Identity and ReLU
+    inline, the sigmoid and tanh in one call (_smooth_act_row)."""
+    if act <= 1:
+        for c0 in range(0, P, lanes(w)):
+            v = vadd(vld(a, oo + c0), vld(w, bo + c0))
+            vst(a, oo + c0, vrelu(v) if act == 1 else v)
+    else:
+        _smooth_act_row(a, oo, w, bo, P, n, act)
 
 
 @compiled(**JIT)  # a call per block of rows: compiled once, not inlined into each caller
