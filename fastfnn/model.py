@@ -45,12 +45,14 @@ from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, copy_params,
                              loss_and_correct, new_opt_state, output_scores, train)
 from fastfnn.validation import (check_feature_names, check_labels, check_regression_targets,
                                 check_sample_weight, check_X, check_y, feature_names,
-                                label_array)
+                                fit_feature_names, label_array, require_some_weight)
 
 __all__ = ["FastFNN", "FastFNNRegressor", "MultilayerPerceptron", "NotFittedError"]
 
 #: uint8 features are 8-bit intensities: the backend reads them as value / 255.
 UINT8_SCALE = 1.0 / 255.0
+#: What to do when early stopping's split leaves rows that all weigh zero on one side.
+_SPLIT_ADVICE = ". Change random_state or validation_fraction, or weigh more rows"
 
 #: Parameters added after fastfnn 0.1.0: left out of a checkpoint's configuration hash while at
 #: their defaults, so that a checkpoint written before they existed still resumes.
@@ -233,28 +235,18 @@ class MultilayerPerceptron:
 
     def _fit(self, X, y, sample_weight, classes, incremental, on_epoch=None, checkpoint=None,
              resume=False):
-        """fit (``incremental`` False) or partial_fit (True) over (X, y). A fit that starts afresh
-        sets ``feature_names_in_`` from X (or removes it); one that continues checks X's names
-        against it, as scikit-learn's MLPs do."""
-        names = given = feature_names(X)
-        first_pass = not (hasattr(self, "coefs_") and (incremental or self.warm_start))
-        if not first_pass:
-            names = getattr(self, "feature_names_in_", None)
-            check_feature_names(names, given, type(self).__name__)
-        self._train(X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume,
-                    names)
-        return self
-
-    def _train(self, X, y, sample_weight, classes, incremental, on_epoch, checkpoint, resume,
-               names):
-        """Check the input and train; the model changes only once training succeeded. names: the
-        fitted state's feature names."""
+        """fit (``incremental`` False) or partial_fit (True) over (X, y): check the input, train,
+        and change the model only once training succeeded. A fit that starts afresh sets
+        ``feature_names_in_`` from X (or removes it); one that continues checks X's names against
+        it, as scikit-learn's MLPs do."""
         name = type(self).__name__
+        continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
+        # before check_X makes X an array
+        names = fit_feature_names(X, continuing, getattr(self, "feature_names_in_", None), name)
         hp = resolve(self.get_params(), self._parameters)
         prior = self._state if self._fitted else None
         X = check_X(X, hp["dtype"], prior.n_features_in if incremental and prior else None,
                     estimator=name)
-        continuing = hasattr(self, "coefs_") and (incremental or self.warm_start)
         y = check_y(y, X.shape[0], estimator=name)
         weights = check_sample_weight(sample_weight, X.shape[0])
         if on_epoch is not None and not callable(on_epoch):
@@ -299,11 +291,8 @@ class MultilayerPerceptron:
                 None if fit_targets.multilabel else fit_targets.classes)
             X_train, t_train = X[train_rows], targets[train_rows]
             w_train = None if weights is None else weights[train_rows]
-            if w_train is not None and not w_train.any():
-                raise ValueError(f"Sample weights must contain at least one non-zero number: "
-                                 f"the {len(train_rows)} rows early stopping trains on all "
-                                 "weigh zero. Change random_state or validation_fraction, or "
-                                 "weigh more rows")
+            require_some_weight(w_train, f"the {len(train_rows)} rows early stopping trains on",
+                                _SPLIT_ADVICE)
             held_out = (X[val_rows], targets[val_rows],
                         None if weights is None else weights[val_rows])
         batch_size = hp["batch_size"]
@@ -321,7 +310,7 @@ class MultilayerPerceptron:
                 backend, config, hp, X=X, weights=weights, start=(coefs, intercepts),
                 prior=prior if continuing else None, fit_targets=fit_targets, x_scale=x_scale,
                 on_epoch=on_epoch, names=names)
-            return
+            return self
         if saved:
             state = _resumed_train_state(backend, saved)
             rng.bit_generator.state = saved.progress.rng_state
@@ -382,7 +371,7 @@ class MultilayerPerceptron:
             # scikit-learn's words (the trainer takes min(batch_size, rows))
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
                           f"to be clipped: batch_size={config.batch_size}, "
-                          f"{X_train.shape[0]} training samples", UserWarning, stacklevel=4)
+                          f"{X_train.shape[0]} training samples", UserWarning, stacklevel=3)
         with backend.thread_limit(hp["n_jobs"]):
             train(backend, config, backend.asarray(X_train), backend.asarray(t_train), state, rng,
                   x_scale=x_scale, validate=validate, epochs=epochs, on_epoch=after_epoch,
@@ -394,7 +383,8 @@ class MultilayerPerceptron:
                 len(state.history["loss"]) - state.fit_start == config.max_iter):
             # scikit-learn's words; like it, partial_fit (one epoch by design) does not warn
             warn_convergence(f"Stochastic Optimizer: Maximum iterations ({config.max_iter}) "
-                             "reached and the optimization hasn't converged yet.", stacklevel=5)
+                             "reached and the optimization hasn't converged yet.", stacklevel=4)
+        return self
 
     def _fit_full_batch(self, backend, config, hp, *, X, weights, start, prior, fit_targets,
                         x_scale, on_epoch, names):
@@ -860,11 +850,8 @@ class FastFNNRegressor(MultilayerPerceptron):
         """As MultilayerPerceptron's, but held-out rows that all weigh zero have no R^2: ValueError
         before training (scikit-learn's MLPRegressor raises one at the first epoch's score)."""
         weights = held_out[2]
-        if weights is not None and not weights.any():
-            raise ValueError(f"Sample weights must contain at least one non-zero number: the "
-                             f"{len(weights)} rows early stopping holds out all weigh zero, so "
-                             "their R^2 is undefined. Change random_state or "
-                             "validation_fraction, or weigh more rows")
+        require_some_weight(weights, f"the {len(held_out[1])} rows early stopping holds out",
+                            ", so their R^2 is undefined" + _SPLIT_ADVICE)
         return super()._validator(backend, config, held_out, *args)
 
     def _held_out_score(self, predicted, targets, weights, fit_targets):

@@ -22,7 +22,7 @@ import mmap
 
 import numpy as np
 
-from fastfnn.validation import check_feature_names, feature_names
+from fastfnn.validation import fit_feature_names
 
 #: Solvers whose training goes step by step, so partial_fit can continue it chunk after chunk.
 STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -78,10 +78,8 @@ def fit_chunks(model, X, y, *, chunk_rows=65536, epochs=None, classes=None, rand
     epochs = positive_int("epochs", model.max_iter if epochs is None else epochs)
     if n == 0:
         raise ValueError("X has no rows; expected at least one sample")
-    names = feature_names(X)
-    if hasattr(model, "coefs_"):  # partial_fit continues it
-        names = getattr(model, "feature_names_in_", None)
-        check_feature_names(names, feature_names(X), type(model).__name__)
+    names = fit_feature_names(X, hasattr(model, "coefs_"),  # partial_fit continues a fitted one
+                              getattr(model, "feature_names_in_", None), type(model).__name__)
     labelled = label_options(model, y, classes)
     if random_state is None and isinstance(model.random_state, (int, np.integer)):
         random_state = int(model.random_state)

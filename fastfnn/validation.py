@@ -100,6 +100,17 @@ def feature_names(X) -> np.ndarray | None:
     return names if types == ["str"] else None
 
 
+def fit_feature_names(X, continuing, fitted, estimator="FastFNN") -> np.ndarray | None:
+    """The feature names a fit on X leaves: X's own (:func:`feature_names`) for a fit that starts
+    afresh; for one that ``continuing`` (partial_fit, a warm start), the fitted model's
+    ``fitted``, once X's are checked against them (:func:`check_feature_names`)."""
+    given = feature_names(X)
+    if not continuing:
+        return given
+    check_feature_names(fitted, given, estimator)
+    return fitted
+
+
 def check_feature_names(fitted, given, estimator="FastFNN") -> None:
     """Compare the feature names of a fit (``fitted``: ``feature_names_in_`` or None) with those of
     new input (``given``, from :func:`feature_names`) as scikit-learn does: a UserWarning when
@@ -241,7 +252,13 @@ def check_sample_weight(sample_weight, n_samples) -> np.ndarray | None:
     if not np.isfinite(weights).all() or (weights < 0).any():
         raise ValueError("sample_weight must hold finite numbers >= 0, got NaN, infinite or "
                          "negative values")
-    if not weights.any():
-        raise ValueError("Sample weights must contain at least one non-zero number; all "
-                         f"{n_samples} are zero")
+    require_some_weight(weights, f"the {n_samples} samples")
     return weights
+
+
+def require_some_weight(weights, rows: str, advice: str = "") -> None:
+    """ValueError, in scikit-learn's words, when ``weights`` (an array, or None: no weights) are
+    all zero; ``rows`` names the rows they weigh, ``advice`` what to do about it."""
+    if weights is not None and not weights.any():
+        raise ValueError(f"Sample weights must contain at least one non-zero number: {rows} all "
+                         f"weigh zero{advice}")

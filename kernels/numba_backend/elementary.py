@@ -99,8 +99,9 @@ def _reduce(x):
 def exp(x):
     """e^x of a float or of each lane of a vector (float32 or float64), any x: 0 at -inf, inf
     at inf, NaN at NaN, subnormal results rounded as such (2^k applied in two halves)."""
-    lo = _const(x, _constants(x).exp_lo)
-    hi = _const(x, _constants(x).exp_hi)
+    c = _constants(x)
+    lo = _const(x, c.exp_lo)
+    hi = _const(x, c.exp_hi)
     xc = where_less(x, lo, lo, where_less(hi, x, hi, x))  # NaN passes
     k, q = _reduce(xc)
     k1 = vrint(k * _const(x, 0.5))

@@ -71,6 +71,11 @@ if numba is not None:
     def _is_float_or_vector(t):
         return isinstance(t, VecType) or t in (types.float32, types.float64)
 
+    def _splat(t, ir_type, value):
+        """The IR constant ``value`` of ``ir_type``: in every lane when ``t`` is a VecType (of
+        those lanes; ir_type a vector type), else the one value."""
+        return ir.Constant(ir_type, [value] * t.lanes if isinstance(t, VecType) else value)
+
     def _llvm_call(builder, name, ret, args):
         """Call LLVM intrinsic ``name`` on args (IR values), returning IR type ``ret``."""
         fn = cgutils.get_or_insert_function(
@@ -205,19 +210,13 @@ if numba is not None:
             int_ty = ir.IntType(bits)
             if isinstance(sig.args[0], VecType):
                 int_ty = ir.VectorType(int_ty, sig.args[0].lanes)
-
-                def const(value):
-                    return ir.Constant(int_ty, [value] * sig.args[0].lanes)
-            else:
-                def const(value):
-                    return ir.Constant(int_ty, value)
             # NaN lanes to 0 first, so that no lane converts out of range (which LLVM makes
             # poison); llvm.fptosi.sat would do it too, but x86 gets it one lane at a time
             k = args[0]
             k = builder.select(builder.fcmp_ordered("ord", k, k), k, ir.Constant(ty, None))
             n = builder.fptosi(k, int_ty)
-            biased = builder.add(n, const((1 << (bits - mantissa - 2)) - 1))
-            return builder.bitcast(builder.shl(biased, const(mantissa)), ty)
+            biased = builder.add(n, _splat(sig.args[0], int_ty, (1 << (bits - mantissa - 2)) - 1))
+            return builder.bitcast(builder.shl(biased, _splat(sig.args[0], int_ty, mantissa)), ty)
         return k(k), codegen
 
     # Arithmetic operators and np.sqrt on vectors, a scalar operand splatted to every lane: one
@@ -264,10 +263,7 @@ if numba is not None:
 
         def codegen(context, builder, sig, args):
             ty = args[0].type
-            if isinstance(sig.args[0], VecType):
-                limit = ir.Constant(ty, [tiny] * sig.args[0].lanes)
-            else:
-                limit = ir.Constant(ty, tiny)
+            limit = _splat(sig.args[0], ty, tiny)
             magnitude = _llvm_call(builder, f"llvm.fabs.{_vec_suffix(sig.args[0])}", ty,
                                    [args[0]])
             zero = ir.Constant(ty, None)
@@ -282,7 +278,7 @@ if numba is not None:
         def codegen(context, builder, sig, args):
             ty = args[0].type
             return builder.select(builder.fcmp_ordered(">", args[0], ir.Constant(ty, None)),
-                                  ir.Constant(ty, [1.0] * sig.args[0].lanes),
+                                  _splat(sig.args[0], ty, 1.0),
                                   ir.Constant(ty, None))
         return x(x), codegen
 
