@@ -44,8 +44,9 @@ from fastfnn.streaming import fit_chunks, streams
 from fastfnn.trainer import (HISTORY_KEYS, TrainConfig, TrainState, copy_params,
                              loss_and_correct, new_opt_state, output_scores, train)
 from fastfnn.validation import (check_feature_names, check_labels, check_regression_targets,
-                                check_sample_weight, check_X, check_y, feature_names,
-                                fit_feature_names, label_array, require_some_weight)
+                                check_sample_weight, check_weight_range, check_X, check_y,
+                                feature_names, fit_feature_names, label_array,
+                                require_some_weight)
 
 __all__ = ["FastFNN", "FastFNNRegressor", "MultilayerPerceptron", "NotFittedError"]
 
@@ -263,6 +264,8 @@ class MultilayerPerceptron:
         targets, output = fit_targets.targets, fit_targets.output
         if fit_targets.class_weight is not None:
             weights = fit_targets.class_weight * (1.0 if weights is None else weights)
+        check_weight_range(weights, hp["dtype"], "sample_weight" if fit_targets.class_weight is None
+                           else "sample_weight times class_weight")
         sizes = (X.shape[1], *hp["hidden_layer_sizes"], fit_targets.n_outputs)
         if continuing:
             self._check_continuation(sizes, output)

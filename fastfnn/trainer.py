@@ -311,6 +311,14 @@ class EpochRunner:
         if self.sample_weight is not None:
             weights = self.sample_weight if host_order is None else self.sample_weight[host_order]
             sums = step_weight_sums(weights, self.rows)
+            if not sums.all():  # its gradient would be 0 / 0: scikit-learn divides by zero too
+                first = self.rows * int(np.argmin(sums != 0))
+                last = min(first + self.rows, self.n) - 1
+                raise ValueError(
+                    f"sample_weight: every row of a training step (rows {first}..{last} of the "
+                    f"epoch's {'order' if host_order is None else 'shuffled order'}, batch_size="
+                    f"{self.rows}) weighs zero, and a step averages its gradient over its weight; "
+                    "leave out the rows that weigh zero or use a larger batch_size")
             sizes = np.minimum(self.rows, self.n - self.rows * np.arange(len(sums)))
             self.l2_steps = float(np.sum(sizes / sums))
         ws.stats[...] = 0

@@ -256,6 +256,23 @@ def check_sample_weight(sample_weight, n_samples) -> np.ndarray | None:
     return weights
 
 
+def check_weight_range(weights, dtype, name="sample_weight") -> None:
+    """ValueError when ``weights`` (float64 (n,), or None) do not survive the cast to the fit's
+    ``dtype``: a nonzero weight below its smallest normal number (it would weigh 0 or lose its
+    precision) or a sum above its largest (the step's sums would be inf)."""
+    if weights is None:
+        return
+    info = np.finfo(dtype)
+    tiny, largest = float(info.tiny), float(info.max)
+    nonzero = weights[weights != 0]
+    smallest = float(nonzero.min()) if nonzero.size else tiny
+    total = float(np.sum(weights))
+    if smallest < tiny or not total <= largest:
+        raise ValueError(f"{name} is out of range for dtype='{info.dtype}': nonzero weights "
+                         f"must be at least {tiny:.4g} and their sum at most {largest:.4g}, got "
+                         f"{smallest:.4g} and {total:.4g}; rescale them or use dtype='float64'")
+
+
 def require_some_weight(weights, rows: str, advice: str = "") -> None:
     """ValueError, in scikit-learn's words, when ``weights`` (an array, or None: no weights) are
     all zero; ``rows`` names the rows they weigh, ``advice`` what to do about it."""

@@ -478,6 +478,9 @@ def test_warm_start_appends_to_the_loss_curve():
     (lambda n: -np.ones(n), ">= 0"), (lambda n: np.ones(n - 1), "expected"),
     (lambda n: np.zeros(n), "non-zero"), (lambda n: np.ones((n, 1)), "1D"),
     (lambda n: np.full(n, np.nan), "finite"),
+    # beyond float32's normal range (the default dtype): they would weigh 0 or sum to inf
+    (lambda n: np.full(n, 1e-50), "out of range for dtype='float32'"),
+    (lambda n: np.full(n, 1e38), "out of range for dtype='float32'"),
 ])
 def test_bad_sample_weight_is_refused_and_changes_nothing(fitted, bad, message):
     model, X, y = fitted
@@ -486,6 +489,28 @@ def test_bad_sample_weight_is_refused_and_changes_nothing(fitted, bad, message):
     with pytest.raises(ValueError, match=message):
         model.fit(X, y, sample_weight=bad(len(y)))
     assert_unchanged(model, before)
+
+
+def test_weights_beyond_float32_train_a_float64_model():
+    X, y = blobs(n=60)
+    model = FastFNN((4,), dtype="float64", **{**FAST, "max_iter": 2})
+    model.fit(X, y, sample_weight=np.full(len(y), 1e-50))
+    assert np.isfinite(model.loss_curve_).all()
+
+
+def test_a_step_whose_rows_all_weigh_zero_is_refused_and_changes_nothing(backend, fitted):
+    model, X, y = fitted
+    model = copy.deepcopy(model).set_params(backend=backend.name, batch_size=4, shuffle=False,
+                                            max_iter=2)
+    before = snapshot(model)
+    weights = np.ones(len(y))
+    weights[8:12] = 0  # the third step's rows
+    with pytest.raises(ValueError, match=r"rows 8\.\.11 of the epoch's order, batch_size=4\) "
+                                         "weighs zero"):
+        model.fit(X, y, sample_weight=weights)
+    assert_unchanged(model, before)
+    weights[8] = 0.5  # one row of weight is enough
+    model.fit(X, y, sample_weight=weights)
 
 
 def test_sample_weight_is_never_written_and_a_scalar_is_everyone_alike():
