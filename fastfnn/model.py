@@ -682,12 +682,14 @@ class FastFNN(MultilayerPerceptron):
                                   out=np.ones_like(counts), where=counts > 0)
         else:
             per_class = np.ones(len(classes_))
+            known = classes_.tolist()
             for label, weight in class_weight.items():
-                where = np.flatnonzero(classes_ == np.asarray(label, dtype=classes_.dtype)) \
-                    if _comparable(label, classes_) else ()
+                # equal as Python values, as scikit-learn looks classes up in the dict: 1.0 is
+                # class 1, while 1.5 or "1" is no class (a cast to the classes' dtype made them one)
+                where = [i for i, c in enumerate(known) if _equal(c, label)]
                 if len(where) != 1:
                     raise ValueError(f"class_weight has label {label!r}, which is not among the "
-                                     f"classes {classes_.tolist()}")
+                                     f"classes {known}")
                 per_class[where[0]] = weight
         return per_class[targets]
 
@@ -902,13 +904,12 @@ def r2_score(y_true, y_pred, sample_weight=None) -> float:
     return float(np.mean(scores))
 
 
-def _comparable(label, classes_) -> bool:
-    """Whether ``label`` can be compared with ``classes_`` (a string with numbers cannot)."""
+def _equal(a, b) -> bool:
+    """a == b as one bool; False where they cannot be compared."""
     try:
-        np.asarray(label, dtype=classes_.dtype)
+        return bool(a == b)
     except (TypeError, ValueError):
         return False
-    return True
 
 
 def _same(a, b):

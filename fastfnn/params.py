@@ -370,8 +370,8 @@ class FloatDType(Constraint):
         return " or ".join(repr(n) for n in self.names)
 
     def check(self, name, value):
-        try:
-            dtype = np.dtype(value)
+        try:  # (np.dtype(None) is float64: None is no dtype here)
+            dtype = None if value is None else np.dtype(value)
         except TypeError:
             dtype = None
         if dtype is None or dtype.name not in self.names:
@@ -484,7 +484,7 @@ _TRAINING = (
     Param("early_stopping", False, Flag(),
           "hold out validation_fraction of the training data and stop when its score (accuracy, "
           "or R^2 for a regressor) stops improving; keep the best weights"),
-    Param("validation_fraction", 0.1, _real(0, 1, low_open=True, high_open=True),
+    Param("validation_fraction", 0.1, _real(0, 1, high_open=True),
           "share of the training data held out by early stopping"),
     Param("beta_1", 0.9, _real(0, 1, high_open=True), "Adam's decay of the first moment"),
     Param("beta_2", 0.999, _real(0, 1, high_open=True), "Adam's decay of the second moment"),

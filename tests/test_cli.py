@@ -462,7 +462,7 @@ def five_feature_model(tmp_path):
     (["train", "--backend", "nope"], 1, "unknown backend 'nope'"),
     (["train", "--lr", "-1"], 2, "learning_rate_init must be a finite real number > 0, got '-1'"),
     (["train", "--validation-fraction", "1.5", "--early-stopping"], 2,
-     "validation_fraction must be a finite real number in (0, 1), got '1.5'"),
+     "validation_fraction must be a finite real number in [0, 1), got '1.5'"),
     (["train", "--n-jobs", "0"], 2, "n_jobs must be -1 (every core) or an integer >= 1"),
     (["train", "--seed", "-1"], 2, "random_state must be an integer >= 0, got '-1'"),
     (["train", "--init", "orthogonal"], 2,

@@ -533,8 +533,12 @@ def test_balanced_class_weight_is_scikit_learns():
     b = FastFNN((4,), class_weight=balanced, **{**FAST, "max_iter": 2}).fit(X, y)
     for wa, wb in zip(a.coefs_, b.coefs_):
         np.testing.assert_array_equal(wa, wb)
-    with pytest.raises(ValueError, match="not among the classes"):
-        FastFNN(class_weight={7: 2.0}, **FAST).fit(X, y)
+    for stranger in (7, 1.5, 0.9, "1"):  # no class, though a cast to int would make one
+        with pytest.raises(ValueError, match="not among the classes"):
+            FastFNN(class_weight={stranger: 2.0}, **FAST).fit(X, y)
+    as_float = FastFNN((4,), class_weight={1.0: 3.0}, **{**FAST, "max_iter": 2}).fit(X, y)
+    as_int = FastFNN((4,), class_weight={1: 3.0}, **{**FAST, "max_iter": 2}).fit(X, y)
+    np.testing.assert_array_equal(as_float.coefs_[0], as_int.coefs_[0])
     with pytest.raises(ValueError, match="partial_fit cannot use it"):
         FastFNN(class_weight="balanced", **FAST).partial_fit(X, y, classes=[0, 1, 2])
 
@@ -769,7 +773,14 @@ def test_early_stopping_holds_out_as_many_rows_as_scikit_learn(n, fraction):
     assert len(held_out) == len(theirs) and len(train_rows) == n - len(theirs)
 
 
+def test_validation_fraction_zero_is_accepted_without_early_stopping():
+    """As scikit-learn's MLPs: the fraction counts only with early stopping."""
+    X, y = blobs(n=60)
+    FastFNN((4,), validation_fraction=0.0, **{**FAST, "max_iter": 2}).fit(X, y)
+
+
 @pytest.mark.parametrize("n,fraction,message", [(10, 0.1, "The validation set is too small"),
+                                                (30, 0.0, r"too small \(0 of 30 samples\)"),
                                                 (3, 0.9, "train set will be empty")])
 def test_early_stopping_refuses_a_split_scikit_learn_refuses(n, fraction, message):
     X, y = linear_targets(n=n, outputs=1)

@@ -41,7 +41,7 @@ REFUSED = [
     ("tol", float("nan"), ValueError, "tol must be a finite real number >= 0, got nan"),
     ("momentum", 1.5, ValueError, "momentum must be in [0, 1], got 1.5"),
     ("beta_1", 1.0, ValueError, "beta_1 must be in [0, 1), got 1.0"),
-    ("validation_fraction", 0.0, ValueError, "validation_fraction must be in (0, 1), got 0.0"),
+    ("validation_fraction", 1.0, ValueError, "validation_fraction must be in [0, 1), got 1.0"),
     ("max_iter", True, TypeError, "max_iter must be an integer >= 1, got True (bool)"),
     ("max_iter", 2.0, TypeError, "max_iter must be an integer >= 1, got 2.0 (float)"),
     ("hidden_layer_sizes", (10, 0), ValueError, "hidden_layer_sizes[1] must be >= 1, got 0"),
@@ -54,6 +54,7 @@ REFUSED = [
     ("batch_size", 2.5, TypeError,
      "batch_size must be 'auto', None or an integer >= 1, got 2.5 (float)"),
     ("dtype", "int8", ValueError, "dtype must be 'float32' or 'float64', got 'int8'"),
+    ("dtype", None, ValueError, "dtype must be 'float32' or 'float64', got None"),
     ("init", "orthogonal", ValueError,
      "init must be one of ['auto', 'glorot', 'he', 'xavier'] or a finite real number > 0, got "
      "'orthogonal'"),
