@@ -324,7 +324,9 @@ class MultilayerPerceptron:
             optimizer = prior.optimizer if incremental and continuing and prior else None
             learning_rate = None
             if optimizer is not None and optimizer.solver == config.solver:
-                opt_state = [[backend.asarray(a) for a in group] for group in optimizer.groups]
+                # in the fit's dtype, as the weights: set_params(dtype=...) may have changed it
+                opt_state = [[backend.asarray(a, hp["dtype"]) for a in group]
+                             for group in optimizer.groups]
                 t, learning_rate = optimizer.steps, optimizer.learning_rate
             else:
                 opt_state = new_opt_state(backend, config.solver, dev_coefs, dev_intercepts)
@@ -767,11 +769,27 @@ class FastFNN(MultilayerPerceptron):
         """Mean accuracy on (X, y) (multi-label: exact-match ratio), weighted by
         ``sample_weight`` when given, as in scikit-learn."""
         pred = self.predict(X)
-        y = check_y(y, len(pred), estimator=type(self).__name__)
+        y = self._labels_like_classes(y, len(pred))
         weights = check_sample_weight(sample_weight, len(pred))
         if self._state.multilabel:
             return float(np.average(np.all(pred == y, axis=1), weights=weights))
         return float(np.average(pred == y, weights=weights))
+
+    def _labels_like_classes(self, y, n):
+        """y of n rows (check_y, check_labels) in the fitted model's form: 1-D labels of the kind
+        of ``classes_`` (text or numbers) for a single-label model, a 0/1 matrix of one column a
+        label for a multi-label one; ValueError saying which it is not."""
+        y = check_labels(check_y(y, n, estimator=type(self).__name__))
+        multilabel = self._state.multilabel
+        if multilabel != (y.ndim == 2):
+            raise ValueError("y must be a 0/1 indicator matrix for a multi-label model and 1-D "
+                             f"labels otherwise, got shape {y.shape}")
+        if multilabel and y.shape[1] != len(self.classes_):
+            raise ValueError(f"y has {y.shape[1]} label columns, the model {len(self.classes_)}")
+        if not multilabel and _is_text(y) != _is_text(self.classes_):
+            raise ValueError(f"Mix of label input types (string and number): y holds {y.dtype} "
+                             f"labels, the model's classes_ are {self.classes_.dtype}")
+        return y
 
     def evaluate(self, X, y):
         """Loss, accuracy and confusion matrix on (X, y), labels among ``classes_``.
@@ -783,17 +801,12 @@ class FastFNN(MultilayerPerceptron):
         X = self._input(X)
         multilabel = self._state.multilabel
         dtype = self.coefs_[0].dtype
-        y = check_labels(check_y(y, X.shape[0]))
-        if multilabel != (y.ndim == 2):
-            raise ValueError("y must be a 0/1 indicator matrix for a multi-label model and 1-D "
-                             "labels otherwise")
+        y = self._labels_like_classes(y, X.shape[0])
         if not multilabel:
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if len(unknown):
                 raise ValueError(f"y contains labels unseen at fit: {unknown[:10].tolist()}; the "
                                  f"model knows {self.classes_.tolist()}")
-        elif y.shape[1] != len(self.classes_):
-            raise ValueError(f"y has {y.shape[1]} label columns, the model {len(self.classes_)}")
         backend = get_backend(self.backend)
         targets = self._encode(y, self.classes_, dtype)
         loss_sum, correct = backend.to_numpy(loss_and_correct(
@@ -875,6 +888,11 @@ class FastFNNRegressor(MultilayerPerceptron):
         pred = self.predict(X)
         y = check_regression_targets(check_y(y, len(pred), estimator=type(self).__name__),
                                      np.float64)
+        outputs = 1 if y.ndim == 1 else y.shape[1]
+        if outputs != self.n_outputs_:  # (a column each would be scored against the one output)
+            raise ValueError(f"y_true and y_pred have different number of output "
+                             f"({outputs}!={self.n_outputs_}): y has {outputs} target columns, "
+                             f"the model predicts {self.n_outputs_}")
         return r2_score(y.reshape(len(y), -1), pred.reshape(len(pred), -1),
                         check_sample_weight(sample_weight, len(pred)))
 
@@ -902,6 +920,11 @@ def r2_score(y_true, y_pred, sample_weight=None) -> float:
     scores[nonzero] = 1 - residual[nonzero] / total[nonzero]
     scores[(residual != 0) & ~nonzero] = 0.0
     return float(np.mean(scores))
+
+
+def _is_text(labels) -> bool:
+    """Whether a label array holds text (or other objects) rather than numbers."""
+    return labels.dtype.kind in "USO"
 
 
 def _equal(a, b) -> bool:
