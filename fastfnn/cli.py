@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "after every epoch (atomically: an interrupted run leaves the last complete "
                     "epoch), and --resume continues from it, e.g. with more --epochs; the options "
                     "and data must be those of the run that wrote it (--epochs and --quiet "
-                    "aside), and the result is bitwise that of an uninterrupted run. --plot DIR "
+                    "aside; --epochs too with the cosine and onecycle schedules, which span "
+                    "them), and the result is bitwise that of an uninterrupted run. --plot DIR "
                     "writes loss.png, accuracy.png and confusion.png (test set) after training.")
     _add_data_arguments(train)
     train.add_argument("--recipe", choices=sorted(RECIPES),

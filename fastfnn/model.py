@@ -36,7 +36,7 @@ from fastfnn.network import init_params
 from fastfnn.params import BY_NAME, PARAMETERS, REGRESSOR_PARAMETERS, docstring, resolve
 from fastfnn.progress import EpochProgress
 from fastfnn.recipes import recipe_params
-from fastfnn.schedules import SCHEDULES
+from fastfnn.schedules import SCHEDULES, SPANNING_MAX_ITER
 from fastfnn.sklearn_compat import (UNCHANGED, NotFittedError, metadata_request, not_fitted,
                                     set_request, warn_convergence)
 from fastfnn.state import FittedState, OptimizerState
@@ -204,7 +204,8 @@ class MultilayerPerceptron:
             (sgd and adam only). A path that cannot be written (empty, a folder, a missing or
             unwritable folder) is refused before training (fastfnn.io.atomic.check_target).
         resume: continue from ``checkpoint`` when that file exists. It must come from the same
-            parameters (``max_iter`` and ``verbose`` aside) and data, else ValueError. A resumed fit
+            parameters (``max_iter`` and ``verbose`` aside, but max_iter counts under the cosine
+            and onecycle schedules, which span it) and data, else ValueError. A resumed fit
             ends with bitwise the same weights as an uninterrupted one (same backend and threads).
         X may also be a dask array, or a memory-mapped array of more than 1 GiB: fit then streams
         it chunk by chunk in bounded memory (fastfnn.streaming.fit_chunks: max_iter epochs, chunks
@@ -277,9 +278,11 @@ class MultilayerPerceptron:
         if resume and os.path.exists(checkpoint):
             saved = load_checkpoint(checkpoint)
             if saved.progress.config_hash != config_hash:
+                span = (f" (max_iter too: the {self.learning_rate} schedule spans it)"
+                        if self.learning_rate in SPANNING_MAX_ITER else "")
                 raise ValueError(f"{checkpoint}: the checkpoint was written by a fit with other "
-                                 "parameters or data; resume it with the same ones, or start "
-                                 "afresh with resume=False")
+                                 f"parameters or data; resume it with the same ones{span}, or "
+                                 "start afresh with resume=False")
         seed = saved.progress.seed if saved else _seed_of(self.random_state)
         rng = np.random.default_rng(seed)
         if not continuing:
@@ -494,7 +497,9 @@ class MultilayerPerceptron:
     def _config_hash(self, backend_name, X, targets, weights, start_coefs):
         """SHA-256 of what makes a fit what it is: parameters, backend, data, row weights and
         starting weights."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "verbose")
+        # max_iter aside, so that a resumed fit may go on longer, unless the schedule spans it
+        aside = ("verbose",) if self.learning_rate in SPANNING_MAX_ITER else ("max_iter", "verbose")
+        params = {k: v for k, v in self.get_params().items() if k not in aside
                   and not (k in _NEWER_THAN_CHECKPOINTS and _same(v, BY_NAME[k].default))}
         digest = hashlib.sha256(repr(sorted(params.items())).encode())
         digest.update(backend_name.encode())

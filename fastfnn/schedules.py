@@ -32,6 +32,9 @@ import numpy as np
 
 #: The schedules this module computes (the values of ``learning_rate`` beyond scikit-learn's).
 SCHEDULES = ("step", "cosine", "onecycle")
+#: The schedules whose rates depend on max_iter (T spans the fit): a checkpoint of one resumes
+#: only with the same max_iter.
+SPANNING_MAX_ITER = ("cosine", "onecycle")
 
 #: PyTorch OneCycleLR's defaults.
 ONECYCLE_PCT_START = 0.3

@@ -135,6 +135,20 @@ def test_resume_with_more_epochs_continues_and_a_finished_fit_is_not_repeated(tm
     assert again.loss_curve_ == longer.loss_curve_
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_a_schedule_spanning_max_iter_resumes_only_with_the_same_max_iter(tmp_path, schedule):
+    """Resumed with more epochs, it went on along another schedule than the one its first epochs
+    followed: silently not the uninterrupted fit."""
+    X, y = blobs(n=120)
+    path = tmp_path / "ckpt.npz"
+    model = lambda epochs: FastFNN((6,), solver="sgd", learning_rate=schedule, max_iter=epochs,
+                                   random_state=0, backend="numpy", tol=0.0)
+    model(2).fit(X, y, checkpoint=path)
+    with pytest.raises(ValueError, match=f"max_iter too: the {schedule} schedule spans it"):
+        model(4).fit(X, y, checkpoint=path, resume=True)
+    _assert_same_weights(model(2).fit(X, y, checkpoint=path, resume=True), model(2).fit(X, y))
+
+
 def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
     X, y = blobs(n=80)
     fresh = _model("numpy", "sgd", 2).fit(X, y, checkpoint=tmp_path / "new.npz", resume=True)
