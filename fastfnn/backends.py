@@ -39,8 +39,10 @@ def resolve_backend_name(name: str | None = "auto") -> str:
     ``None`` and ``"auto"`` honour the ``FASTFNN_BACKEND`` environment variable first, then pick the
     first available of :data:`AUTO_ORDER`. Raises ValueError for an unknown or unavailable backend.
     """
+    source = ""
     if name is None or name == "auto":
         name = os.environ.get("FASTFNN_BACKEND", "auto") or "auto"
+        source = " (from $FASTFNN_BACKEND, which 'auto' honours)" if name != "auto" else ""
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string, got {type(name).__name__}")
     name = name.lower()
@@ -50,13 +52,14 @@ def resolve_backend_name(name: str | None = "auto") -> str:
             report["cupy"] = report["cupy"] or EMULATED_REASON
         return next(b for b in AUTO_ORDER if report.get(b) == "")
     if name not in REGISTRY:
-        raise ValueError(f"unknown backend {name!r}; expected one of {sorted(REGISTRY) + ['auto']}")
+        raise ValueError(f"unknown backend {name!r}{source}; expected one of "
+                         f"{sorted(REGISTRY) + ['auto']}")
     try:
         ok, reason = backend_class(name).availability()
     except ImportError as exc:
         ok, reason = False, f"not installed ({exc})"
     if not ok:
-        raise ValueError(f"backend {name!r} is not available: {reason}")
+        raise ValueError(f"backend {name!r}{source} is not available: {reason}")
     return name
 
 

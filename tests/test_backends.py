@@ -36,7 +36,7 @@ def test_environment_variable_overrides_auto(monkeypatch):
     monkeypatch.setenv("FASTFNN_BACKEND", "numpy")
     assert get_backend("auto").name == "numpy"
     monkeypatch.setenv("FASTFNN_BACKEND", "nonsense")
-    with pytest.raises(ValueError, match="unknown backend 'nonsense'"):
+    with pytest.raises(ValueError, match=r"unknown backend 'nonsense' \(from \$FASTFNN_BACKEND"):
         get_backend()
 
 
