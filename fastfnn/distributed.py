@@ -42,6 +42,7 @@ except ImportError:  # Ray without Dask: the Ray hook below needs nothing from D
 from fastfnn.model import FastFNN, _seed_of
 from fastfnn.precompile import warmup
 from fastfnn.streaming import STOCHASTIC_SOLVERS, label_options, positive_int
+from fastfnn.validation import feature_names
 
 #: The file whose lock serialises warm-ups on one machine.
 WARMUP_LOCK = os.path.join(tempfile.gettempdir(), "fastfnn-warmup.lock")
@@ -126,7 +127,8 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     on_round: called as ``on_round(epoch, round_index, fitted)`` after each averaging, ``fitted``
         the averaged model.
     Returns a new fitted estimator of the model's kind; its ``history_`` has one entry per round
-    (the workers' losses averaged). ValueError for a solver without partial_fit (lbfgs), mismatched
+    (the workers' losses averaged), its ``feature_names_in_`` a data frame X's column names.
+    ValueError for a solver without partial_fit (lbfgs), mismatched
     lengths, bad epochs or sync_every, a model whose batch_size is not a number (sync_every needs
     it), or fewer rows than workers.
     """
@@ -145,6 +147,7 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
     workers = sorted(client.scheduler_info()["workers"])
     if len(X) < len(workers):
         raise ValueError(f"{len(X)} rows cannot make a shard for each of {len(workers)} workers")
+    names = feature_names(X)  # a data frame's, before the shards make arrays of it
     params = model.get_params()
     # the workers and the shard orders need one int seed: drawn from a RandomState or Generator
     # (as fit does), or fresh for None
@@ -172,7 +175,7 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
                                    0 if state is None else state.t)
             if on_round is not None:
                 on_round(epoch, index, type(model).from_fitted_state(state))
-    return type(model).from_fitted_state(state)
+    return type(model).from_fitted_state(dataclasses.replace(state, feature_names=names))
 
 
 def average_states(states, weights, start_t=0):

@@ -223,6 +223,19 @@ def test_data_parallel_fits_regressors(dask_client):
     assert fitted.loss_curve_[-1] < 0.5 * fitted.loss_curve_[0]
 
 
+def test_data_parallel_keeps_a_data_frames_feature_names(dask_client):
+    """The fitted model had no feature_names_in_ (fit_chunks keeps them)."""
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=80, n_features=4, n_classes=2)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    model = FastFNN((4,), batch_size=20, max_iter=1, random_state=0, backend="numpy")
+    fitted = fit_data_parallel(model, dask_client, frame, y)
+    assert fitted.feature_names_in_.tolist() == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="feature names"):
+        fitted.predict(frame[["d", "c", "b", "a"]])
+    assert not hasattr(fit_data_parallel(model, dask_client, X, y), "feature_names_in_")
+
+
 def test_data_parallel_takes_numpy_integers_and_random_states(dask_client):
     """np.int64 epochs and sync_every count as ints; a RandomState seeds the fit as fit does."""
     X, y = blobs(n=120, n_features=6, n_classes=3)
