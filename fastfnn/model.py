@@ -326,7 +326,9 @@ class MultilayerPerceptron:
             # partial_fit continues the optimizer it left, if the solver is still the same.
             optimizer = prior.optimizer if incremental and continuing and prior else None
             learning_rate = None
-            if optimizer is not None and optimizer.solver == config.solver:
+            # (coefs_ assigned with other layer sizes leave it nothing to step: a fresh one)
+            if (optimizer is not None and optimizer.solver == config.solver
+                    and optimizer.fits(coefs, intercepts)):
                 # in the fit's dtype, as the weights: set_params(dtype=...) may have changed it
                 opt_state = [[backend.asarray(a, hp["dtype"]) for a in group]
                              for group in optimizer.groups]
@@ -490,9 +492,14 @@ class MultilayerPerceptron:
         ValueError and an AttributeError) before fit, partial_fit or load.
         """
         self._check_fitted()
+        optimizer = self._state.optimizer
+        if optimizer is not None:  # coefs_ assigned since: of other sizes, or another dtype
+            optimizer = (optimizer.as_dtype(self.coefs_[0].dtype)
+                         if optimizer.fits(self.coefs_, self.intercepts_) else None)
         return replace(self._state, params=self.get_params(), coefs=self.coefs_,
                        intercepts=self.intercepts_, classes=getattr(self, "classes_", None),
-                       feature_names=getattr(self, "feature_names_in_", None))
+                       feature_names=getattr(self, "feature_names_in_", None),
+                       optimizer=optimizer)
 
     def _config_hash(self, backend_name, X, targets, weights, start_coefs):
         """SHA-256 of what makes a fit what it is: parameters, backend, data, row weights and
@@ -597,7 +604,9 @@ class MultilayerPerceptron:
             raise ValueError(f"the state is a {kind.__name__}'s, expected a {cls.__name__}'s; "
                              f"build it with {kind.__name__}.from_fitted_state")
         model = kind(**state.params)
-        model._publish(state)
+        # its own weights: assigning or writing them must not change the model state came from
+        model._publish(replace(state, coefs=[np.array(w) for w in state.coefs],
+                               intercepts=[np.array(b) for b in state.intercepts]))
         return model
 
 

@@ -8,7 +8,7 @@ views of one FittedState (see ``FastFNN._publish``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +42,20 @@ class OptimizerState:
     groups: list[list[np.ndarray]]
     steps: int = 0
     learning_rate: float | None = None
+
+    def fits(self, coefs, intercepts) -> bool:
+        """Whether these arrays are shaped as the weights ``coefs`` and biases ``intercepts``
+        (per layer) they would step: not after coefs_ of other layer sizes were assigned."""
+        params = (coefs, intercepts)
+        return all([a.shape for a in group] == [p.shape for p in params[i % 2]]
+                   for i, group in enumerate(self.groups))
+
+    def as_dtype(self, dtype) -> OptimizerState:
+        """This state with its arrays in ``dtype`` (itself when they are)."""
+        if all(a.dtype == dtype for group in self.groups for a in group):
+            return self
+        return replace(self, groups=[[np.asarray(a, dtype) for a in group]
+                                     for group in self.groups])
 
 
 @dataclass(eq=False)

@@ -200,6 +200,36 @@ def test_warm_start_continues_from_assigned_coefs():
     assert max(np.abs(w).max() for w in model.coefs_) < 1e-6
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_from_assigned_coefs_of_new_sizes_starts_a_fresh_optimizer(backend, solver,
+                                                                               tmp_path):
+    """It stepped them with the optimizer state of the old sizes: Numba's epoch wrote out of
+    bounds (the process died), NumPy's failed to broadcast; save() refused the model."""
+    X, y = blobs(n=60)
+    model = FastFNN((5,), solver=solver, batch_size=16, backend=backend.name, random_state=0,
+                    max_iter=2).fit(X, y)
+    rng = np.random.default_rng(1)
+    model.coefs_ = [rng.normal(size=(X.shape[1], 7)).astype(np.float32),
+                    rng.normal(size=(7, 3)).astype(np.float32)]
+    model.intercepts_ = [np.zeros(7, np.float32), np.zeros(3, np.float32)]
+    assert model.fitted_state_.optimizer is None  # nothing of it fits the new weights
+    FastFNN.load(model.save(tmp_path / "assigned.npz"))
+    model.set_params(hidden_layer_sizes=(7,)).partial_fit(X, y)
+    state = model.fitted_state_
+    assert [a.shape for a in state.optimizer.groups[0]] == [(X.shape[1], 7), (7, 3)]
+    assert state.optimizer.steps == (-(-len(y) // 16) if solver == "adam" else 0)  # afresh
+
+
+def test_coefs_assigned_in_float64_save_with_the_optimizer_in_float64(tmp_path):
+    X, y = blobs(n=60)
+    model = FastFNN((4,), solver="adam", **{**FAST, "max_iter": 2}).fit(X, y)
+    model.coefs_ = [w.astype(np.float64) for w in model.coefs_]
+    model.intercepts_ = [b.astype(np.float64) for b in model.intercepts_]
+    loaded = FastFNN.load(model.save(tmp_path / "m.npz"))
+    groups = loaded.fitted_state_.optimizer.groups
+    assert {a.dtype for group in groups for a in group} == {np.dtype(np.float64)}
+
+
 def test_partial_fit_needs_classes_first_then_continues():
     X, y = blobs(n=90)
     model = FastFNN((6,), **FAST)
@@ -701,6 +731,18 @@ def test_from_fitted_state_continues_the_optimizer():
     assert_same_model(twin, model, timings=False)
     with pytest.raises(ValueError, match="expected a FastFNNRegressor's"):
         FastFNNRegressor.from_fitted_state(model.fitted_state_)
+
+
+def test_from_fitted_state_gives_the_new_model_weights_of_its_own():
+    """It shared the lists and arrays: assigning or writing a layer of the new model changed the
+    predictions of the one the state came from."""
+    X, y = blobs(n=60)
+    model = FastFNN((4,), **{**FAST, "max_iter": 2}).fit(X, y)
+    before = model.predict_proba(X)
+    twin = FastFNN.from_fitted_state(model.fitted_state_)
+    twin.coefs_[0] = np.zeros_like(twin.coefs_[0])
+    twin.coefs_[1][...] = 0
+    np.testing.assert_array_equal(model.predict_proba(X), before)
 
 
 def test_feature_names_are_kept_and_checked_as_scikit_learn_does():
