@@ -289,7 +289,7 @@ class MultilayerPerceptron:
             coefs, intercepts = init_params(sizes, hp["init"], hp["activation"], hp["dtype"], rng)
 
         lbfgs = hp["solver"] == "lbfgs"
-        early_stopping = hp["early_stopping"] and not incremental and not lbfgs
+        early_stopping = hp["early_stopping"] and not lbfgs  # (partial_fit refuses it)
         X_train, t_train, w_train, held_out = X, targets, weights, None
         if early_stopping:
             train_rows, val_rows = _validation_split(
@@ -985,6 +985,10 @@ def _regularisation(hp, n_features, output, incremental) -> dict:
     if noisy and hp["solver"] == "lbfgs":
         raise ValueError("dropout, input_dropout and augment_shift are for the stochastic "
                          "solvers (sgd, adam); lbfgs needs the same loss at every evaluation")
+    if hp["early_stopping"] and incremental:  # scikit-learn's words
+        raise ValueError("partial_fit does not support early_stopping=True: early stopping holds "
+                         "out rows of one fit's data; set early_stopping=False to continue with "
+                         "partial_fit")
     schedule = hp["learning_rate"] in SCHEDULES
     if schedule and incremental:
         raise ValueError(f"learning_rate={hp['learning_rate']!r} is a schedule over a fit's "

@@ -40,7 +40,8 @@ ADAPTIVE_DIVISOR = 5.0
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
-    """Training produced a non-finite loss or weight; the model keeps its last good weights.
+    """Training produced a non-finite loss or weight. The estimator whose fit raised it is left as
+    it was before that fit (unfitted after a first fit), as after any failed fit.
 
     A FloatingPointError (what it is), and a ValueError as what scikit-learn's MLPs raise for
     non-finite weights, so ``except ValueError`` written for them catches it."""
@@ -231,8 +232,8 @@ def train(backend: Backend, config: TrainConfig, X, targets, state: TrainState, 
             raise TrainingDivergedError(
                 f"training diverged in epoch {len(state.history['loss']) + 1}, step {step}: the "
                 f"loss or a weight became non-finite (learning rate "
-                f"{config.learning_rate_init:g}); the weights are those before this epoch. Try a "
-                f"smaller learning rate or standardised inputs.")
+                f"{config.learning_rate_init:g}). Try a smaller learning rate or standardised "
+                f"inputs.")
         classifying = config.output in ("softmax", "sigmoid")
         record = {"loss": loss, "accuracy": correct / n if classifying else None,
                   "val_loss": None, "val_accuracy": None}

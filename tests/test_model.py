@@ -230,6 +230,16 @@ def test_coefs_assigned_in_float64_save_with_the_optimizer_in_float64(tmp_path):
     assert {a.dtype for group in groups for a in group} == {np.dtype(np.float64)}
 
 
+def test_partial_fit_refuses_early_stopping_as_scikit_learn_does(fitted):
+    """It trained on every row, held none out, and set validation_scores_ to None."""
+    model, X, y = fitted
+    model = copy.deepcopy(model).set_params(early_stopping=True)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        model.partial_fit(X, y)
+    assert_unchanged(model, before)
+
+
 def test_partial_fit_needs_classes_first_then_continues():
     X, y = blobs(n=90)
     model = FastFNN((6,), **FAST)
