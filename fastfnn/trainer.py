@@ -336,7 +336,9 @@ class EpochRunner:
             label_smoothing=config.label_smoothing, dropout=config.dropout, noise_seed=noise_seed,
             augment_shift=config.augment_shift, image_shape=config.image_shape)
         part_rows = self.n
-        if on_progress is not None:  # parts draw their rows' noise (noise_row0): the same model
+        # parts draw their rows' noise (noise_row0): the same model, where the backend's epoch
+        # splits exactly; else progress comes once, at the epoch's end
+        if on_progress is not None and backend.splits_exactly(job):
             part_rows = self.rows * (steps_per_part or
                                      max(1, math.ceil(self.n / PROGRESS_UPDATES / self.rows)))
         for start in range(0, self.n, part_rows):

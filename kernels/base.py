@@ -339,6 +339,13 @@ class Backend(abc.ABC):
         return onehot, xp.all((logits > 0) == (onehot > 0.5), axis=1)
 
     # ------------------------------------------------------------------ epochs
+    def splits_exactly(self, job: "EpochJob") -> bool:
+        """Whether running ``job``'s epoch as consecutive parts of its steps (each part a job of
+        its rows, ``noise_row0`` its first) computes bitwise what one call computes: the
+        trainer splits an epoch for progress reports only then. True here: the composed epoch
+        keeps nothing between steps but the parameters and optimizer state."""
+        return True
+
     def run_epoch(self, job: "EpochJob") -> str:
         """Run one whole epoch of ``job`` in place; return how it ran (``"composed"`` here).
 

@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 
 from fastfnn import FastFNN
 from fastfnn.progress import EpochProgress, format_epoch
@@ -61,3 +62,21 @@ def test_progress_in_parts_trains_exactly_like_whole_epochs(monkeypatch):
     for a, b in zip(quiet.coefs_, shown.coefs_):
         np.testing.assert_array_equal(a, b)
     assert quiet.loss_curve_ == shown.loss_curve_
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 16])
+def test_progress_keeps_numbas_sparse_sgd_bitwise(monkeypatch, batch_size):
+    """Per-example SGD on sparse pixels updates the first layer lazily; run in parts, each part
+    caught every row up at its end and the weights came out 6e-8 apart."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    X = ((rng.random((400, 64)) < 0.2) * rng.integers(1, 256, (400, 64))).astype(np.uint8)
+    y = rng.integers(0, 3, 400)
+    fit = lambda verbose: FastFNN((8,), solver="sgd", batch_size=batch_size, max_iter=1,
+                                  backend="numba", random_state=0, verbose=verbose).fit(X, y)
+    quiet = fit(False)
+    monkeypatch.setattr("fastfnn.model.EpochProgress",
+                        lambda max_epochs, stream: EpochProgress(max_epochs, FakeTerminal()))
+    shown = fit(True)
+    for a, b in zip(quiet.coefs_, shown.coefs_):
+        np.testing.assert_array_equal(a, b)
