@@ -128,9 +128,9 @@ def fit_data_parallel(model, client, X, y, *, epochs=None, sync_every=None, clas
         the averaged model.
     Returns a new fitted estimator of the model's kind; its ``history_`` has one entry per round
     (the workers' losses averaged), its ``feature_names_in_`` a data frame X's column names.
-    ValueError for a solver without partial_fit (lbfgs), mismatched
-    lengths, bad epochs or sync_every, a model whose batch_size is not a number (sync_every needs
-    it), or fewer rows than workers.
+    ValueError for a solver without partial_fit (lbfgs), mismatched lengths, bad epochs or
+    sync_every, a model whose batch_size is not a number (sync_every needs it), or fewer rows
+    than workers.
     """
     if model.solver not in STOCHASTIC_SOLVERS:
         raise ValueError(f"data-parallel training averages partial_fit rounds, which need a "
