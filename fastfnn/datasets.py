@@ -390,13 +390,24 @@ def find_dataset(name: str, path: str | os.PathLike | None = None) -> Path:
             provide the files.
     """
     spec = _spec(name)
-    folders = _search_folders(path, spec)
-    for folder in folders:
-        if len(_find_files(folder, spec)) == len(MNIST_FILES):
+    missing = missing_files(name, path)
+    for folder, names in missing.items():
+        if not names:
             return folder
-    looked = ", ".join(str(f) for f in folders)
+    looked = "; ".join(f"{folder}, which lacks "
+                       f"{'all four' if len(names) == len(MNIST_FILES) else ', '.join(names)}"
+                       for folder, names in missing.items())
     raise FileNotFoundError(f"{spec.title} files not found (looked in {looked}). "
                             f"{_how_to_provide(spec)}")
+
+
+def missing_files(name: str, path: str | os.PathLike | None = None) -> dict[Path, list[str]]:
+    """For each folder :func:`find_dataset` searches for data set ``name`` (``path`` alone when
+    given), in order, the names of the four files it lacks (raw or ``.gz``); an empty list for a
+    folder that holds them all. ValueError for an unknown ``name``."""
+    spec = _spec(name)
+    return {folder: [n for n in MNIST_FILES.values() if n not in _find_files(folder, spec)]
+            for folder in _search_folders(path, spec)}
 
 
 def find_mnist(path: str | os.PathLike | None = None) -> Path:
@@ -408,7 +419,12 @@ def _download_missing(spec: _Spec, path) -> Path:
     """Fetch the files of ``spec`` missing from the download folder for ``path``; return that folder."""
     folders = _search_folders(path, spec)
     target = folders[-1]
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise type(exc)(f"{target}: cannot create the folder to download {spec.title} into "
+                        f"({exc.strerror or exc}), expected a folder or a path where one can be "
+                        "made") from None
     present = _find_files(target, spec)
     missing = [name for name in MNIST_FILES.values() if name not in present]
     tried: list[str] = []

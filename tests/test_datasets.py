@@ -445,3 +445,28 @@ def test_load_mnist_on_another_data_set_says_what_to_use(tmp_path, sibling):
 def test_unknown_data_set():
     with pytest.raises(ValueError, match="unknown data set 'cifar'.*fashion-mnist"):
         datasets.load_dataset("cifar")
+
+
+def test_missing_files_and_the_not_found_message_name_each_folder_s_missing_files(tmp_path, mnist,
+                                                                                 monkeypatch):
+    partial = write_mnist(tmp_path / "partial", {k: v for k, v in mnist.items()
+                                                 if k != "t10k-labels-idx1-ubyte"})
+    assert datasets.missing_files("mnist", partial) == {partial: ["t10k-labels-idx1-ubyte"]}
+    with pytest.raises(FileNotFoundError, match=r"looked in .*partial, which lacks "
+                                                r"t10k-labels-idx1-ubyte\)"):
+        datasets.load_mnist(partial, download=False)
+    monkeypatch.setenv("FASTFNN_DATA", str(tmp_path / "data"))
+    write_mnist(tmp_path / "xdg" / "fastfnn" / "mnist", mnist)
+    assert datasets.missing_files("mnist") == {tmp_path / "data" / "mnist": NAMES,
+                                               tmp_path / "xdg" / "fastfnn" / "mnist": []}
+
+
+def test_a_download_folder_that_cannot_be_made_is_named(tmp_path, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(FileNotFoundError, match=r"^\S*nowhere: cannot create the folder to "
+                                                r"download MNIST into \(No such file or "
+                                                r"directory\), expected a folder"):
+        datasets.load_mnist(tmp_path / "nowhere")
