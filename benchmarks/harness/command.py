@@ -23,7 +23,7 @@ from fastfnn.bench.report import format_table, machine_info, warmup_overhead
 from fastfnn.bench.variants import COMPARISONS, variant_names
 from fastfnn.bench.workloads import (ACTIVATION_WORKLOADS, EXTRA_WORKLOADS, MATRIX, WORKLOADS,
                                      WORKLOADS_BY_KEY)
-from fastfnn.io.atomic import atomic_write
+from fastfnn.io.atomic import atomic_write, check_target
 
 #: Rows per epoch of the seed workloads by default (MNIST's training set) and with ``--quick``
 #: (the matrix workloads have their own).
@@ -40,7 +40,9 @@ def add_arguments(parser):
                         help=f"fewer rows ({QUICK_ROWS}) and reps ({QUICK_REPS}): well under a minute")
     parser.add_argument("--json", metavar="PATH", help="write the raw numbers (every timing) as JSON")
     parser.add_argument("--backends", metavar="A,B",
-                        help="FastFNN backends to time (default: every available one)")
+                        help="FastFNN backends to time (default: every available one; 'auto' "
+                             "picks one as fastfnn train does); an unknown name exits with "
+                             "status 2, a known one that cannot run here with 1")
     parser.add_argument("--compare", metavar="A,B", default="torch,loop",
                         help="comparisons: 'torch' (PyTorch eager CPU), 'torch-cuda' (PyTorch eager "
                              "on the GPU), 'loop' (hand-written NumPy), or 'none' (default: "
@@ -112,6 +114,10 @@ def _select_workloads(args):
     return chosen
 
 
+class Unavailable(Exception):
+    """A backend asked for by --backends is known but cannot run here: exit status 1, not 2."""
+
+
 @dataclass
 class Plan:
     """What a run does, from the validated options."""
@@ -128,16 +134,19 @@ class Plan:
 
 def _resolve_options(args):
     """Validate the options; return the run's :class:`Plan` or raise ValueError."""
-    from fastfnn.backends import available_backends
+    from fastfnn.backends import available_backends, resolve_backend_name
 
     report = available_backends()
     if args.backends:
-        backends = _split(args.backends)
-        for name in backends:
-            if name not in report:
-                raise ValueError(f"unknown backend {name!r}; registered: {', '.join(report)}")
-            if report[name]:
-                raise ValueError(f"backend {name!r} is not available: {report[name]}")
+        backends = []
+        for name in _split(args.backends):
+            try:
+                backends.append(resolve_backend_name(name))
+            except ValueError as exc:  # the words of fastfnn train --backend
+                if name in report:
+                    raise Unavailable(str(exc)) from None
+                raise ValueError(f"argument --backends: {exc}") from None
+        backends = list(dict.fromkeys(backends))  # 'auto' may repeat one
     else:
         backends = [name for name, reason in report.items() if not reason]
     comparisons = [] if (args.compare or "").strip().lower() in ("", "none") else _split(args.compare)
@@ -154,6 +163,8 @@ def _resolve_options(args):
         raise ValueError(f"--reps must be at least 1, got {reps}")
     if not args.settle >= 0:
         raise ValueError(f"--settle must be >= 0, got {args.settle}")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        raise ValueError(f"--torch-threads must be at least 1, got {args.torch_threads}")
     isolate = args.isolate
     if isolate is None:
         isolate = any(w.inputs == "dense" or w in MATRIX for w in workloads)
@@ -190,6 +201,15 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"fastfnn bench: error: {exc}", file=sys.stderr)
         return 2
+    except Unavailable as exc:
+        print(f"fastfnn bench: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        try:  # before minutes of timing, not after
+            check_target(args.json)
+        except OSError as exc:
+            print(f"fastfnn bench: error: --json {exc}", file=sys.stderr)
+            return 1
     torch_threads = args.torch_threads or _usable_cpus()
 
     def progress(text):

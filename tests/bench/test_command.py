@@ -83,3 +83,35 @@ def test_matrix_option_selects_the_matrix_in_worker_processes():
     plan = command._resolve_options(args.parse_args(["--workloads", "wide/*/f32/*", "--rows", "9"]))
     assert [w.key for w in plan.workloads] == ["wide/b32/f32/adam", "wide/b200/f32/adam"]
     assert plan.isolate and plan.source.rows_for(plan.workloads[0]) == 9
+
+
+@pytest.mark.parametrize("threads", ["0", "-3"])
+def test_torch_threads_below_one_is_a_usage_error(threads, capsys):
+    assert command.main(["--torch-threads", threads, "--synthetic", "--rows", "10", "--reps", "1",
+                         "--backends", "numpy", "--compare", "none", "--settle", "0"]) == 2
+    assert f"--torch-threads must be at least 1, got {threads}" in capsys.readouterr().err
+
+
+def test_an_unknown_backend_exits_2_and_an_unavailable_one_1_in_train_s_words(capsys,
+                                                                             monkeypatch):
+    from fastfnn.kernels import backend_class
+
+    monkeypatch.setattr(backend_class("numba"), "availability",
+                        classmethod(lambda cls: (False, "numba is not installed")))
+    assert command.main(["--backends", "bogus", "--synthetic"]) == 2
+    assert ("argument --backends: unknown backend 'bogus'; expected one of ["
+            in capsys.readouterr().err)
+    assert command.main(["--backends", "numba", "--synthetic"]) == 1
+    assert capsys.readouterr().err == ("fastfnn bench: error: backend 'numba' is not available: "
+                                       "numba is not installed\n")
+
+
+def test_json_path_is_checked_before_any_timing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(command, "measure_workload", lambda *a, **k: pytest.fail("timed"))
+    status = command.main(["--json", str(tmp_path / "no" / "bench.json"), "--backends", "numpy",
+                           "--synthetic", "--settle", "0"])
+    assert status == 1
+    target = tmp_path / "no" / "bench.json"
+    assert capsys.readouterr().err == (f"fastfnn bench: error: --json {target}: "
+                                       f"folder {tmp_path / 'no'} does not exist, expected an "
+                                       "existing folder\n")
