@@ -2,17 +2,22 @@
 
 Every failure the user can cause (a bad path or option value, an unknown or unavailable backend, a
 malformed model, checkpoint, log or image file, a missing optional extra) ends with one line
-``fastfnn: error: ...`` on stderr and a non-zero exit status: 2 for a wrong command line, 1 for
-anything else. No traceback.
+``fastfnn: error: ...`` on stderr and a non-zero exit status: 2 for a wrong command line (an
+unknown option, value or --backend name, options that do not go together), 1 for anything else (a
+backend that is known but cannot run here included). No traceback. A Python warning is one line
+``fastfnn: warning: ...``. When the reader of stdout goes away (``fastfnn info | head -1``), the
+command ends quietly with exit status 141 (128 + SIGPIPE, as a shell reports such a command).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import platform
+import re
 import sys
 import warnings
 
@@ -34,6 +39,16 @@ EARLY_STOPPING_PATIENCE = 10
 NEVER_STOP_EARLY = 2**31 - 1
 
 MNIST_FEATURES = 28 * 28
+
+#: The files ``fastfnn plot`` and ``train --plot`` may write in their folder.
+PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png")
+
+#: Estimator parameter -> the train option that sets it, filled as the parser is built.
+_FLAGS = {"nesterovs_momentum": "--no-nesterov", "early_stopping": "--early-stopping"}
+
+#: The exit status when stdout's reader has gone away (``fastfnn info | head -1``): 128 + SIGPIPE,
+#: as a shell reports a command that a broken pipe ended.
+BROKEN_PIPE_STATUS = 141
 
 
 class _UsageError(Exception):
@@ -73,12 +88,17 @@ def main(argv=None) -> int:
     """Run ``fastfnn`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        if args.command == "bench":
-            return _bench(extra)
-        if extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args, extra = parser.parse_known_args(argv)
+            if args.command == "bench":
+                status = _bench(extra)
+            else:
+                if extra:
+                    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+                status = args.handler(args)
+        sys.stdout.flush()  # a reader that went away is noticed here, not at exit
+        return status
     except _UsageError as exc:
         print(f"fastfnn: error: {exc}", file=sys.stderr)
         return 2
@@ -90,10 +110,28 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fastfnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE_STATUS
     except (ValueError, TypeError, OSError, FloatingPointError) as exc:
         # FloatingPointError: fastfnn.TrainingDivergedError, whose message says what to try.
         print(f"fastfnn: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+    """warnings.showwarning while the command runs: one line, without fastfnn's source code."""
+    print(f"fastfnn: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _discard_stdout():
+    """Point stdout at /dev/null, so that the interpreter's flush at exit finds no broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing is flushed to a pipe at exit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,6 +324,7 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
     default is converted as a given value is); ``note`` is added to the help.
     """
     param = BY_NAME[name]
+    _FLAGS[name] = flag
     renamed = flag.lstrip("-").replace("-", "_") != name
     help_text = f"{param.doc}{f' ({name})' if renamed else ''}{note}"
     metavar = metavar or flag.lstrip("-").replace("-", "_").upper()
@@ -307,8 +346,6 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
 # ------------------------------------------------------------------------------------------ train
 def _train(args) -> int:
     from fastfnn import FastFNN
-    from fastfnn.backends import resolve_backend_name
-    from fastfnn.datasets import load_mnist
 
     if args.resume and not args.checkpoint:
         raise _UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from "
@@ -329,32 +366,30 @@ def _train(args) -> int:
         verbose=not args.quiet)
     model = FastFNN(**params)
     # Everything that can be checked is checked before minutes go into loading and training.
-    backend = resolve_backend_name(args.backend)
+    backend = _backend(args.backend)
+    _check_together(model)
     _check_output_path("--out", args.out)
     if args.log_json:
         _check_output_path("--log-json", args.log_json)
     if args.checkpoint:
         _check_output_path("--checkpoint", args.checkpoint)
     if args.plot:
-        _require_matplotlib()
-        _check_output_folder("--plot", args.plot)
+        _require("matplotlib", "plots need matplotlib", "plot")
+        _check_plot_targets("--plot", args.plot, PLOT_FILES)
     resumed_history = None
     if args.resume and os.path.exists(args.checkpoint):
-        from fastfnn.io.checkpoint import load_checkpoint
-        # A file that is no checkpoint fails here, before the data is loaded; one written by
-        # other options or data is refused by fit.
-        resumed_history = load_checkpoint(args.checkpoint).state.history
-    (X, y), (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
-                                          download=not args.no_download)
+        resumed_history = _resumable_history(args.checkpoint, model)
+    (X_all, y_all), (X_test, y_test) = _load_mnist(args)
+    X, y = X_all[:args.limit], y_all[:args.limit]  # (a limit of None keeps all)
     if args.limit is not None:
-        X, y = X[:args.limit], y[:args.limit]
+        _check_limit(args.limit, y_all, y_test)
     if not args.quiet:
         sizes = (X.shape[1], *params["hidden_layer_sizes"], len(np.unique(y)))
         print(f"training {'-'.join(map(str, sizes))} {params['activation']} on {X.shape[0]} MNIST "
               f"images: backend {backend}, {params['dtype']}, {params['solver']} lr "
               f"{params['learning_rate_init']:g}, batch {params['batch_size'] or 'full'}, up to "
-              f"{params['max_iter']} epochs{f' (recipe {args.recipe})' if args.recipe else ''}",
-              flush=True)
+              f"{_count(params['max_iter'], 'epoch')}"
+              f"{f' (recipe {args.recipe})' if args.recipe else ''}", flush=True)
         if resumed_history is not None:
             print(f"resuming from {args.checkpoint} after epoch {len(resumed_history['loss'])}",
                   flush=True)
@@ -363,8 +398,8 @@ def _train(args) -> int:
         with warnings.catch_warnings():
             # the command trains a fixed number of epochs by design (unless early stopping ends
             # them): reaching it is the plan, not a failure to converge
-            warnings.filterwarnings("ignore", "Stochastic Optimizer: Maximum iterations",
-                                    ConvergenceWarning)
+            for message in ("Stochastic Optimizer: Maximum iterations", "lbfgs failed to converge"):
+                warnings.filterwarnings("ignore", message, ConvergenceWarning)
             model.fit(X, y, on_epoch=log.on_epoch if log else None, checkpoint=args.checkpoint,
                       resume=args.resume)
         if log:
@@ -375,16 +410,123 @@ def _train(args) -> int:
     model.verbose = False  # the saved model trains silently when used again
     model.save(args.out)  # first: the training is on disk before anything else can fail
     if not args.quiet:
-        print(f"trained {model.n_iter_} epochs in {sum(model.history_['seconds']):.1f} s")
+        before = 0 if resumed_history is None else len(resumed_history["loss"])
+        seconds = model.history_["seconds"][before:]
+        total = "" if resumed_history is None else f" ({len(model.history_['loss'])} in all)"
+        print(f"trained {_count(len(seconds), 'epoch')} in {_seconds(sum(seconds))}{total}")
     result = model.evaluate(X_test, y_test)
     print(f"test accuracy {result['accuracy']:.4f} (loss {result['loss']:.4f}, "
           f"{len(y_test)} images)")
     print(f"model saved to {args.out}")
     if args.plot:
-        written = _write_plots(model.history_, args.plot, result["confusion_matrix"],
+        written = _write_plots(model.history_, args.plot, args.out, result["confusion_matrix"],
                                model.classes_)
         print(f"plots saved to {args.plot}: {', '.join(p.name for p in written)}")
     return 0
+
+
+def _count(n, noun):
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 epoch", "3 epochs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _seconds(seconds):
+    """A duration for people: tenths of a second from 1 s, two significant digits below."""
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2g} s"
+
+
+def _in_option_words(message):
+    """``message`` with the parameter names that have an option (those with an underscore, which
+    read as names, not words) replaced by the option: "lr_warmup" -> "--lr-warmup"."""
+    return re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda m: _FLAGS.get(m.group(), m.group()), message)
+
+
+def _check_together(model):
+    """The checks fit makes of the parameters against each other (for 28x28 images, ten digits),
+    made before any data is read: _UsageError in the options' words."""
+    from fastfnn.model import _regularisation
+    from fastfnn.params import resolve
+
+    hp = resolve(model.get_params())
+    if hp["early_stopping"] and hp["solver"] != "lbfgs" and hp["validation_fraction"] == 0:
+        raise _UsageError("--early-stopping needs a --validation-fraction above 0 (e.g. 0.1): "
+                          "0 holds out no images to validate on (see 'fastfnn train --help')")
+    output = "softmax" if hp["output"] == "auto" else hp["output"]
+    try:
+        _regularisation(hp, MNIST_FEATURES, output, incremental=False)
+    except ValueError as exc:
+        raise _UsageError(f"{_in_option_words(str(exc))} (see 'fastfnn train --help')") from None
+
+
+def _resumable_history(checkpoint, model):
+    """The history of ``checkpoint`` when this run can resume it: _UsageError naming the options
+    that differ from the run that wrote it, or an --epochs below the epochs it holds. (The data
+    is checked by fit.)"""
+    from fastfnn.io.checkpoint import load_checkpoint
+    from fastfnn.schedules import SPANNING_MAX_ITER
+
+    saved = load_checkpoint(checkpoint).state  # a file that is no checkpoint fails here
+    aside = {"verbose"} | (set() if model.learning_rate in SPANNING_MAX_ITER else {"max_iter"})
+    mine = model.get_params()
+    differ = []
+    for name, value in mine.items():
+        theirs = saved.params.get(name, BY_NAME[name].default)
+        if name not in aside and BY_NAME[name].check(theirs) != BY_NAME[name].check(value):
+            option = _FLAGS.get(name, name)
+            named = "" if option.lstrip("-").replace("-", "_") == name else f" ({name})"
+            differ.append(f"{option}{named} {_option_value(theirs)} there, "
+                          f"{_option_value(value)} here")
+    if differ:
+        raise _UsageError(f"--checkpoint {checkpoint} was written with other options: "
+                          f"{'; '.join(differ)}; resume it with the same options, or run without "
+                          "--resume to start afresh")
+    done = len(saved.history["loss"])
+    if done > model.max_iter:
+        raise _UsageError(f"--checkpoint {checkpoint} holds {done} epochs, more than --epochs "
+                          f"{model.max_iter}: give --epochs {done} or more to resume it, or run "
+                          "without --resume to start afresh")
+    return saved.history
+
+
+def _option_value(value):
+    """A parameter's value as the command line writes it: 128,64 for a tuple, (unset) for None."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return "(unset)" if value is None else str(value)
+
+
+def _load_mnist(args):
+    """MNIST as uint8 from ``--data`` (or the default folders), downloaded unless --no-download;
+    errors in the command line's words."""
+    from fastfnn import datasets
+
+    if args.data is not None:
+        _check_folder("--data", args.data, "a folder with the MNIST IDX files")
+    if args.no_download:
+        missing = datasets.missing_files("mnist", args.data)
+        if all(missing.values()):
+            four = len(datasets.MNIST_FILES)
+            where = "; ".join(f"{'--data ' if args.data else ''}{folder} lacks "
+                              f"{'all four' if len(names) == four else ', '.join(names)}"
+                              for folder, names in missing.items())
+            raise FileNotFoundError(
+                f"MNIST files not found: {where} (raw or .gz); "
+                f"{'put them there' if args.data else 'give --data DIR'}, or run without "
+                "--no-download to download them")
+    return datasets.load_mnist(args.data, dtype=np.uint8, download=not args.no_download)
+
+
+def _check_limit(limit, y_all, y_test):
+    """_UsageError when the first ``limit`` training labels lack digits of the test set."""
+    kept = np.unique(y_all[:limit])
+    missing = np.setdiff1d(np.unique(y_test), kept)
+    if missing.size:
+        # the first image of each missing digit, where the training set has one
+        firsts = [int(np.argmax(y_all == d)) for d in missing if (y_all == d).any()]
+        advice = f"give --limit {max(firsts) + 1} or more" if firsts else "give a larger --limit"
+        raise _UsageError(f"--limit {limit} keeps only the digits {', '.join(map(str, kept))} "
+                          f"of the training set; the test set also has "
+                          f"{', '.join(map(str, missing))}: {advice}")
 
 
 class _EpochLog:
@@ -439,131 +581,113 @@ def _check_output_path(option, path):
         raise type(exc)(f"{option} {exc}") from None
 
 
-def _check_output_folder(option, folder):
-    """Fail early when ``folder`` is neither a writable folder nor creatable as one."""
+def _check_folder(option, folder, expected="a folder"):
+    """NotADirectoryError naming ``option`` when ``folder`` is a file or would have to be created
+    below one; the nearest folder that exists (``folder`` itself, or one above it)."""
     path = os.path.abspath(folder)
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
-        raise NotADirectoryError(f"{option} {folder} {where}, expected a folder")
+        raise NotADirectoryError(f"{option} {folder} {where}, expected {expected}")
+    return existing
+
+
+def _check_output_folder(option, folder):
+    """Fail early when ``folder`` is neither a writable folder nor creatable as one."""
+    existing = _check_folder(option, folder)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{option} {folder}: no permission to write in {existing}")
 
 
-def _require_matplotlib():
+def _check_plot_targets(option, folder, names):
+    """Fail early when ``folder`` or a file ``names`` there cannot be written."""
+    _check_output_folder(option, folder)
+    if os.path.isdir(folder):
+        for name in names:
+            _check_output_path(option, os.path.join(folder, name))
+
+
+def _require(module, need, extra):
+    """_MissingExtra when ``module`` of the optional extra ``extra`` cannot be imported; ``need``
+    says what needs it."""
     try:
-        importlib.import_module("matplotlib")
+        importlib.import_module(module)
     except ImportError:
-        raise _MissingExtra("plots need matplotlib, which is not installed: "
-                            "pip install 'fastfnn[plot]'") from None
+        raise _MissingExtra(f"{need}, which is not installed: pip install 'fastfnn[{extra}]'") \
+            from None
 
 
-def _require_pillow():
-    try:
-        importlib.import_module("PIL.Image")
-    except ImportError:
-        raise _MissingExtra("reading images needs Pillow, which is not installed: "
-                            "pip install 'fastfnn[images]'") from None
-
-
-def _write_plots(history, folder, confusion=None, classes=None):
-    """loss.png and accuracy.png from ``history``, and confusion.png when given; the paths."""
+def _write_plots(history, folder, source, confusion=None, classes=None):
+    """loss.png and accuracy.png (when it has accuracy) from ``history`` of ``source`` (a model or
+    log file), and confusion.png when given; the paths. A failure removes what was written."""
     from pathlib import Path
 
     from fastfnn.plots import plot_confusion_matrix, plot_history
 
-    written = plot_history(history, folder)
+    written = plot_history(history, folder, source)
     if confusion is not None:
-        written.append(plot_confusion_matrix(confusion, classes, Path(folder) / "confusion.png"))
+        try:
+            written.append(plot_confusion_matrix(
+                confusion, classes, Path(folder) / "confusion.png",
+                f"confusion matrix: {source} on the MNIST test set"))
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     return written
 
 
-def _load_model(path, backend, kind=None):
-    """The FastFNN (or any estimator of ``kind``, e.g. MultilayerPerceptron) in ``path``, set to
-    run on ``backend`` (None: the model's own, as saved). A saved backend that cannot run here
-    gives way to "auto", said in one line on stderr unless ``backend`` was given."""
-    from fastfnn import FastFNN
-    from fastfnn.io.modelfile import BackendFallbackWarning
+def _backend(name):
+    """The backend ``--backend name`` runs on (resolve_backend_name; None and "auto" pick one): an
+    unknown name is a wrong command line (_UsageError), a known one that cannot run here a
+    ValueError."""
+    from fastfnn.backends import REGISTRY, resolve_backend_name
 
+    try:
+        return resolve_backend_name(name)
+    except ValueError as exc:
+        if name is not None and name.lower() not in (*REGISTRY, "auto"):
+            raise _UsageError(f"argument --backend: {exc}") from None
+        raise
+
+
+def _load_model(path, backend, warn_fallback=True):
+    """The estimator (classifier or regressor) in ``path``, set to run on ``backend`` (None: the
+    model's own, as saved). A saved backend that cannot run here gives way to "auto", said in one
+    line on stderr when ``warn_fallback`` and ``backend`` is None."""
+    from fastfnn.io.modelfile import BackendFallbackWarning
+    from fastfnn.model import MultilayerPerceptron
+
+    if backend is not None:
+        _backend(backend)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, expected a model file (.npz) written by "
+                                "fastfnn train or save")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BackendFallbackWarning)
-        model = (kind or FastFNN).load(path)
+        model = MultilayerPerceptron.load(path)
     for warning in caught:
-        if warning.category is not BackendFallbackWarning:
+        if warning.category is not BackendFallbackWarning or backend is None and warn_fallback:
             warnings.showwarning(warning.message, warning.category, warning.filename,
                                  warning.lineno)
-        elif backend is None:
-            print(f"fastfnn: warning: {warning.message}", file=sys.stderr)
     if backend is not None:
         model.set_params(backend=backend)
     return model
 
 
-def _check_mnist_model(model, path):
-    if model.n_features_in_ != MNIST_FEATURES:
-        raise ValueError(f"{path}: the model takes {model.n_features_in_} features, "
-                         f"expected {MNIST_FEATURES} (28x28 MNIST images)")
+def _check_digit_classifier(model, path, command):
+    """ValueError naming ``path`` unless ``model`` classifies 28x28 images as the digits 0-9."""
+    reason = _not_a_digit_classifier(model)
+    if reason is not None:
+        raise ValueError(f"{path}: {reason}; fastfnn {command} needs a classifier of the digits "
+                         "0-9 in 28x28 images, as fastfnn train writes")
 
 
-# --------------------------------------------------------------------------------------- evaluate
-def _evaluate(args) -> int:
-    from fastfnn.backends import resolve_backend_name
-    from fastfnn.datasets import load_mnist
-    from fastfnn.metrics import format_confusion_matrix
-
-    model = _load_model(args.model, args.backend)
-    backend = resolve_backend_name(model.backend)
-    _check_mnist_model(model, args.model)
-    _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8, download=not args.no_download)
-    result = model.evaluate(X_test, y_test)
-    fitted = model.fitted_state_
-    print(f"model {args.model}: {'-'.join(map(str, fitted.layer_sizes))} {fitted.activation}, "
-          f"{fitted.output} output, {model.coefs_[0].dtype}; backend {backend}")
-    correct = round(result["accuracy"] * len(y_test))
-    print(f"test loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f} "
-          f"({correct}/{len(y_test)})")
-    print(format_confusion_matrix(result["confusion_matrix"], model.classes_))
-    return 0
-
-
-# ------------------------------------------------------------------------------------------- plot
-def _plot(args) -> int:
-    _require_matplotlib()
-    _check_output_folder("--out", args.out)
-    source = args.source
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"{source}: no such file")
-    if os.path.isdir(source):
-        raise IsADirectoryError(f"{source} is a folder, expected a model file or a --log-json log")
-    with open(source, "rb") as f:
-        is_model = f.read(4) == b"PK\x03\x04"  # a .npz is a zip archive; a log is text
-    confusion = classes = None
-    if not is_model:
-        history = _read_log(source)
-    else:
-        from fastfnn.model import MultilayerPerceptron
-
-        model = _load_model(source, args.backend, MultilayerPerceptron)
-        history = model.history_
-        reason = _no_confusion_matrix(model)
-        if reason is None:
-            from fastfnn.datasets import load_mnist
-
-            _, (X_test, y_test) = load_mnist(args.data, dtype=np.uint8,
-                                             download=not args.no_download)
-            confusion, classes = model.evaluate(X_test, y_test)["confusion_matrix"], model.classes_
-        else:
-            print(f"no confusion matrix: {reason}")
-    written = _write_plots(history, args.out, confusion, classes)
-    print(f"plots saved to {args.out}: {', '.join(p.name for p in written)}")
-    return 0
-
-
-def _no_confusion_matrix(model):
-    """Why ``fastfnn plot`` draws no MNIST confusion matrix for ``model``; None when it does (a
-    single-label classifier of 28x28 images whose classes are the digits 0-9)."""
+def _not_a_digit_classifier(model):
+    """Why ``model`` is no classifier of MNIST digits; None when it is one (a single-label
+    classifier of 28x28 images whose classes are the digits 0-9)."""
     from fastfnn.io.modelfile import shorten
 
     state = model.fitted_state_
@@ -577,6 +701,60 @@ def _no_confusion_matrix(model):
     if classes != list(range(10)):
         return f"the model's classes are {shorten(classes)}, not the digits 0-9 of MNIST"
     return None
+
+
+# --------------------------------------------------------------------------------------- evaluate
+def _evaluate(args) -> int:
+    from fastfnn.metrics import format_confusion_matrix
+
+    model = _load_model(args.model, args.backend)
+    _check_digit_classifier(model, args.model, "evaluate")
+    backend = _backend(model.backend)
+    _, (X_test, y_test) = _load_mnist(args)
+    result = model.evaluate(X_test, y_test)
+    fitted = model.fitted_state_
+    print(f"model {args.model}: {'-'.join(map(str, fitted.layer_sizes))} {fitted.activation}, "
+          f"{fitted.output} output, {model.coefs_[0].dtype}; backend {backend}")
+    correct = round(result["accuracy"] * len(y_test))
+    print(f"test loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f} "
+          f"({correct}/{len(y_test)})")
+    print(format_confusion_matrix(result["confusion_matrix"], model.classes_))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- plot
+def _plot(args) -> int:
+    _require("matplotlib", "plots need matplotlib", "plot")
+    _check_output_folder("--out", args.out)
+    source = args.source
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"{source}: no such file")
+    if os.path.isdir(source):
+        raise IsADirectoryError(f"{source} is a folder, expected a model file or a --log-json log")
+    with open(source, "rb") as f:
+        is_model = f.read(4) == b"PK\x03\x04"  # a .npz is a zip archive; a log is text
+    from fastfnn.plots import curves
+
+    confusion = classes = reason = None
+    if not is_model:
+        history = _read_log(source)
+    else:
+        model = _load_model(source, args.backend)
+        history = model.history_
+        reason = _not_a_digit_classifier(model)
+    names = [f"{metric}.png" for metric in curves(history)]
+    _check_plot_targets("--out", args.out, names + (["confusion.png"] if is_model and reason is None
+                                                   else []))
+    if "accuracy.png" not in names:
+        print("no accuracy curve: the model is a regressor")
+    if is_model and reason is None:
+        _, (X_test, y_test) = _load_mnist(args)
+        confusion, classes = model.evaluate(X_test, y_test)["confusion_matrix"], model.classes_
+    elif is_model:
+        print(f"no confusion matrix: {reason}")
+    written = _write_plots(history, args.out, source, confusion, classes)
+    print(f"plots saved to {args.out}: {', '.join(p.name for p in written)}")
+    return 0
 
 
 def _read_log(path):
@@ -605,6 +783,9 @@ def _read_log(path):
             for key in HISTORY_KEYS:
                 value = record.get(key)
                 optional = key not in ("loss", "accuracy")
+                if key not in record and not optional:
+                    raise ValueError(f"{path}: line {number}: {key} is missing, expected a "
+                                     "number")
                 if not (isinstance(value, (int, float)) and not isinstance(value, bool)
                         or optional and value is None):
                     raise ValueError(f"{path}: line {number}: {key} is {value!r}, expected "
@@ -617,11 +798,11 @@ def _read_log(path):
 
 # ---------------------------------------------------------------------------------------- predict
 def _predict(args) -> int:
-    _require_pillow()
+    _require("PIL.Image", "reading images needs Pillow", "images")
     from fastfnn.images import load_digit
 
     model = _load_model(args.model, args.backend)
-    _check_mnist_model(model, args.model)
+    _check_digit_classifier(model, args.model, "predict")
     digits = []
     for image in args.images:  # all are read first: a bad one stops before any prediction
         try:
@@ -637,14 +818,11 @@ def _predict(args) -> int:
 
 # ------------------------------------------------------------------------------------------ export
 def _export(args) -> int:
-    from fastfnn.io.modelfile import BackendFallbackWarning
-    from fastfnn.model import MultilayerPerceptron
+    _require("onnx", "ONNX export needs the onnx package", "onnx")
     from fastfnn.onnx_export import to_onnx
 
-    with warnings.catch_warnings():
-        # the graph is the same whatever backend the model would run on here
-        warnings.simplefilter("ignore", BackendFallbackWarning)
-        model = MultilayerPerceptron.load(args.model)
+    # without the fallback warning: the graph is the same whatever backend the model runs on here
+    model = _load_model(args.model, None, warn_fallback=False)
     to_onnx(model, args.out, input_dtype=args.input_dtype)
     print(f"wrote {args.out}")
     return 0
@@ -697,6 +875,7 @@ def _names(text):
 def _warmup(args) -> int:
     from fastfnn.precompile import warmup
 
+    _backend(args.backend)
     try:
         report = warmup(args.backend, dtypes=args.dtypes, inputs=args.inputs,
                         on_done=lambda line, seconds: print(f"{line}: {seconds:.1f} s", flush=True))

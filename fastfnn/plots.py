@@ -28,35 +28,57 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_history(history, folder) -> list[Path]:
-    """Write ``loss.png`` and ``accuracy.png`` (train and, when present, validation) to ``folder``.
+def curves(history) -> list[str]:
+    """The metrics of ``history`` that :func:`plot_history` draws: ``loss``, and ``accuracy``
+    unless it is all None (a regressor's)."""
+    return ["loss"] + (["accuracy"] if any(v is not None for v in history.get("accuracy", []))
+                       else [])
 
-    history: a mapping with lists ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (entries may
-    be None), e.g. ``FastFNN.history_``. Returns the paths written.
+
+def plot_history(history, folder, source=None) -> list[Path]:
+    """Write ``loss.png`` and, for a classifier, ``accuracy.png`` (train and, when present,
+    validation, per epoch) to ``folder``; each titled with its metric and ``source`` when given
+    (e.g. the model file).
+
+    history: a mapping with lists ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (entries
+    may be None), e.g. ``FastFNN.history_``. Returns the paths written; a failure removes them.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     written = []
-    for metric in ("loss", "accuracy"):
-        train = [np.nan if v is None else v for v in history.get(metric, [])]
-        if not train:
-            raise ValueError(f"history has no {metric!r} values to plot")
-        val = [np.nan if v is None else v for v in history.get(f"val_{metric}", [])]
-        epochs = np.arange(1, len(train) + 1)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(epochs, train, marker="o", markersize=3, label=f"train {metric}")
-        if val and not np.all(np.isnan(val)):
-            ax.plot(epochs[:len(val)], val, marker="s", markersize=3, label=f"validation {metric}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        written.append(_save(fig, Path(folder) / f"{metric}.png"))
-        plt.close(fig)
+    try:
+        for metric in curves(history):
+            train = [np.nan if v is None else v for v in history.get(metric, [])]
+            if not train:
+                raise ValueError(f"history has no {metric!r} values to plot")
+            val = [np.nan if v is None else v for v in history.get(f"val_{metric}", [])]
+            epochs = np.arange(1, len(train) + 1)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.plot(epochs, train, marker="o", markersize=3, label=f"train {metric}")
+            if val and not np.all(np.isnan(val)):
+                ax.plot(epochs[:len(val)], val, marker="s", markersize=3,
+                        label=f"validation {metric}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric)
+            ax.set_title(metric if source is None else f"{metric}: {source}")
+            ax.grid(alpha=0.3)
+            ax.legend()
+            try:
+                written.append(_save(fig, Path(folder) / f"{metric}.png"))
+            finally:
+                plt.close(fig)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return written
 
 
-def plot_confusion_matrix(matrix, labels, path) -> Path:
-    """Write the confusion matrix (true rows, predicted columns) as a labelled heat map PNG."""
+def plot_confusion_matrix(matrix, labels, path, title="confusion matrix") -> Path:
+    """Write the confusion matrix (true rows, predicted columns) as a labelled heat map PNG with
+    ``title``."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
@@ -69,11 +91,13 @@ def plot_confusion_matrix(matrix, labels, path) -> Path:
     ax.set_yticks(range(k), [str(v) for v in labels])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.set_title(title)
     threshold = matrix.max() / 2 if matrix.size else 0
     for i in range(k):
         for j in range(k):
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
                     color="white" if matrix[i, j] > threshold else "black")
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -261,8 +262,17 @@ def test_resume_refuses_another_configuration_and_a_plain_model(mnist, tmp_path,
                            str(ckpt), "--log-json", str(log))) == 0
     capsys.readouterr()
     before = ckpt.read_bytes(), log.read_text()
+    # other options: a wrong command line, said in its words before the data is read
     status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint", str(ckpt),
-                             "--resume", "--alpha", "0.5", "--log-json", str(log)))
+                             "--resume", "--alpha", "0.5", "--no-nesterov", "--log-json", str(log),
+                             "--data", str(tmp_path / "none")))
+    assert_one_line_error(capsys, status, 2, f"--checkpoint {ckpt} was written with other "
+                          "options: --alpha 0.0001 there, 0.5 here; --no-nesterov "
+                          "(nesterovs_momentum) True there, False here; resume it with the same "
+                          "options, or run without --resume to start afresh")
+    # other data: refused by fit
+    status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint", str(ckpt),
+                             "--resume", "--limit", "200", "--log-json", str(log), "--quiet"))
     assert_one_line_error(capsys, status, 1, str(ckpt), "other parameters or data")
     assert (ckpt.read_bytes(), log.read_text()) == before  # neither was touched
     assert not (tmp_path / "other.npz").exists()
@@ -313,8 +323,8 @@ def test_plot_needs_matplotlib_before_training(mnist, tmp_path, capsys, monkeypa
     ("regressor", lambda y: y.astype(float), "the model is a regressor"),
 ])
 def test_plot_draws_the_curves_of_any_784_feature_model(tmp_path, capsys, kind, targets, reason):
-    """Only a classifier of the digits 0-9 gets a confusion matrix; every model gets its curves
-    (no data is read for the others: there is none here)."""
+    """Only a classifier of the digits 0-9 gets a confusion matrix; every model gets its curves,
+    a classifier its accuracy too (no data is read for the others: there is none here)."""
     from fastfnn import FastFNNRegressor
 
     images, labels = synthetic_digits(60, 0)
@@ -324,10 +334,13 @@ def test_plot_draws_the_curves_of_any_784_feature_model(tmp_path, capsys, kind, 
     folder = tmp_path / "plots"
     assert main(["plot", str(path), "--out", str(folder), "--data", str(tmp_path / "none"),
                  "--no-download"]) == 0
-    first, second = capsys.readouterr().out.splitlines()
-    assert first.startswith(f"no confusion matrix: {reason}")
-    assert second == f"plots saved to {folder}: loss.png, accuracy.png"
-    assert_pngs(folder, "loss.png", "accuracy.png")
+    *notes, last = capsys.readouterr().out.splitlines()
+    curves = ["loss.png"] if kind == "regressor" else ["loss.png", "accuracy.png"]
+    assert notes[:-1] == (["no accuracy curve: the model is a regressor"] if kind == "regressor"
+                          else [])
+    assert notes[-1].startswith(f"no confusion matrix: {reason}")
+    assert last == f"plots saved to {folder}: {', '.join(curves)}"
+    assert_pngs(folder, *curves)
 
 
 def test_plot_a_model_and_a_log(mnist, tmp_path, capsys, monkeypatch, five_feature_model):
@@ -405,7 +418,7 @@ def test_predict_errors(mnist, tmp_path, capsys, monkeypatch, five_feature_model
     assert_one_line_error(capsys, main(["predict", str(model), str(tmp_path / "none.png")]), 1,
                           "none.png: no such image file")
     assert_one_line_error(capsys, main(["predict", str(five_feature_model), str(good)]), 1,
-                          "takes 5 features, expected 784")
+                          "takes 5 features, not 28x28 MNIST images")
     assert_one_line_error(capsys, main(["predict", str(model)]), 2, "IMAGE")
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
     assert_one_line_error(capsys, main(["predict", str(model), str(good)]), 1,
@@ -459,7 +472,7 @@ def five_feature_model(tmp_path):
     (["train", "--hidden", "12,x"], 2, "comma-separated positive layer sizes"),
     (["train", "--epochs", "0"], 2, "argument --epochs: max_iter must be an integer >= 1, got '0'"),
     (["train", "--solver", "newton"], 2, "invalid choice"),
-    (["train", "--backend", "nope"], 1, "unknown backend 'nope'"),
+    (["train", "--backend", "nope"], 2, "argument --backend: unknown backend 'nope'"),
     (["train", "--lr", "-1"], 2, "learning_rate_init must be a finite real number > 0, got '-1'"),
     (["train", "--validation-fraction", "1.5", "--early-stopping"], 2,
      "validation_fraction must be a finite real number in [0, 1), got '1.5'"),
@@ -484,8 +497,8 @@ def five_feature_model(tmp_path):
     (["train", "--data", "{tmp}/empty", "--no-download"], 1, "MNIST files not found"),
     (["evaluate", "{tmp}/absent.npz"], 1, "absent.npz: no such model file"),
     (["evaluate", "{tmp}/garbage.npz"], 1, "not a FastFNN model file"),
-    (["evaluate", "{five}"], 1, "takes 5 features, expected 784"),
-    (["evaluate", "{five}", "--backend", "nope"], 1, "unknown backend 'nope'"),
+    (["evaluate", "{five}"], 1, "takes 5 features, not 28x28 MNIST images"),
+    (["evaluate", "{five}", "--backend", "nope"], 2, "argument --backend: unknown backend 'nope'"),
     (["evaluate"], 2, "required: MODEL"),
 ])
 def test_errors_are_one_line_without_traceback(argv, status, fragment, mnist, tmp_path, capsys,
@@ -572,3 +585,225 @@ def test_export_of_a_missing_model_is_an_error_and_writes_nothing(tmp_path, caps
     status = main(["export", str(tmp_path / "missing.npz"), str(tmp_path / "out.onnx")])
     assert_one_line_error(capsys, status, 1, "missing.npz")
     assert not (tmp_path / "out.onnx").exists()
+
+
+# ----------------------------------------------------------- refused before any data is read
+def empty_data(tmp_path):
+    """--data of an empty folder, --no-download: a command that reaches the data fails there."""
+    (tmp_path / "empty").mkdir(exist_ok=True)
+    return ["--data", str(tmp_path / "empty"), "--no-download"]
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--lr-warmup", "1"], "--lr-warmup is for the step and cosine schedules; --lr-schedule is "
+                           "'constant'"),
+    (["--solver", "lbfgs", "--dropout", "0.1"], "dropout, --input-dropout and --augment-shift "
+                                                "are for the stochastic solvers"),
+    (["--output", "sigmoid", "--label-smoothing", "0.1"], "--label-smoothing is for the softmax "
+                                                          "output"),
+    (["--dropout", "0.1,0.2,0.3"], "dropout has 3 rates for 2 hidden layers"),
+    (["--early-stopping", "--validation-fraction", "0"],
+     "--early-stopping needs a --validation-fraction above 0"),
+])
+def test_options_refused_together_are_a_usage_error_before_the_data(options, message, tmp_path,
+                                                                      capsys):
+    status = main(["train", "--backend", "numpy", "--out", str(tmp_path / "m.npz"), *options,
+                   *empty_data(tmp_path)])
+    assert_one_line_error(capsys, status, 2, message, "(see 'fastfnn train --help')")
+
+
+def test_limit_must_keep_every_digit_of_the_test_set(mnist, tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    status = main(train_args(mnist, out, "--limit", "5", "--plot", str(tmp_path / "plots")))
+    assert_one_line_error(capsys, status, 2, "--limit 5 keeps only the digits 0, 1, 2, 3, 4 of "
+                          "the training set; the test set also has 5, 6, 7, 8, 9: give --limit "
+                          "10 or more")
+    assert not out.exists() and not (tmp_path / "plots").exists()
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_holds_is_refused(mnist, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt.npz"
+    assert main(train_args(mnist, tmp_path / "m.npz", "--checkpoint", str(ckpt))) == 0
+    capsys.readouterr()
+    before = ckpt.read_bytes()
+    status = main(train_args(mnist, tmp_path / "less.npz", "--epochs", "1", "--checkpoint",
+                             str(ckpt), "--resume", "--data", str(tmp_path / "none")))
+    assert_one_line_error(capsys, status, 2, f"--checkpoint {ckpt} holds 3 epochs, more than "
+                          "--epochs 1: give --epochs 3 or more to resume it")
+    assert ckpt.read_bytes() == before and not (tmp_path / "less.npz").exists()
+
+
+def test_the_summary_counts_this_run_s_epochs_and_the_total(mnist, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt.npz"
+    assert main(train_args(mnist, tmp_path / "m.npz", "--epochs", "1", "--checkpoint",
+                           str(ckpt))) == 0
+    stdout = capsys.readouterr().out
+    assert ", up to 1 epoch\n" in stdout
+    seconds = re.search(r"^trained 1 epoch in (\S+) s$", stdout, re.M).group(1)
+    assert float(seconds) > 0 and seconds != "0.0"
+    assert main(train_args(mnist, tmp_path / "m.npz", "--checkpoint", str(ckpt),
+                           "--resume")) == 0
+    stdout = capsys.readouterr().out
+    assert ", up to 3 epochs\n" in stdout
+    assert re.search(r"^trained 2 epochs in \S+ s \(3 in all\)$", stdout, re.M), stdout
+
+
+@pytest.mark.parametrize("seconds,text", [(0.0234, "0.023 s"), (0.5, "0.5 s"), (1.26, "1.3 s"),
+                                          (754.31, "754.3 s")])
+def test_durations_do_not_round_to_zero(seconds, text):
+    from fastfnn.cli import _seconds
+
+    assert _seconds(seconds) == text
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_a_model_that_is_a_folder_is_named_as_such(command, tmp_path, capsys):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    argv = {"evaluate": [], "predict": [str(tmp_path / "x.png")],
+            "export": [str(tmp_path / "m.onnx")]}[command]
+    assert_one_line_error(capsys, main([command, str(folder), *argv]), 1,
+                          f"{folder} is a folder, expected a model file (.npz)")
+
+
+@pytest.mark.parametrize("kind,targets,reason", [
+    ("multi-label", lambda y: np.eye(10, dtype=int)[y], "the model is multi-label"),
+    ("letters", lambda y: np.array(list("abcdefghij"))[y], "the model's classes are ['a', 'b'"),
+    ("digits 1-10", lambda y: y + 1, "the model's classes are [1, 2, 3"),
+    ("regressor", lambda y: y.astype(float), "the model is a regressor"),
+])
+def test_evaluate_and_predict_refuse_a_model_of_no_mnist_digits(kind, targets, reason, tmp_path,
+                                                                 capsys):
+    from PIL import Image
+
+    from fastfnn import FastFNNRegressor
+
+    images, labels = synthetic_digits(60, 0)
+    estimator = FastFNNRegressor if kind == "regressor" else FastFNN
+    path = estimator(hidden_layer_sizes=(4,), backend="numpy", max_iter=2).fit(
+        images.reshape(60, -1), targets(labels.astype(np.int64))).save(tmp_path / "m.npz")
+    status = main(["evaluate", str(path), *empty_data(tmp_path)])  # refused before the data
+    assert_one_line_error(capsys, status, 1, f"{path}: {reason}", "fastfnn evaluate needs a "
+                          "classifier of the digits 0-9 in 28x28 images")
+    Image.fromarray(images[0]).save(tmp_path / "seven.png")
+    status = main(["predict", str(path), str(tmp_path / "seven.png")])
+    assert_one_line_error(capsys, status, 1, f"{path}: {reason}", "fastfnn predict needs")
+
+
+def test_export_without_onnx_says_which_extra(tmp_path, capsys, monkeypatch, five_feature_model):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    status = main(["export", str(five_feature_model), str(tmp_path / "m.onnx")])
+    assert_one_line_error(capsys, status, 1, "ONNX export needs the onnx package, which is not "
+                          "installed: pip install 'fastfnn[onnx]'")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("data,message", [
+    ("{tmp}/afile", "--data {tmp}/afile is a file, expected a folder with the MNIST IDX files"),
+    ("{tmp}/afile/sub", "--data {tmp}/afile/sub cannot be created: {tmp}/afile is a file"),
+])
+@pytest.mark.parametrize("command", ["train", "evaluate", "plot"])
+def test_data_that_is_no_folder_is_named_as_such(command, data, message, tmp_path, capsys, mnist):
+    (tmp_path / "afile").write_text("x")
+    model = tmp_path / "m.npz"
+    assert main(train_args(mnist, model, "--epochs", "1", "--quiet")) == 0
+    capsys.readouterr()
+    argv = {"train": train_args(mnist, tmp_path / "new.npz"), "evaluate": ["evaluate", str(model)],
+            "plot": ["plot", str(model), "--out", str(tmp_path / "plots")]}[command]
+    status = main([*argv, "--data", data.format(tmp=tmp_path)])
+    assert_one_line_error(capsys, status, 1, message.format(tmp=tmp_path))
+    assert not (tmp_path / "new.npz").exists() and not (tmp_path / "plots").exists()
+
+
+def test_missing_mnist_files_are_named_in_the_command_line_s_words(mnist, tmp_path, capsys,
+                                                                  monkeypatch):
+    assert main(train_args(mnist, tmp_path / "m.npz", "--epochs", "1", "--quiet")) == 0
+    capsys.readouterr()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in list(datasets.MNIST_FILES.values())[:3]:
+        (partial / name).write_bytes((mnist / name).read_bytes())
+    status = main(train_args(mnist, tmp_path / "new.npz", "--data", str(partial)))
+    line = assert_one_line_error(capsys, status, 1, f"MNIST files not found: --data {partial} "
+                                 "lacks t10k-labels-idx1-ubyte (raw or .gz); put them there, or "
+                                 "run without --no-download to download them")
+    assert "path=" not in line and "download=False" not in line
+    monkeypatch.setenv("FASTFNN_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status = main(["evaluate", str(tmp_path / "m.npz"), "--no-download"])
+    assert_one_line_error(capsys, status, 1, f"MNIST files not found: {tmp_path / 'mnist'} lacks "
+                          f"all four; {tmp_path / 'cache' / 'fastfnn' / 'mnist'} lacks all four "
+                          "(raw or .gz); give --data DIR, or run without --no-download")
+
+
+# ----------------------------------------------------------------------------- warnings, backends
+def test_warnings_are_one_line_and_lbfgs_runs_its_epochs_quietly(mnist, tmp_path, capsys):
+    assert main(train_args(mnist, tmp_path / "m.npz", "--limit", "100", "--quiet")) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("fastfnn: warning: Got `batch_size` less than 1 or larger than sample "
+                          "size") and len(err.splitlines()) == 1, err
+    assert main(train_args(mnist, tmp_path / "m.npz", "--solver", "lbfgs", "--epochs", "2",
+                           "--quiet")) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unknown_backend_is_2_and_an_unavailable_one_1_in_every_command(
+        tmp_path, capsys, monkeypatch, five_feature_model):
+    from fastfnn.kernels import backend_class
+
+    monkeypatch.setattr(backend_class("numba"), "availability",
+                        classmethod(lambda cls: (False, "numba is not installed")))
+    commands = [["train", "--out", str(tmp_path / "m.npz"), *empty_data(tmp_path)],
+                ["evaluate", str(five_feature_model)], ["plot", str(five_feature_model)],
+                ["predict", str(five_feature_model), "x.png"], ["warmup"]]
+    for argv in commands:
+        assert_one_line_error(capsys, main([*argv, "--backend", "bogus"]), 2,
+                              "argument --backend: unknown backend 'bogus'; expected one of [")
+        assert_one_line_error(capsys, main([*argv, "--backend", "numba"]), 1,
+                              "backend 'numba' is not available: numba is not installed")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``fastfnn info | head -1``: exit status 141 (128 + SIGPIPE), nothing on stderr."""
+    process = subprocess.Popen([*COMMAND, "info"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # before the command writes: its first write finds no reader
+    stderr = process.communicate(timeout=120)[1]
+    assert (process.returncode, stderr) == (141, b"")
+
+
+# ------------------------------------------------------------------------------ plot: all or none
+def test_plot_checks_every_png_before_any_work(mnist, tmp_path, capsys):
+    model, out = tmp_path / "m.npz", tmp_path / "out"
+    assert main(train_args(mnist, model, "--epochs", "1", "--quiet")) == 0
+    capsys.readouterr()
+    (out / "accuracy.png").mkdir(parents=True)
+    # the data folder is empty: reaching the data would fail with another message
+    status = main(["plot", str(model), "--out", str(out), *empty_data(tmp_path)])
+    assert_one_line_error(capsys, status, 1, f"--out {out / 'accuracy.png'}: the path is a folder")
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png"]
+    status = main(train_args(mnist, tmp_path / "new.npz", "--plot", str(out)))
+    assert_one_line_error(capsys, status, 1, f"--plot {out / 'accuracy.png'}: the path is a folder")
+    assert not (tmp_path / "new.npz").exists()
+
+
+def test_plot_a_log_without_accuracy_says_it_is_missing(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"loss": 1.0}\n')
+    status = main(["plot", str(log), "--out", str(tmp_path / "out")])
+    assert_one_line_error(capsys, status, 1, "line 1: accuracy is missing, expected a number")
+
+
+def test_plot_titles_name_the_source(mnist, tmp_path, capsys, monkeypatch):
+    from fastfnn import plots
+
+    titles = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.append(
+        fig.axes[0].get_title()) or save(fig, path))
+    model = tmp_path / "m.npz"
+    assert main(train_args(mnist, model, "--epochs", "1", "--quiet")) == 0
+    assert main(["plot", str(model), "--out", str(tmp_path / "out"), "--data", str(mnist),
+                 "--no-download"]) == 0
+    assert titles == [f"loss: {model}", f"accuracy: {model}",
+                      f"confusion matrix: {model} on the MNIST test set"]

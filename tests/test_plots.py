@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="plots need the 'plot' extra (matplotlib)")
 
-from fastfnn.plots import plot_confusion_matrix, plot_history  # noqa: E402
+from fastfnn.plots import curves, plot_confusion_matrix, plot_history  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,3 +34,41 @@ def test_confusion_matrix_png_and_shape_check(tmp_path):
     with pytest.raises(ValueError, match="square"):
         plot_confusion_matrix(np.zeros((2, 3)), [0, 1], tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def drawn(monkeypatch):
+    """The axes of every figure plots saves, in order, for a test to look at."""
+    from fastfnn import plots
+
+    axes, save = [], plots._save
+    monkeypatch.setattr(plots, "_save",
+                        lambda fig, path: axes.append(fig.axes[0]) or save(fig, path))
+    return axes
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 7])
+def test_epoch_ticks_are_whole_and_each_figure_has_a_title(epochs, tmp_path, monkeypatch):
+    axes = drawn(monkeypatch)
+    history = {"loss": [1.0 / (e + 1) for e in range(epochs)], "accuracy": [0.5] * epochs}
+    plot_history(history, tmp_path, "m.npz")
+    plot_confusion_matrix(np.eye(2), [0, 1], tmp_path / "cm.png", "confusion matrix: m.npz")
+    assert [ax.get_title() for ax in axes] == ["loss: m.npz", "accuracy: m.npz",
+                                               "confusion matrix: m.npz"]
+    for ax in axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_a_regressor_s_history_has_no_accuracy_png(tmp_path):
+    history = {"loss": [1.0, 0.5, 0.3], "accuracy": [None] * 3, "val_loss": [None] * 3,
+               "val_accuracy": [None] * 3}
+    assert curves(history) == ["loss"]
+    assert [p.name for p in plot_history(history, tmp_path)] == ["loss.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["loss.png"]
+
+
+def test_a_failed_png_leaves_none_of_the_curves(tmp_path):
+    (tmp_path / "accuracy.png").mkdir()
+    with pytest.raises(OSError, match="accuracy.png"):
+        plot_history({"loss": [1.0, 0.5], "accuracy": [0.5, 0.6]}, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["accuracy.png"]
