@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         "plot", help="loss/accuracy curves and confusion matrix as PNG files",
         formatter_class=_HelpFormatter,
         description="Plot a model file (.npz, e.g. from fastfnn train or --checkpoint): "
-                    "loss.png and accuracy.png from its training history, and confusion.png "
-                    "from its predictions on the MNIST test set (when it takes 28x28 images). "
+                    "loss.png and (a classifier's) accuracy.png from its training history, and "
+                    "confusion.png from its predictions on the MNIST test set (when it is a "
+                    "classifier of the digits 0-9 in 28x28 images). "
                     "Or plot a --log-json file (one JSON object per line): the curves only. "
                     "Needs fastfnn[plot] (matplotlib).")
     plot.add_argument("source", metavar="MODEL_OR_LOG",
