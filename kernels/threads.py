@@ -18,10 +18,11 @@ already running. Assumes threadpoolctl can see the BLAS libraries once they are 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: Environment variables that state how many threads this process should run, smallest wins.
 SHARE_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
@@ -59,30 +60,71 @@ def limit_threads(n_threads: int | None, numba=None):
     if numba is not None:
         numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        with threadpool_limits(limits=n_threads, user_api="blas"):  # np.dot's BLAS too
+        with _blas_controller().limit(limits=n_threads):  # np.dot's BLAS too
             yield
     finally:
         if previous is not None:
             numba.set_num_threads(previous)
 
 
-_CONTROLLER: list = []
-
-
 def single_threaded_blas():
     """Context manager: the BLAS libraries (NumPy's and SciPy's) run one thread inside, for
-    compiled code that calls BLAS from several threads of its own. The libraries are found once
-    (SciPy's loaded first: Numba's ``np.dot`` calls it), the limit costs a call per library."""
-    if not _CONTROLLER:
-        import scipy.linalg.cython_blas  # noqa: F401 - loads the library before the scan
-        _CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
-    return _CONTROLLER[0].limit(limits=1)
+    compiled code that calls BLAS from several threads of its own."""
+    import scipy.linalg.cython_blas  # noqa: F401 - loaded before a scan (Numba's np.dot calls it)
+    return _blas_controller().limit(limits=1)
 
 
-def forget_blas_libraries():
-    """Have :func:`single_threaded_blas` look for the BLAS libraries again: one was loaded since
-    (MKL, by the Numba backend's gemm lookup)."""
-    _CONTROLLER.clear()
+#: (loaded shared libraries when scanned, threadpoolctl's selection of the BLAS ones among them)
+_SCANNED: list = []
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries this process has loaded. Their scan took
+    0.5 ms, paid by every fit and partial_fit call (a loop of small partial_fit calls spent more
+    in it than in its epochs); it is made again only when the count of loaded shared libraries
+    changed (a library loaded since, e.g. MKL by the Numba backend's gemm lookup), or every time
+    where the count is unknown."""
+    count = _loaded_library_count()
+    if count is None or not _SCANNED or _SCANNED[0][0] != count:
+        _SCANNED[:] = [(count, ThreadpoolController().select(user_api="blas"))]
+    return _SCANNED[0][1]
+
+
+def _loaded_library_count() -> int | None:
+    """How many shared libraries the process has loaded (dl_iterate_phdr on Linux and the BSDs,
+    the dyld image count on macOS), or None where neither exists."""
+    if not _LIBRARY_COUNTER:
+        _LIBRARY_COUNTER.append(_library_counter())
+    return _LIBRARY_COUNTER[0]()
+
+
+_LIBRARY_COUNTER: list = []
+
+
+def _library_counter():
+    """A function of no arguments returning the loaded shared library count, or None."""
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return lambda: None
+    if hasattr(libc, "dl_iterate_phdr"):
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                         ctypes.c_void_p)
+        seen = [0]
+
+        def one(info, size, data):  # noqa: ARG001 - dl_iterate_phdr's signature
+            seen[0] += 1
+            return 0
+        callback = callback_type(one)
+
+        def count():
+            seen[0] = 0
+            libc.dl_iterate_phdr(callback, None)
+            return seen[0]
+        return count
+    if hasattr(libc, "_dyld_image_count"):
+        return lambda: int(libc._dyld_image_count())
+    return lambda: None
 
 
 def _affinity() -> int:

@@ -97,3 +97,35 @@ def test_first_fit_in_a_fresh_process_equals_the_next_bitwise(n_jobs, env):
                           env=environ, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) == 0.0
+
+
+def test_the_blas_libraries_are_scanned_again_only_when_libraries_load(monkeypatch):
+    """threadpoolctl's scan (0.5 ms) ran at every fit and partial_fit call."""
+    counts = iter([100, 100, 101])
+    monkeypatch.setattr(threads, "_loaded_library_count", lambda: next(counts))
+    monkeypatch.setattr(threads, "_SCANNED", [])
+    first = threads._blas_controller()
+    assert threads._blas_controller() is first
+    assert threads._blas_controller() is not first
+
+
+def test_the_loaded_library_count_grows_with_a_load():
+    code = textwrap.dedent("""
+        import importlib
+        from fastfnn.kernels.threads import _loaded_library_count
+        before = _loaded_library_count()
+        for name in ("_sqlite3", "_ssl", "_lzma", "_bz2", "_ctypes_test"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                continue
+            print(before, _loaded_library_count())
+            break
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    if not out:
+        pytest.skip("no extension module to load here")
+    if out[0] == "None":
+        pytest.skip("this platform cannot count loaded libraries: the scan runs every time")
+    assert int(out[1]) > int(out[0])

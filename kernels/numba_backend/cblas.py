@@ -23,7 +23,6 @@ import os
 
 import numpy as np
 
-from ..threads import forget_blas_libraries
 from .jit import JIT_INLINE, compiled, numba, types
 from .vectors import pointer_to
 
@@ -136,7 +135,6 @@ def load_mkl():
                 library.MKL_Set_Threading_Layer(_MKL_THREADING_GNU)
             if "MKL_CBWR" not in os.environ:
                 library.MKL_CBWR_Set(_MKL_CBWR_AUTO)
-            forget_blas_libraries()  # the thread limits must see it
         _MKL.append(path)
     return _MKL[0]
 

@@ -197,7 +197,7 @@ def test_mkl_threads_as_the_limits_say():
     """Once loaded, MKL runs on GNU OpenMP (Numba's omp layer's runtime), on its CNR "auto"
     branch, and the thread limits reach it: limit_threads's
     count, one thread under single_threaded_blas (which looks for libraries again once MKL has
-    loaded)."""
+    loaded: the count of loaded libraries changed)."""
     import ctypes
 
     from threadpoolctl import threadpool_info
@@ -206,8 +206,7 @@ def test_mkl_threads_as_the_limits_say():
     from fastfnn.kernels.threads import limit_threads, single_threaded_blas
     skip_without_mkl()
     path = cblas.load_mkl()
-    single_threaded_blas()  # a controller from before a load must not be kept: see load_mkl
-    cblas.forget_blas_libraries()
+    single_threaded_blas()  # a controller from before a load must not be kept
 
     def mkl_info():
         return next(lib for lib in threadpool_info() if lib["internal_api"] == "mkl")
