@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
+
+from fastfnn import FastFNN
 
 from fastfnn.backends import available_backends
 from fastfnn.bench import variants
@@ -78,3 +81,32 @@ def test_epoch(benchmark, epoch_data, workload, variant):
     loss = benchmark.pedantic(runner.epoch, rounds=ROUNDS, iterations=1)
     benchmark.extra_info["path"] = runner.path
     assert loss == loss  # noqa: PLR0124 - not NaN (the floor returns 0.0)
+
+
+#: partial_fit loop: calls, rows a call, features, hidden units, classes (a stream of small
+#: chunks, as dask-ml's Incremental feeds): per-call work, not the epochs, sets its time.
+PARTIAL_FIT_LOOP = (100, 200, 50, 64, 5)
+
+
+@pytest.mark.parametrize("variant", [*(f"fastfnn[{name}]" for name in BACKENDS), "sklearn"])
+def test_partial_fit_loop(benchmark, variant):
+    calls, rows, features, hidden, classes = PARTIAL_FIT_LOOP
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((calls * rows, features)).astype(np.float32)
+    y = rng.integers(0, classes, calls * rows)
+    if variant == "sklearn":
+        neural_network = pytest.importorskip("sklearn.neural_network")
+        model = neural_network.MLPClassifier((hidden,), batch_size=rows, random_state=0)
+    else:
+        model = FastFNN((hidden,), batch_size=rows, random_state=0, backend=variant[8:-1])
+    benchmark.group = (f"partial_fit loop: {calls} calls of {rows} rows, "
+                       f"{features}-{hidden}-{classes}, adam")
+    model.partial_fit(X[:rows], y[:rows], classes=np.arange(classes))  # compile or cache load
+    loops = []
+
+    def loop():
+        for start in range(0, len(y), rows):
+            model.partial_fit(X[start:start + rows], y[start:start + rows])
+        loops.append(1)
+    benchmark.pedantic(loop, rounds=ROUNDS, iterations=1)
+    assert len(model.loss_curve_) == 1 + calls * len(loops) or variant == "sklearn"

@@ -341,7 +341,7 @@ class MultilayerPerceptron:
             if continuing and prior:
                 # partial_fit and a warm start continue the model's history (scikit-learn's
                 # loss_curve_, t_ and best_loss_); each fit call trains max_iter epochs of its own
-                state.history = copy.deepcopy(prior.history)
+                state.history = _copy_history(prior.history)
                 state.fit_start = len(prior.history["loss"])
                 state.samples_seen = prior.t
                 state.validation_scores = list(prior.validation_scores or [])
@@ -936,6 +936,13 @@ def r2_score(y_true, y_pred, sample_weight=None) -> float:
     return float(np.mean(scores))
 
 
+def _copy_history(history: dict) -> dict:
+    """A copy of a history (lists of numbers and None under HISTORY_KEYS) that shares no list:
+    list copies, not copy.deepcopy, which visited every entry (a loop of partial_fit calls, one
+    entry each, spent more there than in its epochs, and more at each call)."""
+    return {key: list(values) for key, values in history.items()}
+
+
 def _is_text(labels) -> bool:
     """Whether a label array holds text (or other objects) rather than numbers."""
     return labels.dtype.kind in "USO"
@@ -1064,7 +1071,7 @@ def _fitted_state(params, backend, train_state: TrainState, config: TrainConfig,
     return FittedState(
         params=params, coefs=host(train_state.coefs), intercepts=host(train_state.intercepts),
         classes=fit_targets.classes, activation=config.activation, output=config.output,
-        multilabel=fit_targets.multilabel, history=copy.deepcopy(train_state.history),
+        multilabel=fit_targets.multilabel, history=_copy_history(train_state.history),
         t=train_state.samples_seen, best_loss=None if early else train_state.best_loss,
         validation_scores=list(train_state.validation_scores) if early else None,
         best_validation_score=train_state.best_score if early else None, optimizer=optimizer,
