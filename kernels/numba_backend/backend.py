@@ -19,8 +19,8 @@ from ..threads import limit_threads, process_share, single_threaded_blas
 from . import contract
 from .. import noise
 from .blas_epoch import MIN_CHUNK_ROWS, blas_epoch, step_chunks
-from .callees import (blas_epoch_callee, compile_callees, epoch_callees, first_layer_part_callee,
-                      has_disk_cache_index, let_go, start_helper)
+from .callees import (blas_epoch_callees, compile_callees, epoch_callees, has_disk_cache_index,
+                      let_go, start_helper)
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
@@ -39,7 +39,7 @@ _COMPILED_EPOCHS = (fused_epoch, blas_epoch)
 #: 2-core development machine (the seed fit: 14.7 s CPU alone, 8.3 s wall with a helper; a dense
 #: 100-256-128-5 fit: 8.8 s and 5.5 s). On a slower 2-core VM a cold 1000-256-128-5 fit at batch
 #: 32 took 18.8-21.1 s before the first layer by parts, 15.9-20.4 s with it (its function passed
-#: by address, callees.first_layer_part_callee).
+#: by address, callees.blas_epoch_callees).
 FUSED_EPOCH_COMPILE_S = (15, 9)
 BLAS_EPOCH_COMPILE_S = (9, 6)
 COMPOSED_EPOCH_COMPILE_S = (5, 5)
@@ -532,8 +532,7 @@ class NumbaBackend(Backend):
         whole_rows = split and self._whole_rows(job, gemm)
         split, first_by_parts = split and not whole_rows, first_by_parts and not whole_rows
         limit = single_threaded_blas() if split else contextlib.nullcontext()
-        callee = blas_epoch_callee(data, hyper, extras, gemm)
-        first_part = first_layer_part_callee(data, gemm)
+        callee, first_part = blas_epoch_callees(data, hyper, extras, gemm)
         with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
                                    chunks, chunk_rows, whole_rows, callee, first_part, gemm,

@@ -550,8 +550,8 @@ def blas_epoch(data, hyper, addresses, shapes, t, stats, extras, chunks, chunk_r
     (MIN_CHUNK_ROWS unless the backend says fewer); whole_rows: instead each step's rows run in
     one chunk, every GEMM on BLAS's threads, and only its optimizer step in that many parts
     (update_whole); train_chunk_fn: :func:`train_chunk` by
-    address (callees.blas_epoch_callee), so that it compiles once, and first_part_fn
-    :func:`first_layer_part` likewise (callees.first_layer_part_callee); gemm: a CBLAS product
+    address (callees.blas_epoch_callees), so that it compiles once, and first_part_fn
+    :func:`first_layer_part` likewise; gemm: a CBLAS product
     (cblas.find_gemm) or None (numba's np.dot); first_by_parts: whether the parts form the
     first layer's products (first_layer_part) where a step runs in more than one chunk: not
     with shifted images, whose rows are gathered whole. Returns the new Adam step count."""

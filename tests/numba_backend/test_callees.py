@@ -71,11 +71,9 @@ def test_a_blas_epoch_runs_through_its_callee():
     data, hyper, _, _, extras = backend._compiled_epoch_args(job, sparse=None)
     from fastfnn.kernels.numba_backend.cblas import find_gemm
     gemm = find_gemm(np.float64)
-    fn = callees.blas_epoch_callee(data, hyper, extras, gemm)
-    assert fn is callees.blas_epoch_callee(data, hyper, extras, gemm)
+    fn, first = callees.blas_epoch_callees(data, hyper, extras, gemm)
+    assert callees.blas_epoch_callees(data, hyper, extras, gemm) == (fn, first)
     assert fn.signature().args in blas_epoch.train_chunk.overloads
-    first = callees.first_layer_part_callee(data, gemm)
-    assert first is callees.first_layer_part_callee(data, gemm)
     assert first.signature().args in blas_epoch.first_layer_part.overloads
 
 
