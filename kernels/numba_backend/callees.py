@@ -37,6 +37,11 @@ import numpy as np
 from .blas_epoch import BlasWork, StepPlan, first_layer_part, train_chunk
 from .epoch import StepShared, parallel_update, train_rows, train_rows_parallel
 from .jit import numba, types
+
+try:  # Numba's own (private): where it is gone, _type_key types every value
+    from numba._dispatcher import compute_fingerprint
+except ImportError:
+    compute_fingerprint = None
 from .layout import Buckets, ChunkWork, Layout
 from .optimizer import FlatParams, OptimizerStep
 
@@ -193,16 +198,28 @@ def _blas_work(ft):
 _CALLEES: dict = {}
 
 
+def _type_key(value):
+    """A key as telling as ``numba.typeof(value)`` at a fraction of its cost: the fingerprint
+    Numba's dispatcher keys its own type cache by (0.6 us for an EpochData, which typeof takes
+    55 us to type: paid at every epoch and partial_fit call), else the type itself."""
+    if compute_fingerprint is not None:
+        try:
+            return compute_fingerprint(value)
+        except (NotImplementedError, ValueError, TypeError):  # a kind it does not fingerprint
+            pass
+    return numba.typeof(value)
+
+
 def epoch_callees(data, extras):
     """(train_rows_fn, parallel_update_fn, train_rows_parallel_fn): :func:`.epoch.train_rows`,
     :func:`.epoch.parallel_update` and :func:`.epoch.train_rows_parallel` by address, largest
     first, as fused_epoch takes them, for EpochData ``data`` (its ``lut`` has the compute dtype)
     and ``extras`` (an Extras or None). Memoised by signature: each process compiles or loads
     each callee once."""
-    data_type, extras_type = numba.typeof(data), numba.typeof(extras)
-    key = (data_type, extras_type)
+    key = ("fused", _type_key(data), _type_key(extras))
     callees = _CALLEES.get(key)
     if callees is None:
+        data_type, extras_type = numba.typeof(data), numba.typeof(extras)
         ft = numba.from_dtype(data.lut.dtype)
         i64, f1 = types.int64, types.Array(ft, 1, "C")
         i1 = _arrays(np.int64, 1)
@@ -230,13 +247,12 @@ def blas_epoch_callees(data, hyper, extras, gemm):
     """(train_chunk_fn, first_part_fn): :func:`.blas_epoch.train_chunk` and
     :func:`.blas_epoch.first_layer_part` by address, as blas_epoch takes them, for EpochData
     ``data`` (its ``lut`` has the compute dtype), Hyperparameters ``hyper``, ``extras`` (an
-    Extras or None) and ``gemm`` (cblas.find_gemm's). Memoised by signature; each argument typed
-    once (typing ``data`` took 55 us, paid at every fit and partial_fit call)."""
-    data_type, hyper_type, extras_type, gemm_type = (numba.typeof(v)
-                                                     for v in (data, hyper, extras, gemm))
-    key = ("blas", data_type, hyper_type, extras_type, gemm_type)
+    Extras or None) and ``gemm`` (cblas.find_gemm's). Memoised by signature (_type_key)."""
+    key = ("blas", *map(_type_key, (data, hyper, extras, gemm)))
     callees = _CALLEES.get(key)
     if callees is None:
+        data_type, hyper_type, extras_type, gemm_type = (numba.typeof(v)
+                                                         for v in (data, hyper, extras, gemm))
         ft = numba.from_dtype(data.lut.dtype)
         i2, i64 = _arrays(np.int64, 2), types.int64
         plan = _named(StepPlan, i2, _arrays(np.bool_, 1), i64, types.boolean, i64)

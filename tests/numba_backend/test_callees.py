@@ -203,3 +203,14 @@ def test_no_helper_without_a_disk_cache():
     compile_callees([callee], 2)
     assert callee.helper is None
     assert (types.Array(types.float64, 1, "C"),) in tiny_kernel.uncached_sum.overloads
+
+
+def test_callees_are_found_by_numbas_fingerprint_and_kept_apart_by_type():
+    """Typing the EpochData for the memo's key took 55 us at every epoch and partial_fit call."""
+    callees, _ = _callee_module()
+    job = make_job(dtype=np.float64, batch=64, inputs="float")
+    data, hyper, _, _, extras = NB.__class__()._compiled_epoch_args(job, sparse=None)
+    assert callees._type_key(data) == callees._type_key(data._replace(order=data.order.copy()))
+    other = data._replace(lut=data.lut.astype(np.float32))  # another compute dtype
+    assert callees._type_key(other) != callees._type_key(data)
+    assert callees._type_key(None) == callees._type_key(None)
