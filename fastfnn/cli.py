@@ -347,6 +347,7 @@ def _parameter_option(parser, flag, name, default, *, metavar=None, note=""):
 # ------------------------------------------------------------------------------------------ train
 def _train(args) -> int:
     from fastfnn import FastFNN
+    from fastfnn.io.checkpoint import CheckpointMismatchError
 
     if args.resume and not args.checkpoint:
         raise _UsageError("--resume needs --checkpoint PATH: the checkpoint to continue from "
@@ -401,8 +402,13 @@ def _train(args) -> int:
             # them): reaching it is the plan, not a failure to converge
             for message in ("Stochastic Optimizer: Maximum iterations", "lbfgs failed to converge"):
                 warnings.filterwarnings("ignore", message, ConvergenceWarning)
-            model.fit(X, y, on_epoch=log.on_epoch if log else None, checkpoint=args.checkpoint,
-                      resume=args.resume)
+            try:
+                model.fit(X, y, on_epoch=log.on_epoch if log else None,
+                          checkpoint=args.checkpoint, resume=args.resume)
+            except CheckpointMismatchError:  # the options were compared before the data
+                raise _UsageError(f"--checkpoint {args.checkpoint} was written on other data (a "
+                                  "different --limit or copy of MNIST); resume it with the same, "
+                                  "or run without --resume to start afresh") from None
         if log:
             log.finish()  # a resumed fit that had nothing left to train still gets its log
     finally:

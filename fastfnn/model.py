@@ -28,7 +28,8 @@ import numpy as np
 
 from fastfnn.backends import get_backend
 from fastfnn.io.atomic import check_target
-from fastfnn.io.checkpoint import Checkpoint, TrainingProgress, load_checkpoint, save_checkpoint
+from fastfnn.io.checkpoint import (Checkpoint, CheckpointMismatchError, TrainingProgress,
+                                   load_checkpoint, save_checkpoint)
 from fastfnn.io.modelfile import load_model, save_model
 from fastfnn.lbfgs import fit_lbfgs
 from fastfnn.metrics import confusion_matrix
@@ -280,9 +281,10 @@ class MultilayerPerceptron:
             if saved.progress.config_hash != config_hash:
                 span = (f" (max_iter too: the {self.learning_rate} schedule spans it)"
                         if self.learning_rate in SPANNING_MAX_ITER else "")
-                raise ValueError(f"{checkpoint}: the checkpoint was written by a fit with other "
-                                 f"parameters or data; resume it with the same ones{span}, or "
-                                 "start afresh with resume=False")
+                raise CheckpointMismatchError(
+                    f"{checkpoint}: the checkpoint was written by a fit with other parameters or "
+                    f"data; resume it with the same ones{span}, or start afresh with "
+                    "resume=False")
         seed = saved.progress.seed if saved else _seed_of(self.random_state)
         rng = np.random.default_rng(seed)
         if not continuing:

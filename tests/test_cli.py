@@ -270,10 +270,11 @@ def test_resume_refuses_another_configuration_and_a_plain_model(mnist, tmp_path,
                           "options: --alpha 0.0001 there, 0.5 here; --no-nesterov "
                           "(nesterovs_momentum) True there, False here; resume it with the same "
                           "options, or run without --resume to start afresh")
-    # other data: refused by fit
+    # other data: found by fit (the data's hash), said in the command line's words
     status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint", str(ckpt),
                              "--resume", "--limit", "200", "--log-json", str(log), "--quiet"))
-    assert_one_line_error(capsys, status, 1, str(ckpt), "other parameters or data")
+    assert_one_line_error(capsys, status, 2, f"--checkpoint {ckpt} was written on other data (a "
+                          "different --limit or copy of MNIST)")
     assert (ckpt.read_bytes(), log.read_text()) == before  # neither was touched
     assert not (tmp_path / "other.npz").exists()
     status = main(train_args(mnist, tmp_path / "other.npz", "--checkpoint",

@@ -27,6 +27,11 @@ _SECTION_KEYS = {"config_hash", "seed", "rng_state", "best_loss", "best_score",
 _SECTION_DEFAULTS = {"fit_start": 0}
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that a fit was asked to resume was written by a fit with other parameters,
+    data, row weights or starting weights (its configuration hash differs)."""
+
+
 @dataclass(eq=False)
 class TrainingProgress:
     """Where a fit stands after an epoch, beyond its FittedState.
