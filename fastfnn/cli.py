@@ -470,10 +470,10 @@ def _resumable_history(checkpoint, model):
     that differ from the run that wrote it, or an --epochs below the epochs it holds. (The data
     is checked by fit.)"""
     from fastfnn.io.checkpoint import load_checkpoint
-    from fastfnn.schedules import SPANNING_MAX_ITER
+    from fastfnn.model import resumable_changes
 
     saved = load_checkpoint(checkpoint).state  # a file that is no checkpoint fails here
-    aside = {"verbose"} | (set() if model.learning_rate in SPANNING_MAX_ITER else {"max_iter"})
+    aside = resumable_changes(model.learning_rate)
     mine = model.get_params()
     differ = []
     for name, value in mine.items():

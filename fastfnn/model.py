@@ -506,8 +506,7 @@ class MultilayerPerceptron:
     def _config_hash(self, backend_name, X, targets, weights, start_coefs):
         """SHA-256 of what makes a fit what it is: parameters, backend, data, row weights and
         starting weights."""
-        # max_iter aside, so that a resumed fit may go on longer, unless the schedule spans it
-        aside = ("verbose",) if self.learning_rate in SPANNING_MAX_ITER else ("max_iter", "verbose")
+        aside = resumable_changes(self.learning_rate)
         params = {k: v for k, v in self.get_params().items() if k not in aside
                   and not (k in _NEWER_THAN_CHECKPOINTS and _same(v, BY_NAME[k].default))}
         digest = hashlib.sha256(repr(sorted(params.items())).encode())
@@ -936,6 +935,13 @@ def r2_score(y_true, y_pred, sample_weight=None) -> float:
     scores[nonzero] = 1 - residual[nonzero] / total[nonzero]
     scores[(residual != 0) & ~nonzero] = 0.0
     return float(np.mean(scores))
+
+
+def resumable_changes(learning_rate) -> tuple[str, ...]:
+    """The parameters a fit resuming a checkpoint may set otherwise than the fit that wrote it:
+    verbose, and max_iter (so that it may go on longer) unless the ``learning_rate`` schedule
+    spans max_iter epochs (cosine, onecycle)."""
+    return ("verbose",) if learning_rate in SPANNING_MAX_ITER else ("max_iter", "verbose")
 
 
 def _copy_history(history: dict) -> dict:

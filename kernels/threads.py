@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 
@@ -93,14 +94,10 @@ def _blas_controller():
 def _loaded_library_count() -> int | None:
     """How many shared libraries the process has loaded (dl_iterate_phdr on Linux and the BSDs,
     the dyld image count on macOS), or None where neither exists."""
-    if not _LIBRARY_COUNTER:
-        _LIBRARY_COUNTER.append(_library_counter())
-    return _LIBRARY_COUNTER[0]()
+    return _library_counter()()
 
 
-_LIBRARY_COUNTER: list = []
-
-
+@functools.cache
 def _library_counter():
     """A function of no arguments returning the loaded shared library count, or None."""
     try:

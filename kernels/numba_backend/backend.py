@@ -380,13 +380,16 @@ class NumbaBackend(Backend):
         weight decay: a part brings every first-layer row up to date at its end, rounding
         where one call would carry the row's pending steps on (MNIST at batch 1: weights 6e-8
         apart)."""
-        if (job.solver != "sgd" or (job.momentum == 0.0 and job.alpha == 0.0)
-                or self.epoch_path(job) != "fused"):
+        if (job.momentum == 0.0 and job.alpha == 0.0) or self.epoch_path(job) != "fused":
             return True
         sparse = not job.augment_shift and self._sparse_of(job.X) is not None
-        weighted = job.sample_weight is not None or job.step_learning_rates is not None
-        rows = min(int(job.batch_size), job.X.shape[0])
-        return is_lazy_sgd(sparse, 0, rows, self.lazy_max_rows, weighted) is None
+        return self._lazy_sgd(job, sparse, min(int(job.batch_size), job.X.shape[0])) is None
+
+    def _lazy_sgd(self, job, sparse, rows):
+        """fused_epoch's ``lazy_sgd`` argument for ``job`` on sparse (bool) inputs, in steps of
+        ``rows`` rows (:func:`.epoch.is_lazy_sgd`)."""
+        return is_lazy_sgd(sparse, 0 if job.solver == "sgd" else 1, rows, self.lazy_max_rows,
+                           job.sample_weight is not None or job.step_learning_rates is not None)
 
     def _run_epoch(self, job):
         """run_epoch without its early helper."""
@@ -507,9 +510,7 @@ class NumbaBackend(Backend):
         data, hyper, addresses, shapes, extras = args
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
-        lazy_sgd = is_lazy_sgd(data.sparse, hyper.solver, hyper.batch_size, tuning.lazy_max_rows,
-                               job.sample_weight is not None
-                               or job.step_learning_rates is not None)
+        lazy_sgd = self._lazy_sgd(job, data.sparse, hyper.batch_size)
         adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
         callees = epoch_callees(data, extras)
         with self._compiling(callees):

@@ -37,13 +37,13 @@ import numpy as np
 from .blas_epoch import BlasWork, StepPlan, first_layer_part, train_chunk
 from .epoch import StepShared, parallel_update, train_rows, train_rows_parallel
 from .jit import numba, types
+from .layout import Buckets, ChunkWork, Layout
+from .optimizer import FlatParams, OptimizerStep
 
 try:  # Numba's own (private): where it is gone, _type_key types every value
     from numba._dispatcher import compute_fingerprint
 except ImportError:
     compute_fingerprint = None
-from .layout import Buckets, ChunkWork, Layout
-from .optimizer import FlatParams, OptimizerStep
 
 if numba is not None:
     from numba.experimental.function_type import WrapperAddressProtocol
