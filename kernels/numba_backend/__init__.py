@@ -6,6 +6,7 @@ One concern per module, from the bottom up:
 =================  ===============================================================================
 ``jit``            compile options, the on-disk cache (one stamp for the package), typed scalars
 ``vectors``        64-byte SIMD vectors as values of compiled code (assumes AVX-512 registers)
+``fp_mode``        the fused epoch's floating-point mode: subnormals flushed to 0 (x86's MXCSR)
 ``loss``           the output layer's math (logistic, softmax and sigmoid cross-entropies), once
 ``optimizer``      SGD/Adam steps on flat ranges and rows; lazy SGD's closed-form catch-up
 ``contract``       the contract kernels of ``fastfnn.kernels.base.Backend`` as compiled loops

@@ -24,6 +24,7 @@ from .callees import (blas_epoch_callees, compile_callees, epoch_callees, has_di
 from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
+from .fp_mode import flushing_subnormals
 from .jit import ACT_CODES, FLOATS, IDENTITY, IMPORT_ERROR, cache_location, numba
 from .cblas import describe_gemm, find_gemm
 from .loss import (POISSON, SIGMOID_INDICATORS, SIGMOID_LABELS, SOFTMAX_LABELS,
@@ -169,6 +170,11 @@ class NumbaBackend(Backend):
     #: processes beside the epoch itself (callees.compile_callees); None: one fewer than the CPUs
     #: this process may use (threads.process_share), 0: none.
     compile_helpers = None
+    #: The fused epoch computes with subnormal results flushed to 0 and subnormal operands read
+    #: as 0 (x86's FTZ and DAZ, fp_mode.py), on every thread it runs on; False: in the mode the
+    #: calling thread has. Converging per-example epochs took 1.2-4.6x as long without it
+    #: (dense1000/b1/f32/adam, 784-128-64-10 at batch 1; benchmarks/RESULTS.md).
+    flush_subnormals = True
 
     def __init__(self):
         self._sparse_inputs = SparseInputs()
@@ -513,7 +519,7 @@ class NumbaBackend(Backend):
         lazy_sgd = self._lazy_sgd(job, data.sparse, hyper.batch_size)
         adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
         callees = epoch_callees(data, extras)
-        with self._compiling(callees):
+        with self._compiling(callees), flushing_subnormals(self.flush_subnormals):
             job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t),
                                     job.stats, lazy_sgd, adam_rows, extras, *callees))
 

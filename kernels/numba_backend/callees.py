@@ -224,7 +224,7 @@ def epoch_callees(data, extras):
         i64, f1 = types.int64, types.Array(ft, 1, "C")
         i1 = _arrays(np.int64, 1)
         layout = _named(Layout, i64, i1, i1, i1, i1, i1, i1, i64, i64, types.float64)
-        shared = _named(StepShared, _arrays(np.float64, 2), f1, i1, i64)
+        shared = _named(StepShared, _arrays(np.float64, 2), f1, i1, i64, i64)
         rows_sig = types.void(data_type, layout, f1, _chunk_work(ft, 1), shared, i64, i64, i64,
                               ft, i64, types.boolean, extras_type)
         step = _named(OptimizerStep, i64, ft, ft, types.boolean, types.boolean,
@@ -233,7 +233,7 @@ def epoch_callees(data, extras):
                          types.Array(ft, 2, "C"))
         update_sig = types.void(step, types.boolean, _named(FlatParams, f1, f1, f1),
                                 types.Array(ft, 2, "C"), buckets, f1, i64, i64, i64,
-                                _arrays(np.int64, 2), i64)
+                                _arrays(np.int64, 2), i64, i64)
         rows = ByAddress(train_rows, rows_sig)
         parallel_sig = types.void(numba.typeof(rows), data_type, layout, f1, _chunk_work(ft, 2),
                                   shared, i64, i64, ft, i64, extras_type)

@@ -44,6 +44,7 @@ from .jit import JIT, JIT_INLINE, JIT_PARALLEL, cast_like, chunk_bounds, compile
 from .blocks import Inputs
 from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of, layer_of,
                      make_layout, pack, update_items)
+from .fp_mode import enter_fp_mode, leave_fp_mode, read_fp_mode
 from .noise import drop_units, shifted_row
 from .optimizer import (CatchUp, FlatParams, adam_dense_rows, catch_up_read_rows,
                         catch_up_rows,
@@ -96,8 +97,10 @@ Extras = namedtuple("Extras", ["row_weight", "dropout", "dropout_base", "learnin
 #: What a step's chunks share: results (chunks, 2) float64 (loss sum, correct rows per chunk);
 #: first_deltas: a parallel step's first-layer deltas, row i of the step at i * P0 (one element
 #: when the step does not sum that layer by rows of W); iota: an arange as long as the widest
-#: layer input and a block; block_grad_min_rows as in Tuning.
-StepShared = namedtuple("StepShared", ["results", "first_deltas", "iota", "block_grad_min_rows"])
+#: layer input and a block; block_grad_min_rows as in Tuning; fp_mode (int64): the floating-point
+#: mode of the thread that runs the epoch, which the chunks' threads take on (fp_mode.py).
+StepShared = namedtuple("StepShared", ["results", "first_deltas", "iota", "block_grad_min_rows",
+                                       "fp_mode"])
 
 
 @compiled(**JIT_INLINE)
@@ -227,17 +230,20 @@ def train_rows_parallel(train_rows_fn, data, layout, w, work, shared, start, m, 
                         extras):
     """train_rows (as ``train_rows_fn``, see fused_epoch) over a fixed split of the step's m rows
     into nchunks chunks, chunk c in its own buffers chunk_of(work, c) (so the summation order
-    never depends on the thread count). Both train_rows calls (here and in fused_epoch) pass the
-    same non-literal types: one compilation."""
+    never depends on the thread count), in the floating-point mode shared.fp_mode. Both
+    train_rows calls (here and in fused_epoch) pass the same non-literal types: one
+    compilation."""
     for c in prange(nchunks):
+        own = enter_fp_mode(shared.fp_mode)
         lo, hi = chunk_bounds(m, nchunks, c)
         train_rows_fn(data, layout, w, chunk_of(work, c), shared, start, lo, hi, scale,
                       np.int64(c), bool(True), extras)
+        leave_fp_mode(own)
 
 
 @compiled(**JIT_PARALLEL)
 def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, nparts, items,
-                    nch):
+                    nch, fp_mode):
     """The optimizer step of a parallel step of nch chunks, whose gradients are grads[c]
     (layout.Buckets: every chunk's buckets, first_deltas: see StepShared; P0: the first layer's
     width). Work items 0..nparts-1 each own a
@@ -248,7 +254,8 @@ def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, np
     parameter). Every other parameter is in ``items`` (optimizer.sum_chunks_and_step: chunk
     gradients summed in chunk order); part q takes items q, q + nparts, ... (prange hands each
     thread one contiguous range of iterations, so a first-layer part per iteration keeps the
-    threads evenly loaded)."""
+    threads evenly loaded). Every part runs in floating-point mode fp_mode (int64, see
+    fp_mode.py)."""
     g = grads
     g0 = g[0]
     bcnt = buckets.count
@@ -257,6 +264,7 @@ def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, np
     keep = first_deltas
     cap = bx.shape[1] // max(d, 1)
     for q in prange(nparts):
+        own = enter_fp_mode(fp_mode)
         ja, jb = chunk_bounds(d, nparts, q)
         for j in range(ja, jb):
             for c in range(nch):
@@ -266,6 +274,7 @@ def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, np
         step_and_clear(step, decay, params, g0, np.uint64(ja * P0), np.uint64((jb - ja) * P0))
         for it in range(q, items.shape[0], nparts):
             sum_chunks_and_step(step, decay, params, g, nch, items, it)
+        leave_fp_mode(own)
 
 
 @compiled(**JIT_INLINE)
@@ -363,8 +372,9 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
         widest = max(widest, layout.n_in[l])
     iota = np.arange(widest)
     res = np.zeros((nch_max, 2), np.float64)
-    shared = StepShared(res, keep, iota, tuning.block_grad_min_rows)
-    serial = StepShared(res, np.zeros(1, W0.dtype), iota, tuning.block_grad_min_rows)
+    fp_mode = read_fp_mode()  # the chunks' and parts' threads compute in this thread's mode
+    shared = StepShared(res, keep, iota, tuning.block_grad_min_rows, fp_mode)
+    serial = StepShared(res, np.zeros(1, W0.dtype), iota, tuning.block_grad_min_rows, fp_mode)
     work0 = chunk_of(work, np.int64(0))
     buckets = buckets_of(work)
     inputs = _inputs_of(data)
@@ -437,10 +447,10 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
         step, t = optimizer_step(hyper, t, step_lr, weight_sum, W0)
         if nch > 1 and by_rows:  # first layer by rows of W0, the rest summed over chunks
             parallel_update_fn(step, use_wd, params, work.grad, buckets, keep, P0, d, w0_parts,
-                               rest, nch)
+                               rest, nch, fp_mode)
         elif nch > 1:  # the chunks' gradients are summed inside the parallel update
             parallel_update_fn(step, use_wd, params, work.grad, buckets, keep, P0, zero_i,
-                               tuning.parts, items, nch)
+                               tuning.parts, items, nch, fp_mode)
         elif one_row:  # per-example SGD: every layer steps from its inputs and deltas
             if lazy_sgd is not None:
                 step_read_rows(step, use_wd, params, inputs, layer_of(layout, 0), ptr[r_one],

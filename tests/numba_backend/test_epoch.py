@@ -13,7 +13,7 @@ from fastfnn.kernels import ACTIVATIONS
 
 from .helpers import (DTYPES, FUSED_DENSE_ROWS, HIDDEN, N_ROWS, NB, OUTPUTS, PAR, REF,
                       REGRESSION_OUTPUTS, SOLVERS, assert_same_epoch, clone, make_job,
-                      numba_backend, requires_numba, run_both)
+                      numba_backend, requires_numba, rng_for, run_both)
 
 pytestmark = requires_numba
 
@@ -273,3 +273,29 @@ def test_thread_count_does_not_change_the_result(batch, inputs, d):
     for a, b in zip(many.coefs + many.intercepts + [many.stats],
                     one.coefs + one.intercepts + [one.stats]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 48])
+def test_subnormals_flush_to_zero_on_every_thread(dtype, batch):
+    """Inputs below the smallest normal number read as 0 in the fused epoch (fp_mode.py), in
+    per-example steps and in parallel chunks and updates alike: the weights they feed, 0 before
+    the epoch, stay exactly 0 (plain SGD, no decay). The reference, and the Numba epoch with
+    flush_subnormals off, move them by subnormal amounts. Sparse inputs, 200 of them: a parallel
+    step's update steps the first layer's rows in two parts, the second (its inputs 100-199)
+    on a thread of the parallel loop, not on the caller's."""
+    job = make_job(dtype=dtype, batch=batch, n=N_ROWS * 3, inputs="float", d=200, solver="sgd",
+                   alpha=0.0)
+    rng = rng_for("subnormals", batch)
+    job.X[rng.random(job.X.shape) < 0.8] = 0
+    tiny = np.finfo(dtype).tiny
+    job.X[:, 150:] = tiny * rng.uniform(0.1, 0.9, (job.X.shape[0], 50)).astype(dtype)
+    job.coefs[0][150:] = 0
+    flushed, kept, reference = clone(job), clone(job), clone(job)
+    _chunky().fused_epoch(flushed)
+    numba_backend(fused_rows_per_chunk=8, dense_fused_max_rows=FUSED_DENSE_ROWS,
+                  flush_subnormals=False).fused_epoch(kept)
+    REF.run_epoch(reference)
+    assert not flushed.coefs[0][150:].any()
+    assert kept.coefs[0][150:].any() and reference.coefs[0][150:].any()
+    assert_same_epoch(flushed, reference, dtype)  # the rest as before

@@ -1,7 +1,10 @@
-"""A tiny cached kernel for test_callees: compiles in a fraction of a second, importable by
-helper processes (tests is a package)."""
+"""Tiny cached kernels for test_callees and test_fp_mode: each compiles in a fraction of a second,
+importable by helper processes (tests is a package)."""
 
 from numba import njit, prange
+
+from fastfnn.kernels.numba_backend.fp_mode import (FLUSH_BITS, enter_fp_mode, leave_fp_mode,
+                                                   read_fp_mode)
 
 
 @njit(cache=True)
@@ -34,3 +37,13 @@ def doubled_sum(x):
     """sum(x) after parallel_doubled: a serial kernel that calls a parallel one."""
     parallel_doubled(x)
     return scaled_sum(x, 1.0)
+
+
+@njit(cache=True, parallel=True)
+def flush_bits_in_loop(mode, seen):
+    """seen[i]: the flush bits iteration i of a parallel loop ran with, the loop entering
+    floating-point mode ``mode`` as the fused epoch's loops do (fp_mode.enter_fp_mode)."""
+    for i in prange(seen.shape[0]):
+        own = enter_fp_mode(mode)
+        seen[i] = read_fp_mode() & FLUSH_BITS
+        leave_fp_mode(own)
