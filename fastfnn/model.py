@@ -561,7 +561,8 @@ class MultilayerPerceptron:
         with backend.thread_limit(BY_NAME["n_jobs"].check(self.n_jobs)):
             return output_scores(backend, [backend.asarray(w) for w in self.coefs_],
                                  [backend.asarray(b) for b in self.intercepts_],
-                                 backend.asarray(X), self._state.activation, self._state.output,
+                                 backend.readonly_array(X), self._state.activation,
+                                 self._state.output,
                                  UINT8_SCALE if X.dtype == np.uint8 else 1.0)
 
     # ------------------------------------------------------------------ persistence
@@ -826,7 +827,7 @@ class FastFNN(MultilayerPerceptron):
         targets = self._encode(y, self.classes_, dtype)
         loss_sum, correct = backend.to_numpy(loss_and_correct(
             backend, [backend.asarray(w) for w in self.coefs_],
-            [backend.asarray(b) for b in self.intercepts_], backend.asarray(X),
+            [backend.asarray(b) for b in self.intercepts_], backend.readonly_array(X),
             backend.asarray(targets), self._state.activation, self._state.output,
             UINT8_SCALE if X.dtype == np.uint8 else 1.0))
         result = {"loss": float(loss_sum) / X.shape[0], "accuracy": float(correct) / X.shape[0]}

@@ -125,6 +125,17 @@ def new_opt_state(backend: Backend, solver, coefs, intercepts):
     return state
 
 
+def input_rows(backend: Backend, X, start, idx, buf, x_scale):
+    """Rows start..start + m of X, whose indices ``idx`` (m,) are, as the layers read them:
+    X's rows themselves where X already is what they read (C-contiguous, of ``buf``'s dtype,
+    x_scale 1; the layers never write their input), else gathered into buf[:m] (cast, times
+    x_scale)."""
+    m = idx.shape[0]
+    if X.dtype == buf.dtype and x_scale == 1 and X.flags.c_contiguous:
+        return X[start:start + m]
+    return backend.gather(X, idx, buf[:m], x_scale)
+
+
 def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
                      x_scale, workspace: Workspace | None = None, sample_weight=None):
     """Summed loss and correct-row count of the whole set (X, targets), in chunks on the backend.
@@ -141,7 +152,7 @@ def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation
     for start in range(0, n, rows):
         idx = order[start:start + rows]
         m = idx.shape[0]
-        x = backend.gather(X, idx, ws.x[:m], x_scale)
+        x = input_rows(backend, X, start, idx, ws.x, x_scale)
         t = backend.take(targets, idx, ws.targets[:m])
         logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
         output_loss(backend, output, logits, t, stats, 0.0,
@@ -167,7 +178,7 @@ def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_
     for start in range(0, n, rows):
         idx = order[start:start + rows]
         m = idx.shape[0]
-        x = backend.gather(X, idx, x_buf[:m], x_scale)
+        x = input_rows(backend, X, start, idx, x_buf, x_scale)
         logits = forward(backend, coefs, intercepts, x, acts, activation)
         if output == "softmax":
             backend.softmax(logits)

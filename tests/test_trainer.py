@@ -7,8 +7,8 @@ import pytest
 
 from fastfnn.backends import get_backend
 from fastfnn.network import init_params
-from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, new_opt_state,
-                             output_scores, train)
+from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, input_rows,
+                             new_opt_state, output_scores, train)
 
 from .conftest import blobs
 
@@ -90,3 +90,37 @@ def test_divergence_names_the_first_bad_step():
                          batch_size=4, max_iter=3, shuffle=False)
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 6:"):
         train(backend, config, X, y, state, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+def test_input_rows_reads_x_in_place_where_it_can(backend_name):
+    """Evaluation and predictions read rows of a C-contiguous X of the compute dtype in place (no
+    copy, X left as it is); other inputs are gathered, cast and scaled into the buffer."""
+    backend = get_backend(backend_name)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 4))
+    buf = np.empty((6, 4))
+    idx = np.arange(4, 10)
+    rows = input_rows(backend, X, 4, idx, buf, 1.0)
+    assert np.shares_memory(rows, X) and not np.shares_memory(rows, buf)
+    np.testing.assert_array_equal(rows, X[4:])
+    pixels = rng.integers(0, 256, (10, 4)).astype(np.uint8)
+    cases = [(X, 0.5, X[4:] * 0.5), (X.astype(np.float32), 1.0, X[4:].astype(np.float32)),
+             (np.asfortranarray(X), 1.0, X[4:]), (pixels, 1 / 255, pixels[4:] * (1 / 255))]
+    for source, scale, want in cases:
+        rows = input_rows(backend, source, 4, idx, buf, scale)
+        assert np.shares_memory(rows, buf)
+        np.testing.assert_allclose(rows, want, rtol=1e-7)
+
+
+def test_predictions_leave_x_uncopied_and_unchanged():
+    """predict_proba reads a float64 X in place (readonly_array) and leaves it as it was."""
+    from fastfnn import FastFNN
+    X, y = blobs(200, 5, 3, seed=1)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    model = FastFNN((8,), max_iter=3, random_state=0, dtype="float64", backend="numpy").fit(X, y)
+    before = X.copy()
+    backend = get_backend("numpy")
+    assert backend.readonly_array(X) is X
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_array_equal(X, before)
