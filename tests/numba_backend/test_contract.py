@@ -11,8 +11,8 @@ import pytest
 from fastfnn.kernels import ACTIVATIONS
 from fastfnn.kernels.numba_backend import contract
 
-from .helpers import (DTYPES, NB, REF, TOL, assert_close, backend_for, f64, requires_numba,
-                      rng_for)
+from .helpers import (DTYPES, NB, REF, TOL, assert_close, backend_for, f64, numba_backend,
+                      requires_numba, rng_for, skip_without_mkl)
 
 pytestmark = requires_numba
 
@@ -55,6 +55,41 @@ def test_matmul_views(dtype):
     layouts = {arg.layout for sig in contract.matmul.signatures for arg in sig
                if hasattr(arg, "layout")}
     assert "F" in layouts and "A" not in layouts
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
+                                             (True, True)])
+def test_matmul_by_mkl(dtype, trans_a, trans_b, monkeypatch):
+    """Products of at least matmul_mkl_min_macs multiply-adds go to MKL's gemm, C operands as
+    they are (transposes by the gemm's flags); smaller ones, and odd layouts, do not."""
+    skip_without_mkl()
+    from fastfnn.kernels.numba_backend.cblas import CblasGemm
+    calls = []
+    by_gemm = CblasGemm.matmul
+
+    def counted(self, *args):
+        calls.append(self.is_mkl)
+        return by_gemm(self, *args)
+    monkeypatch.setattr(CblasGemm, "matmul", counted)
+    backend = numba_backend(matmul_mkl_min_macs=7 * 130 * 3)
+    rng = rng_for("mkl", dtype, trans_a, trans_b)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {}
+    for m, k, n, by_mkl in ((7, 130, 3, [True]), (7, 130, 2, [])):
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        want = (f64(a).T if trans_a else f64(a)) @ (f64(b).T if trans_b else f64(b))
+        out = np.empty((m, n), dtype)
+        calls.clear()
+        assert backend.matmul(a, b, out, trans_a, trans_b) is out
+        assert_close(out, want, dtype, **tol)
+        assert calls == by_mkl
+    a = rng.standard_normal((40, 300)).astype(dtype)[:, ::2]  # neither C nor F
+    b = rng.standard_normal((150, 4)).astype(dtype)
+    calls.clear()
+    out = backend.matmul(a, b, np.empty((40, 4), dtype))
+    assert not calls
+    assert_close(out, f64(a) @ f64(b), dtype, **tol)
 
 
 # ----------------------------------------------------------------------------- element-wise
