@@ -103,3 +103,14 @@ def test_sparse_x_is_refused_as_its_dense_copy_is(bad, message):
             check_X(X, np.float32)
         errors.append(str(info.value))
     assert errors[0] == errors[1]
+
+
+def test_finite_entries_pass_though_their_sum_overflows():
+    """The finiteness check looks at the sum first, then entry by entry where that overflows."""
+    X = np.full((2, 3), 3e38, np.float32)
+    np.testing.assert_array_equal(check_X(X, np.float32), X)
+    for bad in (np.inf, -np.inf, np.nan):
+        with_bad = X.copy()
+        with_bad[1, 2] = bad
+        with pytest.raises(ValueError, match="contains 1 NaN or infinite"):
+            check_X(with_bad, np.float32)
