@@ -25,6 +25,7 @@ iteration each.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -110,3 +111,63 @@ def test_partial_fit_loop(benchmark, variant):
         loops.append(1)
     benchmark.pedantic(loop, rounds=ROUNDS, iterations=1)
     assert len(model.loss_curve_) == 1 + calls * len(loops) or variant == "sklearn"
+
+
+#: predict_proba: rows, the net's sizes (issue 11's dense tabular net on 1,000 features).
+PREDICT = (10_000, (1000, 256, 128, 5))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("variant", [*(f"fastfnn[{name}]" for name in BACKENDS), "sklearn",
+                                     "pytorch"])
+def test_predict_proba(benchmark, variant, dtype):
+    """Class probabilities of dense rows from one fitted net: the same weights in every variant
+    (scikit-learn's MLPClassifier and a PyTorch nn.Sequential under no_grad take FastFNN's)."""
+    from fastfnn.bench.data import dense_classification
+    rows, sizes = PREDICT
+    data = dense_classification(rows, sizes[0], sizes[-1], dtype=np.dtype(dtype))
+    model = FastFNN(sizes[1:-1], max_iter=1, random_state=0, dtype=dtype, backend="numpy")
+    model.fit(data.X[:500], data.y[:500])
+    benchmark.group = f"predict_proba: {rows} rows, {'-'.join(map(str, sizes))}, {dtype}"
+    if variant == "sklearn":
+        neural_network = pytest.importorskip("sklearn.neural_network")
+        other = neural_network.MLPClassifier(sizes[1:-1], max_iter=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other.fit(data.X[:500], data.y[:500])
+        other.coefs_, other.intercepts_ = list(model.coefs_), list(model.intercepts_)
+        run = lambda: other.predict_proba(data.X)  # noqa: E731
+    elif variant == "pytorch":
+        reason = _torch_missing()
+        if reason:
+            pytest.skip(reason)
+        run = _torch_predict(model, data.X, dtype)
+    else:
+        model.set_params(backend=variant[8:-1])
+        run = lambda: model.predict_proba(data.X)  # noqa: E731
+    run()  # compile or cache load, first touches
+    if not benchmark.disabled:
+        time.sleep(SETTLE_S)
+    probabilities = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    np.testing.assert_allclose(np.asarray(probabilities), model.predict_proba(data.X),
+                               rtol=1e-3, atol=1e-4)
+
+
+def _torch_predict(model, X, dtype):
+    """predict_proba of ``model``'s weights as a PyTorch nn.Sequential on 2 threads."""
+    import torch
+    torch.set_num_threads(TORCH_THREADS)
+    layers = []
+    for w, b in zip(model.coefs_, model.intercepts_):
+        linear = torch.nn.Linear(*w.shape, dtype=getattr(torch, dtype))
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers += [linear, torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1], torch.nn.Softmax(dim=1))
+    inputs = torch.from_numpy(X)
+
+    def run():
+        with torch.no_grad():
+            return net(inputs).numpy()
+    return run
