@@ -21,7 +21,7 @@ from .. import noise
 from .blas_epoch import MIN_CHUNK_ROWS, blas_epoch, step_chunks
 from .callees import (blas_epoch_callees, compile_callees, epoch_callees, has_disk_cache_index,
                       let_go, start_helper)
-from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_adam_rows,
+from .epoch import (EpochData, Extras, Hyperparameters, Tuning, fused_epoch, is_dense_rows,
                     is_lazy_sgd)
 from .compile_notice import compile_notice
 from .fp_mode import flushing_subnormals
@@ -539,11 +539,11 @@ class NumbaBackend(Backend):
         tuning = Tuning(self.fused_chunks, self.fused_rows_per_chunk, self.lazy_max_rows,
                         numba.get_num_threads(), self.block_grad_min_rows)
         lazy_sgd = self._lazy_sgd(job, data.sparse, hyper.batch_size)
-        adam_rows = is_adam_rows(data.sparse, hyper.solver, hyper.batch_size)
+        dense_rows = is_dense_rows(data.sparse, hyper.batch_size)
         callees = epoch_callees(data, extras)
         with self._compiling(callees), flushing_subnormals(self.flush_subnormals):
             job.t = int(fused_epoch(data, hyper, tuning, addresses, shapes, int(job.t),
-                                    job.stats, lazy_sgd, adam_rows, extras, *callees))
+                                    job.stats, lazy_sgd, dense_rows, extras, *callees))
 
     def blas_epoch(self, job):
         """Run ``job`` by the BLAS epoch

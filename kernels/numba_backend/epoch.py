@@ -12,7 +12,8 @@ layer by layer, the loss, backward layer by layer: :func:`train_rows`), then the
   first-layer rows the step's inputs touch; the other rows' zero-gradient steps (weight decay,
   momentum) are applied later in closed form (:mod:`.optimizer`), when a row is next read or at
   the end of the epoch. With one row per step no gradient is stored at all: each layer's rows
-  step directly from their inputs and deltas.
+  step directly from their inputs and deltas. So do dense inputs one row per step (SGD and
+  Adam): the step never writes a gradient as large as the weights only to read it back.
 * Steps of at least 2 x ``rows_per_chunk`` rows split into up to ``max_chunks`` row chunks run in
   parallel, each with its own gradient; the split depends on the step's rows only, so results
   are bitwise reproducible whatever the thread count. With a wide sparse first layer, each chunk
@@ -316,14 +317,14 @@ def is_lazy_sgd(sparse, solver, batch_size, lazy_max_rows, weighted=False):
     return True if lazy else None
 
 
-def is_adam_rows(sparse, solver, batch_size):
-    """fused_epoch's ``adam_rows`` argument (Python): True for Adam (solver 1) on dense inputs
-    with one row per step, else None."""
-    return True if not sparse and solver == 1 and batch_size == 1 else None
+def is_dense_rows(sparse, batch_size):
+    """fused_epoch's ``dense_rows`` argument (Python): True on dense inputs with one row per
+    step, else None."""
+    return True if not sparse and batch_size == 1 else None
 
 
 @compiled(**JIT)
-def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam_rows, extras,
+def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, dense_rows, extras,
                 train_rows_fn, parallel_update_fn, train_rows_parallel_fn):
     """One epoch (see the module docstring). addresses: the caller's weights and biases, then
     each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
@@ -331,8 +332,8 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
     the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
     is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
     (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
-    a mini-batch fit does not compile it. adam_rows: True when the epoch is Adam on dense inputs
-    one row per step, else None (:func:`is_adam_rows`): each layer's rows then step from their
+    a mini-batch fit does not compile it. dense_rows: True when the epoch runs dense inputs one
+    row per step, else None (:func:`is_dense_rows`): each layer's rows then step from their
     inputs and deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows; unit weights,
     no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
     steps). train_rows_fn, parallel_update_fn, train_rows_parallel_fn: :func:`train_rows`,
@@ -439,7 +440,7 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
                                    nch, extras)
         else:
             from_rows = one_row
-            if adam_rows is not None:
+            if dense_rows is not None:
                 from_rows = True
             train_rows_fn(data, layout, w, work0, serial, start, np.int64(0), m, scale,
                           np.int64(0), not from_rows, extras)
@@ -461,13 +462,19 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, adam
                                         layout.n_in[l], work0.deltas, aoff[l], woff[l], P[l])
                     step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
                                     aoff[l], wboff[l], P[l])
-        elif adam_rows is not None:  # per-example Adam: every layer steps from inputs and deltas
+        elif dense_rows is not None:  # per-example steps: every layer from inputs and deltas
             for l in range(L):
                 src, so, sp = _dense_input(layout, l, work0.x_block, work0.acts)
-                adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
-                                aoff[l], woff[l], P[l])
-                adam_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
-                                aoff[l], wboff[l], P[l])
+                if solver == 1:
+                    adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
+                                    aoff[l], woff[l], P[l])
+                    adam_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                    aoff[l], wboff[l], P[l])
+                else:
+                    step_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
+                                    aoff[l], woff[l], P[l])
+                    step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                    aoff[l], wboff[l], P[l])
         else:
             for l in range(L):
                 if l == 0 and lazy_step:

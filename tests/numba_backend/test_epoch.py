@@ -190,16 +190,17 @@ def test_dense_inputs(dtype, inputs, batch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
 @pytest.mark.parametrize("inputs,depth,extras", [("float", 2, False), ("dense", 1, True),
                                                   ("float", 3, True)])
-def test_per_example_adam_on_dense_inputs(dtype, inputs, depth, extras):
-    """Adam one row per step on dense inputs: each layer steps from its inputs and deltas (no
-    stored gradient), as the composed epoch steps; with weights, dropout and step sizes too."""
-    from fastfnn.kernels.numba_backend.epoch import is_adam_rows
+def test_per_example_steps_on_dense_inputs(dtype, solver, inputs, depth, extras):
+    """One row per step on dense inputs: each layer steps from its inputs and deltas (no stored
+    gradient), as the composed epoch steps; with weights, dropout and step sizes too."""
+    from fastfnn.kernels.numba_backend.epoch import is_dense_rows
 
-    assert is_adam_rows(False, 1, 1) is True
-    assert is_adam_rows(True, 1, 1) is None and is_adam_rows(False, 1, 2) is None
-    job = make_job(dtype=dtype, batch=1, depth=depth, inputs=inputs, solver="adam", n=30,
+    assert is_dense_rows(False, 1) is True
+    assert is_dense_rows(True, 1) is None and is_dense_rows(False, 2) is None
+    job = make_job(dtype=dtype, batch=1, depth=depth, inputs=inputs, solver=solver, n=30,
                    weighted=extras, act="relu")
     if extras:
         job.dropout, job.noise_seed = (0.0,) + (0.3,) * depth, 5
