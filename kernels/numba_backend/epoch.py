@@ -81,9 +81,10 @@ Hyperparameters = namedtuple("Hyperparameters", [
 #: min(max_chunks, m // rows_per_chunk) parallel chunks), lazy_max_rows (lazy SGD up to this many
 #: rows per step), parts (work items of a parallel update: the thread count),
 #: block_grad_min_rows (blocks of at least this many rows sum a wide sparse first layer's
-#: gradient column by column).
+#: gradient column by column), adam_rows_min_part (per-example Adam on dense inputs steps a
+#: layer's rows in up to ``parts`` parts in parallel, each of at least this many parameters).
 Tuning = namedtuple("Tuning", ["max_chunks", "rows_per_chunk", "lazy_max_rows", "parts",
-                               "block_grad_min_rows"])
+                               "block_grad_min_rows", "adam_rows_min_part"])
 
 #: What an epoch asks beyond a classifier's plain steps (fused_epoch's ``extras``, None without):
 #: row_weight (n,) compute dtype, each row of X's sample weight (ones without weights);
@@ -278,6 +279,17 @@ def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, np
         leave_fp_mode(own)
 
 
+@compiled(**JIT_PARALLEL)
+def adam_rows_parallel(step, decay, params, x, xo, nin, dz, do, wo, P, nparts, fp_mode):
+    """optimizer.adam_dense_rows of a layer's nin rows in nparts ranges of rows in parallel, in
+    floating-point mode fp_mode: the same values as one call (no row's step reads another's)."""
+    for q in prange(nparts):
+        own = enter_fp_mode(fp_mode)
+        k0, k1 = chunk_bounds(nin, nparts, q)
+        adam_dense_rows(step, decay, params, x, xo + k0, k1 - k0, dz, do, wo + k0 * P, P)
+        leave_fp_mode(own)
+
+
 @compiled(**JIT_INLINE)
 def _chunk_work(layout, wsize, asize, nch, d, sparse, rows, last_rows, rows_per_chunk, dtype_of):
     """(work, first_deltas, by_rows) for steps of ``rows`` rows (the last one of ``last_rows``)
@@ -466,8 +478,13 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, dens
             for l in range(L):
                 src, so, sp = _dense_input(layout, l, work0.x_block, work0.acts)
                 if solver == 1:
-                    adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
-                                    aoff[l], woff[l], P[l])
+                    nparts = min(tuning.parts, layout.n_in[l] * P[l] // tuning.adam_rows_min_part)
+                    if nparts > 1:
+                        adam_rows_parallel(step, use_wd, params, src, so, layout.n_in[l],
+                                           work0.deltas, aoff[l], woff[l], P[l], nparts, fp_mode)
+                    else:
+                        adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l],
+                                        work0.deltas, aoff[l], woff[l], P[l])
                     adam_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
                                     aoff[l], wboff[l], P[l])
                 else:

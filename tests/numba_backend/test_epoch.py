@@ -209,6 +209,23 @@ def test_per_example_steps_on_dense_inputs(dtype, solver, inputs, depth, extras)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_per_example_adam_steps_wide_layers_in_parallel_parts(dtype):
+    """A layer of at least 2 x adam_rows_min_part parameters steps its rows in parts on Numba's
+    threads: the same bits as one thread's rows, and the composed epoch's values."""
+    job = make_job(dtype=dtype, batch=1, depth=2, inputs="float", solver="adam", n=30,
+                   weighted=True)
+    job.dropout, job.noise_seed = (0.0, 0.3, 0.3), 5
+    in_parts, serial, composed = clone(job), clone(job), clone(job)
+    numba_backend(adam_rows_min_part=64).fused_epoch(in_parts)  # 20 x 9 and 9 x 17: 2 parts
+    NB.fused_epoch(serial)
+    REF.run_epoch(composed)
+    for a, b in zip(in_parts.coefs + in_parts.intercepts + in_parts.opt_state[2],
+                    serial.coefs + serial.intercepts + serial.opt_state[2]):
+        np.testing.assert_array_equal(a, b)
+    assert_same_epoch(in_parts, composed, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("inputs", ["sparse", "float"])
 def test_unshuffled_full_batch(dtype, inputs):
     """order None: batches are slices of X (already in the parameters' dtype, scale 1)."""
