@@ -512,9 +512,8 @@ def _load_mnist(args):
     if args.no_download:
         missing = datasets.missing_files("mnist", args.data)
         if all(missing.values()):
-            four = len(datasets.MNIST_FILES)
             where = "; ".join(f"{'--data ' if args.data else ''}{folder} lacks "
-                              f"{'all four' if len(names) == four else ', '.join(names)}"
+                              f"{datasets.named_files(names)}"
                               for folder, names in missing.items())
             raise FileNotFoundError(
                 f"MNIST files not found: {where} (raw or .gz); "
@@ -631,18 +630,14 @@ def _write_plots(history, folder, source, confusion=None, classes=None):
     log file), and confusion.png when given; the paths. A failure removes what was written."""
     from pathlib import Path
 
-    from fastfnn.plots import plot_confusion_matrix, plot_history
+    from fastfnn.plots import plot_confusion_matrix, plot_history, removed_on_failure
 
     written = plot_history(history, folder, source)
     if confusion is not None:
-        try:
+        with removed_on_failure(written):
             written.append(plot_confusion_matrix(
                 confusion, classes, Path(folder) / "confusion.png",
                 f"confusion matrix: {source} on the MNIST test set"))
-        except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise
     return written
 
 

@@ -394,8 +394,7 @@ def find_dataset(name: str, path: str | os.PathLike | None = None) -> Path:
     for folder, names in missing.items():
         if not names:
             return folder
-    looked = "; ".join(f"{folder}, which lacks "
-                       f"{'all four' if len(names) == len(MNIST_FILES) else ', '.join(names)}"
+    looked = "; ".join(f"{folder}, which lacks {named_files(names)}"
                        for folder, names in missing.items())
     raise FileNotFoundError(f"{spec.title} files not found (looked in {looked}). "
                             f"{_how_to_provide(spec)}")
@@ -408,6 +407,11 @@ def missing_files(name: str, path: str | os.PathLike | None = None) -> dict[Path
     spec = _spec(name)
     return {folder: [n for n in MNIST_FILES.values() if n not in _find_files(folder, spec)]
             for folder in _search_folders(path, spec)}
+
+
+def named_files(names: list[str]) -> str:
+    """Some of the four files of a data set, as a message names them: "all four", or the names."""
+    return "all four" if len(names) == len(MNIST_FILES) else ", ".join(names)
 
 
 def find_mnist(path: str | os.PathLike | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,18 @@ def _save(fig, path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def removed_on_failure(written: list[Path]):
+    """A block that appends the files it writes to ``written``: should it fail, they are
+    removed (no partial set of plots is left behind)."""
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def curves(history) -> list[str]:
     """The metrics of ``history`` that :func:`plot_history` draws: ``loss``, and ``accuracy``
     unless it is all None (a regressor's)."""
@@ -47,7 +60,7 @@ def plot_history(history, folder, source=None) -> list[Path]:
     from matplotlib.ticker import MaxNLocator
 
     written = []
-    try:
+    with removed_on_failure(written):
         for metric in curves(history):
             train = [np.nan if v is None else v for v in history.get(metric, [])]
             if not train:
@@ -69,10 +82,6 @@ def plot_history(history, folder, source=None) -> list[Path]:
                 written.append(_save(fig, Path(folder) / f"{metric}.png"))
             finally:
                 plt.close(fig)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
     return written
 
 

@@ -125,37 +125,38 @@ def new_opt_state(backend: Backend, solver, coefs, intercepts):
     return state
 
 
-def input_rows(backend: Backend, X, start, idx, buf, x_scale):
-    """Rows start..start + m of X, whose indices ``idx`` (m,) are, as the layers read them:
-    X's rows themselves where X already is what they read (C-contiguous, of ``buf``'s dtype,
-    x_scale 1; the layers never write their input), else gathered into buf[:m] (cast, times
-    x_scale)."""
-    m = idx.shape[0]
-    if X.dtype == buf.dtype and x_scale == 1 and X.flags.c_contiguous:
-        return X[start:start + m]
-    return backend.gather(X, idx, buf[:m], x_scale)
+def input_chunks(backend: Backend, X, x_scale, dtype, rows):
+    """(start, x) for X's rows in chunks of ``rows``, in order, x (m, n_in) as the layers read
+    them: X's rows themselves where X already is that (C-contiguous, of ``dtype``, x_scale 1; the
+    layers never write their input), else gathered into one buffer (cast, times x_scale), which
+    each chunk reuses."""
+    n = X.shape[0]
+    if X.dtype == dtype and x_scale == 1 and X.flags.c_contiguous:
+        for start in range(0, n, rows):
+            yield start, X[start:start + rows]
+        return
+    buf = backend.empty((rows, X.shape[1]), dtype)
+    order = backend.asarray(np.arange(n, dtype=np.int64))
+    for start in range(0, n, rows):
+        idx = order[start:start + rows]
+        yield start, backend.gather(X, idx, buf[:idx.shape[0]], x_scale)
 
 
 def loss_and_correct(backend: Backend, coefs, intercepts, X, targets, activation, output,
-                     x_scale, workspace: Workspace | None = None, sample_weight=None):
+                     x_scale, sample_weight=None):
     """Summed loss and correct-row count of the whole set (X, targets), in chunks on the backend.
 
     sample_weight: (n,) backend array of the parameters' dtype, or None: the loss sum is then
     weighted (the correct-row count is not). Returns a float64 backend array (2,) (loss sum, correct
     rows); no host synchronisation.
     """
-    n = X.shape[0]
-    ws = workspace or Workspace.for_layers(backend, coefs, min(EVAL_CHUNK, n), targets)
+    rows = min(EVAL_CHUNK, X.shape[0])
+    ws = Workspace.for_layers(backend, coefs, rows, targets, gathered=False)
     stats = backend.zeros((2,), np.float64)
-    order = backend.asarray(np.arange(n, dtype=np.int64))
-    rows = ws.x.shape[0]
-    for start in range(0, n, rows):
-        idx = order[start:start + rows]
-        m = idx.shape[0]
-        x = input_rows(backend, X, start, idx, ws.x, x_scale)
-        t = backend.take(targets, idx, ws.targets[:m])
+    for start, x in input_chunks(backend, X, x_scale, coefs[0].dtype, rows):
+        m = x.shape[0]
         logits = forward(backend, coefs, intercepts, x, ws.acts, activation)
-        output_loss(backend, output, logits, t, stats, 0.0,
+        output_loss(backend, output, logits, targets[start:start + m], stats, 0.0,
                     None if sample_weight is None else sample_weight[start:start + m])
     return stats
 
@@ -170,15 +171,10 @@ def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_
     sizes = layer_sizes_of(coefs)
     rows = min(EVAL_CHUNK, n)
     dtype = coefs[0].dtype
-    x_buf = backend.empty((rows, sizes[0]), dtype)
     acts = [backend.empty((rows, k), dtype) for k in sizes[1:]]
-    order = backend.asarray(np.arange(n, dtype=np.int64))
     result = np.empty((n, sizes[-1]), dtype=dtype)
     no_bias = backend.zeros((sizes[-1],), dtype)
-    for start in range(0, n, rows):
-        idx = order[start:start + rows]
-        m = idx.shape[0]
-        x = input_rows(backend, X, start, idx, x_buf, x_scale)
+    for start, x in input_chunks(backend, X, x_scale, dtype, rows):
         logits = forward(backend, coefs, intercepts, x, acts, activation)
         if output == "softmax":
             backend.softmax(logits)
@@ -186,7 +182,7 @@ def output_scores(backend: Backend, coefs, intercepts, X, activation, output, x_
             backend.bias_act(logits, no_bias, "sigmoid")
         elif output == "poisson":
             backend.xp.exp(logits, out=logits)
-        result[start:start + m] = backend.to_numpy(logits)
+        result[start:start + x.shape[0]] = backend.to_numpy(logits)
     return result
 
 

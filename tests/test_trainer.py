@@ -7,7 +7,7 @@ import pytest
 
 from fastfnn.backends import get_backend
 from fastfnn.network import init_params
-from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, input_rows,
+from fastfnn.trainer import (TrainConfig, TrainingDivergedError, TrainState, input_chunks,
                              new_opt_state, output_scores, train)
 
 from .conftest import blobs
@@ -93,24 +93,25 @@ def test_divergence_names_the_first_bad_step():
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "numba"])
-def test_input_rows_reads_x_in_place_where_it_can(backend_name):
+def test_input_chunks_read_x_in_place_where_they_can(backend_name):
     """Evaluation and predictions read rows of a C-contiguous X of the compute dtype in place (no
-    copy, X left as it is); other inputs are gathered, cast and scaled into the buffer."""
+    copy, X left as it is); other inputs are gathered, cast and scaled into one buffer."""
     backend = get_backend(backend_name)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10, 4))
-    buf = np.empty((6, 4))
-    idx = np.arange(4, 10)
-    rows = input_rows(backend, X, 4, idx, buf, 1.0)
-    assert np.shares_memory(rows, X) and not np.shares_memory(rows, buf)
-    np.testing.assert_array_equal(rows, X[4:])
+    chunks = list(input_chunks(backend, X, 1.0, np.float64, 6))
+    assert [start for start, _ in chunks] == [0, 6]
+    for start, rows in chunks:
+        assert np.shares_memory(rows, X)
+        np.testing.assert_array_equal(rows, X[start:start + 6])
     pixels = rng.integers(0, 256, (10, 4)).astype(np.uint8)
-    cases = [(X, 0.5, X[4:] * 0.5), (X.astype(np.float32), 1.0, X[4:].astype(np.float32)),
-             (np.asfortranarray(X), 1.0, X[4:]), (pixels, 1 / 255, pixels[4:] * (1 / 255))]
+    cases = [(X, 0.5, X * 0.5), (X.astype(np.float32), 1.0, X.astype(np.float32)),
+             (np.asfortranarray(X), 1.0, X), (pixels, 1 / 255, pixels * (1 / 255))]
     for source, scale, want in cases:
-        rows = input_rows(backend, source, 4, idx, buf, scale)
-        assert np.shares_memory(rows, buf)
-        np.testing.assert_allclose(rows, want, rtol=1e-7)
+        (_, first), (start, rows) = input_chunks(backend, source, scale, np.float64, 6)
+        assert start == 6 and np.shares_memory(rows, first)  # one buffer, reused
+        assert not np.shares_memory(rows, source)
+        np.testing.assert_allclose(rows, want[6:], rtol=1e-7)
 
 
 def test_predictions_leave_x_uncopied_and_unchanged():

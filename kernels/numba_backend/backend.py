@@ -246,24 +246,23 @@ class NumbaBackend(Backend):
         """By MKL's gemm where it is installed (the BLAS epoch's, cblas.find_gemm) and the
         product has at least matmul_mkl_min_macs multiply-adds, else by np.dot in compiled code
         (SciPy's BLAS); odd layouts by NumPy."""
-        gemm = self._mkl_gemm(out.dtype)
+        by_blas = a.dtype == b.dtype == out.dtype and a.dtype in FLOATS and a.size and b.size
+        gemm = self._mkl_gemm(out.dtype) if by_blas else None
         if gemm is not None and _all_c_contiguous(a, b, out) and a.ndim == b.ndim == 2 and \
-                a.dtype == b.dtype == out.dtype and a.size and b.size and \
                 out.size * (a.shape[0] if trans_a else a.shape[1]) >= self.matmul_mkl_min_macs:
             return gemm.matmul(a, b, out, trans_a, trans_b)
         a = a.T if trans_a else a
         b = b.T if trans_b else b
-        if _blas_ready(a) and _blas_ready(b) and out.flags.c_contiguous and \
-                a.dtype == b.dtype == out.dtype and a.dtype in FLOATS and a.size and b.size:
+        if by_blas and _blas_ready(a) and _blas_ready(b) and out.flags.c_contiguous:
             contract.matmul(a, b, out)
         else:  # odd layouts or empty operands: NumPy's matmul (no numba copy of 'A' arrays)
             np.matmul(a, b, out=out)
         return out
 
     def _mkl_gemm(self, dtype):
-        """The CblasGemm of :meth:`matmul` for ``dtype``: find_gemm's where it is MKL's (and
-        cblas is on), else None."""
-        if not self.cblas or dtype not in FLOATS:
+        """The CblasGemm of :meth:`matmul` for float ``dtype``: find_gemm's where it is MKL's
+        (and cblas is on), else None."""
+        if not self.cblas:
             return None
         gemm = find_gemm(dtype, self.gemm_library)
         return gemm if gemm is not None and gemm.is_mkl else None

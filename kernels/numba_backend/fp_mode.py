@@ -100,12 +100,6 @@ def thread_fp_mode():
     return read_fp_mode()
 
 
-@compiled(cache=True)
-def set_thread_fp_mode(mode):
-    """Set the calling thread's MXCSR to ``mode`` (int64), from Python; nothing on other CPUs."""
-    write_fp_mode(mode)
-
-
 @compiled(**JIT_PARALLEL)
 def _thread_modes(modes):
     """A parallel loop of len(modes) iterations, each storing its thread's MXCSR in modes."""
@@ -138,9 +132,8 @@ def flushing_subnormals(on=True):
         yield
         return
     start_threads()
-    own = thread_fp_mode()
-    set_thread_fp_mode(own | FLUSH_BITS)
+    own = enter_fp_mode(FLUSH_BITS)
     try:
         yield
     finally:
-        set_thread_fp_mode((thread_fp_mode() & ~FLUSH_BITS) | (own & FLUSH_BITS))
+        leave_fp_mode(own)
