@@ -303,9 +303,9 @@ def _footnotes(results, overheads, not_run):
         "/ numpy, / torch, / floor: median time over fastfnn[numpy]'s, PyTorch's and the floor's; "
         "GFLOP: the epoch's GEMM flops; GFLOP/s: those / median time;",
         "floor: the epoch's GEMMs alone, into preallocated buffers of the workload's dtype, by the "
-        "gemm the Numba backend uses (its path column names it: MKL's where installed, else "
-        "NumPy's BLAS). GFLOP/s counts dense GEMM flops, so a backend that skips work (zero "
-        "inputs, say) can show more than the floor's.",
+        "gemm the Numba backend uses (its path column names it: MKL's where installed, float64 "
+        "on Intel CPUs only, else NumPy's BLAS). GFLOP/s counts dense GEMM flops, so a backend "
+        "that skips work (zero inputs, say) can show more than the floor's.",
     ]
     extra = warmup_overhead(results)
     if extra:

@@ -214,7 +214,8 @@ class TorchVariant(Variant):
 class FloorVariant(Variant):
     """Only the epoch's GEMMs (see :func:`step_gemms`) into preallocated buffers of the
     workload's dtype, by the gemm the Numba backend's BLAS epoch uses (MKL's where its wheel is
-    installed, else NumPy's BLAS; FASTFNN_BLAS chooses), else by NumPy's matmul."""
+    installed, float64 on Intel's CPUs only, else NumPy's BLAS; FASTFNN_BLAS chooses), else by
+    NumPy's matmul."""
 
     name = FLOOR
     kind = "floor"

@@ -156,8 +156,9 @@ class NumbaBackend(Backend):
     first_parts_max_chunk_rows = 32
     first_parts_min_inputs = 384
     #: BLAS epoch: GEMMs by a CBLAS gemm found by address (cblas.find_gemm: MKL's where installed,
-    #: else NumPy's BLAS), else by numba's np.dot (SciPy's BLAS); gemm_library: the library, one
-    #: of cblas.BLAS_CHOICES, None: the environment's FASTFNN_BLAS (cblas.blas_choice).
+    #: float64 on Intel's CPUs only, else NumPy's BLAS), else by numba's np.dot (SciPy's BLAS);
+    #: gemm_library: the library, one of cblas.BLAS_CHOICES, None: the environment's
+    #: FASTFNN_BLAS (cblas.blas_choice).
     cblas = True
     gemm_library = None
     #: Sparse fused SGD with batches of at most this many rows updates only the first-layer rows

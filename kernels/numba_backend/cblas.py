@@ -5,7 +5,11 @@ OpenBLAS (on a 2-core AMD EPYC (Zen 3) VM NumPy's OpenBLAS 0.3.31 ran single-thr
 products of 32 x 1000 by 1000 x 256 1.48x as fast as SciPy's 0.3.30), and Intel's MKL (the ``mkl``
 wheel, ``pip install fastfnn[mkl]``) ran a training step's GEMMs of 1000-256-128-5 in 0.66x-0.82x
 OpenBLAS's time (float64; float32 0.72x-0.89x) on a 2-core Xeon with AVX-512, though not every
-shape gains (RESULTS.md). :func:`find_gemm` returns the CBLAS ``?gemm`` with 64-bit integers (the
+shape gains (RESULTS.md). On AMD's CPUs MKL's float64 code is the slower: on a 2-core AMD EPYC
+(Zen 4, AVX-512) VM the BLAS epoch's float64 rows took 0.72x-0.90x their MKL time on NumPy's
+OpenBLAS, while float32's 32-row steps took 1.19x-1.33x (RESULTS.md); so off Intel's CPUs
+float64 products default to OpenBLAS (:func:`mkl_suits_cpu`).
+:func:`find_gemm` returns the CBLAS ``?gemm`` with 64-bit integers (the
 ``64_``/``_64`` symbol suffixes of ILP64 builds, so the integer width is known) of the library
 that :func:`blas_choice` names, as a ``WrapperAddressProtocol`` object: compiled code receives it
 as an argument (numba's ``FunctionType``), so its address is not baked into the disk cache. None
@@ -18,8 +22,10 @@ enums as 32-bit ints; a library stays loaded for the life of the process.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.metadata
 import os
+import platform
 
 import numpy as np
 
@@ -38,8 +44,9 @@ ROW_MAJOR, NO_TRANS, TRANS = np.int32(101), np.int32(111), np.int32(112)
 _SYMBOLS = ("scipy_cblas_{}gemm64_", "cblas_{}gemm64_", "cblas_{}gemm_64")
 
 #: Values of FASTFNN_BLAS, the library find_gemm takes its gemm from: ``auto`` MKL where its
-#: wheel is installed, else the loaded BLAS (NumPy's first); ``mkl`` MKL (an error where it is
-#: not installed); ``loaded`` the BLAS libraries this process has loaded, NumPy's first.
+#: wheel is installed and suits the CPU and dtype (:func:`mkl_suits_cpu`), else the loaded BLAS
+#: (NumPy's first); ``mkl`` MKL (an error where it is not installed); ``loaded`` the BLAS
+#: libraries this process has loaded, NumPy's first.
 BLAS_CHOICES = ("auto", "mkl", "loaded")
 
 # MKL's settings (mkl_service.h): GNU OpenMP threading, the CNR branch "auto".
@@ -97,6 +104,29 @@ def blas_choice() -> str:
         raise ValueError(f"FASTFNN_BLAS={os.environ['FASTFNN_BLAS']!r} is not a BLAS choice; "
                          f"expected one of {', '.join(BLAS_CHOICES)}")
     return choice
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_vendor(cpuinfo="/proc/cpuinfo"):
+    """The CPU's vendor as CPUID names it ('GenuineIntel', 'AuthenticAMD', ...): the ``vendor_id``
+    of Linux's ``cpuinfo`` file, else the word after the last comma of platform.processor()
+    (Windows: 'Intel64 Family 6 Model 85 Stepping 7, GenuineIntel'); '' where neither says."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() == "vendor_id":
+                    return value.strip()
+    except OSError:
+        pass
+    processor = platform.processor()
+    return processor.rpartition(",")[2].strip() if "," in processor else ""
+
+
+def mkl_suits_cpu(dtype):
+    """Whether FASTFNN_BLAS=auto takes MKL's gemm for float ``dtype`` here (where its wheel is
+    installed): on Intel's CPUs and where the vendor is unknown; on others in float32 only."""
+    return cpu_vendor() in ("GenuineIntel", "") or np.dtype(dtype) == np.float32
 
 
 def mkl_runtime_path():
@@ -174,7 +204,8 @@ def find_gemm(dtype, choice=None):
     choice = blas_choice() if choice is None else choice
     if choice not in BLAS_CHOICES:
         raise ValueError(f"BLAS choice {choice!r}: expected one of {', '.join(BLAS_CHOICES)}")
-    mkl = load_mkl() if choice != "loaded" else None
+    wants_mkl = choice == "mkl" or choice == "auto" and mkl_suits_cpu(dtype)
+    mkl = load_mkl() if wants_mkl else None
     if choice == "mkl" and mkl is None:
         raise ValueError("FASTFNN_BLAS=mkl, but MKL is not installed: pip install "
                          "'fastfnn[mkl]' (or FASTFNN_BLAS=auto to use the loaded BLAS)")
@@ -189,12 +220,19 @@ def find_gemm(dtype, choice=None):
 
 
 def describe_gemm(choice=None):
-    """One line on the float64 gemm :func:`find_gemm` returns for ``choice``: library, version,
-    file; or why there is none."""
+    """One line on the gemms :func:`find_gemm` returns for ``choice``: library, version, file,
+    each dtype's where float32's and float64's differ; or why there is none."""
     try:
-        gemm = find_gemm(np.float64, choice)
+        described = {name: _describe(find_gemm(name, choice)) for name in ("float32", "float64")}
     except ValueError as exc:
         return str(exc)
+    if described["float32"] == described["float64"]:
+        return described["float64"]
+    return ", ".join(f"{text} for {name}" for name, text in described.items())
+
+
+def _describe(gemm):
+    """Library, version and file of the CblasGemm ``gemm``, or what runs where it is None."""
     if gemm is None:
         return "none found: numba's np.dot (SciPy's BLAS)"
     from threadpoolctl import threadpool_info

@@ -157,14 +157,15 @@ def test_gemm_matmul_refuses_mismatched_arrays():
     assert (out == 7.0).all()
 
 
-def test_auto_takes_mkl_where_installed(monkeypatch):
-    """FASTFNN_BLAS unset or ``auto``: MKL's gemm where its wheel is installed, else the loaded
-    BLAS's; ``loaded`` never MKL's (it is not among the libraries NumPy or SciPy load)."""
-    from fastfnn.kernels.numba_backend.cblas import find_gemm, mkl_runtime_path
+def test_auto_takes_mkl_where_installed_and_it_suits_the_cpu(monkeypatch):
+    """FASTFNN_BLAS unset or ``auto``: MKL's gemm where its wheel is installed and suits the CPU
+    and dtype, else the loaded BLAS's; ``loaded`` never MKL's (it is not among the libraries
+    NumPy or SciPy load)."""
+    from fastfnn.kernels.numba_backend.cblas import find_gemm, mkl_runtime_path, mkl_suits_cpu
     monkeypatch.delenv("FASTFNN_BLAS", raising=False)
     for dtype in (np.float32, np.float64):
         gemm = find_gemm(dtype)
-        if mkl_runtime_path() is None:
+        if mkl_runtime_path() is None or not mkl_suits_cpu(dtype):
             assert gemm is find_gemm(dtype, "loaded")
         else:
             assert "mkl_rt" in gemm.library
@@ -172,6 +173,51 @@ def test_auto_takes_mkl_where_installed(monkeypatch):
         assert "mkl" not in find_gemm(dtype, "loaded").library
     monkeypatch.setenv("FASTFNN_BLAS", " Loaded ")
     assert find_gemm(np.float64) is find_gemm(np.float64, "loaded")
+
+
+@pytest.mark.parametrize("vendor,float64_by_mkl", [("GenuineIntel", True), ("", True),
+                                                   ("AuthenticAMD", False),
+                                                   ("HygonGenuine", False)])
+def test_auto_takes_mkl_for_float64_on_intel_cpus_only(vendor, float64_by_mkl, monkeypatch):
+    """``auto`` takes MKL's float32 gemm on any CPU, its float64 one on Intel's CPUs and where
+    the vendor is unknown, not on AMD's (where MKL's float64 products ran slower than
+    OpenBLAS's); ``mkl`` takes MKL's on any CPU."""
+    from fastfnn.kernels.numba_backend import cblas
+    skip_without_mkl()
+    monkeypatch.setattr(cblas, "cpu_vendor", lambda: vendor)
+    assert cblas.find_gemm(np.float32, "auto").is_mkl
+    assert cblas.find_gemm(np.float64, "auto").is_mkl is float64_by_mkl
+    for dtype in (np.float32, np.float64):
+        assert cblas.find_gemm(dtype, "mkl").is_mkl
+
+
+def test_describe_gemm_names_each_dtype_s_library_where_they_differ(monkeypatch):
+    """One library named once; MKL for float32 and OpenBLAS for float64 (``auto`` on an AMD CPU)
+    each named with its dtype."""
+    from fastfnn.kernels.numba_backend import cblas
+    skip_without_mkl()
+    assert cblas.describe_gemm("mkl").startswith("MKL ")
+    assert "for float" not in cblas.describe_gemm("mkl")
+    monkeypatch.setattr(cblas, "cpu_vendor", lambda: "AuthenticAMD")
+    described = cblas.describe_gemm("auto")
+    assert described.startswith("MKL ") and " for float32, " in described
+    assert described.endswith(" for float64") and "mkl" not in described.split(", ")[1]
+
+
+def test_cpu_vendor_from_cpuinfo_or_the_platform(tmp_path, monkeypatch):
+    """Linux's cpuinfo file names the vendor; without one, the end of platform.processor()
+    (Windows); '' where neither says."""
+    from fastfnn.kernels.numba_backend.cblas import cpu_vendor
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n\n"
+                       "processor\t: 1\nvendor_id\t: AuthenticAMD\n")
+    assert cpu_vendor(str(cpuinfo)) == "AuthenticAMD"
+    missing = str(tmp_path / "none")
+    monkeypatch.setattr("platform.processor",
+                        lambda: "Intel64 Family 6 Model 85 Stepping 7, GenuineIntel")
+    assert cpu_vendor(missing) == "GenuineIntel"
+    monkeypatch.setattr("platform.processor", lambda: "x86_64")
+    assert cpu_vendor(missing + "2") == ""  # another path: cpu_vendor memoises by argument
 
 
 def test_unknown_blas_choice_is_refused(monkeypatch):

@@ -72,7 +72,7 @@ def test_matmul_by_mkl(dtype, trans_a, trans_b, monkeypatch):
         calls.append(self.is_mkl)
         return by_gemm(self, *args)
     monkeypatch.setattr(CblasGemm, "matmul", counted)
-    backend = numba_backend(matmul_mkl_min_macs=7 * 130 * 3)
+    backend = numba_backend(matmul_mkl_min_macs=7 * 130 * 3, gemm_library="mkl")
     rng = rng_for("mkl", dtype, trans_a, trans_b)
     tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {}
     for m, k, n, by_mkl in ((7, 130, 3, [True]), (7, 130, 2, [])):
