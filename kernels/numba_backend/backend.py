@@ -209,8 +209,9 @@ class NumbaBackend(Backend):
         return True, ""
 
     def thread_limit(self, n_threads):
-        if self.cblas:  # a bad FASTFNN_BLAS fails here, before training; MKL loads before the
-            find_gemm(np.float64, self.gemm_library)  # limit looks for the BLAS libraries
+        if self.cblas:  # a bad FASTFNN_BLAS fails here, before training; MKL loads (for each
+            for dtype in FLOATS:  # dtype that takes it) before the limit looks for BLAS libraries
+                find_gemm(dtype, self.gemm_library)
         return limit_threads(n_threads, numba)
 
     def describe(self):

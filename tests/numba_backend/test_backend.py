@@ -109,6 +109,37 @@ def test_thread_limit_sets_numba_threads_and_restores_them():
         assert numba.get_num_threads() == before
 
 
+_MKL_UNDER_LIMIT_SCRIPT = """
+import numpy as np
+from threadpoolctl import threadpool_info
+from fastfnn.kernels import backend_class
+from fastfnn.kernels.numba_backend import cblas
+cblas.cpu_vendor = lambda: "AuthenticAMD"  # auto: MKL for float32, OpenBLAS for float64
+with backend_class("numba")().thread_limit(1):
+    assert cblas.find_gemm(np.float32).is_mkl  # as a float32 epoch looks it up
+    print([lib["num_threads"] for lib in threadpool_info() if lib["internal_api"] == "mkl"])
+"""
+
+
+def test_thread_limit_reaches_mkl_where_only_float32_takes_it():
+    """Where auto takes MKL for float32 only (AMD's CPUs), a float32 fit still runs MKL at the
+    thread limit: thread_limit loads MKL (looking up both dtypes' gemms) before the limit scans
+    the BLAS libraries. A fresh process, so that nothing loaded MKL before."""
+    import os
+    import subprocess
+    import sys
+
+    from .helpers import skip_without_mkl
+    skip_without_mkl()
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: MKL's default thread count is the limit's")
+    env = {**os.environ, "FASTFNN_BLAS": "auto"}
+    proc = subprocess.run([sys.executable, "-c", _MKL_UNDER_LIMIT_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[1]"
+
+
 def test_order_may_count_from_the_end():
     """Negative row numbers in ``order`` mean what they mean in NumPy."""
     job = make_job(batch=5)
