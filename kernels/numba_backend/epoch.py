@@ -47,10 +47,9 @@ from .layout import (BLOCK_ROWS, ChunkWork, buckets_of, chunk_of, column_sort_of
                      make_layout, pack, update_items)
 from .fp_mode import enter_fp_mode, leave_fp_mode, read_fp_mode
 from .noise import drop_units, shifted_row
-from .optimizer import (CatchUp, FlatParams, adam_dense_rows, catch_up_read_rows,
-                        catch_up_rows,
-                        step_and_clear, step_dense_rows, step_read_rows, step_rows,
-                        sum_chunks_and_step, zero_grad_powers)
+from .optimizer import (CatchUp, FlatParams, catch_up_read_rows, catch_up_rows, step_and_clear,
+                        step_dense_rows, step_read_rows, step_rows, sum_chunks_and_step,
+                        zero_grad_powers)
 from .steps import add_step_stats, optimizer_step, row_loss, weight_sum_and_rate
 from .vectors import lanes, vadd, vld, vst
 
@@ -280,13 +279,13 @@ def parallel_update(step, decay, params, grads, buckets, first_deltas, P0, d, np
 
 
 @compiled(**JIT_PARALLEL)
-def adam_rows_parallel(step, decay, params, x, xo, nin, dz, do, wo, P, nparts, fp_mode):
-    """optimizer.adam_dense_rows of a layer's nin rows in nparts ranges of rows in parallel, in
+def step_dense_rows_parallel(step, decay, params, x, xo, nin, dz, do, wo, P, nparts, fp_mode):
+    """optimizer.step_dense_rows of a layer's nin rows in nparts ranges of rows in parallel, in
     floating-point mode fp_mode: the same values as one call (no row's step reads another's)."""
     for q in prange(nparts):
         own = enter_fp_mode(fp_mode)
         k0, k1 = chunk_bounds(nin, nparts, q)
-        adam_dense_rows(step, decay, params, x, xo + k0, k1 - k0, dz, do, wo + k0 * P, P)
+        step_dense_rows(step, decay, params, x, xo + k0, k1 - k0, dz, do, wo + k0 * P, P)
         leave_fp_mode(own)
 
 
@@ -338,19 +337,19 @@ def is_dense_rows(sparse, batch_size):
 @compiled(**JIT)
 def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, dense_rows, extras,
                 train_rows_fn, parallel_update_fn, train_rows_parallel_fn):
-    """One epoch (see the module docstring). addresses: the caller's weights and biases, then
-    each optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see
-    layout.pack); shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before
-    the epoch; stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch
-    is plain SGD on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
-    (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so
-    a mini-batch fit does not compile it. dense_rows: True when the epoch runs dense inputs one
-    row per step, else None (:func:`is_dense_rows`): each layer's rows then step from their
-    inputs and deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows; unit weights,
-    no dropout, no shift and every step at hyper.learning_rate compute exactly the plain
-    steps). train_rows_fn, parallel_update_fn, train_rows_parallel_fn: :func:`train_rows`,
-    :func:`parallel_update` and :func:`train_rows_parallel` by address (callees.epoch_callees),
-    so that each compiles once. Returns the new Adam step count."""
+    """One epoch (see the module docstring). addresses: the caller's weights and biases, then each
+    optimizer state's (SGD: velocities; Adam: m, then v), updated in place (see layout.pack);
+    shapes: int64 (L, 2), the weights' (n_in, n_out); t: the Adam step count before the epoch;
+    stats: float64 (2,), (loss sum, correct rows) added; lazy_sgd: True when the epoch is plain SGD
+    on sparse inputs with steps of at most tuning.lazy_max_rows rows, else None
+    (:func:`is_lazy_sgd`): numba prunes the lazy per-row code before typing when it is None, so a
+    mini-batch fit does not compile it. dense_rows: True when the epoch runs dense inputs one row
+    per step, else None (:func:`is_dense_rows`): each layer's rows then step from their inputs and
+    deltas, no gradient stored (pruned like lazy_sgd). extras: None, or an Extras (see train_rows;
+    unit weights, no dropout, no shift and every step at hyper.learning_rate compute exactly the
+    plain steps). train_rows_fn, parallel_update_fn, train_rows_parallel_fn: :func:`train_rows`,
+    :func:`parallel_update` and :func:`train_rows_parallel` by address (callees.epoch_callees), so
+    that each compiles once. Returns the new Adam step count."""
     solver = hyper.solver
     rows = hyper.batch_size
     alpha = hyper.alpha
@@ -477,21 +476,17 @@ def fused_epoch(data, hyper, tuning, addresses, shapes, t, stats, lazy_sgd, dens
         elif dense_rows is not None:  # per-example steps: every layer from inputs and deltas
             for l in range(L):
                 src, so, sp = _dense_input(layout, l, work0.x_block, work0.acts)
+                nparts = 1  # SGD in parts measured slower (RESULTS.md); Adam's wide layers gain
                 if solver == 1:
                     nparts = min(tuning.parts, layout.n_in[l] * P[l] // tuning.adam_rows_min_part)
-                    if nparts > 1:
-                        adam_rows_parallel(step, use_wd, params, src, so, layout.n_in[l],
-                                           work0.deltas, aoff[l], woff[l], P[l], nparts, fp_mode)
-                    else:
-                        adam_dense_rows(step, use_wd, params, src, so, layout.n_in[l],
-                                        work0.deltas, aoff[l], woff[l], P[l])
-                    adam_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
-                                    aoff[l], wboff[l], P[l])
+                if nparts > 1:
+                    step_dense_rows_parallel(step, use_wd, params, src, so, layout.n_in[l],
+                                             work0.deltas, aoff[l], woff[l], P[l], nparts, fp_mode)
                 else:
                     step_dense_rows(step, use_wd, params, src, so, layout.n_in[l], work0.deltas,
                                     aoff[l], woff[l], P[l])
-                    step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
-                                    aoff[l], wboff[l], P[l])
+                step_dense_rows(step, no_decay, params, one, zero_i, one_i, work0.deltas,
+                                aoff[l], wboff[l], P[l])
         else:
             for l in range(L):
                 if l == 0 and lazy_step:

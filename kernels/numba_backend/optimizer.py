@@ -194,26 +194,22 @@ def step_read_rows(step, decay, params, src, layer, p0, p1, dz, last, s):
 
 @compiled(**JIT)
 def step_dense_rows(step, decay, params, x, xo, nin, dz, do, wo, P):
-    """SGD step of a layer's rows w[wo + k*P : +P], k < nin, for a batch of one: the gradient
-    of row k is x[xo + k] * dz[do:do+P]. Rows of zero inputs (ReLU zeros) have a zero gradient
-    and are skipped when that leaves them unchanged (no momentum, no decay)."""
-    skip_zeros = not (step.use_momentum or decay)
-    for k in range(nin):
-        xk = ld(x, xo + k)
-        if skip_zeros and xk == cast_like(x, 0.0):
-            continue
-        sgd_row(step, decay, params, wo + k * P, P, xk, dz, do)
+    """The optimizer step (SGD or Adam, by step.solver) of a layer's rows w[wo + k*P : +P],
+    k < nin, for a batch of one: the gradient of row k is x[xo + k] * dz[do:do+P]. SGD skips
+    rows of zero inputs (ReLU zeros) where that leaves them unchanged (no momentum, no decay);
+    Adam steps every row (its moments move on a zero gradient too)."""
+    if step.solver == 0:
+        skip_zeros = not (step.use_momentum or decay)
+        for k in range(nin):
+            xk = ld(x, xo + k)
+            if skip_zeros and xk == cast_like(x, 0.0):
+                continue
+            sgd_row(step, decay, params, wo + k * P, P, xk, dz, do)
+    else:
+        for k in range(nin):
+            adam_row(step, decay, params, wo + k * P, P, ld(x, xo + k), dz, do)
 
 
-@compiled(**JIT)
-def adam_dense_rows(step, decay, params, x, xo, nin, dz, do, wo, P):
-    """Adam step of a layer's rows w[wo + k*P : +P], k < nin, for a batch of one: the gradient
-    of row k is x[xo + k] * dz[do:do+P] (every row steps: Adam moves rows of zero gradient too)."""
-    for k in range(nin):
-        adam_row(step, decay, params, wo + k * P, P, ld(x, xo + k), dz, do)
-
-
-# ----------------------------------------------------------------------------- lazy catch-up
 @compiled(**JIT)
 def zero_grad_powers(steps, learning_rate, momentum, weight_decay, nesterovs_momentum,
                      use_momentum):
