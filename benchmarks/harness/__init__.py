@@ -41,7 +41,8 @@ ones, dense tabular rows; which workload trains on what), ``variants`` (FastFNN 
 the NumPy loop, the floor), ``isolation`` (the variants in this process, or each in a worker process
 of its own), ``measure`` (interleaved timing, medians and ratios), ``first_fit`` (compile overhead in
 fresh processes), ``gpu_budget`` (the CuPy backend's launches, counted on the CUDA emulation),
-``report`` (tables, machine facts) and ``command`` (the options and the run). The names below are
+``report`` (tables, machine facts), ``goals`` (issue 11's goals counted on the matrix rows) and
+``command`` (the options and the run). The names below are
 what the ``fastfnn bench`` command uses.
 """
 

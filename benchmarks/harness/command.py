@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastfnn.bench import gpu_budget
 from fastfnn.bench.data import DataSource
 from fastfnn.bench.first_fit import FIRST_FIT, FIRST_FIT_NETWORK, first_fit_overhead
+from fastfnn.bench.goals import goal_lines, tally
 from fastfnn.bench.isolation import LocalVariants, WorkerPool
 from fastfnn.bench.measure import SETTLE_S, measure_workload, summarize
 from fastfnn.bench.report import format_table, machine_info, warmup_overhead
@@ -249,6 +250,8 @@ def run(args) -> int:
     print(format_table(results, markdown=args.markdown))
     print()
     notes = _footnotes(results, overheads, not_run)
+    goals = tally(results)
+    notes += goal_lines(goals)
     notes.append(f"total {elapsed:.1f} s")
     if args.json:
         payload = {"command": " ".join(sys.argv),
@@ -256,7 +259,8 @@ def run(args) -> int:
                    "settle_s": args.settle, "isolated": plan.isolate, "data": "; ".join(sources),
                    "dtype": _uniform(w.dtype for w in workloads), "machine": info,
                    "backends": plan.backends, "comparisons": plan.comparisons, "not_run": not_run,
-                   "elapsed_s": elapsed, "results": results, "first_fit_overhead": overheads}
+                   "elapsed_s": elapsed, "results": results, "goals": goals,
+                   "first_fit_overhead": overheads}
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=2)
         notes.append(f"raw numbers written to {args.json}")

@@ -115,3 +115,25 @@ def test_json_path_is_checked_before_any_timing(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err == (f"fastfnn bench: error: --json {target}: "
                                        f"folder {tmp_path / 'no'} does not exist, expected an "
                                        "existing folder\n")
+
+
+def test_matrix_rows_print_and_save_the_goals(tmp_path, capsys, monkeypatch):
+    """The goals' counts (fastfnn.bench.goals) follow the table and go into the JSON."""
+    def timed(workload, variants, reps, *args):
+        return [{"name": name, "kind": "", "path": "", "first_epoch_s": 1.0, "times_s": [t]}
+                for name, t in (("fastfnn[numba]", 0.3), ("fastfnn[numpy]", 0.2), ("floor", 0.3))]
+
+    monkeypatch.setattr(command, "measure_workload", timed)
+    path = tmp_path / "bench.json"
+    status = command.main(["--workloads", "dense100/b200/f32/sgd", "--backends", "numpy",
+                           "--compare", "none", "--synthetic", "--rows", "64", "--reps", "1",
+                           "--no-isolate", "--json", str(path)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert ("goal <= 1.0x fastfnn[numpy], fastfnn[numba] on the matrix rows: 0 of 1 by median "
+            "epochs, 0 by fastest epochs; misses, median (fastest): dense100/b200/f32/sgd 1.500x "
+            "(1.500x)") in printed
+    assert "goal batch >= 200: <= 1.15x the floor, fastfnn[numba] on the matrix rows: 1 of 1" in printed
+    saved = json.loads(path.read_text())["goals"]
+    assert [(c["goal"], c["met_median"]) for c in saved] == [
+        ("<= 1.0x fastfnn[numpy]", 0), ("batch >= 200: <= 1.15x the floor", 1)]
