@@ -210,6 +210,7 @@ def step_dense_rows(step, decay, params, x, xo, nin, dz, do, wo, P):
             adam_row(step, decay, params, wo + k * P, P, ld(x, xo + k), dz, do)
 
 
+# ----------------------------------------------------------------------------- lazy catch-up
 @compiled(**JIT)
 def zero_grad_powers(steps, learning_rate, momentum, weight_decay, nesterovs_momentum,
                      use_momentum):
