@@ -13,10 +13,10 @@ import statistics
 import time
 
 from fastfnn.bench.variants import FLOOR, TORCH, TORCH_CUDA
+from fastfnn.bench.workloads import batch_sizes, epoch_flops
 
 #: The variant the "/ numpy" ratio divides by.
 NUMPY = "fastfnn[numpy]"
-from fastfnn.bench.workloads import batch_sizes, epoch_flops
 
 #: Seconds of idle time before each timed epoch. The variants' thread pools busy-wait after use
 #: (OpenBLAS's workers for about 0.1 s): without a pause, an epoch right after another variant's
