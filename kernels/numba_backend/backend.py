@@ -111,11 +111,16 @@ class NumbaBackend(Backend):
     #: blas_epoch.MIN_CHUNK_ROWS rows); None: Numba's thread count, but a step of fewer than
     #: blas_small_step_rows rows splits only where its parts have work of their own to share out
     #: (Adam's update, or the first layer's product: first_parts_*); else it runs in one chunk,
-    #: BLAS threaded. Measured (2-core Zen 3 VM, paired medians of 7-11 epochs, split / one
-    #: chunk): 1000-256-128-5 (by parts) at 8 rows 0.56 (float32 Adam), 0.90 (SGD), 0.74 and
+    #: BLAS on one thread too. Measured (2-core Zen 3 VM, paired medians of 7-11 epochs, split /
+    #: one chunk): 1000-256-128-5 (by parts) at 8 rows 0.56 (float32 Adam), 0.90 (SGD), 0.74 and
     #: 0.93 (float64); at 12 rows 0.65 and 0.90 (float32); at 16 rows 0.68 and 0.86 (float32),
     #: 0.58 and 0.76 (float64); 100-256-128-5 with Adam at 8 rows 0.88 and 0.93 (float64), at 16
     #: 0.90-0.94 and 0.75-0.77; but with SGD at 8 rows 1.01 and 1.68, at 16 1.16-1.33 and 1.10.
+    #: That one chunk's BLAS on one thread / on its threads (2-core Zen 4 VM, estimator epochs
+    #: alternating in one process, medians of 5), 100-256-128-5 SGD: MKL float32 at 5, 16, 31
+    #: rows 0.22, 0.21, 0.84, float64 at 8 and 16 rows 0.74 and 0.76 (MKL's threads on products of
+    #: so few rows cost more than they share out); OpenBLAS, which keeps such products on one
+    #: thread itself, float32 at 8 and 16 rows 1.02 and 0.53, float64 at 8 1.04.
     blas_chunks = None
     #: BLAS epoch with MKL's gemm: steps that split into row chunks run whole instead (blas_epoch's
     #: whole_rows: every GEMM on MKL's threads, only the optimizer step in parts on Numba's) where
@@ -565,12 +570,15 @@ class NumbaBackend(Backend):
         data, hyper, addresses, shapes, extras = args
         # row chunks on every thread, each calling BLAS on one thread (no pool waits on another);
         # steps that blas_split keeps whole run in one chunk, BLAS's threads doing the parallel
-        # work, and so do split steps that _whole_rows picks, but for their optimizer step
+        # work (but for steps of few rows, below), and so do split steps that _whole_rows picks,
+        # but for their optimizer step
         chunks, chunk_rows, split, first_by_parts = self.blas_split(job)
         gemm = find_gemm(data.lut.dtype, self.gemm_library) if self.cblas else None  # may load MKL
         whole_rows = split and self._whole_rows(job, gemm)
         split, first_by_parts = split and not whole_rows, first_by_parts and not whole_rows
-        limit = single_threaded_blas() if split else contextlib.nullcontext()
+        few_rows = min(int(job.batch_size), job.X.shape[0]) < self.blas_small_step_rows
+        one_thread = split or few_rows and not whole_rows  # few rows: see blas_chunks
+        limit = single_threaded_blas() if one_thread else contextlib.nullcontext()
         callee, first_part = blas_epoch_callees(data, hyper, extras, gemm)
         with limit, self._compiling((callee, first_part)):
             job.t = int(blas_epoch(data, hyper, addresses, shapes, int(job.t), job.stats, extras,
@@ -591,7 +599,7 @@ class NumbaBackend(Backend):
         first_by_parts = nch > 1 and self._first_by_parts(job, rows, nch)
         if (nch > 1 and self.blas_chunks is None and rows < self.blas_small_step_rows
                 and job.solver != "adam" and not first_by_parts):
-            return 1, MIN_CHUNK_ROWS, False, False  # nothing for the parts to share: BLAS threaded
+            return 1, MIN_CHUNK_ROWS, False, False  # nothing for the parts to share: one chunk
         return chunks, chunk_rows, nch > 1, first_by_parts
 
     def _whole_rows(self, job, gemm):

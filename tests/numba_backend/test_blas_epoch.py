@@ -495,15 +495,19 @@ def test_wide_adam_on_sparse_inputs_stays_fused(monkeypatch):
     assert backend.epoch_path(dense) == "blas"
 
 
-@pytest.mark.parametrize("chunks, batch, whole", [(2, 64, False), (1, 64, False),
-                                                  (2, 2 * MIN_CHUNK_ROWS - 1, False),
-                                                  (2, 64, True)])
-def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch, whole):
+@pytest.mark.parametrize("chunks, batch, whole, one_thread", [
+    (2, 64, False, True),  # row chunks
+    (1, 64, False, False),  # one chunk allowed, of many rows
+    (2, 2 * MIN_CHUNK_ROWS - 1, False, True),  # too few rows to split: one chunk of few rows
+    (None, 8, False, True),  # SGD steps of few rows that blas_split keeps in one chunk
+    (2, 64, True, False)])  # steps run whole
+def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch, whole, one_thread):
     """With row chunks on Numba's threads, every BLAS library (NumPy's and SciPy's, which
     Numba's np.dot calls) runs one thread during the epoch, so no BLAS pool spins beside Numba's
-    threads; their limits come back afterwards. With one chunk per step BLAS keeps its threads:
-    one chunk allowed, steps too small to split (fewer than 2 x MIN_CHUNK_ROWS rows), or steps
-    run whole (blas_whole_rows)."""
+    threads; their limits come back afterwards. So it does for one chunk of fewer than
+    blas_small_step_rows rows (MKL's threads cost more than they share out on so few rows).
+    BLAS keeps its threads for one chunk of more rows and for steps run whole
+    (blas_whole_rows)."""
     from threadpoolctl import threadpool_info
 
     from fastfnn.kernels.numba_backend import backend as backend_module
@@ -528,7 +532,7 @@ def test_one_blas_pool_at_a_time(monkeypatch, chunks, batch, whole):
                  if lib["user_api"] == "blas"}
     assert len(seen) == 1 and len(seen[0]) >= 1
     assert after == before
-    if chunks > 1 and batch >= 2 * MIN_CHUNK_ROWS and not whole:
+    if one_thread:
         assert set(seen[0].values()) == {1}
     else:
         assert seen[0] == before
