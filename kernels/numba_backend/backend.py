@@ -425,7 +425,7 @@ class NumbaBackend(Backend):
         if (job.momentum == 0.0 and job.alpha == 0.0) or self.epoch_path(job) != "fused":
             return True
         sparse = not job.augment_shift and self._sparse_of(job.X) is not None
-        return self._lazy_sgd(job, sparse, min(int(job.batch_size), job.X.shape[0])) is None
+        return self._lazy_sgd(job, sparse, _step_rows(job)) is None
 
     def _lazy_sgd(self, job, sparse, rows):
         """fused_epoch's ``lazy_sgd`` argument for ``job`` on sparse (bool) inputs, in steps of
@@ -463,7 +463,7 @@ class NumbaBackend(Backend):
         composed."""
         if not self._compiled_epoch_covers(job):
             return "composed"
-        rows = min(int(job.batch_size), job.X.shape[0])
+        rows = _step_rows(job)
         sparse = not job.augment_shift and self._sparse_of(job.X) is not None
         if rows <= self.dense_fused_max_rows and (sparse or not self._wide_adam_split(job, rows)):
             return "fused"
@@ -576,7 +576,7 @@ class NumbaBackend(Backend):
         gemm = find_gemm(data.lut.dtype, self.gemm_library) if self.cblas else None  # may load MKL
         whole_rows = split and self._whole_rows(job, gemm)
         split, first_by_parts = split and not whole_rows, first_by_parts and not whole_rows
-        few_rows = min(int(job.batch_size), job.X.shape[0]) < self.blas_small_step_rows
+        few_rows = _step_rows(job) < self.blas_small_step_rows
         one_thread = split or few_rows and not whole_rows  # few rows: see blas_chunks
         limit = single_threaded_blas() if one_thread else contextlib.nullcontext()
         callee, first_part = blas_epoch_callees(data, hyper, extras, gemm)
@@ -591,7 +591,7 @@ class NumbaBackend(Backend):
         (wide_adam_chunk_rows or blas_epoch.MIN_CHUNK_ROWS), whether a full step takes more than
         one chunk (BLAS then runs one thread) and whether its parts form the first layer's
         product."""
-        rows = min(int(job.batch_size), job.X.shape[0])
+        rows = _step_rows(job)
         chunks = self.blas_chunks or numba.get_num_threads()
         chunk_rows = (self.wide_adam_chunk_rows if self._wide_adam(job, rows, chunks)
                       else MIN_CHUNK_ROWS)
@@ -711,6 +711,11 @@ class NumbaBackend(Backend):
 #: Hidden activations whose derivative the dropped activation still gives (the fused epoch's
 #: dropout; the others run composed).
 _DROPOUT_ACTIVATIONS = ("relu", "identity")
+
+
+def _step_rows(job):
+    """Rows of ``job``'s full steps: its batch size, at most its rows (int)."""
+    return min(int(job.batch_size), job.X.shape[0])
 
 
 def _extras_of(job, kind, n, batch_size, dtype):
