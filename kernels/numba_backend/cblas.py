@@ -29,7 +29,7 @@ import platform
 
 import numpy as np
 
-from .jit import JIT_INLINE, compiled, numba, types
+from .jit import FLOATS, JIT_INLINE, compiled, numba, types
 from .vectors import pointer_to
 
 if numba is not None:
@@ -223,7 +223,7 @@ def describe_gemm(choice=None):
     """One line on the gemms :func:`find_gemm` returns for ``choice``: library, version, file,
     each dtype's where float32's and float64's differ; or why there is none."""
     try:
-        described = {name: _describe(find_gemm(name, choice)) for name in ("float32", "float64")}
+        described = {dtype.name: _describe(find_gemm(dtype, choice)) for dtype in FLOATS}
     except ValueError as exc:
         return str(exc)
     if described["float32"] == described["float64"]:
