@@ -9,14 +9,16 @@ SGD) the same network is trained, starting from the same weights, by
 - ``numpy loop``: the straightforward hand-written NumPy loop (``X[idx]``, ``relu(X @ W1 + b1)``, ...,
   softmax, gradients, ``W -= lr * gW``), float32 SGD only;
 - ``floor``: only the epoch's GEMMs (forward, weight gradients, input gradients except for the first
-  layer), through NumPy's BLAS at the same shapes into preallocated buffers — what no implementation
-  that leaves the GEMMs to BLAS can beat.
+  layer), by the Numba backend's gemm (threaded) at the same shapes into preallocated buffers;
+- ``bound``: the floor's GEMMs on one BLAS thread, the time divided by the cores — what no epoch
+  of those products can beat (a step's products run in pieces side by side on single threads can
+  beat the floor's threaded ones).
 
 ``--matrix`` runs issue 11's matrix instead: dense tabular inputs (100 and 1,000 features, 5 classes)
 at batch 1, 32, 200 and 1024, a wide (784-1024-1024-10) and a deep (784, six hidden layers of 256,
 10) net on MNIST pixels, in float32 and float64, with SGD and Adam, each with its own rows per epoch;
-keys like ``dense100/b200/f64/adam``. Every row has its floor (in its dtype) and FLOP count beside it,
-and its ratios to FastFNN's NumPy backend, to PyTorch and to the floor.
+keys like ``dense100/b200/f64/adam``. Every row has its floor and bound (in its dtype) and FLOP count
+beside it, and its ratios to FastFNN's NumPy backend, to PyTorch, to the floor and to the bound.
 
 The variants of a workload are interleaved: one epoch each, round-robin (the starting variant rotates),
 repeated ``--reps`` times; the table reports the median. Each epoch starts after a short sleep
@@ -38,7 +40,7 @@ This package lives in ``benchmarks/harness/`` and is installed as ``fastfnn.benc
 ``bench`` command when it is run. Modules, by job:
 ``workloads`` (the seed and matrix networks, their GEMMs and FLOPs), ``data`` (MNIST rows, synthetic
 ones, dense tabular rows; which workload trains on what), ``variants`` (FastFNN per backend, PyTorch,
-the NumPy loop, the floor), ``isolation`` (the variants in this process, or each in a worker process
+the NumPy loop, the floor, the bound), ``isolation`` (the variants in this process, or each in a worker process
 of its own), ``measure`` (interleaved timing, medians and ratios), ``first_fit`` (compile overhead in
 fresh processes), ``gpu_budget`` (the CuPy backend's launches, counted on the CUDA emulation),
 ``report`` (tables, machine facts), ``goals`` (issue 11's goals counted on the matrix rows) and

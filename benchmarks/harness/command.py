@@ -47,7 +47,7 @@ def add_arguments(parser):
     parser.add_argument("--compare", metavar="A,B", default="torch,loop",
                         help="comparisons: 'torch' (PyTorch eager CPU), 'torch-cuda' (PyTorch eager "
                              "on the GPU), 'loop' (hand-written NumPy), or 'none' (default: "
-                             "torch,loop; the GEMM floor is always timed)")
+                             "torch,loop; the GEMM floor and bound are always timed)")
     parser.add_argument("--workloads", metavar="K,K",
                         help=f"workloads to run, keys or patterns like 'dense100/b200/*' (default: "
                              f"{', '.join(w.key for w in WORKLOADS)}; also "
@@ -304,12 +304,14 @@ def _footnotes(results, overheads, not_run):
     lines = [
         "s/epoch: median seconds per epoch; 1st epoch: the untimed warm-up epoch (JIT compile or "
         "cache load, first touches);",
-        "/ numpy, / torch, / floor: median time over fastfnn[numpy]'s, PyTorch's and the floor's; "
-        "GFLOP: the epoch's GEMM flops; GFLOP/s: those / median time;",
+        "/ numpy, / torch, / floor, / bound: median time over fastfnn[numpy]'s, PyTorch's, the "
+        "floor's and the bound's; GFLOP: the epoch's GEMM flops; GFLOP/s: those / median time;",
         "floor: the epoch's GEMMs alone, into preallocated buffers of the workload's dtype, by the "
         "gemm the Numba backend uses (its path column names it: MKL's where installed, float64 "
-        "on Intel CPUs only, else NumPy's BLAS). GFLOP/s counts dense GEMM flops, so a backend "
-        "that skips work (zero inputs, say) can show more than the floor's.",
+        "on Intel CPUs only, else NumPy's BLAS), threaded; bound: the same GEMMs on one BLAS "
+        "thread, the time divided by the cores (shared out with nothing lost: no epoch of these "
+        "products runs faster). GFLOP/s counts dense GEMM flops, so a backend that skips work "
+        "(zero inputs, say) can show more than the floor's and the bound's.",
     ]
     extra = warmup_overhead(results)
     if extra:

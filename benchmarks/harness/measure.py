@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from fastfnn.bench.variants import FLOOR, TORCH, TORCH_CUDA
+from fastfnn.bench.variants import BOUND, FLOOR, TORCH, TORCH_CUDA
 from fastfnn.bench.workloads import batch_sizes, epoch_flops
 
 #: The variant the "/ numpy" ratio divides by.
@@ -75,14 +75,15 @@ def measure_workload(workload, variants, reps, progress=None, settle=SETTLE_S, s
 
 
 def summarize(workload, rows, records):
-    """Add medians, ratios to PyTorch (CPU and CUDA), to FastFNN's NumPy backend and to the floor,
-    flops and GFLOP/s to a workload's records (``rows``: its rows per epoch)."""
+    """Add medians, ratios to PyTorch (CPU and CUDA), to FastFNN's NumPy backend, to the floor and
+    to the bound, flops and GFLOP/s to a workload's records (``rows``: its rows per epoch)."""
     flops = epoch_flops(workload.sizes, rows, workload.batch_size)
     medians = {r["name"]: statistics.median(r["times_s"]) for r in records}
     numpy_s = medians.get(NUMPY)
     torch_s = medians.get(TORCH)
     torch_cuda_s = medians.get(TORCH_CUDA)
     floor_s = medians.get(FLOOR)
+    bound_s = medians.get(BOUND)
     out = []
     for r in records:
         median = medians[r["name"]]
@@ -98,6 +99,7 @@ def summarize(workload, rows, records):
             "ratio_to_torch": median / torch_s if torch_s else None,
             "ratio_to_torch_cuda": median / torch_cuda_s if torch_cuda_s else None,
             "ratio_to_floor": median / floor_s if floor_s else None,
+            "ratio_to_bound": median / bound_s if bound_s else None,
             "gemm_flops": flops, "gflops": flops / median / 1e9 if median > 0 else None,
         })
     return out

@@ -31,6 +31,7 @@ TABLE_COLUMNS = (
     ("ratio_to_torch", "/ torch", ">"),
     ("ratio_to_torch_cuda", "/ torch GPU", ">"),
     ("ratio_to_floor", "/ floor", ">"),
+    ("ratio_to_bound", "/ bound", ">"),
     ("gemm_flops", "GFLOP", ">"),
     ("gflops", "GFLOP/s", ">"),
 )

@@ -6,7 +6,8 @@
 - ``pytorch cuda``: the same in eager PyTorch on the GPU, data on the device, shuffled there, the
   loss summed there and read once per epoch;
 - ``numpy loop``: the straightforward hand-written NumPy loop;
-- ``floor``: only the epoch's GEMMs into preallocated buffers, by the Numba backend's gemm.
+- ``floor``: only the epoch's GEMMs into preallocated buffers, by the Numba backend's gemm;
+- ``bound``: the floor's GEMMs with BLAS on one thread, the time divided by the cores.
 
 Every variant starts from the same weights (:func:`fastfnn.bench.workloads.initial_params`, in the
 workload's dtype) and shuffles with the same seed, so they train the same network the same way, with
@@ -24,11 +25,13 @@ import time
 import numpy as np
 
 from fastfnn.bench.workloads import ADAM_BETAS, ADAM_EPSILON, SEED, initial_params
+from fastfnn.kernels.threads import process_share, single_threaded_blas
 
 #: Comparisons that can be asked for (``--compare``), beside FastFNN and the floor.
 COMPARISONS = ("torch", "torch-cuda", "loop")
-#: Variant names of the floor, PyTorch (CPU and CUDA) and the NumPy loop.
+#: Variant names of the floor, the bound, PyTorch (CPU and CUDA) and the NumPy loop.
 FLOOR = "floor"
+BOUND = "bound"
 TORCH = "pytorch"
 TORCH_CUDA = "pytorch cuda"
 LOOP = "numpy loop"
@@ -257,6 +260,34 @@ class FloorVariant(Variant):
         return 0.0
 
 
+class BoundVariant(FloorVariant):
+    """The floor's GEMMs with BLAS on one thread, the epoch's time divided by the cores this
+    process may use (:func:`fastfnn.kernels.threads.process_share`): the time the epoch's GEMMs
+    would take shared out over the cores with nothing lost, each core running its share on one
+    thread, at the shapes of whole steps.
+
+    A lower bound for any epoch whose products are this gemm's: a piece of a product runs no
+    faster a flop than the whole on one thread, and a threaded product gains at most the cores
+    (the floor's threaded products can be beaten, by running a step's pieces side by side on
+    single threads, as the Numba backend's BLAS epoch does). Skipping work, such as MNIST's
+    zero inputs, can go below it.
+    """
+
+    name = BOUND
+    kind = "bound"
+
+    def __init__(self, workload, data):
+        super().__init__(workload, data)
+        self.cores = process_share()
+        self.path = self.path.replace("GEMMs only", f"GEMMs on one thread / {self.cores} cores")
+
+    def timed_epoch(self):
+        """The floor's epoch on one BLAS thread, timed: (seconds / cores, 0.0)."""
+        with single_threaded_blas():
+            seconds, loss = super().timed_epoch()
+        return seconds / self.cores, loss
+
+
 def _numpy_matmul(a, b, out, trans_a=False, trans_b=False):
     """out = op(a) @ op(b) by NumPy (the floor where no CBLAS gemm is found)."""
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
@@ -281,11 +312,11 @@ def _library_name(gemm):
 
 def variant_names(backends, comparisons):
     """Variant names in timing order: ``fastfnn[<backend>]`` per backend, then the comparisons asked
-    for (PyTorch, PyTorch CUDA, the NumPy loop) and the floor, always."""
+    for (PyTorch, PyTorch CUDA, the NumPy loop), the floor and the bound, always."""
     names = [f"fastfnn[{name}]" for name in backends]
     names += [name for key, name in (("torch", TORCH), ("torch-cuda", TORCH_CUDA), ("loop", LOOP))
               if key in comparisons]
-    return names + [FLOOR]
+    return names + [FLOOR, BOUND]
 
 
 def unsupported(name, workload):
@@ -313,6 +344,8 @@ def make_variant(name, workload, data, torch_threads):
         return NumpyLoopVariant(workload, data)
     if name == FLOOR:
         return FloorVariant(workload, data)
+    if name == BOUND:
+        return BoundVariant(workload, data)
     raise ValueError(f"unknown variant {name!r}")
 
 

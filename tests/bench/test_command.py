@@ -22,10 +22,10 @@ def test_tiny_run_writes_json(tmp_path, capsys):
     assert "cpu" in payload["machine"] and "OPENBLAS_CORETYPE" in payload["machine"]
     results = payload["results"]
     assert {r["workload"] for r in results} == {w.key for w in workloads.WORKLOADS}
-    assert {r["variant"] for r in results} == {"fastfnn[numpy]", "numpy loop", "floor"}
+    assert {r["variant"] for r in results} == {"fastfnn[numpy]", "numpy loop", "floor", "bound"}
     for r in results:
         assert len(r["times_s"]) == 1 and r["median_s"] > 0 and r["gflops"] > 0
-        assert r["ratio_to_torch"] is None and r["ratio_to_floor"] > 0
+        assert r["ratio_to_torch"] is None and r["ratio_to_floor"] > 0 and r["ratio_to_bound"] > 0
     full = next(r for r in results if r["workload"] == "784-10-10" and r["kind"] == "fastfnn")
     assert full["steps"] == 1 and full["path"] in ("fused", "composed")
 
@@ -62,8 +62,9 @@ def test_matrix_rows_in_worker_processes_as_markdown(tmp_path, capsys):
     payload = json.loads(path.read_text())
     assert payload["isolated"] is True and payload["dtype"] == "per workload"
     by = {(r["workload"], r["variant"]): r for r in payload["results"]}
-    assert set(by) == {("dense100/b200/f64/adam", "fastfnn[numpy]"), ("dense100/b200/f64/adam", "floor"),
-                       ("784-10", "fastfnn[numpy]"), ("784-10", "numpy loop"), ("784-10", "floor")}
+    assert set(by) == {(key, name) for key in ("dense100/b200/f64/adam", "784-10")
+                       for name in ("fastfnn[numpy]", "floor", "bound")} | {("784-10", "numpy loop")}
+    assert "/ bound" in table[0] and by[("784-10", "bound")]["ratio_to_bound"] == 1.0
     dense = by[("dense100/b200/f64/adam", "fastfnn[numpy]")]
     assert (dense["dtype"], dense["solver"], dense["rows"], dense["ratio_to_numpy"]) == (
         "float64", "adam", 64, 1.0)
@@ -75,7 +76,7 @@ def test_matrix_option_selects_the_matrix_in_worker_processes():
     plan = command._resolve_options(args.parse_args(["--matrix", "--backends", "numpy",
                                                      "--compare", "torch"]))
     assert plan.workloads == list(workloads.MATRIX) and plan.isolate is True
-    assert plan.names == ["fastfnn[numpy]", "pytorch", "floor"]
+    assert plan.names == ["fastfnn[numpy]", "pytorch", "floor", "bound"]
     assert plan.source.rows_for(workloads.WORKLOADS_BY_KEY["dense100/b1/f32/sgd"]) == 4000
     assert command._resolve_options(args.parse_args(["--matrix", "--no-isolate"])).isolate is False
     assert command._resolve_options(args.parse_args(["--workloads", "784-10", "--isolate"])).isolate
@@ -121,7 +122,8 @@ def test_matrix_rows_print_and_save_the_goals(tmp_path, capsys, monkeypatch):
     """The goals' counts (fastfnn.bench.goals) follow the table and go into the JSON."""
     def timed(workload, variants, reps, *args):
         return [{"name": name, "kind": "", "path": "", "first_epoch_s": 1.0, "times_s": [t]}
-                for name, t in (("fastfnn[numba]", 0.3), ("fastfnn[numpy]", 0.2), ("floor", 0.3))]
+                for name, t in (("fastfnn[numba]", 0.3), ("fastfnn[numpy]", 0.2), ("floor", 0.3),
+                                ("bound", 0.1))]
 
     monkeypatch.setattr(command, "measure_workload", timed)
     path = tmp_path / "bench.json"
@@ -132,7 +134,7 @@ def test_matrix_rows_print_and_save_the_goals(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert ("goal <= 1.0x fastfnn[numpy], fastfnn[numba] on the matrix rows: 0 of 1 by median "
             "epochs, 0 by fastest epochs; misses, median (fastest): dense100/b200/f32/sgd 1.500x "
-            "(1.500x)") in printed
+            "(1.500x; asks 2.00x the bound)") in printed
     assert "goal batch >= 200: <= 1.15x the floor, fastfnn[numba] on the matrix rows: 1 of 1" in printed
     saved = json.loads(path.read_text())["goals"]
     assert [(c["goal"], c["met_median"]) for c in saved] == [

@@ -14,9 +14,12 @@ def test_summarize_medians_ratios_and_gflops(records):
     assert mine["median_s"] == 0.2 and mine["min_s"] == 0.1
     assert mine["ratio_to_torch"] == pytest.approx(0.5)
     assert mine["ratio_to_floor"] == pytest.approx(4.0)
+    assert mine["ratio_to_bound"] == pytest.approx(8.0)
     assert mine["gflops"] == pytest.approx(flops / 0.2 / 1e9)
     assert mine["steps"] == 8 and mine["gemm_flops"] == flops
     assert out["pytorch"]["ratio_to_torch"] == pytest.approx(1.0)
+    no_bound = [r for r in records if r["name"] != "bound"]
+    assert all(r["ratio_to_bound"] is None for r in measure.summarize(wl, 1000, no_bound))
 
 
 def test_summarize_without_torch_has_no_ratio(records):

@@ -95,13 +95,40 @@ def test_the_floor_runs_the_numba_backend_s_gemm(monkeypatch, blas):
     np.testing.assert_allclose(floor.dprev[0][:6], floor.dz[1][:6] @ floor.W[1].T, rtol=1e-12)
 
 
+def test_the_bound_times_the_floor_s_epoch_on_one_blas_thread_over_the_cores(monkeypatch):
+    """The bound runs the floor's products (same buffers and steps) with every BLAS library on
+    one thread, and reports the epoch's seconds divided by the cores the process may use."""
+    pytest.importorskip("numba")
+    from threadpoolctl import threadpool_info
+    wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY["dense100/b32/f64/sgd"], rows=70)
+    data = DataSource(70).for_workload(wl)
+    floor = variants.make_variant("floor", wl, data, 1)
+    monkeypatch.setattr(variants, "process_share", lambda: 4)
+    bound = variants.make_variant("bound", wl, data, 1)
+    assert bound.cores == 4 and bound.path == floor.path.replace(
+        "GEMMs only", "GEMMs on one thread / 4 cores")
+    threads_seen, clock = [], iter([10.0, 13.0])
+
+    def epoch():
+        threads_seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        variants.FloorVariant.epoch(bound)
+        return 0.0
+
+    monkeypatch.setattr(bound, "epoch", epoch)
+    monkeypatch.setattr(variants.time, "perf_counter", lambda: next(clock))
+    assert bound.timed_epoch() == (0.75, 0.0)
+    assert threads_seen and set(threads_seen) == {1}
+    x = bound.X[64:70]
+    np.testing.assert_allclose(bound.gW[0], x.T @ bound.dz[0][:6], rtol=1e-12)
+
+
 def test_the_numpy_loop_declines_all_but_float32_sgd():
     names = variants.variant_names(["numpy"], ["loop"])
-    assert names == ["fastfnn[numpy]", "numpy loop", "floor"]
+    assert names == ["fastfnn[numpy]", "numpy loop", "floor", "bound"]
     wl = dataclasses.replace(workloads.WORKLOADS_BY_KEY["dense100/b32/f64/sgd"], rows=64)
     skipped = {}
     built = variants.build_variants(wl, DataSource(64).for_workload(wl), names, 1, skipped)
-    assert [v.name for v in built] == ["fastfnn[numpy]", "floor"]
+    assert [v.name for v in built] == ["fastfnn[numpy]", "floor", "bound"]
     assert skipped == {"numpy loop on dense100/b32/f64/sgd":
                        "the hand-written NumPy loop is float32 SGD only"}
     with pytest.raises(ValueError, match="float32 SGD only"):
