@@ -311,7 +311,8 @@ def _footnotes(results, overheads, not_run):
         "on Intel CPUs only, else NumPy's BLAS), threaded; bound: the same GEMMs on one BLAS "
         "thread, the time divided by the cores (shared out with nothing lost: no epoch of these "
         "products runs faster). GFLOP/s counts dense GEMM flops, so a backend that skips work "
-        "(zero inputs, say) can show more than the floor's and the bound's.",
+        "(zero inputs, say) or steps per example without a gemm can show more than the floor's "
+        "and the bound's.",
     ]
     extra = warmup_overhead(results)
     if extra:

@@ -270,7 +270,7 @@ class BoundVariant(FloorVariant):
     faster a flop than the whole on one thread, and a threaded product gains at most the cores
     (the floor's threaded products can be beaten, by running a step's pieces side by side on
     single threads, as the Numba backend's BLAS epoch does). Skipping work, such as MNIST's
-    zero inputs, can go below it.
+    zero inputs, can go below it, and so can per-example steps that call no gemm (batch 1).
     """
 
     name = BOUND
