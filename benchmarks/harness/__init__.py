@@ -39,13 +39,13 @@ This package lives in ``benchmarks/harness/`` and is installed as ``fastfnn.benc
 ``package-dir``), beside the library rather than in it: no library module imports it, only the CLI's
 ``bench`` command when it is run. Modules, by job:
 ``workloads`` (the seed and matrix networks, their GEMMs and FLOPs), ``data`` (MNIST rows, synthetic
-ones, dense tabular rows; which workload trains on what), ``variants`` (FastFNN per backend, PyTorch,
-the NumPy loop, the floor, the bound), ``isolation`` (the variants in this process, or each in a worker process
-of its own), ``measure`` (interleaved timing, medians and ratios), ``first_fit`` (compile overhead in
-fresh processes), ``gpu_budget`` (the CuPy backend's launches, counted on the CUDA emulation),
-``report`` (tables, machine facts), ``goals`` (issue 11's goals counted on the matrix rows) and
-``command`` (the options and the run). The names below are
-what the ``fastfnn bench`` command uses.
+ones, dense tabular rows; which workload trains on what), ``variants`` (FastFNN per backend,
+PyTorch, the NumPy loop, the floor, the bound), ``isolation`` (the variants in this process, or each
+in a worker process of its own), ``measure`` (interleaved timing, medians and ratios), ``first_fit``
+(compile overhead in fresh processes), ``gpu_budget`` (the CuPy backend's launches, counted on the
+CUDA emulation), ``report`` (tables, machine facts), ``goals`` (issue 11's goals counted on the
+matrix rows) and ``command`` (the options and the run). The names below are what the ``fastfnn
+bench`` command uses.
 """
 
 from fastfnn.bench.command import add_arguments, main, run

@@ -27,7 +27,7 @@ import numpy as np
 from fastfnn.bench.workloads import ADAM_BETAS, ADAM_EPSILON, SEED, initial_params
 from fastfnn.kernels.threads import process_share, single_threaded_blas
 
-#: Comparisons that can be asked for (``--compare``), beside FastFNN and the floor.
+#: Comparisons that can be asked for (``--compare``), beside FastFNN, the floor and the bound.
 COMPARISONS = ("torch", "torch-cuda", "loop")
 #: Variant names of the floor, the bound, PyTorch (CPU and CUDA) and the NumPy loop.
 FLOOR = "floor"
@@ -241,7 +241,8 @@ class FloorVariant(Variant):
         self.gW = [np.empty_like(w) for w in self.W]
         gemm = _numba_gemm(dtype)
         self.matmul = _numpy_matmul if gemm is None else gemm.matmul
-        self.path = f"GEMMs only ({_library_name(gemm)})"
+        self.library = _library_name(gemm)
+        self.path = f"GEMMs only ({self.library})"
 
     def epoch(self):
         X, W, acts, dz, dprev, gW = self.X, self.W, self.acts, self.dz, self.dprev, self.gW
@@ -279,7 +280,7 @@ class BoundVariant(FloorVariant):
     def __init__(self, workload, data):
         super().__init__(workload, data)
         self.cores = process_share()
-        self.path = self.path.replace("GEMMs only", f"GEMMs on one thread / {self.cores} cores")
+        self.path = f"GEMMs on one thread / {self.cores} cores ({self.library})"
 
     def timed_epoch(self):
         """The floor's epoch on one BLAS thread, timed: (seconds / cores, 0.0)."""
