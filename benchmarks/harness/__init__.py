@@ -17,8 +17,9 @@ SGD) the same network is trained, starting from the same weights, by
 ``--matrix`` runs issue 11's matrix instead: dense tabular inputs (100 and 1,000 features, 5 classes)
 at batch 1, 32, 200 and 1024, a wide (784-1024-1024-10) and a deep (784, six hidden layers of 256,
 10) net on MNIST pixels, in float32 and float64, with SGD and Adam, each with its own rows per epoch;
-keys like ``dense100/b200/f64/adam``. Every row has its floor and bound (in its dtype) and FLOP count
-beside it, and its ratios to FastFNN's NumPy backend, to PyTorch, to the floor and to the bound.
+keys like ``dense100/b200/f64/adam``. Every row has its floor and bound (in its dtype) and FLOP
+count beside it, and its ratios to FastFNN's NumPy backend, to PyTorch, to the floor and to the
+bound.
 
 The variants of a workload are interleaved: one epoch each, round-robin (the starting variant rotates),
 repeated ``--reps`` times; the table reports the median. Each epoch starts after a short sleep

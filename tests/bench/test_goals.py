@@ -59,8 +59,8 @@ def test_counts_each_goal_by_median_and_by_fastest_epochs():
     assert len(lines) == 4
     assert lines[1].startswith("goal <= 0.8x PyTorch (dense batch 32 aside), fastfnn[numba] on "
                                "the matrix rows: 2 of 2 by median epochs, 1 by fastest epochs; "
-                               "misses, median (fastest): wide/b200/f64/adam 0.600x (1.200x; asks 0.80x "
-                               "the bound)")
+                               "misses, median (fastest): wide/b200/f64/adam 0.600x (1.200x; "
+                               "asks 0.80x the bound)")
     assert "misses" not in lines[2]
 
 
